@@ -1,0 +1,126 @@
+/**
+ * One error class and one catalog of stable codes (STYLE.md habits 3–5).
+ *
+ * Every failure roomrunner reports carries a `RR_*` code from {@link ERROR_CATALOG}. Each entry knows how it
+ * crosses its boundary: `http` for webhook answers, `content` for the MeshAgent `error` content code
+ * (meshagent-protocol.md §E.10), `close` for a websocket close code. The mapping happens once, at the edge.
+ * A shipped code is never renamed or reused; `test/errors.test.ts` checks that every code is documented in
+ * the README's error table.
+ */
+
+/** MeshAgent error content codes, meshagent-protocol.md §E.10. */
+export const CONTENT_CODES = {
+  PERMISSION_DENIED: 1001,
+  INVALID_REQUEST: 1002,
+  NOT_FOUND: 1003,
+  ALREADY_EXISTS: 1004,
+  CONFLICT: 1005,
+  INVALID_STATE: 1006,
+  DEPENDENCY_MISSING: 1007,
+  OPERATION_FAILED: 1008,
+  TIMEOUT: 1009,
+  UNEXPECTED_RESPONSE_TYPE: 1100,
+} as const;
+
+export interface ErrorSpec {
+  /** One line a user reads in the README's error table. */
+  readonly description: string;
+  /** HTTP status when this error answers a request. */
+  readonly http?: number;
+  /** MeshAgent `error` content code when this error answers a room request. */
+  readonly content?: number;
+  /** Websocket close code when this error ends a connection. */
+  readonly close?: number;
+}
+
+/**
+ * The catalog. Sections are kept per area; add new codes at the end of their section.
+ */
+export const ERROR_CATALOG = {
+  // --- protocol (src/protocol) ---
+  RR_FRAME_TOO_SHORT: { description: 'A websocket frame is shorter than the 12-byte data or 16-byte header frame.', content: 1002 },
+  RR_FRAME_OUT_OF_ORDER: { description: 'A data frame arrived with an unexpected packet index or message id; frames are dropped until the next header frame.', content: 1002 },
+  RR_MESSAGE_TOO_LARGE: { description: 'A message announces or accumulates more bytes than the configured maximum message size.', content: 1002, close: 1009 },
+  RR_PACKED_MESSAGE_INVALID: { description: 'A packed message (8-byte length + JSON header + payload) is truncated or its header is not a JSON object.', content: 1002 },
+  RR_CONTENT_UNKNOWN_TYPE: { description: 'A content header has a `type` that is not one of json, text, file, link, empty, error, binary, control.', content: 1002 },
+  RR_CONTENT_INVALID: { description: 'A content header is missing a field its type requires.', content: 1002 },
+  RR_MESSAGE_INVALID: { description: 'A room message header does not match its schema.', content: 1002 },
+  RR_REQUEST_UNKNOWN_TYPE: { description: 'A room request has a type the receiver does not implement.', content: 1002 },
+
+  // --- tokens (src/room/token.ts) ---
+  RR_TOKEN_MALFORMED: { description: 'A participant token or API key is not in the expected format.', http: 401, close: 1008 },
+  RR_TOKEN_SIGNATURE: { description: 'A participant token signature does not verify with the configured secret.', http: 401, close: 1008 },
+  RR_TOKEN_EXPIRED: { description: 'A participant token has an `exp` in the past.', http: 401, close: 1008 },
+  RR_TOKEN_WRONG_ROOM: { description: 'A participant token has a `room` grant for another room.', http: 403, close: 1008 },
+  RR_TOKEN_NO_SECRET: { description: 'No secret to mint or verify tokens: set MESHAGENT_API_KEY or MESHAGENT_SECRET.' },
+
+  // --- room connection (src/room) ---
+  RR_ROOM_HANDSHAKE_REFUSED: { description: 'The room server refused the websocket handshake with 403 or 404; this is final, no retry.' },
+  RR_ROOM_CLOSED: { description: 'The room connection closed (1000 is final) before the request was answered.', content: 1006 },
+  RR_ROOM_NOT_READY: { description: 'The room connection closed or failed before `room_ready` and `connected` arrived.' },
+  RR_REQUEST_TIMEOUT: { description: 'A room request got no answer within its timeout.', content: 1009 },
+  RR_REQUEST_ABORTED: { description: 'A room request was aborted by its AbortSignal.', content: 1006 },
+  RR_ROOM_SERVER_ERROR: { description: 'The room answered a request with an `error` content; `data.code` holds its code.' },
+
+  // --- emulator (src/emulator) ---
+  RR_EMULATOR_TOOLKIT_NOT_FOUND: { description: 'room.invoke_tool named a toolkit (or tool) that is not registered or not visible to the caller.', content: 1003 },
+  RR_EMULATOR_HOST_GONE: { description: 'The participant hosting a toolkit left before answering a call.', content: 1008 },
+  RR_EMULATOR_PERMISSION_DENIED: { description: "The caller's token grants do not allow this request.", content: 1001 },
+  RR_EMULATOR_PARTICIPANT_NOT_FOUND: { description: 'A messaging send named a participant that is not in the room ("the participant was not found").', content: 1003 },
+  RR_EMULATOR_ROOM_NOT_FOUND: { description: 'A REST call named a room the emulator does not know.', http: 404 },
+  RR_EMULATOR_BAD_REQUEST: { description: 'A REST call to the emulator had a malformed body or parameters.', http: 400 },
+  RR_EMULATOR_UNAUTHORIZED: { description: 'A REST call to the emulator had no valid bearer token.', http: 401 },
+
+  // --- webhook signatures (src/webhooks/signatures) ---
+  RR_WEBHOOK_SIGNATURE_MISSING: { description: 'The webhook carries no signature header for the configured scheme.', http: 401 },
+  RR_WEBHOOK_SIGNATURE_MISMATCH: { description: 'The webhook signature does not match the body with any configured secret.', http: 401 },
+  RR_WEBHOOK_SIGNATURE_MALFORMED: { description: 'The webhook signature header is not in the scheme\'s format (e.g. not `Bearer <jwt>`, not `v1,<base64>`).', http: 401 },
+  RR_WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE: { description: 'A Standard Webhooks timestamp is outside the tolerance window (default ±300 s).', http: 401 },
+  RR_WEBHOOK_SECRET_INVALID: { description: 'A configured webhook secret is unusable (e.g. a `whsec_` secret that is not base64).' },
+  RR_WEBHOOK_BODY_NOT_JSON: { description: "A webhook body is not JSON that Python's json module accepts (bad text, nesting too deep, a cycle), so it cannot be re-serialised per §A.4.", http: 400 },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+export interface RoomrunnerErrorOptions {
+  data?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+/** The one error class roomrunner throws. `code` is stable; `message` is for people. */
+export class RoomrunnerError extends Error {
+  override readonly name = 'RoomrunnerError';
+  readonly code: ErrorCode;
+  readonly data: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: RoomrunnerErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.data = options.data ?? {};
+  }
+
+  /** HTTP status for this error at a webhook or REST edge (500 when the catalog gives none). */
+  get httpStatus(): number {
+    const spec: ErrorSpec = ERROR_CATALOG[this.code];
+    return spec.http ?? 500;
+  }
+
+  /** MeshAgent `error` content code at a room edge (1008 OPERATION_FAILED when the catalog gives none). */
+  get contentCode(): number {
+    const fromData = this.data['code'];
+    if (typeof fromData === 'number') return fromData;
+    const spec: ErrorSpec = ERROR_CATALOG[this.code];
+    return spec.content ?? CONTENT_CODES.OPERATION_FAILED;
+  }
+
+  /** Websocket close code when this error ends a connection (1011 when the catalog gives none). */
+  get closeCode(): number {
+    const spec: ErrorSpec = ERROR_CATALOG[this.code];
+    return spec.close ?? 1011;
+  }
+}
+
+/** True when `err` is a RoomrunnerError, optionally with the given code. */
+export function isRoomrunnerError(err: unknown, code?: ErrorCode): err is RoomrunnerError {
+  return err instanceof RoomrunnerError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,33 @@
+/**
+ * pino loggers (STYLE.md habit 14): static messages, ids in fields, child loggers per room and agent. Pretty
+ * output when a person watches a terminal, JSON otherwise. Tokens, secrets and payloads never go into logs:
+ * the redact list is a second line of defence, not the first.
+ */
+import { pino, type Logger, type LoggerOptions } from 'pino';
+
+export type { Logger };
+
+export interface CreateLoggerOptions {
+  level?: string;
+  /** Force pretty (true) or JSON (false); default: pretty when stdout is a TTY. */
+  pretty?: boolean;
+  name?: string;
+}
+
+const REDACT = ['token', 'jwt', 'secret', 'apiKey', 'authorization', '*.token', '*.jwt', '*.secret', 'headers.authorization'];
+
+export function createLogger(options: CreateLoggerOptions = {}): Logger {
+  const pretty = options.pretty ?? Boolean(process.stdout.isTTY);
+  const base: LoggerOptions = {
+    level: options.level ?? 'info',
+    redact: { paths: REDACT, censor: '[redacted]' },
+    ...(options.name ? { name: options.name } : {}),
+  };
+  if (!pretty) return pino(base);
+  return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } });
+}
+
+/** A logger that drops everything: the default for library objects nobody gave a logger. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
