@@ -61,6 +61,10 @@ export const ERROR_CATALOG = {
   RR_REQUEST_TIMEOUT: { description: 'A room request got no answer within its timeout.', content: 1009 },
   RR_REQUEST_ABORTED: { description: 'A room request was aborted by its AbortSignal.', content: 1006 },
   RR_ROOM_SERVER_ERROR: { description: 'The room answered a request with an `error` content; `data.code` holds its code.' },
+  RR_ROOM_URL_INVALID: { description: 'A room URL or base URL is not an absolute ws:, wss:, http: or https: URL, or names another room than the one asked for.' },
+  RR_ROOM_ABORTED: { description: 'Connecting to the room was given up: the AbortSignal passed to start() fired, or close() was called before the room became ready.' },
+  RR_ROOM_TOOLKIT_NOT_HOSTED: { description: 'The room sent a tool call (`room.tool_call.<toolkit>`) for a toolkit this participant does not serve.', content: 1003 },
+  RR_ROOM_UNEXPECTED_RESPONSE: { description: 'The room answered a request with a content of the wrong type or shape (e.g. register_toolkit without `json {id}`).', content: 1100 },
 
   // --- emulator (src/emulator) ---
   RR_EMULATOR_TOOLKIT_NOT_FOUND: { description: 'room.invoke_tool named a toolkit (or tool) that is not registered or not visible to the caller.', content: 1003 },
@@ -70,6 +74,32 @@ export const ERROR_CATALOG = {
   RR_EMULATOR_ROOM_NOT_FOUND: { description: 'A REST call named a room the emulator does not know.', http: 404 },
   RR_EMULATOR_BAD_REQUEST: { description: 'A REST call to the emulator had a malformed body or parameters.', http: 400 },
   RR_EMULATOR_UNAUTHORIZED: { description: 'A REST call to the emulator had no valid bearer token.', http: 401 },
+  RR_EMULATOR_NOT_EMULATED: { description: 'room.invoke_tool named a built-in toolkit or tool (storage, sync, queues, …) that the emulator does not implement.', content: 1007 },
+  RR_EMULATOR_REGISTRATION_NOT_FOUND: { description: 'room.unregister_toolkit named a registration id this participant does not hold.', content: 1003 },
+  RR_EMULATOR_TOOL_CALL_NOT_FOUND: { description: 'A room.tool_call_request_chunk named a tool_call_id with no call in progress for this caller.', content: 1003 },
+  RR_EMULATOR_TOOLKIT_RESERVED: { description: 'room.register_toolkit used the name of a built-in toolkit the emulator serves itself (messaging).', content: 1004 },
+  RR_EMULATOR_ROOM_CALL_FAILED: { description: 'room.call could not deliver its webhook (no delivery configured, or the delivery failed).', content: 1008 },
+  RR_EMULATOR_TOKEN_MISSING: { description: 'A room connection carried no participant token (query `token`, `Authorization: Bearer`, or a `meshagent-room.<jwt>` subprotocol).', close: 1008 },
+  RR_EMULATOR_ROOM_EXISTS: { description: 'POST /rooms named a room that already exists and `if_not_exists` was not true.', http: 409 },
+  RR_EMULATOR_SESSION_NOT_FOUND: { description: 'A REST or control call named a session id, or a room without an active session, that the emulator does not know.', http: 404 },
+  RR_EMULATOR_CONNECTION_NOT_FOUND: { description: 'A control route named a participant id with no open connection in that room.', http: 404 },
+  RR_EMULATOR_WEBHOOK_NOT_FOUND: { description: 'A REST call named a webhook id the emulator does not know.', http: 404 },
+  RR_EMULATOR_PROJECT_NOT_FOUND: { description: 'A REST path named a project other than the one the emulator was started with (`--project-id`).', http: 404 },
+  RR_EMULATOR_ROUTE_NOT_FOUND: { description: 'The emulator does not implement this REST route: it emulates only a subset of the platform API.', http: 404 },
+  RR_EMULATOR_INTERNAL: { description: 'The emulator failed while answering a REST call (a bug: please report it).', http: 500 },
+
+  // --- agents (src/agents) ---
+  RR_AGENT_INVALID_INPUT: { description: "A call's arguments do not match the agent's input schema; the text names each field and what was wrong. The agent does not run.", content: 1002 },
+  RR_AGENT_INVALID_OUTPUT: { description: "The agent returned a value that does not match its output schema (the agent's bug; logged at error level).", content: 1008 },
+  RR_AGENT_FAILED: { description: 'The agent threw; the caller gets its message (never its stack).', content: 1008 },
+  RR_AGENT_TIMEOUT: { description: "The agent did not answer within its deadline (default 60 s); its ctx.signal is aborted.", content: 1009 },
+  RR_AGENT_BUSY: { description: 'The agent already runs its maximum number of concurrent calls in this room; retry later.', content: 1006 },
+  RR_AGENT_ABORTED: { description: 'The call was aborted because the room ended, the caller left or roomrunner is shutting down.', content: 1006 },
+  RR_AGENT_TOOL_NOT_FOUND: { description: 'A call named a tool that the toolkit does not have.', content: 1003 },
+  RR_AGENT_UNSUPPORTED_INPUT: { description: 'A call passed a content type other than json or empty to a tool that takes a JSON object.', content: 1002 },
+  RR_AGENT_DEFINITION_INVALID: { description: 'An agent or toolkit definition is missing a name, schema or handler (a start-up error).' },
+  RR_AGENT_DUPLICATE_NAME: { description: 'Two agents or toolkits share one name (a start-up error naming both files).' },
+  RR_AGENT_DISCOVERY_FAILED: { description: 'A file in the agents folder failed to load or exports something that is not an agent (a start-up error naming the file and export).' },
 
   // --- webhook signatures (src/webhooks/signatures) ---
   RR_WEBHOOK_SIGNATURE_MISSING: { description: 'The webhook carries no signature header for the configured scheme.', http: 401 },

@@ -1,0 +1,185 @@
+/**
+ * Typed agents and toolkits (STYLE.md habit 12). An agent is a plain value made by {@link defineAgent}: a
+ * toolkit named after the agent with one tool, `ask`, whose argument and result types are inferred from zod
+ * schemas. {@link defineToolkit} groups several {@link defineTool} tools under one name when an author wants
+ * more than one entry point. The runner validates input before and output after every handler.
+ */
+import { z } from 'zod';
+import { RoomrunnerError } from '../errors.js';
+import type { Content } from '../protocol/content.js';
+import type { Logger } from '../logger.js';
+
+/** Default deadline of one call (anchors.md §6 goal 7). */
+export const DEFAULT_AGENT_TIMEOUT_MS = 60_000;
+/** Default number of calls one agent runs at once in one room. */
+export const DEFAULT_AGENT_CONCURRENCY = 64;
+/** The tool an agent answers on: `invokeTool({ toolkit: <agent name>, tool: 'ask', ... })`. */
+export const AGENT_TOOL_NAME = 'ask';
+
+export const TOOLKIT_BRAND: unique symbol = Symbol.for('roomrunner.toolkit');
+
+/** Everything a handler may use while it answers one call. */
+export interface AgentContext {
+  /** The room the call came from. */
+  readonly room: string;
+  /** The caller's participant id (empty when the room did not say). */
+  readonly callerId: string;
+  /** The call's id, for logs and correlation. */
+  readonly toolCallId: string;
+  /** A child logger with room, agent and call id in its fields. */
+  readonly logger: Logger;
+  /** Aborted on the call's deadline, when the caller leaves, when the room ends, and on shutdown. */
+  readonly signal: AbortSignal;
+  /**
+   * Call a tool of another toolkit in the same room and return its JSON result (its `json` field). Fails with a
+   * RoomrunnerError carrying the room's error code; aborted with this call's signal.
+   */
+  call(toolkit: string, tool: string, args?: Record<string, unknown>): Promise<unknown>;
+  /** As {@link call} with any argument content, returning the raw result content (text, file, link, ...). */
+  invoke(toolkit: string, tool: string, args?: Content): Promise<Content>;
+  /** The toolkits visible in the room, by name, with their tools. */
+  listToolkits(): Promise<Record<string, { participantId?: string | null; title?: string | null; tools: string[] }>>;
+}
+
+/** Schemas an input or output may use: any zod type. JSON object schemas are what rooms expect. */
+export type Schema = z.ZodType;
+
+export interface ToolDefinition<I extends Schema, O extends Schema> {
+  title?: string;
+  description?: string;
+  input: I;
+  output: O;
+  /** Answer one call. Gets fully typed, already validated arguments; must return the output type. */
+  run(args: z.output<I>, ctx: AgentContext): Promise<z.input<O>> | z.input<O>;
+  /** Deadline of one call in ms (default 60 s). The call answers 1009 and `ctx.signal` aborts past it. */
+  timeoutMs?: number;
+  /** Calls this tool runs at once per room before answering "busy" (default 64). */
+  concurrency?: number;
+}
+
+/** A tool after {@link defineTool}: its definition plus the JSON Schemas rooms see. */
+export interface Tool<I extends Schema = Schema, O extends Schema = Schema> {
+  readonly title: string;
+  readonly description: string;
+  readonly input: I;
+  readonly output: O;
+  readonly timeoutMs: number;
+  readonly concurrency: number;
+  readonly inputJsonSchema: Record<string, unknown>;
+  readonly outputJsonSchema: Record<string, unknown>;
+  run(args: z.output<I>, ctx: AgentContext): Promise<z.input<O>> | z.input<O>;
+}
+
+/** A named group of tools, registered in a room as one toolkit (§E.2). */
+export interface Toolkit {
+  readonly [TOOLKIT_BRAND]: true;
+  readonly name: string;
+  readonly title: string;
+  readonly description: string;
+  /** Listed to everyone in the room (true, the default) or only to its host (§E.3). */
+  readonly public: boolean;
+  readonly tools: Readonly<Record<string, Tool>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** A toolkit with a single `ask` tool whose types are kept for inference and type tests. */
+export interface Agent<I extends Schema = Schema, O extends Schema = Schema> extends Toolkit {
+  readonly tools: Readonly<{ ask: Tool<I, O> }>;
+}
+
+export interface AgentDefinition<I extends Schema, O extends Schema> extends ToolDefinition<I, O> {
+  /** Toolkit name callers use, e.g. `samples.adder`. */
+  name: string;
+  public?: boolean;
+  annotations?: Record<string, string>;
+}
+
+export interface ToolkitDefinition {
+  name: string;
+  title?: string;
+  description?: string;
+  public?: boolean;
+  annotations?: Record<string, string>;
+  tools: Record<string, Tool>;
+}
+
+/** Define one typed tool, to group with others in {@link defineToolkit}. */
+export function defineTool<I extends Schema, O extends Schema>(definition: ToolDefinition<I, O>): Tool<I, O> {
+  const where = definition.title ?? 'tool';
+  if (!(definition.input instanceof z.ZodType)) throw invalid(`${where}: "input" must be a zod schema`);
+  if (!(definition.output instanceof z.ZodType)) throw invalid(`${where}: "output" must be a zod schema`);
+  if (typeof definition.run !== 'function') throw invalid(`${where}: "run" must be a function`);
+  const timeoutMs = definition.timeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
+  const concurrency = definition.concurrency ?? DEFAULT_AGENT_CONCURRENCY;
+  if (!(timeoutMs > 0)) throw invalid(`${where}: "timeoutMs" must be a positive number of milliseconds`);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw invalid(`${where}: "concurrency" must be a positive integer`);
+  return Object.freeze({
+    title: definition.title ?? '',
+    description: definition.description ?? '',
+    input: definition.input,
+    output: definition.output,
+    timeoutMs,
+    concurrency,
+    inputJsonSchema: toJsonSchema(definition.input, 'input', where),
+    outputJsonSchema: toJsonSchema(definition.output, 'output', where),
+    run: definition.run.bind(definition),
+  });
+}
+
+/** Define a toolkit of several tools. Tool names are the keys of `tools`. */
+export function defineToolkit(definition: ToolkitDefinition): Toolkit {
+  checkName(definition.name);
+  const names = Object.keys(definition.tools ?? {});
+  if (names.length === 0) throw invalid(`toolkit ${definition.name} has no tools`);
+  for (const name of names) {
+    if (!name) throw invalid(`toolkit ${definition.name} has a tool with an empty name`);
+  }
+  return Object.freeze({
+    [TOOLKIT_BRAND]: true as const,
+    name: definition.name,
+    title: definition.title ?? definition.name,
+    description: definition.description ?? '',
+    public: definition.public ?? true,
+    tools: Object.freeze({ ...definition.tools }),
+    annotations: Object.freeze({ ...(definition.annotations ?? {}) }),
+  });
+}
+
+/**
+ * Define a typed agent: a toolkit named `name` with one tool `ask`. Callers use
+ * `room.agents.invokeTool({ toolkit: name, tool: 'ask', arguments })` and get the output as JSON.
+ */
+export function defineAgent<I extends Schema, O extends Schema>(definition: AgentDefinition<I, O>): Agent<I, O> {
+  checkName(definition.name);
+  const tool = defineTool({ ...definition, title: definition.title ?? definition.name });
+  return defineToolkit({
+    name: definition.name,
+    title: definition.title ?? definition.name,
+    description: definition.description ?? '',
+    ...(definition.public === undefined ? {} : { public: definition.public }),
+    ...(definition.annotations === undefined ? {} : { annotations: definition.annotations }),
+    tools: { [AGENT_TOOL_NAME]: tool },
+  }) as Agent<I, O>;
+}
+
+/** True for values made by defineAgent, defineToolkit or the class form. */
+export function isToolkit(value: unknown): value is Toolkit {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[TOOLKIT_BRAND] === true;
+}
+
+function toJsonSchema(schema: Schema, io: 'input' | 'output', where: string): Record<string, unknown> {
+  try {
+    // zod 4's own conversion (anchors.md §3.5 item 2); `io` picks the side of transforms and defaults.
+    return z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  } catch (cause) {
+    throw new RoomrunnerError('RR_AGENT_DEFINITION_INVALID', `${where}: the ${io} schema cannot be turned into JSON Schema`, { cause });
+  }
+}
+
+function checkName(name: unknown): void {
+  if (typeof name !== 'string' || name.trim() === '') throw invalid('an agent or toolkit needs a non-empty "name"');
+}
+
+function invalid(message: string): RoomrunnerError {
+  return new RoomrunnerError('RR_AGENT_DEFINITION_INVALID', message);
+}

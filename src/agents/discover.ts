@@ -1,0 +1,81 @@
+/**
+ * Finds agents in a folder (`agents/` by default). Every `.ts`, `.mts`, `.js` and `.mjs` file directly in it is
+ * imported (TypeScript runs through tsx, which the `roomrunner` command registers, so there is no build step);
+ * files named `*.test.*`, `*.d.ts` or starting with `_` or `.` are skipped. Every runtime export of a file must
+ * be an agent: a `defineAgent`/`defineToolkit` value, a `TypedAgent` instance, or a `TypedAgent` subclass
+ * (constructed with no arguments). Anything else, a file that fails to load, or two agents with one name is a
+ * start-up error that names the file and export.
+ */
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { RoomrunnerError } from '../errors.js';
+import { isToolkit, type Toolkit } from './define-agent.js';
+import { TypedAgent } from './class-agent.js';
+
+const LOADABLE = /\.(m?ts|m?js)$/;
+const SKIPPED = /(\.test\.|\.spec\.|\.d\.ts$)/;
+
+export interface DiscoveredAgent {
+  readonly toolkit: Toolkit;
+  readonly file: string;
+  readonly exportName: string;
+}
+
+/** Load every agent in `dir`, sorted by file then export name. */
+export async function discoverAgents(dir: string): Promise<DiscoveredAgent[]> {
+  const absolute = path.resolve(dir);
+  let entries: string[];
+  try {
+    entries = (await readdir(absolute, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+  } catch (cause) {
+    throw new RoomrunnerError('RR_AGENT_DISCOVERY_FAILED', `cannot read the agents folder ${absolute}: set --agents to a folder of agent files`, { cause });
+  }
+  const files = entries.filter((name) => LOADABLE.test(name) && !SKIPPED.test(name) && !name.startsWith('_') && !name.startsWith('.')).sort();
+  const found: DiscoveredAgent[] = [];
+  for (const name of files) {
+    const file = path.join(absolute, name);
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    } catch (cause) {
+      const why = cause instanceof Error ? cause.message : String(cause);
+      throw new RoomrunnerError('RR_AGENT_DISCOVERY_FAILED', `${file} failed to load: ${why}`, { cause, data: { file } });
+    }
+    for (const [exportName, value] of Object.entries(mod).sort(([a], [b]) => a.localeCompare(b))) {
+      found.push({ toolkit: toToolkit(value, file, exportName), file, exportName });
+    }
+  }
+  checkUniqueNames(found);
+  return found;
+}
+
+/** Check that no two agents share a name; the error names both places. */
+export function checkUniqueNames(agents: readonly DiscoveredAgent[]): void {
+  const seen = new Map<string, DiscoveredAgent>();
+  for (const agent of agents) {
+    const previous = seen.get(agent.toolkit.name);
+    if (previous) {
+      throw new RoomrunnerError(
+        'RR_AGENT_DUPLICATE_NAME',
+        `two agents are named "${agent.toolkit.name}": ${previous.file} (export ${previous.exportName}) and ${agent.file} (export ${agent.exportName})`,
+        { data: { name: agent.toolkit.name } },
+      );
+    }
+    seen.set(agent.toolkit.name, agent);
+  }
+}
+
+function toToolkit(value: unknown, file: string, exportName: string): Toolkit {
+  if (isToolkit(value)) return value;
+  if (typeof value === 'function' && value.prototype instanceof TypedAgent) {
+    const instance: unknown = new (value as new () => unknown)();
+    if (isToolkit(instance)) return instance;
+  }
+  const kind = value === null ? 'null' : typeof value === 'function' ? 'a function' : typeof value;
+  throw new RoomrunnerError(
+    'RR_AGENT_DISCOVERY_FAILED',
+    `${file} exports "${exportName}", which is ${kind}, not an agent: export only values made by defineAgent/defineToolkit or TypedAgent subclasses (move helpers to a file whose name starts with "_")`,
+    { data: { file, exportName } },
+  );
+}

@@ -1,0 +1,25 @@
+/**
+ * roomrunner's public entry: explicit named exports only (STYLE.md habit 6). The emulator and the protocol
+ * codec live on subpaths (`roomrunner/emulator`, `roomrunner/protocol`) so this entry loads neither.
+ */
+export { RoomrunnerError, isRoomrunnerError, ERROR_CATALOG, CONTENT_CODES, type ErrorCode } from './errors.js';
+export {
+  defineAgent,
+  defineTool,
+  defineToolkit,
+  isToolkit,
+  AGENT_TOOL_NAME,
+  DEFAULT_AGENT_TIMEOUT_MS,
+  DEFAULT_AGENT_CONCURRENCY,
+  type Agent,
+  type AgentContext,
+  type AgentDefinition,
+  type Tool,
+  type ToolDefinition,
+  type Toolkit,
+  type ToolkitDefinition,
+} from './agents/define-agent.js';
+export { TypedAgent, type TypedAgentOptions } from './agents/class-agent.js';
+export { createAgentHarness, type AgentHarness, type AgentHarnessOptions } from './agents/testing.js';
+export { createLogger, type Logger } from './logger.js';
+export type { Content } from './protocol/content.js';
