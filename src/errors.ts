@@ -88,6 +88,10 @@ export const ERROR_CATALOG = {
   RR_EMULATOR_ROUTE_NOT_FOUND: { description: 'The emulator does not implement this REST route: it emulates only a subset of the platform API.', http: 404 },
   RR_EMULATOR_INTERNAL: { description: 'The emulator failed while answering a REST call (a bug: please report it).', http: 500 },
 
+  // --- configuration (src/config.ts) ---
+  RR_CONFIG_INVALID: { description: 'A setting has a bad value; the message names each env var and flag to fix.' },
+  RR_CONFIG_NO_WEBHOOK_SECRET: { description: 'No MESHAGENT_WEBHOOK_SECRET is set and --insecure was not given: the server refuses to start.' },
+
   // --- agents (src/agents) ---
   RR_AGENT_INVALID_INPUT: { description: "A call's arguments do not match the agent's input schema; the text names each field and what was wrong. The agent does not run.", content: 1002 },
   RR_AGENT_INVALID_OUTPUT: { description: "The agent returned a value that does not match its output schema (the agent's bug; logged at error level).", content: 1008 },
@@ -108,6 +112,19 @@ export const ERROR_CATALOG = {
   RR_WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE: { description: 'A Standard Webhooks timestamp is outside the tolerance window (default ±300 s).', http: 401 },
   RR_WEBHOOK_SECRET_INVALID: { description: 'A configured webhook secret is unusable (e.g. a `whsec_` secret that is not base64).' },
   RR_WEBHOOK_BODY_NOT_JSON: { description: "A webhook body is not JSON that Python's json module accepts (bad text, nesting too deep, a cycle), so it cannot be re-serialised per §A.4.", http: 400 },
+
+  // --- webhook server (src/webhooks, src/http) ---
+  RR_WEBHOOK_ENVELOPE_INVALID: { description: 'A webhook body is not an `{"event", "data"}` object, or a known event\'s data lacks a field (e.g. `room_name`).', http: 400 },
+  RR_WEBHOOK_BODY_TOO_LARGE: { description: 'A webhook body is larger than the limit (ROOMRUNNER_BODY_LIMIT_BYTES / --body-limit, default 1 MiB).', http: 413 },
+  RR_WEBHOOK_UNSUPPORTED_MEDIA_TYPE: { description: 'A webhook POST is not `application/json` (or `application/*+json`), or has no Content-Type.', http: 415 },
+  RR_WEBHOOK_METHOD_NOT_ALLOWED: { description: 'A request to the webhook path other than POST; the `GET` websocket handoff (§A.3) is not supported.', http: 405 },
+  RR_WEBHOOK_DRAINING: { description: 'The server is draining for shutdown and takes no new deliveries; the sender should retry.', http: 503 },
+  RR_WEBHOOK_SERVER_CLOSED: { description: 'start() or run() was called on a WebhookServer after close().' },
+  RR_STORE_UNAVAILABLE: { description: 'The store could not record a delivery (or is closed); the webhook gets 503 so the sender retries, and nothing is dispatched.', http: 503 },
+  RR_HTTP_BAD_REQUEST: { description: 'A request is malformed at the HTTP level (e.g. a Content-Length that does not match the body).', http: 400 },
+  RR_HTTP_NOT_FOUND: { description: 'No route for this method and path.', http: 404 },
+  RR_HTTP_UNAUTHORIZED: { description: 'An admin route was called without the bearer token set by ROOMRUNNER_ADMIN_TOKEN / --admin-token.', http: 401 },
+  RR_HTTP_INTERNAL: { description: 'roomrunner failed while answering a request (a bug: please report it).', http: 500 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

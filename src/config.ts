@@ -1,0 +1,101 @@
+/**
+ * All settings in one zod schema (STYLE.md habit 7). This is the only module that reads `process.env`; CLI
+ * flags override env vars; the result is frozen. Every error names the env var and the flag that fix it.
+ */
+import { z } from 'zod';
+import { RoomrunnerError } from './errors.js';
+
+type Env = Record<string, string | undefined>;
+
+/** One setting: its env vars (first set wins), its flag, its schema. */
+interface Setting {
+  env: readonly string[];
+  flag?: string;
+  schema: z.ZodType;
+  doc: string;
+}
+
+const bool = z
+  .union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', ''])])
+  .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes');
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const list = z.union([z.array(z.string()), z.string()]).transform((v) =>
+  (Array.isArray(v) ? v : v.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+const url = z.string().url();
+
+export const SIGNATURE_SCHEMES = ['meshagent', 'standard-webhooks', 'hmac-sha256'] as const;
+
+/**
+ * The settings table. The README's "Configuration" section lists the same rows; test/config.test.ts checks
+ * that every env var here is documented there.
+ */
+export const SETTINGS = {
+  port: { env: ['MESHAGENT_PORT', 'PORT'], flag: '--port', schema: int(0, 65535).default(8080), doc: 'HTTP port of the webhook server.' },
+  host: { env: ['MESHAGENT_HOST'], flag: '--host', schema: z.string().min(1).default('0.0.0.0'), doc: 'Address the webhook server binds.' },
+  webhookSecrets: {
+    env: ['MESHAGENT_WEBHOOK_SECRET'],
+    flag: '--webhook-secret',
+    schema: list.default([]),
+    doc: 'Webhook signing secret(s); comma-separated to accept several during a rotation.',
+  },
+  signatureSchemes: {
+    env: ['ROOMRUNNER_SIGNATURE_SCHEMES'],
+    flag: '--signature-schemes',
+    schema: list.pipe(z.array(z.enum(SIGNATURE_SCHEMES)).min(1)).default([...SIGNATURE_SCHEMES]),
+    doc: 'Signature schemes accepted: meshagent, standard-webhooks, hmac-sha256 (comma-separated; default all).',
+  },
+  hmacHeader: { env: ['ROOMRUNNER_HMAC_HEADER'], flag: '--hmac-header', schema: z.string().min(1).default('x-meshia-signature'), doc: 'Header carrying `sha256=<hex>` signatures.' },
+  insecure: { env: ['ROOMRUNNER_INSECURE'], flag: '--insecure', schema: bool.default(false), doc: 'Accept unsigned webhooks (local work only).' },
+  bodyLimitBytes: { env: ['ROOMRUNNER_BODY_LIMIT_BYTES'], flag: '--body-limit', schema: int(1).default(1024 * 1024), doc: 'Largest webhook body; larger ones get 413.' },
+  dedupeWindowMs: { env: ['ROOMRUNNER_DEDUPE_WINDOW_MS'], schema: int(0).default(7 * 24 * 3600 * 1000), doc: 'How long a delivery key is remembered to drop duplicates (default 7 days).' },
+  apiUrl: { env: ['MESHAGENT_API_URL'], flag: '--api-url', schema: url.default('https://api.meshagent.com'), doc: 'Platform base URL (REST and `<url>/rooms/<room>` websockets).' },
+  apiKey: { env: ['MESHAGENT_API_KEY'], flag: '--api-key', schema: z.string().optional(), doc: '`ma-…` API key: signs participant tokens and authenticates REST calls.' },
+  secret: { env: ['MESHAGENT_SECRET'], flag: '--secret', schema: z.string().optional(), doc: 'Token signing secret when no API key is set.' },
+  projectId: { env: ['MESHAGENT_PROJECT_ID'], flag: '--project-id', schema: z.string().optional(), doc: 'Project id (taken from the API key when one is set).' },
+  identity: { env: ['ROOMRUNNER_IDENTITY'], flag: '--identity', schema: z.string().min(1).default('roomrunner'), doc: 'Participant name roomrunner joins rooms as.' },
+  agentsDir: { env: ['ROOMRUNNER_AGENTS'], flag: '--agents', schema: z.string().min(1).default('agents'), doc: 'Folder the agents are loaded from.' },
+  maxRooms: { env: ['ROOMRUNNER_MAX_ROOMS'], flag: '--max-rooms', schema: int(1).default(1000), doc: 'Hard cap on rooms attached by this process.' },
+  reconcileIntervalMs: { env: ['ROOMRUNNER_RECONCILE_INTERVAL_MS'], flag: '--reconcile-interval-ms', schema: int(0).default(30_000), doc: 'Period of reconciliation with the platform (0 = only at start-up).' },
+  drainTimeoutMs: { env: ['ROOMRUNNER_DRAIN_TIMEOUT_MS'], flag: '--drain-timeout-ms', schema: int(0).default(10_000), doc: 'Bound on the graceful drain at SIGTERM/SIGINT.' },
+  adminToken: { env: ['ROOMRUNNER_ADMIN_TOKEN'], flag: '--admin-token', schema: z.string().min(8).optional(), doc: 'Bearer token guarding /status and the admin API (open when unset).' },
+  logLevel: { env: ['LOG_LEVEL'], flag: '--log-level', schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'), doc: 'pino log level.' },
+  logPretty: { env: ['ROOMRUNNER_LOG_PRETTY'], schema: bool.optional(), doc: 'Force pretty (1) or JSON (0) logs; default pretty on a terminal.' },
+} as const satisfies Record<string, Setting>;
+
+type Settings = typeof SETTINGS;
+export type Config = Readonly<{ [K in keyof Settings]: z.output<Settings[K]['schema']> }>;
+export type ConfigOverrides = Partial<{ [K in keyof Settings]: z.input<Settings[K]['schema']> }>;
+
+/**
+ * Build the configuration from env vars and flag values (flags win). Throws RR_CONFIG_INVALID naming the env
+ * var and flag of every bad value.
+ */
+export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.env): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, setting] of Object.entries(SETTINGS) as Array<[keyof Settings, Setting]>) {
+    const fromFlag = (overrides as Record<string, unknown>)[key];
+    const envName = setting.env.find((name) => env[name] !== undefined && env[name] !== '');
+    const raw = fromFlag !== undefined ? fromFlag : envName ? env[envName] : undefined;
+    const result = setting.schema.safeParse(raw);
+    if (result.success) {
+      out[key] = result.data;
+    } else {
+      const source = fromFlag !== undefined ? `flag ${setting.flag ?? key}` : `env ${envName}`;
+      const fix = [setting.env.join(' or '), setting.flag].filter(Boolean).join(' / ');
+      problems.push(`${source}: ${result.error.issues.map((i) => i.message).join('; ')} (set ${fix}: ${setting.doc})`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new RoomrunnerError('RR_CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`, { data: { problems } });
+  }
+  return Object.freeze(out) as Config;
+}
+
+/** The env vars a participant token minter needs, taken from a config (see src/room/token.ts). */
+export function tokenEnv(config: Config): Env {
+  return { MESHAGENT_API_KEY: config.apiKey, MESHAGENT_SECRET: config.secret, MESHAGENT_PROJECT_ID: config.projectId };
+}
