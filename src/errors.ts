@@ -125,6 +125,11 @@ export const ERROR_CATALOG = {
   RR_HTTP_NOT_FOUND: { description: 'No route for this method and path.', http: 404 },
   RR_HTTP_UNAUTHORIZED: { description: 'An admin route was called without the bearer token set by ROOMRUNNER_ADMIN_TOKEN / --admin-token.', http: 401 },
   RR_HTTP_INTERNAL: { description: 'roomrunner failed while answering a request (a bug: please report it).', http: 500 },
+
+  // --- store (src/store) ---
+  RR_STORE_OPTION_INVALID: { description: 'A store option or argument is out of range (e.g. a negative lease, a capacity that is not an integer, a database URL that is not postgres:).' },
+  RR_STORE_LOCKED: { description: 'The PGlite data directory is in use by another roomrunner process (its pid is named); use another --data-dir or a PostgreSQL DATABASE_URL for several processes.' },
+  RR_STORE_MIGRATION_FAILED: { description: 'A schema migration failed at start-up; the message names its number, and nothing of it was applied.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -1,0 +1,59 @@
+/**
+ * Reconnect timing as a pure function of the attempt number and one random draw (STYLE.md habit 2, the
+ * p-retry/ky shape), so tests inject `random` and read the delay instead of waiting for it.
+ *
+ * The ceiling follows MeshAgent's clients (meshagent-protocol.md §G): min(30 s, 0.5 s × 2^attempt), the first
+ * retry after about 500 ms.
+ *
+ * Jitter: "subtractive proportional jitter". A fraction `jitter` of the ceiling is random and taken off it:
+ * `delay = ceiling × (1 − jitter × random())`. The default 0.2 keeps the first retry in [400, 500] ms, close to
+ * the 500 ms MeshAgent uses, never waits longer than MeshAgent would, and still spreads runners that lost the
+ * same room server at the same instant (a deploy) over a window of a fifth of the delay (6 s at the 30 s
+ * ceiling). `jitter: 1` is AWS "full jitter", `jitter: 0.5` "equal jitter", `jitter: 0` none.
+ */
+
+export const DEFAULT_BACKOFF_INITIAL_MS = 500;
+export const DEFAULT_BACKOFF_MAX_MS = 30_000;
+export const DEFAULT_BACKOFF_JITTER = 0.2;
+
+export interface BackoffOptions {
+  /** Ceiling of the first retry (attempt 0), in ms. Default 500. */
+  initialMs?: number;
+  /** Largest delay, in ms. Default 30 000. */
+  maxMs?: number;
+  /** Fraction of the delay, in [0, 1], that is random (subtracted). Default 0.2. */
+  jitter?: number;
+}
+
+/**
+ * Delay before retry number `attempt` (0 = the first retry), in whole ms. `random` is a `Math.random`-like
+ * source of values in [0, 1). Throws a TypeError that names the bad option.
+ */
+export function backoffDelayMs(attempt: number, random: () => number, options: BackoffOptions = {}): number {
+  const { initialMs, maxMs, jitter } = resolveBackoffOptions(options);
+  if (!Number.isInteger(attempt) || attempt < 0) {
+    throw new TypeError(`attempt must be a non-negative integer, got ${String(attempt)}`);
+  }
+  const draw = random();
+  if (!(draw >= 0 && draw <= 1)) throw new TypeError(`random() must return a number in [0, 1), got ${String(draw)}`);
+  // 2 ** attempt overflows to Infinity for huge attempts; Math.min still yields maxMs.
+  const ceiling = Math.min(maxMs, initialMs * 2 ** attempt);
+  return Math.round(ceiling * (1 - jitter * draw));
+}
+
+/** Fill in defaults and validate, with messages that say what to pass. */
+export function resolveBackoffOptions(options: BackoffOptions = {}): Required<BackoffOptions> {
+  const initialMs = options.initialMs ?? DEFAULT_BACKOFF_INITIAL_MS;
+  const maxMs = options.maxMs ?? DEFAULT_BACKOFF_MAX_MS;
+  const jitter = options.jitter ?? DEFAULT_BACKOFF_JITTER;
+  if (!Number.isFinite(initialMs) || initialMs < 0) {
+    throw new TypeError(`backoff initialMs must be a finite number >= 0, got ${String(initialMs)}`);
+  }
+  if (!Number.isFinite(maxMs) || maxMs < initialMs) {
+    throw new TypeError(`backoff maxMs must be a finite number >= initialMs (${initialMs}), got ${String(maxMs)}`);
+  }
+  if (!(jitter >= 0 && jitter <= 1)) {
+    throw new TypeError(`backoff jitter must be a fraction in [0, 1] (0.5 = equal jitter, 1 = full jitter), got ${String(jitter)}`);
+  }
+  return { initialMs, maxMs, jitter };
+}

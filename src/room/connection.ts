@@ -1,0 +1,950 @@
+/**
+ * A participant's reconnecting connection to one room (meshagent-protocol.md §C, §E.1, §G).
+ *
+ * One {@link Session} per socket: a reconnect builds a fresh Session, so ids restart (§D.2). The connection
+ * owns what outlives a socket: the handlers registered with {@link RoomConnection.handle}, the local
+ * attributes (re-sent after a reconnect, §E.1) and the caller's `onReady` hook, which runs after every
+ * handshake so toolkits can be registered again (§E.2).
+ *
+ * Close rules (§G): close 1000 is final; any other close, a dropped socket or a missed pong reconnects with
+ * backoff (see ./backoff.ts) until {@link RoomConnection.close}. Before the first ready: 403/404 at the HTTP
+ * handshake and close 1000 are final, everything else is retried.
+ *
+ * Requests while the room is not ready (initial connect, reconnecting) wait for it, within the request's own
+ * timeout and AbortSignal; they are sent on the new socket once it is ready. Requests already sent when a
+ * socket drops fail with RR_ROOM_CLOSED: the room forgot them, and only the caller knows whether to repeat.
+ */
+import { WebSocket, type ClientOptions } from 'ws';
+import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { errorContent, packContent, type Content } from '../protocol/content.js';
+import type { FrameMessage } from '../protocol/frame-reader.js';
+import { ConnectedSchema, MESSAGE_TYPES, MessagingSendSchema, parseHeader, RoomReadySchema, RoomStatusSchema } from '../protocol/messages.js';
+import { unpackMessage, type JsonObject } from '../protocol/packing.js';
+import { backoffDelayMs, resolveBackoffOptions, type BackoffOptions } from './backoff.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, Session, type CloseInfo, type MessageHandler } from './session.js';
+import { WebSocketTransport, type Transport, type TransportHandlers } from './transport.js';
+import { roomNameFromUrl, roomUrl } from './url.js';
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
+export const DEFAULT_PING_INTERVAL_MS = 30_000;
+/** Close code we send when the re-registration hook fails after a reconnect, so the next attempt starts clean. */
+const CLOSE_HOOK_FAILED = 1011;
+
+/** The four states, in the order a connection moves through them. `closed` is terminal. */
+export type RoomConnectionState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
+
+/** `setTimeout`/`clearTimeout` as the connection uses them; injected in tests (STYLE.md habit 2). */
+export interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const NODE_TIMERS: Timers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/** What a {@link Dialer} is asked to open. `url` is the room URL without the token. */
+export interface DialRequest {
+  readonly url: string;
+  readonly token: string;
+  /** Aborted when the handshake times out or the connection closes; the dialer must then give up. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Opens one socket and resolves with a transport that buffers frames until `start()`. Throw
+ * RR_ROOM_HANDSHAKE_REFUSED for a final refusal; any other failure is retried with backoff.
+ */
+export type Dialer = (request: DialRequest) => Promise<Transport>;
+
+export interface ReadyInfo {
+  /** False after the first handshake, true after every reconnect. */
+  readonly reconnected: boolean;
+}
+
+export interface ReconnectingEvent {
+  /** 0 for the first retry after a drop or failed attempt; resets once a socket is ready. */
+  readonly attempt: number;
+  readonly delayMs: number;
+  /** The close that caused this retry, if a socket closed. */
+  readonly code?: number;
+  readonly reason?: string;
+  /** The failure that caused this retry, if an attempt failed. */
+  readonly error?: unknown;
+}
+
+export interface ClosedEvent {
+  readonly code: number;
+  readonly reason: string;
+  /** Set when the connection ended because of a failure (a refused handshake, a start that failed). */
+  readonly error?: unknown;
+}
+
+export interface StatusEvent {
+  readonly status: string;
+  readonly message: string | null;
+}
+
+/** A `messaging.send` pushed by the room (§E.6). */
+export interface RoomMessage {
+  readonly fromParticipantId: string | null;
+  readonly type: string;
+  readonly message: unknown;
+  readonly attachment?: Uint8Array;
+}
+
+export interface RoomConnectionEvents {
+  /** A socket finished its handshake and `onReady` succeeded. */
+  ready: [ReadyInfo];
+  /** A retry is scheduled (before the first ready, or after a drop). */
+  reconnecting: [ReconnectingEvent];
+  /** Terminal: close 1000, close(), a final start failure, or a drop with `reconnect: false`. Emitted once. */
+  closed: [ClosedEvent];
+  /** `room.status` (§E.1). */
+  status: [StatusEvent];
+  /** Every `messaging.send` (§E.6). */
+  message: [RoomMessage];
+  /** A `messaging.send` of type `dismiss`: the room asks this participant to leave (§A.6). */
+  dismiss: [RoomMessage];
+  /** A failure that did not end the connection: a bad frame, a handler that threw, a failed re-registration. */
+  error: [unknown];
+}
+
+export interface RoomConnectionOptions {
+  /** Room URL `.../rooms/<name>` (see roomUrl in ./url.ts); http(s) becomes ws(s). */
+  url: string;
+  /** A participant token, or a provider called before every attempt so a reconnect can use a fresh one. */
+  token: string | (() => string | Promise<string>);
+  logger?: Logger;
+  /** Default timeout for {@link RoomConnection.request}, including any wait for the room; 0 disables. */
+  requestTimeoutMs?: number;
+  /** Budget for dialing plus `room_ready` + `connected`; default 15 s. A timeout is retried. */
+  handshakeTimeoutMs?: number;
+  maxMessageBytes?: number;
+  /** Websocket ping interval; a socket with no pong one interval later is dropped (and reconnected). 0 disables. */
+  pingIntervalMs?: number;
+  /** Reconnect after drops and retry failed start attempts (default true). False: the first failure is final. */
+  reconnect?: boolean;
+  backoff?: BackoffOptions;
+  random?: () => number;
+  timers?: Timers;
+  now?: () => number;
+  /** The caller's (re-)registration hook, run after every handshake before the connection reports ready. */
+  onReady?: (connection: RoomConnection, info: ReadyInfo) => void | Promise<void>;
+  /** Passed to `ws`; `perMessageDeflate` is always off and `Authorization` always set. */
+  wsOptions?: ClientOptions;
+  /** Replace the websocket dialer (tests use in-memory transports). */
+  dial?: Dialer;
+}
+
+export interface ConnectionRequestOptions {
+  /** Total budget: waiting for the room to be ready plus waiting for the answer. 0 disables. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+type Waiter = { resolve(session: Session): void; reject(error: unknown): void };
+
+/** Message types the connection itself handles; {@link RoomConnection.handle} refuses them. */
+const RESERVED_TYPES: ReadonlySet<string> = new Set([
+  MESSAGE_TYPES.RESPONSE,
+  MESSAGE_TYPES.ROOM_READY,
+  MESSAGE_TYPES.CONNECTED,
+  MESSAGE_TYPES.ROOM_STATUS,
+  MESSAGE_TYPES.MESSAGING_SEND,
+]);
+
+export class RoomConnection {
+  readonly #url: string;
+  readonly #token: RoomConnectionOptions['token'];
+  readonly #log: Logger;
+  readonly #requestTimeoutMs: number;
+  readonly #handshakeTimeoutMs: number;
+  readonly #maxMessageBytes: number | undefined;
+  readonly #reconnect: boolean;
+  readonly #backoff: Required<BackoffOptions>;
+  readonly #random: () => number;
+  readonly #timers: Timers;
+  readonly #now: () => number;
+  readonly #onReady: RoomConnectionOptions['onReady'];
+  readonly #dial: Dialer;
+  readonly #events = new Emitter<RoomConnectionEvents>((error) => this.#log.warn({ err: error }, 'room connection listener threw'));
+
+  readonly #handlers = new Map<string, MessageHandler>();
+  readonly #prefixHandlers = new Map<string, MessageHandler>();
+  #applied = new Map<string, () => void>();
+
+  #state: RoomConnectionState = 'connecting';
+  #started = false;
+  #everReady = false;
+  #closing = false;
+  #closeRequest: CloseInfo = { code: 1000, reason: '' };
+  #closePromise: Promise<void> | undefined;
+  #loop: Promise<void> | undefined;
+  /** The socket's session from its creation (handshake included) until it closes. */
+  #socketSession: Session | undefined;
+  /** The socket's session once its handshake is done: requests may use it. */
+  #session: Session | undefined;
+  #attempt: AbortController | undefined;
+  #wake: (() => void) | undefined;
+  #waiters = new Set<Waiter>();
+  #start: { promise: Promise<void>; resolve(): void; reject(error: unknown): void; settled: boolean } | undefined;
+  readonly #closed: Promise<ClosedEvent>;
+  #resolveClosed!: (event: ClosedEvent) => void;
+
+  #participantId: string | undefined;
+  #roomName: string | undefined;
+  #roomUrl: string | undefined;
+  #sessionId: string | undefined;
+  #attributes: JsonObject = {};
+  /** Attributes set before the first handshake, sent once it completes. */
+  #unsentAttributes: JsonObject | undefined;
+
+  constructor(options: RoomConnectionOptions) {
+    this.#url = roomUrl(options.url);
+    this.#token = options.token;
+    if (typeof this.#token !== 'string' && typeof this.#token !== 'function') {
+      throw new TypeError('token must be a participant token string or a function that returns one');
+    }
+    this.#roomName = roomNameFromUrl(this.#url);
+    this.#log = (options.logger ?? silentLogger()).child({ room: this.#roomName });
+    this.#requestTimeoutMs = nonNegative('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    this.#handshakeTimeoutMs = positive('handshakeTimeoutMs', options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    this.#maxMessageBytes = options.maxMessageBytes;
+    this.#reconnect = options.reconnect ?? true;
+    this.#backoff = resolveBackoffOptions(options.backoff);
+    this.#random = options.random ?? Math.random;
+    this.#timers = options.timers ?? NODE_TIMERS;
+    this.#now = options.now ?? Date.now;
+    this.#onReady = options.onReady;
+    this.#dial =
+      options.dial ??
+      createWebSocketDialer({
+        timers: this.#timers,
+        pingIntervalMs: nonNegative('pingIntervalMs', options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS),
+        ...(options.wsOptions ? { wsOptions: options.wsOptions } : {}),
+      });
+    this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  get state(): RoomConnectionState {
+    return this.#state;
+  }
+  /** The room URL this connection dials (without the token). */
+  get url(): string {
+    return this.#url;
+  }
+  /** This participant's id from the latest `connected` (a fresh one per socket). */
+  get participantId(): string | undefined {
+    return this.#participantId;
+  }
+  /** From `room_ready`, else from the URL. */
+  get roomName(): string | undefined {
+    return this.#roomName;
+  }
+  get roomUrl(): string | undefined {
+    return this.#roomUrl;
+  }
+  get sessionId(): string | undefined {
+    return this.#sessionId;
+  }
+  /** Local attributes: the room's view from `connected`, merged with what {@link setAttributes} set. */
+  get attributes(): Readonly<JsonObject> {
+    return { ...this.#attributes };
+  }
+  /** Resolves once, when the connection becomes `closed`. Never rejects. */
+  get closed(): Promise<ClosedEvent> {
+    return this.#closed;
+  }
+
+  on<K extends keyof RoomConnectionEvents>(event: K, listener: (...args: RoomConnectionEvents[K]) => void): () => void {
+    return this.#events.on(event, listener);
+  }
+  once<K extends keyof RoomConnectionEvents>(event: K, listener: (...args: RoomConnectionEvents[K]) => void): () => void {
+    return this.#events.once(event, listener);
+  }
+  off<K extends keyof RoomConnectionEvents>(event: K, listener: (...args: RoomConnectionEvents[K]) => void): void {
+    this.#events.off(event, listener);
+  }
+
+  /**
+   * Connect. Resolves on the first ready (handshake + `onReady`); rejects on a final failure
+   * (RR_ROOM_HANDSHAKE_REFUSED, RR_ROOM_NOT_READY, the hook's error) or with RR_ROOM_ABORTED when `signal`
+   * aborts or close() is called first. `signal` only bounds the start. A second call returns the same promise.
+   */
+  start(signal?: AbortSignal): Promise<void> {
+    if (this.#start) return this.#start.promise;
+    let resolve!: () => void;
+    let reject!: (error: unknown) => void;
+    const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    const start = { promise, resolve, reject, settled: false };
+    this.#start = start;
+    if (this.#closing || this.#state === 'closed') {
+      start.settled = true;
+      reject(new RoomrunnerError('RR_ROOM_ABORTED', 'room connection was closed before start()'));
+      return promise;
+    }
+    if (signal) {
+      const onAbort = (): void => void this.close(1000, 'start aborted');
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        const detach = (): void => signal.removeEventListener('abort', onAbort);
+        promise.then(detach, detach);
+      }
+    }
+    if (!this.#closing) {
+      this.#started = true;
+      this.#loop = this.#run().catch((error: unknown) => this.#finish({ code: 1011, reason: 'internal error' }, error));
+    }
+    return promise;
+  }
+
+  /**
+   * Send a request on the current socket and wait for its answer. While the room is connecting or reconnecting
+   * the request waits for it to be ready, within the same timeout. Rejects with RR_ROOM_SERVER_ERROR for an
+   * `error` answer (`data.code`, `contentCode`), RR_REQUEST_TIMEOUT, RR_REQUEST_ABORTED or RR_ROOM_CLOSED.
+   */
+  async request(type: string, header: JsonObject, payload?: Uint8Array, options: ConnectionRequestOptions = {}): Promise<Content> {
+    const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
+    const started = this.#now();
+    const session = await this.#usableSession(type, timeoutMs, options.signal);
+    const remaining = timeoutMs === 0 ? 0 : Math.max(1, timeoutMs - (this.#now() - started));
+    return session.request(type, header, payload, { timeoutMs: remaining, ...(options.signal ? { signal: options.signal } : {}) });
+  }
+
+  /** Send a one-way message (no answer expected), waiting for the room like {@link request}. */
+  async send(type: string, header: JsonObject, payload?: Uint8Array, options: ConnectionRequestOptions = {}): Promise<void> {
+    const session = await this.#usableSession(type, options.timeoutMs ?? this.#requestTimeoutMs, options.signal);
+    await session.sendPacked(type, header, payload);
+  }
+
+  /**
+   * Merge attributes into the local ones and send `set_attributes` (one-way, §E.1). While not connected they
+   * are only stored: the whole set is re-sent after the next handshake.
+   */
+  async setAttributes(attributes: JsonObject): Promise<void> {
+    this.#attributes = { ...this.#attributes, ...attributes };
+    const session = this.#session;
+    if (!session?.isOpen) {
+      if (!this.#everReady) this.#unsentAttributes = { ...this.#unsentAttributes, ...attributes };
+      return;
+    }
+    await session.sendPacked(MESSAGE_TYPES.SET_ATTRIBUTES, attributes).catch((error: unknown) => {
+      this.#log.debug({ err: error }, 'set_attributes not sent; it is re-sent after reconnecting');
+    });
+  }
+
+  /**
+   * Serve messages of exactly `type` (e.g. a server-initiated `room.tool_call.<toolkit>`) on every socket,
+   * the current one and each one after a reconnect. Answer on the `session` the handler gets: ids belong to
+   * one socket. Returns a function that removes the handler.
+   */
+  handle(type: string, handler: MessageHandler): () => void {
+    if (RESERVED_TYPES.has(type)) throw new Error(`${type} is handled by the room connection; listen to its events instead`);
+    if (this.#handlers.has(type)) throw new Error(`a handler for ${type} is already registered`);
+    this.#handlers.set(type, handler);
+    this.#apply(`=${type}`, (s) => s.on(type, handler));
+    return () => {
+      if (this.#handlers.get(type) !== handler) return;
+      this.#handlers.delete(type);
+      this.#unapply(`=${type}`);
+    };
+  }
+
+  /** As {@link handle}, for every type starting with `prefix` that no exact handler claims. */
+  handlePrefix(prefix: string, handler: MessageHandler): () => void {
+    if (this.#prefixHandlers.has(prefix)) throw new Error(`a handler for prefix ${prefix} is already registered`);
+    this.#prefixHandlers.set(prefix, handler);
+    this.#apply(`^${prefix}`, (s) => s.onPrefix(prefix, handler));
+    return () => {
+      if (this.#prefixHandlers.get(prefix) !== handler) return;
+      this.#prefixHandlers.delete(prefix);
+      this.#unapply(`^${prefix}`);
+    };
+  }
+
+  /**
+   * Stop reconnecting, close the socket with `code`, and resolve once it has closed. Idempotent: later calls
+   * return the first call's promise. Pending requests fail with RR_ROOM_CLOSED.
+   */
+  close(code = 1000, reason = ''): Promise<void> {
+    if (this.#closePromise) return this.#closePromise;
+    this.#closing = true;
+    this.#closeRequest = { code, reason };
+    this.#attempt?.abort(new RoomrunnerError('RR_ROOM_ABORTED', `room connection closed before it became ready${reason ? `: ${reason}` : ''}`));
+    this.#wake?.();
+    this.#socketSession?.close(code, reason);
+    const loop = this.#loop ?? Promise.resolve();
+    this.#closePromise = loop.then(() => this.#finish(this.#closeRequest));
+    return this.#closePromise;
+  }
+
+  // --- the connect/reconnect loop ---
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (!this.#closing) {
+      let session: Session;
+      try {
+        session = await this.#connectAttempt();
+      } catch (error) {
+        if (this.#closing) return;
+        if (!this.#reconnect || isFinal(error)) {
+          this.#finish(closeInfoOf(error), error);
+          return;
+        }
+        this.#log.info({ attempt: failures, err: error }, 'room connect attempt failed');
+        await this.#sleepBeforeRetry(failures++, { ...closeFieldsOf(error), error });
+        continue;
+      }
+
+      const reconnected = this.#everReady;
+      this.#session = session;
+      this.#sendAttributesAfterHandshake(session, reconnected);
+      const hook = await this.#runReadyHook(session, reconnected);
+      if (this.#closing) return;
+      if (!hook.ok && session.isOpen) {
+        if (!reconnected) {
+          // The first registration failed: report it to start() rather than retrying a likely bug forever.
+          session.close(1000, 'ready hook failed');
+          await session.closed;
+          this.#finish({ code: 1000, reason: 'ready hook failed' }, hook.error);
+          return;
+        }
+        this.#log.warn({ err: hook.error }, 'room re-registration failed; reconnecting');
+        this.#events.emit('error', hook.error);
+        session.close(CLOSE_HOOK_FAILED, 'ready hook failed');
+      } else if (session.isOpen) {
+        failures = 0;
+        this.#markReady(session, reconnected);
+      }
+
+      const info = await session.closed;
+      this.#session = undefined;
+      if (this.#closing) return;
+      const terminal = info.code === 1000 && !(this.#state !== 'ready' && /1013/.test(info.reason));
+      if (terminal || !this.#reconnect) {
+        this.#finish(info, this.#everReady ? undefined : notReady(info));
+        return;
+      }
+      if (this.#everReady) this.#state = 'reconnecting';
+      this.#log.warn({ code: info.code, reason: info.reason }, 'room connection lost; reconnecting');
+      await this.#sleepBeforeRetry(failures++, { code: info.code, reason: info.reason });
+    }
+  }
+
+  /** Dial and wait for `room_ready` + `connected`, within the handshake timeout. */
+  async #connectAttempt(): Promise<Session> {
+    const controller = new AbortController();
+    this.#attempt = controller;
+    const timer = this.#timers.setTimeout(() => {
+      controller.abort(
+        new RoomrunnerError('RR_ROOM_NOT_READY', `room_ready and connected did not arrive within ${this.#handshakeTimeoutMs} ms`, {
+          data: { retryable: true, timeoutMs: this.#handshakeTimeoutMs },
+        }),
+      );
+    }, this.#handshakeTimeoutMs);
+    try {
+      const token = await abortable(this.#resolveToken(), controller.signal);
+      const transport = await abortable(this.#dial({ url: this.#url, token, signal: controller.signal }), controller.signal, (t) =>
+        t.close(1000, 'connect abandoned'),
+      );
+      return await this.#handshake(transport, controller.signal);
+    } finally {
+      this.#timers.clearTimeout(timer);
+      if (this.#attempt === controller) this.#attempt = undefined;
+    }
+  }
+
+  #handshake(transport: Transport, signal: AbortSignal): Promise<Session> {
+    return new Promise<Session>((resolve, reject) => {
+      let done = false;
+      let ready: RoomReadyHeader | undefined;
+      let connected: ConnectedHeader | undefined;
+      const onAbort = (): void => {
+        if (done) return;
+        done = true;
+        session.close(1000, 'handshake abandoned');
+        void session.closed.then(() => reject(signal.reason));
+      };
+      const check = (): void => {
+        if (done || !ready || !connected) return;
+        done = true;
+        signal.removeEventListener('abort', onAbort);
+        this.#roomName = ready.room_name;
+        this.#roomUrl = ready.room_url;
+        this.#sessionId = ready.session_id;
+        this.#participantId = connected.participantId;
+        // The room's view first, ours over it: what we set survives a reconnect (npm does the same).
+        this.#attributes = { ...connected.attributes, ...this.#attributes };
+        resolve(session);
+      };
+      const { session, open } = this.#createSession(transport, {
+        roomReady: (header) => {
+          ready = header;
+          check();
+        },
+        connected: (header) => {
+          connected = header;
+          check();
+        },
+      });
+      this.#socketSession = session;
+      void session.closed.then((info) => {
+        if (this.#socketSession === session) this.#socketSession = undefined;
+        if (done) return;
+        done = true;
+        signal.removeEventListener('abort', onAbort);
+        reject(notReady(info));
+      });
+      // Only now may frames (buffered ones included) reach the handlers above.
+      open();
+      if (signal.aborted) onAbort();
+      else if (!done) signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** A Session with every handler on it; frames flow once the caller calls `open()`. */
+  #createSession(
+    transport: Transport,
+    handshake: { roomReady(h: RoomReadyHeader): void; connected(h: ConnectedHeader): void },
+  ): { session: Session; open: () => void } {
+    // Session starts its transport in its constructor; hold the frames until our handlers are on it.
+    const [gated, open] = deferStart(transport);
+    const session = new Session(gated, {
+      requestTimeoutMs: this.#requestTimeoutMs,
+      ...(this.#maxMessageBytes === undefined ? {} : { maxMessageBytes: this.#maxMessageBytes }),
+      onError: (error, context) => {
+        this.#log.warn({ err: error, ...context }, 'room message failed');
+        this.#events.emit('error', error);
+      },
+      onUnhandled: (message, s) => this.#onUnhandled(message, s),
+    });
+    session.on(MESSAGE_TYPES.ROOM_READY, (m) => handshake.roomReady(parseHeader(RoomReadySchema, unpackMessage(m.data).header, m.type)));
+    session.on(MESSAGE_TYPES.CONNECTED, (m) => {
+      const header = parseHeader(ConnectedSchema, unpackMessage(m.data).header, m.type);
+      if (header.type === 'init') handshake.connected(header);
+    });
+    session.on(MESSAGE_TYPES.ROOM_STATUS, (m) => {
+      const header = parseHeader(RoomStatusSchema, unpackMessage(m.data).header, m.type);
+      this.#events.emit('status', { status: header.status, message: header.message ?? null });
+    });
+    session.on(MESSAGE_TYPES.MESSAGING_SEND, (m) => {
+      const { header, payload } = unpackMessage(m.data);
+      const parsed = parseHeader(MessagingSendSchema, header, m.type);
+      const message: RoomMessage = {
+        fromParticipantId: parsed.from_participant_id ?? null,
+        type: parsed.type,
+        message: parsed.message ?? null,
+        ...(payload.length > 0 ? { attachment: payload } : {}),
+      };
+      this.#events.emit('message', message);
+      if (message.type === 'dismiss') this.#events.emit('dismiss', message);
+    });
+    this.#applied = new Map();
+    for (const [type, handler] of this.#handlers) this.#applied.set(`=${type}`, session.on(type, handler));
+    for (const [prefix, handler] of this.#prefixHandlers) this.#applied.set(`^${prefix}`, session.onPrefix(prefix, handler));
+    return { session, open };
+  }
+
+  /** Unknown tool calls get an error answer, or the room's caller would wait forever (§E.10); other types are dropped (§D.2). */
+  async #onUnhandled(message: FrameMessage, session: Session): Promise<void> {
+    if (message.type.startsWith(MESSAGE_TYPES.TOOL_CALL_PREFIX)) {
+      const toolkit = message.type.slice(MESSAGE_TYPES.TOOL_CALL_PREFIX.length);
+      const error = new RoomrunnerError('RR_ROOM_TOOLKIT_NOT_HOSTED', `toolkit '${toolkit}' is not served by this participant`);
+      await session.send(MESSAGE_TYPES.TOOL_CALL_RESPONSE, packContent(errorContent(error.message, error.contentCode)), message.id);
+      return;
+    }
+    this.#log.debug({ type: message.type, id: message.id }, 'room message with no handler dropped');
+  }
+
+  #sendAttributesAfterHandshake(session: Session, reconnected: boolean): void {
+    const attributes = reconnected ? this.#attributes : this.#unsentAttributes;
+    this.#unsentAttributes = undefined;
+    if (!attributes || Object.keys(attributes).length === 0) return;
+    session.sendPacked(MESSAGE_TYPES.SET_ATTRIBUTES, attributes).catch((error: unknown) => {
+      this.#log.debug({ err: error }, 'set_attributes not sent after handshake');
+    });
+  }
+
+  /** Run onReady, but stop waiting if the socket closes under it (its late result is ignored). */
+  async #runReadyHook(session: Session, reconnected: boolean): Promise<{ ok: true } | { ok: false; error: unknown }> {
+    if (!this.#onReady) return { ok: true };
+    const hook = (async () => this.#onReady?.(this, { reconnected }))().then(
+      () => ({ ok: true as const }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    return Promise.race([hook, session.closed.then(() => ({ ok: true as const }))]);
+  }
+
+  #markReady(session: Session, reconnected: boolean): void {
+    this.#everReady = true;
+    this.#state = 'ready';
+    this.#log.info({ participantId: this.#participantId, reconnected }, reconnected ? 'room reconnected' : 'room ready');
+    const start = this.#start;
+    if (start && !start.settled) {
+      start.settled = true;
+      start.resolve();
+    }
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const waiter of waiters) waiter.resolve(session);
+    this.#events.emit('ready', { reconnected });
+  }
+
+  async #sleepBeforeRetry(attempt: number, cause: { code?: number; reason?: string; error?: unknown }): Promise<void> {
+    const delayMs = backoffDelayMs(attempt, this.#random, this.#backoff);
+    this.#events.emit('reconnecting', { attempt, delayMs, ...cause });
+    if (this.#closing) return;
+    await new Promise<void>((resolve) => {
+      const handle = this.#timers.setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, delayMs);
+      this.#wake = () => {
+        this.#timers.clearTimeout(handle);
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  #finish(info: CloseInfo, error?: unknown): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#session = undefined;
+    const start = this.#start;
+    if (start && !start.settled) {
+      start.settled = true;
+      start.reject(
+        error ??
+          (this.#closing
+            ? new RoomrunnerError('RR_ROOM_ABORTED', `room connection closed before it became ready${info.reason ? `: ${info.reason}` : ''}`)
+            : notReady(info)),
+      );
+    }
+    const closedError = new RoomrunnerError('RR_ROOM_CLOSED', `room connection closed (${info.code}${info.reason ? `: ${info.reason}` : ''})`, {
+      data: { closeCode: info.code, reason: info.reason },
+    });
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const waiter of waiters) waiter.reject(closedError);
+    this.#log.info({ code: info.code, reason: info.reason }, 'room connection closed');
+    const event: ClosedEvent = error === undefined ? { code: info.code, reason: info.reason } : { code: info.code, reason: info.reason, error };
+    this.#events.emit('closed', event);
+    this.#resolveClosed(event);
+  }
+
+  // --- helpers ---
+
+  #usableSession(type: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<Session> {
+    if (signal?.aborted) return Promise.reject(new RoomrunnerError('RR_REQUEST_ABORTED', `${type} was aborted`, { cause: signal.reason, data: { type } }));
+    if (this.#state === 'closed' || this.#closing) {
+      return Promise.reject(new RoomrunnerError('RR_ROOM_CLOSED', `room connection is closed; ${type} not sent`, { data: { type } }));
+    }
+    if (!this.#started) {
+      return Promise.reject(new RoomrunnerError('RR_ROOM_NOT_READY', `room connection not started; call start() before ${type}`, { data: { type } }));
+    }
+    const session = this.#session;
+    if (session?.isOpen) return Promise.resolve(session);
+    return new Promise<Session>((resolve, reject) => {
+      let timer: unknown;
+      const onAbort = (): void =>
+        waiter.reject(new RoomrunnerError('RR_REQUEST_ABORTED', `${type} was aborted`, { cause: signal?.reason, data: { type } }));
+      const cleanup = (): void => {
+        if (timer !== undefined) this.#timers.clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.#waiters.delete(waiter);
+      };
+      const waiter: Waiter = {
+        resolve: (s) => {
+          cleanup();
+          resolve(s);
+        },
+        reject: (error) => {
+          cleanup();
+          reject(error);
+        },
+      };
+      if (timeoutMs > 0) {
+        timer = this.#timers.setTimeout(
+          () =>
+            waiter.reject(
+              new RoomrunnerError('RR_REQUEST_TIMEOUT', `${type} not sent: the room was not ready within ${timeoutMs} ms`, { data: { type, timeoutMs } }),
+            ),
+          timeoutMs,
+        );
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.add(waiter);
+    });
+  }
+
+  async #resolveToken(): Promise<string> {
+    const token = typeof this.#token === 'function' ? await this.#token() : this.#token;
+    if (typeof token !== 'string' || token.length === 0) {
+      throw new RoomrunnerError('RR_TOKEN_MALFORMED', 'the token provider returned no participant token');
+    }
+    return token;
+  }
+
+  #apply(key: string, register: (session: Session) => () => void): void {
+    const session = this.#socketSession;
+    if (session?.isOpen) this.#applied.set(key, register(session));
+  }
+
+  #unapply(key: string): void {
+    this.#applied.get(key)?.();
+    this.#applied.delete(key);
+  }
+}
+
+type RoomReadyHeader = { room_name: string; room_url?: string | undefined; session_id?: string | undefined };
+type ConnectedHeader = { participantId: string; attributes: Record<string, unknown> };
+
+// --- the websocket dialer ---
+
+export interface WebSocketDialerOptions {
+  wsOptions?: ClientOptions;
+  /** 0 disables pings. */
+  pingIntervalMs?: number;
+  timers?: Timers;
+}
+
+/**
+ * Dial `<url>?token=<jwt>` with `Authorization: Bearer <jwt>` (§C: the header for Python-era and current
+ * servers, the query for npm-era ones), permessage-deflate off. A non-101 answer is read from
+ * 'unexpected-response': 403/404 become RR_ROOM_HANDSHAKE_REFUSED (final), other statuses RR_ROOM_NOT_READY
+ * (retried). An 'error' listener stays on the socket for its whole life, so no 'error' event is ever unhandled.
+ */
+export function createWebSocketDialer(options: WebSocketDialerOptions = {}): Dialer {
+  const timers = options.timers ?? NODE_TIMERS;
+  const pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+  return ({ url, token, signal }) =>
+    new Promise<Transport>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const target = new URL(url);
+      target.searchParams.set('token', token);
+      const { headers, ...rest } = options.wsOptions ?? {};
+      const ws = new WebSocket(target, { ...rest, perMessageDeflate: false, headers: { ...headers, Authorization: `Bearer ${token}` } });
+      let status: { code: number; text: string } | undefined;
+      let lastError: Error | undefined;
+      let opened = false;
+      ws.on('error', (error) => (lastError = error));
+      ws.on('unexpected-response', (_request, response) => {
+        status = { code: response.statusCode ?? 0, text: response.statusMessage ?? '' };
+        response.resume();
+        ws.terminate();
+      });
+      const onAbort = (): void => ws.terminate();
+      signal.addEventListener('abort', onAbort, { once: true });
+      ws.once('open', () => {
+        opened = true;
+        signal.removeEventListener('abort', onAbort);
+        startHeartbeat(ws, pingIntervalMs, timers);
+        resolve(bufferUntilStarted(new WebSocketTransport(ws)));
+      });
+      ws.once('close', (code, reason) => {
+        signal.removeEventListener('abort', onAbort);
+        if (opened) return;
+        if (signal.aborted) reject(signal.reason);
+        else reject(handshakeError(status, lastError, code, reason.toString()));
+      });
+    });
+}
+
+function handshakeError(status: { code: number; text: string } | undefined, cause: Error | undefined, code: number, reason: string): RoomrunnerError {
+  if (status) {
+    const message = `websocket connect failed with status ${status.code}${status.text ? `: ${status.text}` : ''}`;
+    const refused = status.code === 403 || status.code === 404;
+    return new RoomrunnerError(refused ? 'RR_ROOM_HANDSHAKE_REFUSED' : 'RR_ROOM_NOT_READY', message, {
+      data: { status: status.code, statusText: status.text, retryable: !refused },
+    });
+  }
+  return new RoomrunnerError('RR_ROOM_NOT_READY', `websocket connect failed: ${cause?.message ?? reason ?? `close ${code}`}`, {
+    ...(cause ? { cause } : {}),
+    data: { closeCode: code, retryable: true },
+  });
+}
+
+/** Ping every interval; a socket whose pong has not come back by the next tick is dropped (close 1006). */
+function startHeartbeat(ws: WebSocket, intervalMs: number, timers: Timers): void {
+  if (intervalMs <= 0) return;
+  let alive = true;
+  let handle: unknown;
+  ws.on('pong', () => (alive = true));
+  const tick = (): void => {
+    if (ws.readyState !== ws.OPEN) return;
+    if (!alive) {
+      ws.terminate();
+      return;
+    }
+    alive = false;
+    ws.ping();
+    handle = timers.setTimeout(tick, intervalMs);
+  };
+  handle = timers.setTimeout(tick, intervalMs);
+  ws.once('close', () => timers.clearTimeout(handle));
+}
+
+/**
+ * Start `inner` now and hold its frames (and a close) until the outer transport is started: the handshake
+ * messages may arrive before the Session is built (ws delivers the socket's first bytes on the next tick).
+ */
+function bufferUntilStarted(inner: Transport): Transport {
+  let handlers: TransportHandlers | undefined;
+  const frames: Uint8Array[] = [];
+  let closed: CloseInfo | undefined;
+  inner.start({
+    onFrame: (frame) => (handlers ? handlers.onFrame(frame) : frames.push(frame)),
+    onClose: (code, reason) => (handlers ? handlers.onClose(code, reason) : (closed = { code, reason })),
+  });
+  return {
+    start(h) {
+      if (handlers) throw new Error('transport already started');
+      handlers = h;
+      for (const frame of frames.splice(0)) h.onFrame(frame);
+      if (closed) h.onClose(closed.code, closed.reason);
+    },
+    sendFrames: (f) => inner.sendFrames(f),
+    close: (code, reason) => inner.close(code, reason),
+    get isOpen() {
+      return inner.isOpen;
+    },
+  };
+}
+
+/** A transport whose `start()` is held until `open()` is called, so a consumer can finish wiring up first. */
+function deferStart(inner: Transport): [Transport, () => void] {
+  let handlers: TransportHandlers | undefined;
+  let opened = false;
+  const open = (): void => {
+    if (opened || !handlers) return;
+    opened = true;
+    inner.start(handlers);
+  };
+  const transport: Transport = {
+    start(h) {
+      if (handlers) throw new Error('transport already started');
+      handlers = h;
+    },
+    sendFrames: (f) => inner.sendFrames(f),
+    close: (code, reason) => inner.close(code, reason),
+    get isOpen() {
+      return inner.isOpen;
+    },
+  };
+  return [transport, open];
+}
+
+// --- small pieces ---
+
+/** A typed event emitter that never throws into the emitter: listener errors go to `onListenerError`. */
+class Emitter<E extends { [K in keyof E]: unknown[] }> {
+  readonly #listeners = new Map<keyof E, Set<unknown>>();
+  readonly #onListenerError: (error: unknown) => void;
+
+  constructor(onListenerError: (error: unknown) => void) {
+    this.#onListenerError = onListenerError;
+  }
+
+  on<K extends keyof E>(event: K, listener: (...args: E[K]) => void): () => void {
+    let set = this.#listeners.get(event);
+    if (!set) this.#listeners.set(event, (set = new Set()));
+    set.add(listener);
+    return () => this.off(event, listener);
+  }
+
+  once<K extends keyof E>(event: K, listener: (...args: E[K]) => void): () => void {
+    const off = this.on(event, (...args: E[K]) => {
+      off();
+      listener(...args);
+    });
+    return off;
+  }
+
+  off<K extends keyof E>(event: K, listener: (...args: E[K]) => void): void {
+    this.#listeners.get(event)?.delete(listener);
+  }
+
+  emit<K extends keyof E>(event: K, ...args: E[K]): void {
+    for (const listener of [...(this.#listeners.get(event) ?? [])]) {
+      try {
+        (listener as (...a: E[K]) => void)(...args);
+      } catch (error) {
+        this.#onListenerError(error);
+      }
+    }
+  }
+}
+
+function notReady(info: CloseInfo): RoomrunnerError {
+  return new RoomrunnerError(
+    'RR_ROOM_NOT_READY',
+    `room connection closed before the room became ready (${info.code}${info.reason ? `: ${info.reason}` : ''})`,
+    // close 1000 before ready is final unless the reason says 1013 "try again later" (npm, §G).
+    { data: { closeCode: info.code, reason: info.reason, retryable: info.code !== 1000 || /1013/.test(info.reason) } },
+  );
+}
+
+/** Final failures: a refused handshake, a token problem, or anything marked `retryable: false`. */
+function isFinal(error: unknown): boolean {
+  if (!isRoomrunnerError(error)) return false;
+  if (error.code === 'RR_ROOM_HANDSHAKE_REFUSED' || error.code === 'RR_ROOM_ABORTED' || error.code.startsWith('RR_TOKEN_')) return true;
+  return error.data['retryable'] === false;
+}
+
+/** `code` and `reason` of a failure that was a close (before ready), for the reconnecting event. */
+function closeFieldsOf(error: unknown): { code?: number; reason?: string } {
+  if (!isRoomrunnerError(error) || typeof error.data['closeCode'] !== 'number') return {};
+  const reason = error.data['reason'];
+  return { code: error.data['closeCode'], ...(typeof reason === 'string' ? { reason } : {}) };
+}
+
+function closeInfoOf(error: unknown): CloseInfo {
+  if (isRoomrunnerError(error)) {
+    const code = error.data['closeCode'];
+    const reason = error.data['reason'];
+    if (typeof code === 'number') return { code, reason: typeof reason === 'string' ? reason : error.message };
+  }
+  return { code: 1006, reason: error instanceof Error ? error.message : String(error) };
+}
+
+/** Race a promise with a signal; a value that arrives after the abort is handed to `discard`. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal, discard?: (value: T) => void): Promise<T> {
+  if (signal.aborted) {
+    promise.then((v) => discard?.(v), () => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) discard?.(value);
+        else resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0) throw new TypeError(`${name} must be a finite number of ms >= 0 (0 disables), got ${String(value)}`);
+  return value;
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a finite number of ms > 0, got ${String(value)}`);
+  return value;
+}

@@ -1,0 +1,51 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { backoffDelayMs, DEFAULT_BACKOFF_MAX_MS } from '../../src/room/backoff.js';
+
+const noJitter = { jitter: 0 };
+
+describe('backoffDelayMs', () => {
+  it('doubles from 500 ms and caps at 30 s, as MeshAgent does (§G)', () => {
+    const delays = [0, 1, 2, 3, 4, 5, 6, 7, 20].map((attempt) => backoffDelayMs(attempt, () => 0, noJitter));
+    expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+  });
+
+  it('keeps the first retry between 400 and 500 ms with the default jitter', () => {
+    expect(backoffDelayMs(0, () => 0)).toBe(500);
+    expect(backoffDelayMs(0, () => 0.5)).toBe(450);
+    expect(backoffDelayMs(0, () => 0.999999)).toBe(400);
+  });
+
+  it('subtracts the random fraction: jitter 1 is full jitter, 0.5 equal jitter', () => {
+    expect(backoffDelayMs(3, () => 0.25, { jitter: 1 })).toBe(3000);
+    expect(backoffDelayMs(3, () => 0.5, { jitter: 0.5 })).toBe(3000);
+    expect(backoffDelayMs(3, () => 0, { jitter: 0.5 })).toBe(4000);
+  });
+
+  it('honours initialMs and maxMs', () => {
+    expect(backoffDelayMs(0, () => 0, { initialMs: 5, ...noJitter })).toBe(5);
+    expect(backoffDelayMs(4, () => 0, { initialMs: 5, maxMs: 40, ...noJitter })).toBe(40);
+  });
+
+  it('survives attempts large enough to overflow 2^attempt', () => {
+    expect(backoffDelayMs(5000, () => 0, noJitter)).toBe(DEFAULT_BACKOFF_MAX_MS);
+  });
+
+  it('never exceeds the ceiling nor drops below (1 - jitter) of it', () => {
+    fc.assert(
+      fc.property(fc.nat(80), fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), fc.double({ min: 0, max: 1, noNaN: true }), (attempt, r, jitter) => {
+        const ceiling = Math.min(30_000, 500 * 2 ** attempt);
+        const delay = backoffDelayMs(attempt, () => r, { jitter });
+        expect(delay).toBeLessThanOrEqual(ceiling);
+        expect(delay).toBeGreaterThanOrEqual(Math.floor(ceiling * (1 - jitter)));
+      }),
+    );
+  });
+
+  it('rejects bad options with a message that says what to pass', () => {
+    expect(() => backoffDelayMs(-1, Math.random)).toThrow(/attempt must be a non-negative integer/);
+    expect(() => backoffDelayMs(0, Math.random, { jitter: 2 })).toThrow(/jitter must be a fraction in \[0, 1\]/);
+    expect(() => backoffDelayMs(0, Math.random, { initialMs: 100, maxMs: 10 })).toThrow(/maxMs must be .* >= initialMs/);
+    expect(() => backoffDelayMs(0, () => Number.NaN)).toThrow(/random\(\) must return/);
+  });
+});

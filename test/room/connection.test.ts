@@ -1,0 +1,546 @@
+/**
+ * RoomConnection over in-memory transports: a test-side Session plays the room server (no sockets). Real
+ * websockets are in connection-ws.test.ts.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { isRoomrunnerError, RoomrunnerError } from '../../src/errors.js';
+import { empty, json, packContent, unpackContent, type Content } from '../../src/protocol/content.js';
+import type { FrameMessage } from '../../src/protocol/frame-reader.js';
+import { MESSAGE_TYPES } from '../../src/protocol/messages.js';
+import { unpackMessage, type JsonObject } from '../../src/protocol/packing.js';
+import { RoomConnection, type Dialer, type RoomConnectionOptions } from '../../src/room/connection.js';
+import { Session } from '../../src/room/session.js';
+import { createMemoryTransportPair } from '../../src/room/transport.js';
+
+/** One accepted connection, seen from the room server. */
+interface ServerSide {
+  readonly session: Session;
+  readonly token: string;
+  readonly url: string;
+  /** Every message the client sent, in order. */
+  readonly received: FrameMessage[];
+  /** Resolves with the next message of `type` (already received ones count). */
+  next(type: string): Promise<FrameMessage>;
+  handshake(options?: { order?: 'ready-first' | 'connected-first'; participantId?: string; attributes?: JsonObject }): Promise<void>;
+}
+
+/** A fake room: a dialer plus a queue of server sides, one per dial. */
+function memoryRoom(autoRespond: Record<string, (message: FrameMessage) => Content> = {}) {
+  const accepted: ServerSide[] = [];
+  const waiting: Array<(s: ServerSide) => void> = [];
+  let refuse: Error | undefined;
+  let dials = 0;
+  const dial: Dialer = async ({ url, token }) => {
+    dials += 1;
+    if (refuse) throw refuse;
+    const [client, server] = createMemoryTransportPair();
+    const received: FrameMessage[] = [];
+    const listeners: Array<() => void> = [];
+    const session = new Session(server, {
+      onUnhandled: async (message, self) => {
+        const responder = autoRespond[message.type];
+        if (responder) await self.respond(message.id, responder(message));
+        received.push(message);
+        for (const l of listeners.splice(0)) l();
+      },
+    });
+    const side: ServerSide = {
+      session,
+      token,
+      url,
+      received,
+      next(type) {
+        return new Promise((resolve) => {
+          const look = (): void => {
+            const found = received.find((m) => m.type === type && !taken.has(m));
+            if (found) {
+              taken.add(found);
+              resolve(found);
+            } else listeners.push(look);
+          };
+          look();
+        });
+      },
+      async handshake({ order = 'ready-first', participantId = `p${accepted.indexOf(side)}`, attributes = { name: 'host' } } = {}) {
+        const ready = () => session.sendPacked(MESSAGE_TYPES.ROOM_READY, { room_name: 'test', room_url: url, session_id: 's1' });
+        const connected = () => session.sendPacked(MESSAGE_TYPES.CONNECTED, { type: 'init', participantId, attributes });
+        if (order === 'ready-first') {
+          await ready();
+          await connected();
+        } else {
+          await connected();
+          await ready();
+        }
+      },
+    };
+    const taken = new Set<FrameMessage>();
+    accepted.push(side);
+    waiting.shift()?.(side);
+    return client;
+  };
+  let served = 0;
+  return {
+    dial,
+    get dials() {
+      return dials;
+    },
+    refuseWith(error: Error | undefined) {
+      refuse = error;
+    },
+    /** The next server side not yet handed out by this function. */
+    accept(): Promise<ServerSide> {
+      const index = served++;
+      const existing = accepted[index];
+      if (existing) return Promise.resolve(existing);
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+  };
+}
+
+const open: RoomConnection[] = [];
+function connection(room: ReturnType<typeof memoryRoom>, options: Partial<RoomConnectionOptions> = {}): RoomConnection {
+  const conn = new RoomConnection({
+    url: 'ws://memory/rooms/test',
+    token: 'jwt-1',
+    dial: room.dial,
+    backoff: { initialMs: 1, maxMs: 5 },
+    ...options,
+  });
+  open.push(conn);
+  return conn;
+}
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((c) => c.close()));
+});
+
+function header(message: FrameMessage): JsonObject {
+  return unpackMessage(message.data).header;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<RoomrunnerError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof RoomrunnerError) return error;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+function once<T>(conn: RoomConnection, event: 'ready' | 'closed' | 'reconnecting' | 'status' | 'message' | 'dismiss' | 'error'): Promise<T> {
+  return new Promise((resolve) => conn.once(event, ((value: T) => resolve(value)) as never));
+}
+
+async function ready(room: ReturnType<typeof memoryRoom>, options: Partial<RoomConnectionOptions> = {}) {
+  const conn = connection(room, options);
+  const started = conn.start();
+  const server = await room.accept();
+  await server.handshake();
+  await started;
+  return { conn, server };
+}
+
+describe('RoomConnection handshake', () => {
+  it('becomes ready once room_ready and connected have both arrived, room_ready first', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room);
+    expect(conn.state).toBe('ready');
+    expect(conn.participantId).toBe('p0');
+    expect(conn.roomName).toBe('test');
+    expect(conn.sessionId).toBe('s1');
+    expect(conn.attributes).toEqual({ name: 'host' });
+    expect(server.token).toBe('jwt-1');
+  });
+
+  it('becomes ready with connected first too', async () => {
+    const room = memoryRoom();
+    const conn = connection(room);
+    const started = conn.start();
+    const server = await room.accept();
+    await server.handshake({ order: 'connected-first' });
+    await started;
+    expect(conn.state).toBe('ready');
+  });
+
+  it('is not ready with only one of the two messages', async () => {
+    const room = memoryRoom();
+    const conn = connection(room, { handshakeTimeoutMs: 30, reconnect: false });
+    const started = conn.start();
+    const server = await room.accept();
+    await server.session.sendPacked(MESSAGE_TYPES.ROOM_READY, { room_name: 'test' });
+    const error = await rejection(started);
+    expect(error.code).toBe('RR_ROOM_NOT_READY');
+    expect(error.message).toMatch(/did not arrive within 30 ms/);
+    expect(conn.state).toBe('closed');
+  });
+
+  it('fails finally with RR_ROOM_NOT_READY and the reason when closed with 1000 before ready', async () => {
+    const room = memoryRoom();
+    const conn = connection(room);
+    const started = conn.start();
+    const server = await room.accept();
+    server.session.close(1000, 'room is full');
+    const error = await rejection(started);
+    expect(error.code).toBe('RR_ROOM_NOT_READY');
+    expect(error.message).toMatch(/room is full/);
+    expect(room.dials).toBe(1);
+  });
+
+  it('retries a close other than 1000 before ready, then succeeds', async () => {
+    const room = memoryRoom();
+    const conn = connection(room);
+    const retries: unknown[] = [];
+    conn.on('reconnecting', (e) => retries.push(e));
+    const started = conn.start();
+    (await room.accept()).session.close(1011, 'warming up');
+    const second = await room.accept();
+    await second.handshake();
+    await started;
+    expect(retries).toEqual([expect.objectContaining({ attempt: 0, code: 1011, reason: 'warming up' })]);
+    expect(conn.state).toBe('ready');
+  });
+
+  it('stops at a refused handshake (RR_ROOM_HANDSHAKE_REFUSED is final)', async () => {
+    const room = memoryRoom();
+    room.refuseWith(new RoomrunnerError('RR_ROOM_HANDSHAKE_REFUSED', 'websocket connect failed with status 403'));
+    const conn = connection(room);
+    const closed = once(conn, 'closed');
+    const error = await rejection(conn.start());
+    expect(error.code).toBe('RR_ROOM_HANDSHAKE_REFUSED');
+    expect(room.dials).toBe(1);
+    expect(await closed).toMatchObject({ error });
+  });
+
+  it('retries a dial failure and calls the token provider for every attempt', async () => {
+    const room = memoryRoom();
+    room.refuseWith(new Error('ECONNREFUSED'));
+    let minted = 0;
+    const conn = connection(room, { token: () => `jwt-${++minted}` });
+    const started = conn.start();
+    await once(conn, 'reconnecting');
+    await once(conn, 'reconnecting');
+    room.refuseWith(undefined);
+    const server = await room.accept();
+    await server.handshake();
+    await started;
+    expect(server.token).toBe(`jwt-${minted}`);
+    expect(minted).toBeGreaterThanOrEqual(3);
+  });
+
+  it('rejects start() with RR_ROOM_ABORTED when its signal aborts, and stops', async () => {
+    const room = memoryRoom();
+    const conn = connection(room);
+    const controller = new AbortController();
+    const started = conn.start(controller.signal);
+    await room.accept();
+    controller.abort();
+    expect((await rejection(started)).code).toBe('RR_ROOM_ABORTED');
+    expect(conn.state).toBe('closed');
+  });
+
+  it('rejects start() with the hook error when the first onReady fails', async () => {
+    const room = memoryRoom();
+    const conn = connection(room, {
+      onReady: () => {
+        throw new RoomrunnerError('RR_ROOM_SERVER_ERROR', 'register failed', { data: { code: 1001 } });
+      },
+    });
+    const started = conn.start();
+    const server = await room.accept();
+    await server.handshake();
+    const error = await rejection(started);
+    expect(error.message).toBe('register failed');
+    expect(conn.state).toBe('closed');
+  });
+
+  it('retries a 1000 close before ready whose reason says 1013 (try again later), as npm does', async () => {
+    const room = memoryRoom();
+    const conn = connection(room);
+    const started = conn.start();
+    (await room.accept()).session.close(1000, 'overloaded (1013)');
+    await (await room.accept()).handshake();
+    await started;
+    expect(room.dials).toBe(2);
+  });
+
+  it('fails for good when the token provider returns no token', async () => {
+    const room = memoryRoom();
+    const conn = connection(room, { token: () => '' });
+    expect((await rejection(conn.start())).code).toBe('RR_TOKEN_MALFORMED');
+    expect(room.dials).toBe(0);
+  });
+
+  it('sends attributes set before start() once the first handshake is done', async () => {
+    const room = memoryRoom();
+    const conn = connection(room);
+    await conn.setAttributes({ role: 'runner' });
+    const started = conn.start();
+    const server = await room.accept();
+    await server.handshake();
+    await started;
+    expect(header(await server.next(MESSAGE_TYPES.SET_ATTRIBUTES))).toEqual({ role: 'runner' });
+    expect(conn.attributes).toEqual({ name: 'host', role: 'runner' });
+  });
+
+  it('returns the same promise from a second start()', async () => {
+    const room = memoryRoom();
+    const conn = connection(room);
+    expect(conn.start()).toBe(conn.start());
+    await (await room.accept()).handshake();
+  });
+});
+
+describe('RoomConnection requests', () => {
+  it('sends a request and resolves with the answer', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room);
+    const answer = conn.request('room.list_toolkits', { participant_name: 'x' });
+    const request = await server.next('room.list_toolkits');
+    expect(header(request)).toEqual({ participant_name: 'x' });
+    await server.session.respond(request.id, json({ tools: {} }));
+    expect(await answer).toEqual(json({ tools: {} }));
+  });
+
+  it('rejects with RR_ROOM_SERVER_ERROR carrying the room error code', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room);
+    const answer = conn.request('room.invoke_tool', {});
+    const request = await server.next('room.invoke_tool');
+    await server.session.respond(request.id, { type: 'error', text: 'not found', code: 1003 });
+    const error = await rejection(answer);
+    expect(error.code).toBe('RR_ROOM_SERVER_ERROR');
+    expect(error.contentCode).toBe(1003);
+  });
+
+  it('times out a request the room never answers', async () => {
+    const room = memoryRoom();
+    const { conn } = await ready(room);
+    expect((await rejection(conn.request('room.never', {}, undefined, { timeoutMs: 20 }))).code).toBe('RR_REQUEST_TIMEOUT');
+  });
+
+  it('aborts a request by its signal', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room);
+    const controller = new AbortController();
+    const answer = conn.request('room.slow', {}, undefined, { signal: controller.signal });
+    await server.next('room.slow');
+    controller.abort();
+    expect((await rejection(answer)).code).toBe('RR_REQUEST_ABORTED');
+  });
+
+  it('refuses requests before start() and after close()', async () => {
+    const room = memoryRoom();
+    const conn = connection(room);
+    expect((await rejection(conn.request('x', {}))).code).toBe('RR_ROOM_NOT_READY');
+    await conn.close();
+    expect((await rejection(conn.request('x', {}))).code).toBe('RR_ROOM_CLOSED');
+  });
+
+  it('holds a request made while connecting and sends it once ready', async () => {
+    const room = memoryRoom();
+    const conn = connection(room);
+    const started = conn.start();
+    const answer = conn.request('room.early', { n: 1 });
+    const server = await room.accept();
+    await server.handshake();
+    await started;
+    const request = await server.next('room.early');
+    await server.session.respond(request.id, empty());
+    expect(await answer).toEqual(empty());
+  });
+
+  it('times out a request waiting for a room that does not get ready', async () => {
+    const room = memoryRoom();
+    const conn = connection(room);
+    void conn.start().catch(() => undefined);
+    const error = await rejection(conn.request('room.early', {}, undefined, { timeoutMs: 20 }));
+    expect(error.code).toBe('RR_REQUEST_TIMEOUT');
+    expect(error.message).toMatch(/not ready/);
+  });
+
+  it('sends one-way messages', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room);
+    await conn.send('room.tool_call_response', { a: 1 });
+    expect(header(await server.next('room.tool_call_response'))).toEqual({ a: 1 });
+  });
+});
+
+describe('RoomConnection server-initiated messages', () => {
+  it('routes exact and prefix handlers, and answers on the socket that asked', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room);
+    conn.handlePrefix('room.tool_call.', async (message, session) => {
+      await session.send(MESSAGE_TYPES.TOOL_CALL_RESPONSE, packContent(json({ echoed: message.type })), message.id);
+    });
+    await server.session.sendPacked('room.tool_call.echo', { name: 'echo', arguments: { type: 'empty' } }, undefined, 41);
+    const answer = await server.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE);
+    expect(answer.id).toBe(41);
+    expect(unpackContent(answer.data)).toEqual(json({ echoed: 'room.tool_call.echo' }));
+  });
+
+  it('answers a tool call for a toolkit it does not serve with error 1003', async () => {
+    const room = memoryRoom();
+    const { server } = await ready(room);
+    await server.session.sendPacked('room.tool_call.nobody', { name: 'x', arguments: { type: 'empty' } }, undefined, 7);
+    const answer = await server.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE);
+    expect(answer.id).toBe(7);
+    expect(unpackContent(answer.data)).toEqual({ type: 'error', text: "toolkit 'nobody' is not served by this participant", code: 1003 });
+  });
+
+  it('refuses to handle a type it handles itself', () => {
+    const conn = connection(memoryRoom());
+    expect(() => conn.handle(MESSAGE_TYPES.ROOM_READY, () => undefined)).toThrow(/handled by the room connection/);
+  });
+
+  it('emits status, message and dismiss events', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room);
+    const status = once(conn, 'status');
+    await server.session.sendPacked(MESSAGE_TYPES.ROOM_STATUS, { status: 'busy', message: 'hold on' });
+    expect(await status).toEqual({ status: 'busy', message: 'hold on' });
+
+    const message = once(conn, 'message');
+    const dismiss = once(conn, 'dismiss');
+    await server.session.sendPacked(MESSAGE_TYPES.MESSAGING_SEND, { from_participant_id: 'p9', type: 'dismiss', message: {} }, new Uint8Array([1, 2]));
+    expect(await message).toEqual({ fromParticipantId: 'p9', type: 'dismiss', message: {}, attachment: new Uint8Array([1, 2]) });
+    expect(await dismiss).toMatchObject({ type: 'dismiss' });
+  });
+
+  it('reports a malformed event as an error event without closing', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room);
+    const error = once<unknown>(conn, 'error');
+    await server.session.sendPacked(MESSAGE_TYPES.ROOM_STATUS, { nope: true });
+    expect(isRoomrunnerError(await error, 'RR_MESSAGE_INVALID')).toBe(true);
+    expect(conn.state).toBe('ready');
+  });
+});
+
+describe('RoomConnection reconnects', () => {
+  const registering = () => memoryRoom({ 'room.register_toolkit': () => json({ id: 'reg' }) });
+
+  it('reconnects after a close other than 1000, re-sends attributes, re-runs onReady and keeps handlers', async () => {
+    const room = registering();
+    const hooks: boolean[] = [];
+    const { conn, server } = await ready(room, {
+      onReady: async (c, { reconnected }) => {
+        hooks.push(reconnected);
+        await c.request('room.register_toolkit', { name: 'tk', tools: {} });
+      },
+    });
+    conn.handle('room.tool_call.tk', async (message, session) => {
+      await session.send(MESSAGE_TYPES.TOOL_CALL_RESPONSE, packContent(json('still here')), message.id);
+    });
+    await conn.setAttributes({ mood: 'fine' });
+    expect(header(await server.next(MESSAGE_TYPES.SET_ATTRIBUTES))).toEqual({ mood: 'fine' });
+
+    const reconnecting = once(conn, 'reconnecting');
+    const readyAgain = once(conn, 'ready');
+    server.session.close(1011, 'server restart');
+    expect(await reconnecting).toMatchObject({ attempt: 0, code: 1011, reason: 'server restart' });
+    expect(conn.state).toBe('reconnecting');
+
+    const second = await room.accept();
+    await second.handshake({ participantId: 'p-new', attributes: { name: 'host' } });
+    expect(await readyAgain).toEqual({ reconnected: true });
+    expect(hooks).toEqual([false, true]);
+    expect(conn.participantId).toBe('p-new');
+    expect(conn.attributes).toEqual({ name: 'host', mood: 'fine' });
+
+    // set_attributes comes before the re-registration, and ids restart on the new socket (§D.2).
+    const types = second.received.map((m) => m.type);
+    expect(types.slice(0, 2)).toEqual([MESSAGE_TYPES.SET_ATTRIBUTES, 'room.register_toolkit']);
+    expect(header(second.received[0] as FrameMessage)).toEqual({ name: 'host', mood: 'fine' });
+    expect((second.received[1] as FrameMessage).id).toBe(1);
+
+    await second.session.sendPacked('room.tool_call.tk', { name: 'x', arguments: { type: 'empty' } }, undefined, 3);
+    expect(unpackContent((await second.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE)).data)).toEqual(json('still here'));
+  });
+
+  it('fails requests in flight when the socket drops, and sends new ones after the reconnect', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room);
+    const inFlight = conn.request('room.slow', {});
+    await server.next('room.slow');
+    server.session.close(1012, 'restart');
+    expect((await rejection(inFlight)).code).toBe('RR_ROOM_CLOSED');
+
+    const later = conn.request('room.later', {});
+    const second = await room.accept();
+    await second.handshake();
+    const request = await second.next('room.later');
+    await second.session.respond(request.id, empty());
+    expect(await later).toEqual(empty());
+  });
+
+  it('closes for good on 1000: closed event, pending requests fail, no reconnect', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room);
+    const pending = conn.request('room.slow', {});
+    await server.next('room.slow');
+    const closed = once(conn, 'closed');
+    server.session.close(1000, 'bye');
+    expect(await closed).toEqual({ code: 1000, reason: 'bye' });
+    expect((await rejection(pending)).code).toBe('RR_ROOM_CLOSED');
+    expect(conn.state).toBe('closed');
+    expect(room.dials).toBe(1);
+    expect(await conn.closed).toEqual({ code: 1000, reason: 'bye' });
+  });
+
+  it('closes instead of reconnecting with reconnect: false', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room, { reconnect: false });
+    const closed = once(conn, 'closed');
+    server.session.close(1011, 'crash');
+    expect(await closed).toEqual({ code: 1011, reason: 'crash' });
+    expect(room.dials).toBe(1);
+  });
+
+  it('drops the socket and tries again when re-registration fails after a reconnect', async () => {
+    let calls = 0;
+    const room = memoryRoom();
+    const { conn, server } = await ready(room, {
+      onReady: (_c, { reconnected }) => {
+        calls += 1;
+        if (reconnected && calls === 2) throw new Error('registration refused');
+      },
+    });
+    const errors: unknown[] = [];
+    conn.on('error', (e) => errors.push(e));
+    server.session.close(1011);
+    const second = await room.accept();
+    await second.handshake();
+    await second.session.closed;
+    const third = await room.accept();
+    const readyAgain = once(conn, 'ready');
+    await third.handshake();
+    expect(await readyAgain).toEqual({ reconnected: true });
+    expect(errors).toEqual([new Error('registration refused')]);
+    expect(calls).toBe(3);
+  });
+
+  it('close() during the backoff stops reconnecting and is idempotent', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room, { backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    const reconnecting = once(conn, 'reconnecting');
+    server.session.close(1011);
+    await reconnecting;
+    const first = conn.close();
+    expect(conn.close()).toBe(first);
+    await first;
+    expect(conn.state).toBe('closed');
+    expect(room.dials).toBe(1);
+  });
+
+  it('close() on a ready connection closes its socket with the code and resolves when closed', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room);
+    const closed = once(conn, 'closed');
+    await conn.close(1000, 'done');
+    expect(await server.session.closed).toEqual({ code: 1000, reason: 'done' });
+    expect(await closed).toEqual({ code: 1000, reason: 'done' });
+    await conn.close();
+  });
+});
