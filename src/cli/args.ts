@@ -1,0 +1,207 @@
+/**
+ * Flag parsing shared by every `roomrunner` command: a thin layer over `node:util` `parseArgs` so each
+ * command declares its flags once (for parsing and for `--help`) and every mistake is reported the same
+ * way, naming the flag and what to pass. Exit code 2 for usage errors, as is conventional.
+ *
+ * Environment fallbacks are declared per flag (`env`) but read from the record the command passes in:
+ * only the command file touches `process.env`.
+ */
+import { parseArgs } from 'node:util';
+
+/** Exit code for a usage mistake (unknown flag, missing value, bad value). */
+export const USAGE_EXIT_CODE = 2;
+
+export interface FlagSpec {
+  readonly type: 'string' | 'boolean';
+  readonly description: string;
+  /** One-letter alias, e.g. `p` for `-p`. */
+  readonly short?: string;
+  /** Shown in help after the flag, e.g. `<port>`. Strings only. */
+  readonly placeholder?: string;
+  /** Environment variable read when the flag is absent (strings only). */
+  readonly env?: string;
+  /** Shown in help; applied by the command, not here. */
+  readonly defaultText?: string;
+}
+
+export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
+
+/** Parsed values: strings (or undefined) for string flags, booleans for boolean flags. */
+export type FlagValues<S extends FlagSpecs> = {
+  readonly [K in keyof S]: S[K]['type'] extends 'boolean' ? boolean : string | undefined;
+};
+
+/** A mistake on the command line; the message names the flag. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly exitCode = USAGE_EXIT_CODE;
+}
+
+export interface ParseFlagsOptions {
+  /** Environment for `env` fallbacks; pass `process.env` from the command file. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface ParsedFlags<S extends FlagSpecs> {
+  readonly values: FlagValues<S>;
+  /** Flags given on the command line (not filled in from the environment). */
+  readonly given: ReadonlySet<keyof S & string>;
+  /** True when `--help` or `-h` was given (always accepted). */
+  readonly help: boolean;
+}
+
+/**
+ * Parses `argv` against `specs`. Positional arguments are refused.
+ * @throws UsageError naming the unknown flag, the flag missing its value, or the stray argument.
+ */
+export function parseFlags<S extends FlagSpecs>(argv: readonly string[], specs: S, options: ParseFlagsOptions = {}): ParsedFlags<S> {
+  const config: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const [name, spec] of Object.entries(specs)) {
+    config[name] = spec.short === undefined ? { type: spec.type } : { type: spec.type, short: spec.short };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: config, strict: true, allowPositionals: false });
+  } catch (error) {
+    throw toUsageError(error, specs);
+  }
+  const values: Record<string, string | boolean | undefined> = {};
+  const given = new Set<string>();
+  for (const [name, spec] of Object.entries(specs)) {
+    const raw = parsed.values[name];
+    if (raw !== undefined) given.add(name);
+    if (spec.type === 'boolean') {
+      values[name] = raw === true;
+      continue;
+    }
+    const fromEnv = spec.env === undefined ? undefined : options.env?.[spec.env];
+    const value = typeof raw === 'string' ? raw : fromEnv === '' ? undefined : fromEnv;
+    values[name] = value;
+  }
+  return { values: values as FlagValues<S>, given: given as Set<keyof S & string>, help: parsed.values['help'] === true };
+}
+
+/**
+ * An integer flag within `[min, max]`, or `fallback` when absent.
+ * @throws UsageError `--<name> must be an integer …, got "<value>"`.
+ */
+export function integerFlag(name: string, value: string | undefined, fallback: number, range: { min?: number; max?: number } = {}): number {
+  if (value === undefined) return fallback;
+  const min = range.min ?? Number.MIN_SAFE_INTEGER;
+  const max = range.max ?? Number.MAX_SAFE_INTEGER;
+  const number = /^-?\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(number) || number < min || number > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return number;
+}
+
+/**
+ * A flag restricted to `choices`, or `fallback` when absent.
+ * @throws UsageError naming the flag and the accepted values.
+ */
+export function choiceFlag<T extends string>(name: string, value: string | undefined, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
+
+/**
+ * A comma-separated list flag (`a,b,c`), trimmed, empties dropped; `fallback` when absent.
+ * @throws UsageError when the flag is given but lists nothing.
+ */
+export function listFlag(name: string, value: string | undefined, fallback: readonly string[]): string[] {
+  if (value === undefined) return [...fallback];
+  const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  if (items.length === 0) throw new UsageError(`--${name} must list at least one value (comma-separated), got ${JSON.stringify(value)}`);
+  return items;
+}
+
+/**
+ * An absolute http(s) URL flag.
+ * @throws UsageError naming the flag.
+ */
+export function urlFlag(name: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`--${name} must be an absolute URL such as http://127.0.0.1:8080/webhook, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`--${name} must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+  }
+  return url.href;
+}
+
+/** The `--help` text: usage line, summary, then one line per flag with its env fallback and default. */
+export function formatHelp(command: string, summary: string, specs: FlagSpecs, footer: readonly string[] = []): string {
+  const rows = Object.entries(specs).map(([name, spec]) => {
+    const left = `${spec.short === undefined ? '    ' : `-${spec.short}, `}--${name}${spec.type === 'string' ? ` ${spec.placeholder ?? '<value>'}` : ''}`;
+    const notes = [spec.env === undefined ? undefined : `env ${spec.env}`, spec.defaultText === undefined ? undefined : `default ${spec.defaultText}`].filter(
+      (note): note is string => note !== undefined,
+    );
+    return { left, right: notes.length === 0 ? spec.description : `${spec.description} (${notes.join('; ')})` };
+  });
+  rows.push({ left: '-h, --help', right: 'Show this help.' });
+  const width = Math.max(...rows.map((row) => row.left.length));
+  return [
+    `usage: roomrunner ${command} [flags]`,
+    '',
+    summary,
+    '',
+    'flags:',
+    ...rows.map((row) => `  ${row.left.padEnd(width)}  ${row.right}`),
+    ...(footer.length === 0 ? [] : ['', ...footer]),
+  ].join('\n');
+}
+
+function toUsageError(error: unknown, specs: FlagSpecs): UsageError {
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  // parseArgs quotes the offending token: "Unknown option '--prot'", "Option '--port <value>' argument missing".
+  // "Option '-p, --port <value>' argument missing" names the long form after the short one: prefer it.
+  const quoted = /'([^']+)'/.exec(message)?.[1];
+  const token = quoted === undefined ? undefined : (/--[^\s,<=]+/.exec(quoted)?.[0] ?? /-[^\s,<=]+/.exec(quoted)?.[0] ?? quoted);
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const suggestion = token === undefined ? undefined : closestFlag(token.replace(/^-+/, '').split('=')[0] ?? '', Object.keys(specs));
+      return new UsageError(`unknown flag ${token ?? message}${suggestion === undefined ? '' : ` (did you mean --${suggestion}?)`}`);
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      // "argument missing", or "argument is ambiguous" when the next token starts with `-`.
+      return new UsageError(
+        message.includes('does not take')
+          ? `flag ${token ?? '(unknown)'} does not take a value`
+          : `flag ${token ?? '(unknown)'} needs a value, e.g. ${token ?? '--flag'} <value> (use ${token ?? '--flag'}=<value> for a value starting with "-")`,
+      );
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return new UsageError(`unexpected argument ${token === undefined ? message : JSON.stringify(token)}: this command takes only flags`);
+    default:
+      return new UsageError(message);
+  }
+}
+
+/** The declared flag nearest to `given` (edit distance ≤ 2), for "did you mean". */
+function closestFlag(given: string, names: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const name of names) {
+    const distance = editDistance(given, name);
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
