@@ -1,0 +1,206 @@
+/**
+ * The webhook route as an encapsulated fastify plugin (STYLE.md habit 8; anchors.md §2.7).
+ *
+ * It has its own content-type parser that keeps the raw bytes (`application/json`, `application/*+json`;
+ * anything else, or no Content-Type, gets 415), so signatures are checked over exactly what was sent. Each
+ * POST goes: size limit (413) → signature over the raw bytes with every secret (401) → JSON and envelope (400)
+ * → the deliveries ledger, written before answering (a known key is a duplicate: 200, nothing dispatched; a
+ * store failure is 503 so the sender retries) → `200 {"ok":true}` → the hook, after the answer, whose outcome
+ * goes back to the ledger. The dedupe key is written only after the signature verifies, so a forged request
+ * cannot burn a real delivery's key.
+ *
+ * Only HTTP POST delivery is supported: MeshAgent's websocket handoff for `room.call` (`GET /webhook` with
+ * `Upgrade: websocket`, meshagent-protocol.md §A.3) is answered 405.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RoomrunnerError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import type { DeliveryResult, Store } from '../store/store.js';
+import { eventLabel, type Metrics, type WebhookAckResult } from '../http/metrics.js';
+import { PingEvent, roomOf, type WebhookEvent } from './events.js';
+import { errorResponse, parseWebhookBody, WebhookVerifier } from './receive.js';
+import type { SignatureScheme } from './signatures/index.js';
+
+export const DEFAULT_WEBHOOK_PATH = '/webhook';
+/** `application/json` and any `application/<something>+json`, with or without parameters. */
+const JSON_MEDIA_TYPES: ReadonlyArray<string | RegExp> = ['application/json', /^application\/[a-z0-9!#$&^_.-]+\+json(?:\s*;|$)/];
+
+/** What a hook made of a delivery: `ignored` when nothing handles its event. */
+export type HookOutcome = 'processed' | 'ignored';
+
+/** Given to the dispatcher with each accepted delivery. */
+export interface DeliveryInfo {
+  /** The ledger key of this delivery. */
+  readonly deliveryKey: string;
+  /** A child logger carrying the delivery key, event and room. */
+  readonly log: Logger;
+}
+
+/** Tracks dispatched work so that tests and `drain()` can wait until none is running. */
+export class InflightWork {
+  readonly #pending = new Set<Promise<void>>();
+
+  /** Tracks `work` until it settles (its rejection is swallowed: report errors inside it). */
+  track(work: Promise<void>): void {
+    const tracked: Promise<void> = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#pending.add(tracked);
+    void tracked.then(() => this.#pending.delete(tracked));
+  }
+
+  /** How many tracked tasks are running. */
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  /** Resolves when no tracked work is running (work tracked meanwhile is waited for too). */
+  async idle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  }
+}
+
+export interface WebhookPluginOptions {
+  /** Route path, default {@link DEFAULT_WEBHOOK_PATH}. */
+  readonly path?: string;
+  readonly secrets: readonly string[];
+  readonly schemes: readonly SignatureScheme[];
+  /** Header of the `hmac-sha256` scheme (default `x-meshia-signature`). */
+  readonly hmacHeader?: string;
+  /** Accept unsigned deliveries; never in production. */
+  readonly insecure?: boolean;
+  readonly bodyLimitBytes: number;
+  readonly dedupeWindowMs: number;
+  /** Standard Webhooks tolerance in seconds, default 300. */
+  readonly toleranceSeconds?: number;
+  readonly store: Store;
+  /** Runs an accepted delivery's hook, after the answer is sent. */
+  readonly dispatch: (event: WebhookEvent, info: DeliveryInfo) => Promise<HookOutcome>;
+  readonly logger?: Logger;
+  readonly metrics?: Metrics;
+  /** Milliseconds since the epoch; default `Date.now`. */
+  readonly now?: () => number;
+  /** False while draining: new deliveries get 503. Default: always true. */
+  readonly accepting?: () => boolean;
+  /** Where dispatched work is tracked; default a private one. */
+  readonly work?: InflightWork;
+}
+
+/** Registers `POST <path>` (and 405 for other methods). Register it without fastify-plugin: it is encapsulated. */
+export async function webhookPlugin(app: FastifyInstance, options: WebhookPluginOptions): Promise<void> {
+  const path = options.path ?? DEFAULT_WEBHOOK_PATH;
+  const log = options.logger ?? silentLogger();
+  const now = options.now ?? Date.now;
+  const accepting = options.accepting ?? (() => true);
+  const work = options.work ?? new InflightWork();
+  const { store, metrics, dispatch } = options;
+  const verifier = new WebhookVerifier(options);
+  const eventOf = new WeakMap<FastifyRequest, string>();
+
+  app.removeAllContentTypeParsers();
+  for (const mediaType of JSON_MEDIA_TYPES) {
+    app.addContentTypeParser(mediaType, { parseAs: 'buffer', bodyLimit: options.bodyLimitBytes }, (_request, body, done) => {
+      done(null, body);
+    });
+  }
+
+  const answered = (request: FastifyRequest, reply: FastifyReply, result: WebhookAckResult): void => {
+    metrics?.webhookAnswered(eventOf.get(request), result, reply.elapsedTime / 1000);
+  };
+
+  app.setErrorHandler((err, request, reply) => {
+    const response = errorResponse(err);
+    if (!response.expected) log.error({ err }, 'webhook request failed');
+    else if (response.status === 401) log.warn({ code: response.code }, 'webhook refused');
+    else log.info({ code: response.code, status: response.status }, 'webhook refused');
+    if (request.method === 'POST') answered(request, reply, ackResultOf(response.status));
+    if (response.code === 'RR_WEBHOOK_METHOD_NOT_ALLOWED') void reply.header('allow', 'POST');
+    if (response.status === 503) void reply.header('retry-after', '5');
+    return reply.code(response.status).send({ ok: false, error: { code: response.code, message: response.message } });
+  });
+
+  app.post(path, { bodyLimit: options.bodyLimitBytes }, async (request, reply) => {
+    if (!accepting()) throw new RoomrunnerError('RR_WEBHOOK_DRAINING', 'draining for shutdown: retry later');
+    const raw = request.body;
+    if (!Buffer.isBuffer(raw)) {
+      // No Content-Type and no body: fastify skips the parser.
+      throw new RoomrunnerError('RR_WEBHOOK_UNSUPPORTED_MEDIA_TYPE', 'send the webhook as application/json');
+    }
+    const { scheme, dedupeKey } = verifier.authenticate(raw, request.headers, Math.floor(now() / 1000));
+    const event = parseWebhookBody(raw);
+    eventOf.set(request, event.event);
+    if (event instanceof PingEvent) {
+      log.info({ event: event.event, scheme }, 'webhook ping');
+      answered(request, reply, 'ignored');
+      return { ok: true };
+    }
+
+    const room = roomOf(event);
+    let recorded: Awaited<ReturnType<Store['recordDelivery']>>;
+    try {
+      recorded = await store.recordDelivery(
+        { key: dedupeKey, event: event.event, room, scheme, body: raw.toString('utf8'), receivedAt: new Date(now()) },
+        options.dedupeWindowMs,
+      );
+    } catch (cause) {
+      log.error({ err: cause, key: dedupeKey, event: event.event, room }, 'webhook not recorded: store unavailable');
+      throw new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the delivery could not be recorded: retry later', { cause });
+    }
+    const deliveryLog = log.child({ key: dedupeKey, event: event.event, room });
+    if (recorded.duplicate) {
+      deliveryLog.info('webhook duplicate ignored');
+      answered(request, reply, 'duplicate');
+      return { ok: true, duplicate: true };
+    }
+
+    deliveryLog.info({ scheme }, 'webhook accepted');
+    answered(request, reply, 'accepted');
+    // Answer first, then work: the hook runs once the answer is on its way (anchors.md §2.7).
+    work.track(runHook(event, dedupeKey, deliveryLog));
+    return { ok: true };
+  });
+
+  app.route({
+    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    url: path,
+    handler: async () => {
+      throw new RoomrunnerError(
+        'RR_WEBHOOK_METHOD_NOT_ALLOWED',
+        'only POST deliveries are supported; the websocket handoff (GET with Upgrade: websocket) is not',
+      );
+    },
+  });
+
+  async function runHook(event: WebhookEvent, key: string, deliveryLog: Logger): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    let result: DeliveryResult;
+    let error: string | null = null;
+    try {
+      result = await dispatch(event, { deliveryKey: key, log: deliveryLog });
+    } catch (err) {
+      result = 'failed';
+      error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      deliveryLog.error({ err }, 'webhook hook failed');
+    }
+    metrics?.webhookDispatches.inc({ event: eventLabel(event.event), result });
+    try {
+      await store.finishDelivery(key, result, error, new Date(now()));
+    } catch (err) {
+      deliveryLog.warn({ err, result }, 'webhook outcome not recorded: store unavailable');
+    }
+  }
+}
+
+function ackResultOf(status: number): WebhookAckResult {
+  switch (status) {
+    case 401:
+      return 'unauthorized';
+    case 413:
+      return 'too_large';
+    case 415:
+      return 'unsupported_media_type';
+    default:
+      return status >= 500 ? 'unavailable' : 'bad_request';
+  }
+}

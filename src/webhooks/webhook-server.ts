@@ -1,0 +1,354 @@
+/**
+ * `WebhookServer`: the receiving half, shaped like MeshAgent's Python `WebhookServer` (meshagent-protocol.md
+ * §A.5) so the docs' example carries over:
+ *
+ * ```ts
+ * class CustomWebhookServer extends WebhookServer {
+ *   override async onRoomStarted(event: RoomStartedEvent) { console.log(`room started ${event.roomName}`); }
+ *   override async onRoomEnded(event: RoomEndedEvent) { console.log(`room ended ${event.roomName}`); }
+ * }
+ * await new CustomWebhookServer().run();
+ * ```
+ *
+ * Differences from Python, on purpose: hooks run after the `200` is sent (Python awaits them first, §2.5), a
+ * hook's exception is logged and recorded as a failed delivery instead of a 500, deliveries are deduplicated,
+ * and `run()` drains on SIGINT/SIGTERM. Lifecycle: `start()` resolves once listening; `run()` is `start()`
+ * plus waiting for SIGINT/SIGTERM (or an AbortSignal), then `close()`, so it resolves when the server has
+ * stopped, as Python's `run()` does.
+ */
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig, type Config } from '../config.js';
+import { RoomrunnerError } from '../errors.js';
+import { createLogger, type Logger } from '../logger.js';
+import { buildApp, type ReadinessCheck } from '../http/app.js';
+import { Metrics } from '../http/metrics.js';
+import { MemoryStore } from '../store/memory-store.js';
+import type { Store } from '../store/store.js';
+import { CallEvent, OtherEvent, RoomEndedEvent, RoomStartedEvent, type WebhookEvent } from './events.js';
+import { DEFAULT_WEBHOOK_PATH, InflightWork, type DeliveryInfo, type HookOutcome } from './plugin.js';
+import type { SignatureScheme } from './signatures/index.js';
+
+/** What a hook gets besides its event. */
+export interface HookContext {
+  /** The ledger key of this delivery (dedupe key). */
+  readonly deliveryKey: string;
+  /** A logger carrying the delivery key, event and room. */
+  readonly log: Logger;
+  /** Aborted when the server closes and the drain bound has passed: stop work then. */
+  readonly signal: AbortSignal;
+}
+
+/** A hook passed as an option; it wins over the method of the same name. */
+export type WebhookHook<E> = (event: E, context: HookContext) => unknown;
+
+export interface WebhookServerOptions {
+  /** Default MESHAGENT_PORT, PORT or 8080. Use 0 for any free port. */
+  readonly port?: number;
+  /** Default MESHAGENT_HOST or 0.0.0.0. */
+  readonly host?: string;
+  /** Default MESHAGENT_WEBHOOK_SECRET (comma-separated for a rotation). */
+  readonly secrets?: string | readonly string[];
+  /** Default ROOMRUNNER_SIGNATURE_SCHEMES or all three. */
+  readonly schemes?: readonly SignatureScheme[];
+  /** Default ROOMRUNNER_HMAC_HEADER or `x-meshia-signature`. */
+  readonly hmacHeader?: string;
+  /** Accept unsigned webhooks; local work only. Default ROOMRUNNER_INSECURE / --insecure. */
+  readonly insecure?: boolean;
+  /** Default ROOMRUNNER_BODY_LIMIT_BYTES or 1 MiB. */
+  readonly bodyLimitBytes?: number;
+  /** Default ROOMRUNNER_DEDUPE_WINDOW_MS or 7 days. */
+  readonly dedupeWindowMs?: number;
+  /** Standard Webhooks tolerance, default 300 s. */
+  readonly toleranceSeconds?: number;
+  /** Bound on waiting for running hooks at close(); default ROOMRUNNER_DRAIN_TIMEOUT_MS or 10 s. */
+  readonly drainTimeoutMs?: number;
+  /** Webhook route path, default `/webhook`. */
+  readonly path?: string;
+  /** Default: a new {@link MemoryStore}, closed with the server. A store passed in is left open. */
+  readonly store?: Store;
+  /** Default: a pino logger at LOG_LEVEL. */
+  readonly logger?: Logger;
+  /** Default: a new {@link Metrics}. */
+  readonly metrics?: Metrics;
+  /** Collect Node's default metrics in a metrics registry the server creates. Default true. */
+  readonly defaultMetrics?: boolean;
+  /** Extra readiness checks (the platform, ...); the store's ping is always one. */
+  readonly readinessChecks?: readonly ReadinessCheck[];
+  readonly onRoomStarted?: WebhookHook<RoomStartedEvent>;
+  readonly onRoomEnded?: WebhookHook<RoomEndedEvent>;
+  readonly onCall?: WebhookHook<CallEvent>;
+  /** Catch-all for events without a named hook (storage events, custom events). */
+  readonly onEvent?: WebhookHook<OtherEvent>;
+  /** Where unset options come from; default `loadConfig()` (env vars). */
+  readonly config?: Config;
+  /** Milliseconds since the epoch; default `Date.now`. */
+  readonly now?: () => number;
+}
+
+/** Where the server listens. */
+export interface ServerAddress {
+  readonly host: string;
+  readonly port: number;
+  /** `http://<host>:<port>` */
+  readonly url: string;
+}
+
+export interface RunOptions {
+  /** Stop (and resolve) when this aborts, besides SIGINT/SIGTERM. */
+  readonly signal?: AbortSignal;
+  /** Listen for SIGINT/SIGTERM; default true. */
+  readonly handleSignals?: boolean;
+}
+
+type Phase = 'new' | 'starting' | 'listening' | 'draining' | 'closed';
+type HookName = 'onRoomStarted' | 'onRoomEnded' | 'onCall' | 'onEvent';
+
+/** A webhook receiver with overridable hooks. See the module comment for the example. */
+export class WebhookServer {
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly path: string;
+
+  readonly #options: WebhookServerOptions;
+  readonly #port: number;
+  readonly #host: string;
+  readonly #secrets: readonly string[];
+  readonly #schemes: readonly SignatureScheme[];
+  readonly #hmacHeader: string;
+  readonly #insecure: boolean;
+  readonly #bodyLimitBytes: number;
+  readonly #dedupeWindowMs: number;
+  readonly #drainTimeoutMs: number;
+  readonly #ownsStore: boolean;
+  readonly #work = new InflightWork();
+  readonly #abort = new AbortController();
+  #phase: Phase = 'new';
+  #app: FastifyInstance | undefined;
+  #address: ServerAddress | undefined;
+  #starting: Promise<ServerAddress> | undefined;
+  #closing: Promise<void> | undefined;
+  #draining: Promise<void> | undefined;
+  #stopRun: (() => void) | undefined;
+
+  /**
+   * @throws RoomrunnerError `RR_CONFIG_NO_WEBHOOK_SECRET` when there is no secret and `insecure` is not set;
+   *   `RR_CONFIG_INVALID` for a bad env var (from `loadConfig`) or an empty `schemes`.
+   */
+  constructor(options: WebhookServerOptions = {}) {
+    const config = options.config ?? loadConfig();
+    this.#options = options;
+    this.#port = options.port ?? config.port;
+    this.#host = options.host ?? config.host;
+    const secrets = options.secrets ?? config.webhookSecrets;
+    this.#secrets = (typeof secrets === 'string' ? [secrets] : [...secrets]).filter((secret) => secret !== '');
+    this.#schemes = [...(options.schemes ?? config.signatureSchemes)];
+    this.#hmacHeader = options.hmacHeader ?? config.hmacHeader;
+    this.#insecure = options.insecure ?? config.insecure;
+    this.#bodyLimitBytes = options.bodyLimitBytes ?? config.bodyLimitBytes;
+    this.#dedupeWindowMs = options.dedupeWindowMs ?? config.dedupeWindowMs;
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? config.drainTimeoutMs;
+    this.path = options.path ?? DEFAULT_WEBHOOK_PATH;
+    if (this.#secrets.length === 0 && !this.#insecure) {
+      throw new RoomrunnerError(
+        'RR_CONFIG_NO_WEBHOOK_SECRET',
+        'no webhook secret: set MESHAGENT_WEBHOOK_SECRET (or --webhook-secret, or the `secrets` option), or pass --insecure (`insecure: true`) to accept unsigned webhooks during local work',
+      );
+    }
+    if (this.#schemes.length === 0) {
+      throw new RoomrunnerError('RR_CONFIG_INVALID', 'no signature scheme: set ROOMRUNNER_SIGNATURE_SCHEMES / --signature-schemes (or the `schemes` option)');
+    }
+    this.logger = options.logger ?? createLogger({ level: config.logLevel, name: 'roomrunner', ...(config.logPretty === undefined ? {} : { pretty: config.logPretty }) });
+    this.metrics = options.metrics ?? new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
+    this.#ownsStore = options.store === undefined;
+    this.store = options.store ?? new MemoryStore(options.now === undefined ? {} : { now: options.now });
+  }
+
+  // --- hooks: override in a subclass, or pass as options (options win) ---
+
+  /** `room.started`. The base does nothing (the delivery is recorded as `ignored`). */
+  async onRoomStarted(_event: RoomStartedEvent, _context: HookContext): Promise<void> {}
+
+  /** `room.ended`. The base does nothing. */
+  async onRoomEnded(_event: RoomEndedEvent, _context: HookContext): Promise<void> {}
+
+  /** `room.call`: join `event.roomUrl` with `event.token`. The base does nothing. */
+  async onCall(_event: CallEvent, _context: HookContext): Promise<void> {}
+
+  /** Any other event (not pings: those are answered and dropped). The base does nothing. */
+  async onEvent(_event: OtherEvent, _context: HookContext): Promise<void> {}
+
+  // --- lifecycle ---
+
+  /**
+   * The fastify app (built once; the same instance on every call). It never listens by itself: use it with
+   * `inject()`, or call `start()`.
+   */
+  buildApp(): FastifyInstance {
+    this.#app ??= buildApp({
+      logger: this.logger,
+      metrics: this.metrics,
+      store: this.store,
+      lifecycle: () => this.#lifecycleReasons(),
+      readinessChecks: this.#options.readinessChecks ?? [],
+      webhook: {
+        path: this.path,
+        secrets: this.#secrets,
+        schemes: this.#schemes,
+        hmacHeader: this.#hmacHeader,
+        insecure: this.#insecure,
+        bodyLimitBytes: this.#bodyLimitBytes,
+        dedupeWindowMs: this.#dedupeWindowMs,
+        ...(this.#options.toleranceSeconds === undefined ? {} : { toleranceSeconds: this.#options.toleranceSeconds }),
+        ...(this.#options.now === undefined ? {} : { now: this.#options.now }),
+        store: this.store,
+        work: this.#work,
+        accepting: () => this.#phase !== 'draining' && this.#phase !== 'closed',
+        dispatch: (event, info) => this.#dispatch(event, info),
+      },
+    });
+    return this.#app;
+  }
+
+  /**
+   * Listens and resolves with the address once listening (calling it again returns the same promise).
+   * @throws RoomrunnerError `RR_WEBHOOK_SERVER_CLOSED` after `close()`.
+   */
+  start(): Promise<ServerAddress> {
+    if (this.#closing !== undefined) {
+      return Promise.reject(new RoomrunnerError('RR_WEBHOOK_SERVER_CLOSED', 'this WebhookServer is closed; create a new one'));
+    }
+    this.#starting ??= this.#listen();
+    return this.#starting;
+  }
+
+  /**
+   * Starts, then waits for SIGINT/SIGTERM (or `options.signal`, or `close()`), then closes. Resolves once the
+   * server has stopped, like Python's `await server.run()`.
+   */
+  async run(options: RunOptions = {}): Promise<void> {
+    await this.start();
+    let stop: () => void = () => undefined;
+    const stopped = new Promise<void>((resolve) => {
+      stop = resolve;
+    });
+    const onSignal = (signal: NodeJS.Signals): void => {
+      this.logger.info({ signal }, 'shutting down');
+      stop();
+    };
+    const handleSignals = options.handleSignals ?? true;
+    if (handleSignals) {
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+    }
+    options.signal?.addEventListener('abort', stop, { once: true });
+    this.#stopRun = stop;
+    if (options.signal?.aborted === true || this.#closing !== undefined) stop();
+    try {
+      await stopped;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      options.signal?.removeEventListener('abort', stop);
+      this.#stopRun = undefined;
+    }
+    await this.close();
+  }
+
+  /**
+   * Stops taking deliveries (readiness turns false and new webhooks get 503 at once), then waits up to the
+   * drain bound for running hooks. Idempotent.
+   */
+  drain(): Promise<void> {
+    if (this.#phase !== 'closed') this.#phase = 'draining';
+    this.#draining ??= this.#waitForHooks();
+    return this.#draining;
+  }
+
+  /** Drains, closes the HTTP server, aborts hooks still running, and closes a store it created. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    this.#stopRun?.();
+    return this.#closing;
+  }
+
+  /** Resolves when no dispatched hook is running. */
+  idle(): Promise<void> {
+    return this.#work.idle();
+  }
+
+  /** Where the server listens, once `start()` has resolved. */
+  get address(): ServerAddress | undefined {
+    return this.#address;
+  }
+
+  async #listen(): Promise<ServerAddress> {
+    this.#phase = 'starting';
+    const app = this.buildApp();
+    if (this.#insecure) this.logger.warn('accepting unsigned webhooks (--insecure): for local work only');
+    await app.listen({ port: this.#port, host: this.#host });
+    const bound = app.server.address() as AddressInfo;
+    const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+    this.#address = { host: bound.address, port: bound.port, url: `http://${host}:${bound.port}` };
+    if (this.#phase === 'starting') this.#phase = 'listening';
+    this.logger.info({ url: this.#address.url, path: this.path, schemes: this.#schemes }, 'webhook server listening');
+    return this.#address;
+  }
+
+  async #shutdown(): Promise<void> {
+    // Let a start() in progress finish, so that the listening socket gets closed too.
+    await this.#starting?.catch(() => undefined);
+    await this.drain();
+    this.#phase = 'closed';
+    this.#abort.abort(new RoomrunnerError('RR_WEBHOOK_SERVER_CLOSED', 'the webhook server closed'));
+    await this.#app?.close();
+    if (this.#ownsStore) await this.store.close();
+    if (this.#address !== undefined) this.logger.info('webhook server closed');
+  }
+
+  async #waitForHooks(): Promise<void> {
+    if (this.#work.size === 0) return;
+    this.logger.info({ running: this.#work.size }, 'draining: waiting for running hooks');
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.#drainTimeoutMs);
+    });
+    const outcome = await Promise.race([this.#work.idle().then(() => 'idle' as const), bound]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') this.logger.warn({ running: this.#work.size, drainTimeoutMs: this.#drainTimeoutMs }, 'drain bound reached with hooks still running');
+  }
+
+  #lifecycleReasons(): string[] {
+    switch (this.#phase) {
+      case 'draining':
+        return ['draining'];
+      case 'closed':
+        return ['closed'];
+      default:
+        return [];
+    }
+  }
+
+  async #dispatch(event: WebhookEvent, info: DeliveryInfo): Promise<HookOutcome> {
+    const context: HookContext = { deliveryKey: info.deliveryKey, log: info.log, signal: this.#abort.signal };
+    if (event instanceof RoomStartedEvent) return this.#invoke('onRoomStarted', event, context);
+    if (event instanceof RoomEndedEvent) return this.#invoke('onRoomEnded', event, context);
+    if (event instanceof CallEvent) return this.#invoke('onCall', event, context);
+    if (event instanceof OtherEvent) return this.#invoke('onEvent', event, context);
+    return 'ignored';
+  }
+
+  async #invoke<E extends WebhookEvent>(name: HookName, event: E, context: HookContext): Promise<HookOutcome> {
+    const passed = this.#options[name] as WebhookHook<E> | undefined;
+    if (passed !== undefined) {
+      await passed.call(this, event, context);
+      return 'processed';
+    }
+    const method = this[name] as (event: E, context: HookContext) => Promise<void>;
+    // The base methods do nothing: say so in the ledger rather than claim the event was processed.
+    if (method === WebhookServer.prototype[name]) return 'ignored';
+    await method.call(this, event, context);
+    return 'processed';
+  }
+}
