@@ -11,6 +11,7 @@ export {
   AGENT_TOOL_NAME,
   DEFAULT_AGENT_TIMEOUT_MS,
   DEFAULT_AGENT_CONCURRENCY,
+  DEFAULT_AGENT_MAX_QUEUE,
   type Agent,
   type AgentContext,
   type AgentDefinition,

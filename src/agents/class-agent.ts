@@ -14,6 +14,7 @@ export interface TypedAgentOptions<I extends Schema, O extends Schema> {
   outputModel: O;
   timeoutMs?: number;
   concurrency?: number;
+  maxQueue?: number;
   public?: boolean;
   annotations?: Record<string, string>;
 }

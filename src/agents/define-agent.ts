@@ -13,6 +13,8 @@ import type { Logger } from '../logger.js';
 export const DEFAULT_AGENT_TIMEOUT_MS = 60_000;
 /** Default number of calls one agent runs at once in one room. */
 export const DEFAULT_AGENT_CONCURRENCY = 64;
+/** Default number of calls that wait for a free slot before callers are told "busy". */
+export const DEFAULT_AGENT_MAX_QUEUE = 1024;
 /** The tool an agent answers on: `invokeTool({ toolkit: <agent name>, tool: 'ask', ... })`. */
 export const AGENT_TOOL_NAME = 'ask';
 
@@ -53,8 +55,10 @@ export interface ToolDefinition<I extends Schema, O extends Schema> {
   run(args: z.output<I>, ctx: AgentContext): Promise<z.input<O>> | z.input<O>;
   /** Deadline of one call in ms (default 60 s). The call answers 1009 and `ctx.signal` aborts past it. */
   timeoutMs?: number;
-  /** Calls this tool runs at once per room before answering "busy" (default 64). */
+  /** Calls this tool runs at once per room (default 64). */
   concurrency?: number;
+  /** Calls that wait in line for a free slot, per room, before more are answered "busy" (default 1024). */
+  maxQueue?: number;
 }
 
 /** A tool after {@link defineTool}: its definition plus the JSON Schemas rooms see. */
@@ -65,6 +69,7 @@ export interface Tool<I extends Schema = Schema, O extends Schema = Schema> {
   readonly output: O;
   readonly timeoutMs: number;
   readonly concurrency: number;
+  readonly maxQueue: number;
   readonly inputJsonSchema: Record<string, unknown>;
   readonly outputJsonSchema: Record<string, unknown>;
   run(args: z.output<I>, ctx: AgentContext): Promise<z.input<O>> | z.input<O>;
@@ -111,8 +116,10 @@ export function defineTool<I extends Schema, O extends Schema>(definition: ToolD
   if (typeof definition.run !== 'function') throw invalid(`${where}: "run" must be a function`);
   const timeoutMs = definition.timeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
   const concurrency = definition.concurrency ?? DEFAULT_AGENT_CONCURRENCY;
+  const maxQueue = definition.maxQueue ?? DEFAULT_AGENT_MAX_QUEUE;
   if (!(timeoutMs > 0)) throw invalid(`${where}: "timeoutMs" must be a positive number of milliseconds`);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw invalid(`${where}: "concurrency" must be a positive integer`);
+  if (!Number.isInteger(maxQueue) || maxQueue < 0) throw invalid(`${where}: "maxQueue" must be a non-negative integer`);
   return Object.freeze({
     title: definition.title ?? '',
     description: definition.description ?? '',
@@ -120,6 +127,7 @@ export function defineTool<I extends Schema, O extends Schema>(definition: ToolD
     output: definition.output,
     timeoutMs,
     concurrency,
+    maxQueue,
     inputJsonSchema: toJsonSchema(definition.input, 'input', where),
     outputJsonSchema: toJsonSchema(definition.output, 'output', where),
     run: definition.run.bind(definition),

@@ -17,25 +17,60 @@ export interface RoomApi {
   listToolkits(): Promise<Record<string, { participantId?: string | null; title?: string | null; tools: string[] }>>;
 }
 
-/** Counts calls in flight per key (agent + tool, within one room) against a limit. */
+/**
+ * Runs at most `limit` calls at once per key (agent + tool, within one room); up to `maxQueue` more wait in
+ * FIFO order for a free slot. Past both, a call is refused at once ("busy").
+ */
 export class CallLimiter {
-  readonly #inFlight = new Map<string, number>();
+  readonly #slots = new Map<string, { running: number; waiting: Array<() => void> }>();
 
-  tryAcquire(key: string, limit: number): boolean {
-    const current = this.#inFlight.get(key) ?? 0;
-    if (current >= limit) return false;
-    this.#inFlight.set(key, current + 1);
-    return true;
+  /**
+   * Take a slot. Resolves true when the call may run, false when it must be refused (limit and queue full) or
+   * `signal` aborted while it waited. Every true must be paired with one {@link release}.
+   */
+  acquire(key: string, limit: number, maxQueue: number, signal?: AbortSignal): Promise<boolean> {
+    let slot = this.#slots.get(key);
+    if (!slot) this.#slots.set(key, (slot = { running: 0, waiting: [] }));
+    if (slot.running < limit) {
+      slot.running += 1;
+      return Promise.resolve(true);
+    }
+    if (slot.waiting.length >= maxQueue || signal?.aborted) return Promise.resolve(false);
+    const entry = slot;
+    return new Promise<boolean>((resolve) => {
+      const grant = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(true);
+      };
+      const onAbort = (): void => {
+        const i = entry.waiting.indexOf(grant);
+        if (i >= 0) entry.waiting.splice(i, 1);
+        resolve(false);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      entry.waiting.push(grant);
+    });
   }
 
+  /** Give a slot back; the longest waiter, if any, takes it over. */
   release(key: string): void {
-    const current = this.#inFlight.get(key) ?? 0;
-    if (current <= 1) this.#inFlight.delete(key);
-    else this.#inFlight.set(key, current - 1);
+    const slot = this.#slots.get(key);
+    if (!slot) return;
+    const next = slot.waiting.shift();
+    if (next) {
+      next();
+      return;
+    }
+    slot.running -= 1;
+    if (slot.running <= 0) this.#slots.delete(key);
   }
 
   inFlight(key: string): number {
-    return this.#inFlight.get(key) ?? 0;
+    return this.#slots.get(key)?.running ?? 0;
+  }
+
+  queued(key: string): number {
+    return this.#slots.get(key)?.waiting.length ?? 0;
   }
 }
 
@@ -79,19 +114,26 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
   }
 
   const key = `${toolkit.name}\u0000${request.tool}`;
-  if (!request.limiter.tryAcquire(key, tool.concurrency)) {
-    return done(
-      error('RR_AGENT_BUSY', `agent ${toolkit.name} is busy: ${tool.concurrency} calls already in flight in room ${request.room}; retry later`),
-      'busy',
-    );
-  }
   const logger = request.logger.child({ agent: toolkit.name, tool: request.tool, call: request.toolCallId ?? undefined });
   const deadline = new AbortController();
+  // The deadline covers waiting for a slot too: a caller waits at most timeoutMs in all.
   const timer = setTimeout(() => {
     deadline.abort(new RoomrunnerError('RR_AGENT_TIMEOUT', `agent ${toolkit.name} did not answer within ${tool.timeoutMs} ms`));
   }, tool.timeoutMs);
   const signal = request.signal ? AbortSignal.any([deadline.signal, request.signal]) : deadline.signal;
+  const acquired = await request.limiter.acquire(key, tool.concurrency, tool.maxQueue, signal);
+  if (!acquired && !signal.aborted) {
+    clearTimeout(timer);
+    return done(
+      error(
+        'RR_AGENT_BUSY',
+        `agent ${toolkit.name} is busy: ${tool.concurrency} calls running and ${tool.maxQueue} waiting in room ${request.room}; retry later`,
+      ),
+      'busy',
+    );
+  }
   try {
+    if (!acquired) throw signal.reason;
     const ctx = makeContext(request, logger, signal);
     const output = await untilAborted(Promise.resolve().then(() => tool.run(parsed.data, ctx)), signal);
     const checked = tool.output.safeParse(output);
@@ -116,7 +158,7 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
     return done(thrownToContent(thrown), 'failed');
   } finally {
     clearTimeout(timer);
-    request.limiter.release(key);
+    if (acquired) request.limiter.release(key);
   }
 }
 

@@ -9,6 +9,8 @@ export interface Command {
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   emulator: async () => (await import('./emulator.js')).command,
+  join: async () => (await import('./join.js')).command,
+  agents: async () => (await import('./agents.js')).command,
 };
 
 function usage(): string {

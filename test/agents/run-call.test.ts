@@ -75,17 +75,40 @@ describe('running an agent call', () => {
     expect(aborted).toMatchObject({ code: 'RR_AGENT_TIMEOUT' });
   });
 
-  it('answers busy past the concurrency limit and serves again once a slot frees', async () => {
+  it('queues calls past the concurrency limit and answers busy only when the queue is full too', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const single = defineAgent({ name: 't.single', input: z.object({}), output: z.object({ ok: z.boolean() }), concurrency: 1, run: async () => { await gate; return { ok: true }; } });
+    let running = 0;
+    let most = 0;
+    const single = defineAgent({
+      name: 't.single',
+      input: z.object({}),
+      output: z.object({ ok: z.boolean() }),
+      concurrency: 1,
+      maxQueue: 1,
+      run: async () => {
+        most = Math.max(most, ++running);
+        await gate;
+        running -= 1;
+        return { ok: true };
+      },
+    });
     const h = createAgentHarness([single]);
     const first = h.invoke('t.single', 'ask', { type: 'json', json: {} });
-    const second = await h.invoke('t.single', 'ask', { type: 'json', json: {} });
-    expect(second).toMatchObject({ outcome: 'busy', content: { code: 1006, text: expect.stringContaining('is busy') } });
+    const queued = h.invoke('t.single', 'ask', { type: 'json', json: {} });
+    const third = await h.invoke('t.single', 'ask', { type: 'json', json: {} });
+    expect(third).toMatchObject({ outcome: 'busy', content: { code: 1006, text: expect.stringContaining('is busy: 1 calls running and 1 waiting') } });
     release();
     await expect(first).resolves.toMatchObject({ outcome: 'ok' });
-    await expect(h.call('t.single', {})).resolves.toEqual({ ok: true });
+    await expect(queued).resolves.toMatchObject({ outcome: 'ok' });
+    expect(most).toBe(1);
+  });
+
+  it('counts time spent waiting for a slot against the deadline', async () => {
+    const stuck = defineAgent({ name: 't.stuck', input: z.object({}), output: z.object({}), concurrency: 1, timeoutMs: 40, run: () => new Promise<Record<string, never>>(() => undefined) });
+    const h = createAgentHarness([stuck]);
+    const [a, b] = await Promise.all([h.invoke('t.stuck', 'ask', { type: 'json', json: {} }), h.invoke('t.stuck', 'ask', { type: 'json', json: {} })]);
+    expect([a.outcome, b.outcome]).toEqual(['timeout', 'timeout']);
   });
 
   it('aborts a call when the outside signal fires and says why', async () => {

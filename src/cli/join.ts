@@ -1,0 +1,68 @@
+/**
+ * `roomrunner join --room <name>`: join one room directly with the agents (no webhook), the way a developer
+ * tries an agent by hand. Leaves cleanly (unregister, close 1000) on SIGINT/SIGTERM, a dismiss, or when the
+ * room closes the connection.
+ */
+import { discoverAgents } from '../agents/discover.js';
+import { joinRoom } from '../agents/host.js';
+import { isRoomrunnerError } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { mintParticipantToken, resolveTokenSecret } from '../room/token.js';
+import { tokenEnv } from '../config.js';
+import { roomUrl } from '../room/url.js';
+import { formatHelp, parseFlags, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
+import { configFromFlags } from './config-flags.js';
+import type { Command } from './main.js';
+import { waitForSignal } from './signals.js';
+
+const FLAGS = {
+  room: { type: 'string', placeholder: '<name>', description: 'Room to join (required).' },
+  'api-url': { type: 'string', placeholder: '<url>', env: 'MESHAGENT_API_URL', description: 'Platform base URL; the room is <url>/rooms/<name>.' },
+  agents: { type: 'string', placeholder: '<dir>', env: 'ROOMRUNNER_AGENTS', description: 'Folder the agents are loaded from.', defaultText: 'agents' },
+  identity: { type: 'string', placeholder: '<name>', env: 'ROOMRUNNER_IDENTITY', description: 'Participant name to join as.', defaultText: 'roomrunner' },
+  'api-key': { type: 'string', placeholder: '<ma-…>', env: 'MESHAGENT_API_KEY', description: 'API key that signs the participant token.' },
+  secret: { type: 'string', placeholder: '<secret>', env: 'MESHAGENT_SECRET', description: 'Token secret when no API key is given.' },
+  'project-id': { type: 'string', placeholder: '<id>', env: 'MESHAGENT_PROJECT_ID', description: 'Project id (from the API key when one is given).' },
+  'log-level': { type: 'string', placeholder: '<level>', env: 'LOG_LEVEL', description: 'pino log level.', defaultText: 'info' },
+} as const satisfies FlagSpecs;
+
+export const command: Command = {
+  summary: 'join one room directly with the agents (no webhook)',
+  async run(argv) {
+    try {
+      const parsed = parseFlags(argv, FLAGS);
+      if (parsed.help) {
+        console.log(formatHelp('join', 'Join one room with the agents in the agents folder until stopped.', FLAGS));
+        return 0;
+      }
+      const room = parsed.values.room;
+      if (!room) throw new UsageError('--room <name> is required');
+      const config = configFromFlags(parsed.values, parsed.given);
+      const logger = createLogger({ level: config.logLevel, ...(config.logPretty === undefined ? {} : { pretty: config.logPretty }) });
+      const toolkits = (await discoverAgents(config.agentsDir)).map((a) => a.toolkit);
+      const secret = resolveTokenSecret(tokenEnv(config));
+      const token = (): string => mintParticipantToken({ ...secret, name: config.identity, room, role: 'agent' });
+      const url = roomUrl(config.apiUrl, room);
+      const joined = await joinRoom({ url, room, token, toolkits, logger });
+      logger.info({ room, url, agents: toolkits.map((t) => t.name), participant: joined.connection.participantId }, 'joined the room');
+      const why = await Promise.race([
+        waitForSignal(),
+        new Promise<string>((resolve) => joined.connection.on('dismiss', () => resolve('dismissed'))),
+        joined.connection.closed.then((c) => `room closed the connection (${c.code}${c.reason ? `: ${c.reason}` : ''})`),
+      ]);
+      logger.info({ room, why }, 'leaving the room');
+      await joined.leave({ reason: why, graceMs: config.drainTimeoutMs });
+      return 0;
+    } catch (error) {
+      if (error instanceof UsageError) {
+        console.error(`roomrunner join: ${error.message}\nRun \`roomrunner join --help\` for the flags.`);
+        return USAGE_EXIT_CODE;
+      }
+      if (isRoomrunnerError(error)) {
+        console.error(`roomrunner join: ${error.message} [${error.code}]`);
+        return 1;
+      }
+      throw error;
+    }
+  },
+};
