@@ -92,6 +92,9 @@ export const ERROR_CATALOG = {
   RR_CONFIG_INVALID: { description: 'A setting has a bad value; the message names each env var and flag to fix.' },
   RR_CONFIG_NO_WEBHOOK_SECRET: { description: 'No MESHAGENT_WEBHOOK_SECRET is set and --insecure was not given: the server refuses to start.' },
 
+  // --- orchestrator (src/orchestrator) ---
+  RR_PLATFORM_UNAVAILABLE: { description: 'The platform REST API (active sessions, for reconciliation) failed or answered an unexpected shape; readiness turns false until it answers again.' },
+
   // --- agents (src/agents) ---
   RR_AGENT_INVALID_INPUT: { description: "A call's arguments do not match the agent's input schema; the text names each field and what was wrong. The agent does not run.", content: 1002 },
   RR_AGENT_INVALID_OUTPUT: { description: "The agent returned a value that does not match its output schema (the agent's bug; logged at error level).", content: 1008 },
@@ -128,7 +131,7 @@ export const ERROR_CATALOG = {
 
   // --- store (src/store) ---
   RR_STORE_OPTION_INVALID: { description: 'A store option or argument is out of range (e.g. a negative lease, a capacity that is not an integer, a database URL that is not postgres:).' },
-  RR_STORE_LOCKED: { description: 'The PGlite data directory is in use by another roomrunner process (its pid is named); use another --data-dir or a PostgreSQL DATABASE_URL for several processes.' },
+  RR_STORE_LOCKED: { description: 'The PGlite data directory is in use by another roomrunner process (its pid is named); give each process its own data directory, or use PostgreSQL (DATABASE_URL) for several processes.' },
   RR_STORE_MIGRATION_FAILED: { description: 'A schema migration failed at start-up; the message names its number, and nothing of it was applied.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -1,0 +1,397 @@
+/**
+ * The Store and Coordinator over any {@link SqlClient}: one implementation, two engines (PGlite in process,
+ * PostgreSQL for several replicas), the same statements from `sql.ts`.
+ *
+ * Every operation is one statement or one transaction, so a store that goes away mid-call leaves nothing
+ * recorded half-way. Writes that make a room claimable, end it or move it to another owner send
+ * `pg_notify('roomrunner_rooms', room)` in the same transaction: peers hear of it when it commits.
+ */
+import { RoomrunnerError } from '../errors.js';
+import type {
+  ClaimOptions,
+  ClaimedRoom,
+  Coordinator,
+  OwnedRoom,
+  RegisterOptions,
+  ReplicaState,
+  RoomPhase,
+  RoomState,
+  RoomsChangedListener,
+} from './coordinator.js';
+import { DEFAULT_LEASE_MS } from './coordinator.js';
+import { ROOMS_CHANNEL, SQL, listDeliveriesQuery, type SqlClient } from './sql.js';
+import type {
+  DeliveryFilter,
+  DeliveryRecord,
+  DeliveryResult,
+  NewDelivery,
+  RoomRecord,
+  Store,
+} from './store.js';
+
+interface DeliveryRow {
+  key: string;
+  event: string;
+  room: string | null;
+  scheme: string;
+  body: string;
+  received_at: Date;
+  result: string;
+  attempts: number;
+  last_error: string | null;
+  updated_at: Date;
+}
+
+interface RoomRow {
+  room: string;
+  status: RoomPhase;
+  owner: string | null;
+  epoch: number | string;
+  attempts: number;
+  last_error: string | null;
+  started_at: Date | null;
+  ended_at: Date | null;
+  updated_at: Date;
+  session_id: string | null;
+}
+
+interface ReplicaRow {
+  id: string;
+  capacity: number;
+  lease_expires_at: Date;
+  live: boolean;
+  draining: boolean;
+  started_at: Date;
+  heartbeat_at: Date;
+}
+
+export interface SqlStoreOptions {
+  /** Shown in errors, e.g. `pglite` or `postgres`. */
+  readonly engine: string;
+  /** Close the client with the store (false when the client is shared). Default true. */
+  readonly ownsClient?: boolean;
+}
+
+/** Store + Coordinator over SQL. Engines subclass it only to open their client. */
+export class SqlStore implements Store, Coordinator {
+  readonly #client: SqlClient;
+  readonly #engine: string;
+  readonly #ownsClient: boolean;
+  readonly #unsubscribes = new Set<() => Promise<void>>();
+  #closed = false;
+
+  constructor(client: SqlClient, options: SqlStoreOptions) {
+    this.#client = client;
+    this.#engine = options.engine;
+    this.#ownsClient = options.ownsClient ?? true;
+  }
+
+  // --- deliveries ---
+
+  async recordDelivery(delivery: NewDelivery, dedupeWindowMs: number): Promise<{ duplicate: boolean; record: DeliveryRecord }> {
+    const client = this.#open();
+    nonNegative('dedupeWindowMs', dedupeWindowMs);
+    const params = [delivery.key, delivery.event, delivery.room, delivery.scheme, delivery.body, delivery.receivedAt, dedupeWindowMs];
+    // A duplicate's row can be pruned between the two statements; the second round then inserts it.
+    for (let round = 0; round < 3; round++) {
+      const inserted = await client.query<DeliveryRow>(SQL.recordDelivery, params);
+      if (inserted.rows[0] !== undefined) return { duplicate: false, record: toDelivery(inserted.rows[0]) };
+      const existing = await client.query<DeliveryRow>(SQL.getDelivery, [delivery.key]);
+      if (existing.rows[0] !== undefined) return { duplicate: true, record: toDelivery(existing.rows[0]) };
+    }
+    throw new RoomrunnerError('RR_STORE_UNAVAILABLE', `the ${this.#engine} store could not settle delivery ${delivery.key}`);
+  }
+
+  async finishDelivery(key: string, result: DeliveryResult, error: string | null = null, at?: Date): Promise<void> {
+    await this.#open().query(SQL.finishDelivery, [key, result, error ?? null, at ?? null]);
+  }
+
+  async getDelivery(key: string): Promise<DeliveryRecord | undefined> {
+    const { rows } = await this.#open().query<DeliveryRow>(SQL.getDelivery, [key]);
+    return rows[0] === undefined ? undefined : toDelivery(rows[0]);
+  }
+
+  /** Newest first (by `receivedAt`), at most `limit`. */
+  async listDeliveries(filter: DeliveryFilter = {}): Promise<DeliveryRecord[]> {
+    const client = this.#open();
+    if (filter.limit !== undefined && Number.isNaN(filter.limit)) {
+      throw new RoomrunnerError('RR_STORE_OPTION_INVALID', 'limit must be a number', { data: { option: 'limit' } });
+    }
+    const { sql, params } = listDeliveriesQuery(filter);
+    const { rows } = await client.query<DeliveryRow>(sql, params);
+    return rows.map(toDelivery);
+  }
+
+  async pruneDeliveries(before: Date): Promise<number> {
+    const { rows } = await this.#open().query<{ n: number }>(SQL.pruneDeliveries, [before]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  // --- rooms (Store) ---
+
+  /**
+   * Marks the room started: a new room (or one whose tombstone is older than the window) becomes pending with
+   * no owner, and peers are notified so one claims it. `sessionId` is kept with a new or revived room.
+   */
+  async markRoomStarted(room: string, at: Date, tombstoneWindowMs: number, sessionId: string | null = null): Promise<boolean> {
+    const client = this.#open();
+    nonNegative('tombstoneWindowMs', tombstoneWindowMs);
+    return client.transaction(async (tx) => {
+      const started = await tx.query(SQL.startRoom, [room, at, tombstoneWindowMs, sessionId]);
+      if (started.rows.length > 0) {
+        await tx.query(SQL.notify, [ROOMS_CHANNEL, room]);
+        return true;
+      }
+      // The conflicting row is locked by the statement above, so this read is stable.
+      const { rows } = await tx.query<{ status: RoomPhase }>(SQL.roomStatus, [room]);
+      return rows[0]?.status !== 'ended';
+    });
+  }
+
+  /** Leaves a tombstone; an owner loses the room (new epoch) and hears of it through the notification. */
+  async markRoomEnded(room: string, at: Date): Promise<void> {
+    await this.#open().transaction(async (tx) => {
+      await tx.query(SQL.endRoom, [room, at]);
+      await tx.query(SQL.notify, [ROOMS_CHANNEL, room]);
+    });
+  }
+
+  async clearRoom(room: string): Promise<void> {
+    await this.#open().transaction(async (tx) => {
+      const { rows } = await tx.query(SQL.clearRoom, [room]);
+      if (rows.length > 0) await tx.query(SQL.notify, [ROOMS_CHANNEL, room]);
+    });
+  }
+
+  /** `started` while pending or attached; `updatedAt` is the start or end time the caller gave. */
+  async getRoom(room: string): Promise<RoomRecord | undefined> {
+    const row = await this.#roomRow(room);
+    if (row === undefined) return undefined;
+    const status = row.status === 'ended' ? 'ended' : 'started';
+    const at = status === 'ended' ? row.ended_at : row.started_at;
+    return { room: row.room, status, updatedAt: at ?? row.updated_at };
+  }
+
+  // --- replicas and ownership (Coordinator) ---
+
+  async registerReplica(id: string, capacity: number, options: RegisterOptions = {}): Promise<void> {
+    const client = this.#open();
+    count('capacity', capacity);
+    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    nonNegative('leaseMs', leaseMs);
+    await client.transaction(async (tx) => {
+      await tx.query(SQL.registerReplica, [id, capacity, leaseMs]);
+      const released = await tx.query(SQL.releaseAllOf, [id]);
+      if (released.rows.length > 0) await tx.query(SQL.notify, [ROOMS_CHANNEL, '']);
+    });
+  }
+
+  async heartbeat(id: string, leaseMs: number): Promise<{ ok: boolean }> {
+    const client = this.#open();
+    nonNegative('leaseMs', leaseMs);
+    return client.transaction(async (tx) => {
+      const { rows } = await tx.query<{ live: boolean }>(SQL.lockReplica, [id]);
+      if (rows[0] === undefined) return { ok: false };
+      await tx.query(SQL.renewLease, [id, leaseMs]);
+      return { ok: rows[0].live };
+    });
+  }
+
+  async claimRooms(replicaId: string, options: ClaimOptions): Promise<ClaimedRoom[]> {
+    const client = this.#open();
+    count('capacity', options.capacity);
+    nonNegative('leaseMs', options.leaseMs);
+    return client.transaction(async (tx) => {
+      // The replica's row lock serialises its claims: the count below sees every claim it committed before.
+      const me = await tx.query<{ draining: boolean }>(SQL.lockReplicaForClaim, [replicaId, options.capacity, options.leaseMs]);
+      if (me.rows[0] === undefined || me.rows[0].draining) return [];
+      const owned = await tx.query<{ n: number }>(SQL.countOwned, [replicaId]);
+      const free = options.capacity - Number(owned.rows[0]?.n ?? 0);
+      if (free <= 0) return [];
+      const { rows } = await tx.query<{ room: string; epoch: number | string; session_id: string | null; previous_owner: string | null }>(
+        SQL.claimRooms,
+        [replicaId, free],
+      );
+      // A room taken from another replica: tell it now rather than at its next heartbeat.
+      for (const row of rows) {
+        if (row.previous_owner !== null) await tx.query(SQL.notify, [ROOMS_CHANNEL, row.room]);
+      }
+      return rows
+        .map((row) => ({ room: row.room, epoch: Number(row.epoch), sessionId: row.session_id }))
+        .sort((a, b) => (a.room < b.room ? -1 : a.room > b.room ? 1 : 0));
+    });
+  }
+
+  async ownedRooms(replicaId: string): Promise<OwnedRoom[]> {
+    const { rows } = await this.#open().query<{ room: string; epoch: number | string; status: 'pending' | 'attached'; session_id: string | null }>(
+      SQL.ownedRooms,
+      [replicaId],
+    );
+    return rows.map((row) => ({ room: row.room, epoch: Number(row.epoch), status: row.status, sessionId: row.session_id }));
+  }
+
+  async markAttached(room: string, replicaId: string, epoch: number, sessionId: string | null = null): Promise<boolean> {
+    const { rows } = await this.#open().query(SQL.markAttached, [room, replicaId, epoch, sessionId]);
+    return rows.length > 0;
+  }
+
+  async recordAttachFailure(room: string, replicaId: string, epoch: number, error: string): Promise<boolean> {
+    const { rows } = await this.#open().query(SQL.recordAttachFailure, [room, replicaId, epoch, error]);
+    return rows.length > 0;
+  }
+
+  async releaseRooms(replicaId: string, rooms?: readonly string[]): Promise<string[]> {
+    const client = this.#open();
+    if (rooms !== undefined && rooms.length === 0) return [];
+    return client.transaction(async (tx) => {
+      const released =
+        rooms === undefined
+          ? await tx.query<{ room: string }>(SQL.releaseAllOf, [replicaId])
+          : await tx.query<{ room: string }>(SQL.releaseRooms, [replicaId, [...rooms]]);
+      const names = released.rows.map((row) => row.room).sort();
+      if (names.length > 0) await tx.query(SQL.notify, [ROOMS_CHANNEL, names.length === 1 ? names[0] : '']);
+      return names;
+    });
+  }
+
+  async setDraining(replicaId: string): Promise<void> {
+    await this.#open().query(SQL.setDraining, [replicaId]);
+  }
+
+  async deregisterReplica(id: string): Promise<void> {
+    await this.#open().transaction(async (tx) => {
+      // Replica row first, then its rooms: the same lock order as claims, so the two never deadlock.
+      await tx.query(SQL.lockReplica, [id]);
+      const released = await tx.query(SQL.releaseAllOf, [id]);
+      await tx.query(SQL.deleteReplica, [id]);
+      if (released.rows.length > 0) await tx.query(SQL.notify, [ROOMS_CHANNEL, '']);
+    });
+  }
+
+  async onRoomsChanged(listener: RoomsChangedListener): Promise<() => Promise<void>> {
+    const client = this.#open();
+    const unlisten = await client.listen(ROOMS_CHANNEL, (payload) => listener(payload === '' ? null : payload));
+    let done = false;
+    const unsubscribe = async (): Promise<void> => {
+      if (done) return;
+      done = true;
+      this.#unsubscribes.delete(unsubscribe);
+      await unlisten();
+    };
+    this.#unsubscribes.add(unsubscribe);
+    return unsubscribe;
+  }
+
+  async activeRooms(): Promise<RoomState[]> {
+    const { rows } = await this.#open().query<RoomRow>(SQL.activeRooms);
+    return rows.map(toRoomState);
+  }
+
+  async roomState(room: string): Promise<RoomState | undefined> {
+    const row = await this.#roomRow(room);
+    return row === undefined ? undefined : toRoomState(row);
+  }
+
+  async listReplicas(): Promise<ReplicaState[]> {
+    const { rows } = await this.#open().query<ReplicaRow>(SQL.listReplicas);
+    return rows.map((row) => ({
+      id: row.id,
+      capacity: Number(row.capacity),
+      leaseExpiresAt: row.lease_expires_at,
+      live: row.live,
+      draining: row.draining,
+      startedAt: row.started_at,
+      heartbeatAt: row.heartbeat_at,
+    }));
+  }
+
+  async pruneRooms(endedBefore: Date): Promise<number> {
+    const { rows } = await this.#open().query<{ n: number }>(SQL.pruneRooms, [endedBefore]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async pruneReplicas(expiredForMs: number): Promise<number> {
+    const client = this.#open();
+    nonNegative('expiredForMs', expiredForMs);
+    const { rows } = await client.query<{ n: number }>(SQL.pruneReplicas, [expiredForMs]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  // --- lifecycle ---
+
+  async ping(): Promise<void> {
+    await this.#open().query('SELECT 1');
+  }
+
+  /** Idempotent; afterwards every call rejects with `RR_STORE_UNAVAILABLE`. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const unsubscribe of [...this.#unsubscribes]) await unsubscribe().catch(() => undefined);
+    if (this.#ownsClient) await this.#client.close();
+  }
+
+  /** `pglite` or `postgres`. */
+  get engine(): string {
+    return this.#engine;
+  }
+
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async #roomRow(room: string): Promise<RoomRow | undefined> {
+    const { rows } = await this.#open().query<RoomRow>(SQL.getRoom, [room]);
+    return rows[0];
+  }
+
+  #open(): SqlClient {
+    if (this.#closed) throw new RoomrunnerError('RR_STORE_UNAVAILABLE', `the ${this.#engine} store is closed`);
+    return this.#client;
+  }
+}
+
+function toDelivery(row: DeliveryRow): DeliveryRecord {
+  return {
+    key: row.key,
+    event: row.event,
+    room: row.room,
+    scheme: row.scheme,
+    body: row.body,
+    receivedAt: row.received_at,
+    result: row.result as DeliveryResult,
+    attempts: Number(row.attempts),
+    lastError: row.last_error,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toRoomState(row: RoomRow): RoomState {
+  return {
+    room: row.room,
+    status: row.status,
+    owner: row.owner,
+    epoch: Number(row.epoch),
+    attempts: Number(row.attempts),
+    lastError: row.last_error,
+    sessionId: row.session_id,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function nonNegative(name: string, value: number): void {
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RoomrunnerError('RR_STORE_OPTION_INVALID', `${name} must be a finite number of milliseconds >= 0, got ${String(value)}`, {
+      data: { option: name },
+    });
+  }
+}
+
+function count(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RoomrunnerError('RR_STORE_OPTION_INVALID', `${name} must be an integer >= 0, got ${String(value)}`, { data: { option: name } });
+  }
+}
