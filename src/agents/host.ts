@@ -120,13 +120,21 @@ export class AgentHost {
     return true;
   }
 
-  /** Unregister every toolkit (skipped when the socket is already gone) and stop serving. */
+  /**
+   * Unregister every toolkit (skipped when the socket is already gone). Handlers stay until {@link dispose}: a
+   * call the room relayed just before the unregistration still gets a clear answer ("leaving", 1006) rather
+   * than "not served".
+   */
   async unregister(): Promise<void> {
-    for (const unserve of this.#unserve.splice(0)) unserve();
     const ids = [...this.#registrations.values()];
     this.#registrations.clear();
     if (this.#client.connection.state !== 'ready') return;
     await Promise.allSettled(ids.map((id) => this.#client.unregisterToolkit(id, { timeoutMs: 5_000 })));
+  }
+
+  /** Stop serving calls on this connection (after it closed). */
+  dispose(): void {
+    for (const unserve of this.#unserve.splice(0)) unserve();
   }
 
   #answer(toolkit: Toolkit, tool: string, args: Content, callerId: string | null, toolCallId: string, callSignal: AbortSignal): Promise<Content> {
@@ -208,6 +216,7 @@ export async function joinRoom(options: JoinRoomOptions, signal?: AbortSignal): 
         await joinedHost.idle(1_000);
         await joinedHost.unregister();
         await connection.close(1000, reason);
+        joinedHost.dispose();
       })();
       return leaving;
     },

@@ -110,11 +110,12 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     hooks: {
       onSessionStarted: (room) => {
         sessions.started(room);
-        webhooks.deliver('room.started', { room_name: room.name, room_url: room.url });
+        // session_id is our extension (MeshAgent's models ignore extra keys): it lets receivers tell sessions apart.
+        webhooks.deliver('room.started', { room_name: room.name, room_url: room.url, session_id: room.sessionId });
       },
       onSessionEnded: (room) => {
         sessions.ended(room);
-        webhooks.deliver('room.ended', { room_name: room.name });
+        webhooks.deliver('room.ended', { room_name: room.name, session_id: room.sessionId });
       },
       onRoomCall: (call) => deliverRoomCall(call, webhooks, (room, name, api) => mintToken(room, name, api)),
     },

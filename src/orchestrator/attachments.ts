@@ -1,0 +1,303 @@
+/**
+ * The rooms this process is attached to, one state machine per room:
+ *
+ *   (none) --attach--> attaching --joined--> attached --room ended / dismiss / 1000 close / detach--> (none)
+ *                          |  \--final failure or retries spent--> failed (kept for /status; retried by reconciliation)
+ *                          \--room ended meanwhile--> (none)
+ *
+ * `attach` reserves the room synchronously, so duplicate starts attach once and the cap on rooms is race-free in
+ * this process (JavaScript runs one handler at a time; the check and the reservation happen in one step).
+ * Connect and register run under p-retry (exponential backoff with jitter, bounded), aborted if the room ends.
+ */
+import pRetry from 'p-retry';
+import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../http/metrics.js';
+import { joinRoom, type JoinedRoom } from '../agents/host.js';
+import type { Toolkit } from '../agents/define-agent.js';
+import type { RoomConnectionOptions } from '../room/connection.js';
+
+export type AttachTrigger = 'room.started' | 'room.call' | 'reconcile' | 'manual';
+export type AttachmentState = 'attaching' | 'attached' | 'detaching' | 'failed';
+
+export interface AttachRequest {
+  readonly room: string;
+  /** The room's websocket URL. */
+  readonly url: string;
+  readonly trigger: AttachTrigger;
+  readonly sessionId?: string | null;
+  /** A ready token (from `room.call`); otherwise one is minted for every connection attempt. */
+  readonly token?: string;
+  /** Arguments of a `room.call`, passed to the agent selector. */
+  readonly arguments?: Record<string, unknown> | null;
+}
+
+export type AttachResult = 'attaching' | 'duplicate' | 'full' | 'draining' | 'no-agents';
+
+export interface AttachmentStatus {
+  readonly room: string;
+  readonly state: AttachmentState;
+  readonly trigger: AttachTrigger;
+  readonly url: string;
+  readonly sessionId: string | null;
+  readonly attempts: number;
+  readonly lastError: string | null;
+  readonly since: string;
+  readonly attachedAt: string | null;
+  readonly participantId: string | null;
+  readonly agents: readonly string[];
+}
+
+export interface RetryOptions {
+  /** Retries after the first attempt (default 6). */
+  retries?: number;
+  minTimeoutMs?: number;
+  maxTimeoutMs?: number;
+  /** Bound on one attempt (connect + handshake + register), default 15 s. */
+  attemptTimeoutMs?: number;
+}
+
+export interface RoomAttachmentsOptions {
+  readonly toolkits: readonly Toolkit[];
+  /** Picks the agents for a room (default: all). Return an empty list to stay out of the room. */
+  readonly select?: (room: string, args: Record<string, unknown> | null | undefined) => readonly Toolkit[];
+  /** Mints a participant token for the room (called before every connection attempt). */
+  readonly mintToken: (room: string) => string;
+  readonly maxRooms: number;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+  readonly retry?: RetryOptions;
+  /** Extra connection options (backoff, pings, timeouts). */
+  readonly connection?: Partial<Omit<RoomConnectionOptions, 'url' | 'token' | 'onReady'>>;
+}
+
+interface Entry {
+  readonly room: string;
+  readonly url: string;
+  readonly trigger: AttachTrigger;
+  readonly sessionId: string | null;
+  readonly toolkits: readonly Toolkit[];
+  readonly abort: AbortController;
+  readonly started: number;
+  state: AttachmentState;
+  attempts: number;
+  lastError: string | null;
+  attachedAt: number | null;
+  joined: JoinedRoom | undefined;
+  done: Promise<void>;
+}
+
+const DEFAULT_RETRY: Required<RetryOptions> = { retries: 6, minTimeoutMs: 250, maxTimeoutMs: 5_000, attemptTimeoutMs: 15_000 };
+
+export class RoomAttachments {
+  readonly #options: RoomAttachmentsOptions;
+  readonly #retry: Required<RetryOptions>;
+  readonly #rooms = new Map<string, Entry>();
+  #accepting = true;
+
+  constructor(options: RoomAttachmentsOptions) {
+    if (!Number.isInteger(options.maxRooms) || options.maxRooms < 1) {
+      throw new RoomrunnerError('RR_CONFIG_INVALID', `maxRooms must be a positive integer, got ${String(options.maxRooms)} (set ROOMRUNNER_MAX_ROOMS / --max-rooms)`);
+    }
+    this.#options = options;
+    this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    options.metrics?.roomsCapacity.set(options.maxRooms);
+  }
+
+  /** Rooms holding a slot (attaching, attached or detaching); failed rooms do not count. */
+  get size(): number {
+    let n = 0;
+    for (const entry of this.#rooms.values()) if (entry.state !== 'failed') n += 1;
+    return n;
+  }
+
+  get maxRooms(): number {
+    return this.#options.maxRooms;
+  }
+
+  get accepting(): boolean {
+    return this.#accepting;
+  }
+
+  has(room: string): boolean {
+    const entry = this.#rooms.get(room);
+    return entry !== undefined && entry.state !== 'failed';
+  }
+
+  /** Rooms currently holding a slot. */
+  rooms(): string[] {
+    return [...this.#rooms.values()].filter((e) => e.state !== 'failed').map((e) => e.room);
+  }
+
+  /** Every room with its state, for GET /status. */
+  status(): AttachmentStatus[] {
+    return [...this.#rooms.values()].map((e) => ({
+      room: e.room,
+      state: e.state,
+      trigger: e.trigger,
+      url: e.url,
+      sessionId: e.sessionId,
+      attempts: e.attempts,
+      lastError: e.lastError,
+      since: new Date(e.started).toISOString(),
+      attachedAt: e.attachedAt === null ? null : new Date(e.attachedAt).toISOString(),
+      participantId: e.joined?.connection.participantId ?? null,
+      agents: e.toolkits.map((t) => t.name),
+    }));
+  }
+
+  /**
+   * Start attaching to a room. Returns at once: `attaching` when this call took a slot, `duplicate` when the
+   * room is already held, `full` at the cap, `draining` during shutdown, `no-agents` when the selector picked none.
+   * {@link settled} tells when the attach finished.
+   */
+  attach(request: AttachRequest): AttachResult {
+    if (!this.#accepting) return 'draining';
+    const existing = this.#rooms.get(request.room);
+    if (existing && existing.state !== 'failed') return 'duplicate';
+    const toolkits = this.#options.select ? this.#options.select(request.room, request.arguments) : this.#options.toolkits;
+    if (toolkits.length === 0) return 'no-agents';
+    if (this.size >= this.#options.maxRooms) {
+      this.#options.logger.warn({ room: request.room, maxRooms: this.#options.maxRooms }, 'room refused: at the room cap');
+      return 'full';
+    }
+    const entry: Entry = {
+      room: request.room,
+      url: request.url,
+      trigger: request.trigger,
+      sessionId: request.sessionId ?? null,
+      toolkits,
+      abort: new AbortController(),
+      started: Date.now(),
+      state: 'attaching',
+      attempts: 0,
+      lastError: null,
+      attachedAt: null,
+      joined: undefined,
+      done: Promise.resolve(),
+    };
+    this.#rooms.set(request.room, entry);
+    entry.done = this.#run(entry, request.token);
+    return 'attaching';
+  }
+
+  /** Resolves when the room's current attach attempt has finished (attached, failed or given up). */
+  settled(room: string): Promise<void> {
+    return this.#rooms.get(room)?.done ?? Promise.resolve();
+  }
+
+  /**
+   * Leave a room: abort a pending attach, or stop taking calls, let calls in flight finish for `graceMs`, abort
+   * the rest, unregister and close with 1000. Resolves false when the room was not held.
+   */
+  async detach(room: string, reason: string, graceMs = 0): Promise<boolean> {
+    const entry = this.#rooms.get(room);
+    if (!entry) return false;
+    if (entry.state === 'detaching') {
+      await entry.done;
+      return true;
+    }
+    entry.abort.abort(new RoomrunnerError('RR_ROOM_ABORTED', reason));
+    const wasAttached = entry.state === 'attached';
+    entry.state = 'detaching';
+    const joined = entry.joined;
+    const leaving = (async () => {
+      if (joined) await joined.leave({ reason, graceMs });
+    })();
+    entry.done = leaving;
+    try {
+      await leaving;
+    } finally {
+      if (this.#rooms.get(room) === entry) this.#rooms.delete(room);
+      if (wasAttached) this.#options.metrics?.roomsAttached.dec();
+      this.#options.logger.info({ room, reason }, 'room detached');
+    }
+    return true;
+  }
+
+  /** Stop attaching new rooms (drain, shutdown). */
+  stopAccepting(): void {
+    this.#accepting = false;
+  }
+
+  /** Leave every room in parallel, each within `graceMs`. */
+  async detachAll(reason: string, graceMs: number): Promise<void> {
+    this.stopAccepting();
+    await Promise.allSettled([...this.#rooms.keys()].map((room) => this.detach(room, reason, graceMs)));
+  }
+
+  async #run(entry: Entry, fixedToken: string | undefined): Promise<void> {
+    const { logger, metrics } = this.#options;
+    const log = logger.child({ room: entry.room });
+    try {
+      const joined = await pRetry(
+        async (attemptNumber) => {
+          entry.attempts = attemptNumber;
+          const attemptSignal = AbortSignal.any([entry.abort.signal, AbortSignal.timeout(this.#retry.attemptTimeoutMs)]);
+          return joinRoom(
+            {
+              ...this.#options.connection,
+              url: entry.url,
+              room: entry.room,
+              toolkits: entry.toolkits,
+              token: fixedToken ?? (() => this.#options.mintToken(entry.room)),
+              logger: log,
+              onCall: (agent, _tool, outcome) => {
+                metrics?.agentCalls.inc({ agent, outcome: outcome.outcome });
+                metrics?.agentCallSeconds.observe({ agent }, outcome.durationMs / 1000);
+              },
+            },
+            attemptSignal,
+          );
+        },
+        {
+          retries: this.#retry.retries,
+          factor: 2,
+          minTimeout: this.#retry.minTimeoutMs,
+          maxTimeout: this.#retry.maxTimeoutMs,
+          randomize: true,
+          signal: entry.abort.signal,
+          shouldRetry: ({ error }) => !entry.abort.signal.aborted && !isFinal(error),
+          onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+            entry.lastError = error.message;
+            log.warn({ attempt: attemptNumber, retriesLeft, err: error.message }, 'attach attempt failed');
+          },
+        },
+      );
+      if (entry.abort.signal.aborted || entry.state !== 'attaching') {
+        // The room ended while the last attempt was finishing: leave at once.
+        await joined.leave({ reason: 'room ended while attaching' });
+        return;
+      }
+      entry.joined = joined;
+      entry.state = 'attached';
+      entry.attachedAt = Date.now();
+      metrics?.roomsAttached.inc();
+      metrics?.roomAttachSeconds.observe((entry.attachedAt - entry.started) / 1000);
+      log.info({ agents: entry.toolkits.map((t) => t.name), attempts: entry.attempts, participant: joined.connection.participantId }, 'agents attached');
+      joined.connection.on('reconnecting', () => metrics?.roomReconnects.inc());
+      joined.connection.on('dismiss', () => void this.detach(entry.room, 'dismissed by the room'));
+      void joined.connection.closed.then((closed) => {
+        // A close we did not ask for (1000 from the room: it ended, or we were removed) ends the attachment.
+        if (this.#rooms.get(entry.room) === entry && entry.state === 'attached') {
+          void this.detach(entry.room, `room closed the connection (${closed.code}${closed.reason ? `: ${closed.reason}` : ''})`);
+        }
+      });
+    } catch (error) {
+      if (entry.abort.signal.aborted) {
+        log.info({ attempts: entry.attempts }, 'attach abandoned: the room ended or roomrunner is stopping');
+        if (this.#rooms.get(entry.room) === entry && entry.state === 'attaching') this.#rooms.delete(entry.room);
+        return;
+      }
+      entry.state = 'failed';
+      entry.lastError = error instanceof Error ? error.message : String(error);
+      log.error({ attempts: entry.attempts, err: entry.lastError }, 'attach failed');
+    }
+  }
+}
+
+/** Failures no retry can fix: a refused handshake, a bad token or secret, a bad agent definition. */
+function isFinal(error: unknown): boolean {
+  if (!isRoomrunnerError(error)) return false;
+  return error.code === 'RR_ROOM_HANDSHAKE_REFUSED' || error.code.startsWith('RR_TOKEN_') || error.code === 'RR_ROOM_URL_INVALID';
+}
