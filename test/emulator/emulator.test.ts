@@ -118,7 +118,8 @@ describe('startEmulator', () => {
     const sessionId = started.json.room.sessionId as string;
 
     const roomStarted = await receiver.next('room.started');
-    const expectedData = { room_name: 'demo', room_url: `ws://127.0.0.1:${emulator.port}/rooms/demo` };
+    // session_id is our extension: receivers use it to tell one session of a room from the next.
+    const expectedData = { room_name: 'demo', room_url: `ws://127.0.0.1:${emulator.port}/rooms/demo`, session_id: sessionId };
     expect(roomStarted.json).toEqual({ event: 'room.started', data: expectedData });
     expect(roomStarted.body.toString('utf8')).toBe(pythonDumps({ event: 'room.started', data: expectedData }));
     expect(() => verifyWebhook('meshagent', { rawBody: roomStarted.body, headers: roomStarted.headers, secrets: [WEBHOOK_SECRET] })).not.toThrow();
@@ -128,7 +129,7 @@ describe('startEmulator', () => {
 
     expect((await rest('POST', '/_emulator/rooms/demo/end')).json).toMatchObject({ ended: true });
     const roomEnded = await receiver.next('room.ended');
-    expect(roomEnded.json).toEqual({ event: 'room.ended', data: { room_name: 'demo' } });
+    expect(roomEnded.json).toEqual({ event: 'room.ended', data: { room_name: 'demo', session_id: sessionId } });
     expect(() => verifyWebhook('meshagent', { rawBody: roomEnded.body, headers: roomEnded.headers, secrets: [WEBHOOK_SECRET] })).not.toThrow();
     expect((await rest('GET', `/accounts/projects/${PROJECT}/sessions/active`)).json).toEqual({ sessions: [] });
 
@@ -189,7 +190,7 @@ describe('startEmulator', () => {
     await receiver.next('room.started');
     const ended = receiver.next('room.ended');
     await emulator.close();
-    expect((await ended).json.data).toEqual({ room_name: 'last' });
+    expect((await ended).json.data).toEqual({ room_name: 'last', session_id: expect.any(String) });
     await emulator.close(); // idempotent
   });
 });
