@@ -11,6 +11,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   emulator: async () => (await import('./emulator.js')).command,
   join: async () => (await import('./join.js')).command,
   agents: async () => (await import('./agents.js')).command,
+  serve: async () => (await import('./serve.js')).command,
+  dev: async () => (await import('./dev.js')).command,
+  call: async () => (await import('./call.js')).command,
+  'send-event': async () => (await import('./send-event.js')).command,
 };
 
 function usage(): string {

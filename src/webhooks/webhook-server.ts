@@ -104,6 +104,18 @@ export interface RunOptions {
 type Phase = 'new' | 'starting' | 'listening' | 'draining' | 'closed';
 type HookName = 'onRoomStarted' | 'onRoomEnded' | 'onCall' | 'onEvent';
 
+/**
+ * Refuse to run without a webhook secret unless `insecure` (§A.5: verification is on by default).
+ * @throws RoomrunnerError `RR_CONFIG_NO_WEBHOOK_SECRET` naming the env var, the flag and the option.
+ */
+export function assertWebhookSecret(secrets: readonly string[], insecure: boolean): void {
+  if (secrets.some((secret) => secret !== '') || insecure) return;
+  throw new RoomrunnerError(
+    'RR_CONFIG_NO_WEBHOOK_SECRET',
+    'no webhook secret: set MESHAGENT_WEBHOOK_SECRET (or --webhook-secret, or the `secrets` option), or pass --insecure (`insecure: true`) to accept unsigned webhooks during local work',
+  );
+}
+
 /** A webhook receiver with overridable hooks. See the module comment for the example. */
 export class WebhookServer {
   readonly store: Store;
@@ -150,12 +162,7 @@ export class WebhookServer {
     this.#dedupeWindowMs = options.dedupeWindowMs ?? config.dedupeWindowMs;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? config.drainTimeoutMs;
     this.path = options.path ?? DEFAULT_WEBHOOK_PATH;
-    if (this.#secrets.length === 0 && !this.#insecure) {
-      throw new RoomrunnerError(
-        'RR_CONFIG_NO_WEBHOOK_SECRET',
-        'no webhook secret: set MESHAGENT_WEBHOOK_SECRET (or --webhook-secret, or the `secrets` option), or pass --insecure (`insecure: true`) to accept unsigned webhooks during local work',
-      );
-    }
+    assertWebhookSecret(this.#secrets, this.#insecure);
     if (this.#schemes.length === 0) {
       throw new RoomrunnerError('RR_CONFIG_INVALID', 'no signature scheme: set ROOMRUNNER_SIGNATURE_SCHEMES / --signature-schemes (or the `schemes` option)');
     }

@@ -1,0 +1,88 @@
+/**
+ * `roomrunner call --room <r> --agent <toolkit> --args '<json>'`: join a room as a person, call an agent (or any
+ * toolkit's tool) and print the answer. Waits up to --wait-ms for the toolkit to appear, so it works right after a
+ * room starts. Exit 0 with the JSON answer on stdout; exit 1 with `error <code>: <text>` on stderr.
+ */
+import { isRoomrunnerError } from '../errors.js';
+import { silentLogger } from '../logger.js';
+import { RoomConnection } from '../room/connection.js';
+import { RoomClient } from '../room/room-client.js';
+import { mintParticipantToken, resolveTokenSecret, userDefaultApiScope } from '../room/token.js';
+import { roomUrl } from '../room/url.js';
+import { tokenEnv } from '../config.js';
+import { AGENT_TOOL_NAME } from '../agents/define-agent.js';
+import { formatHelp, integerFlag, parseFlags, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
+import { configFromFlags } from './config-flags.js';
+import type { Command } from './main.js';
+
+const FLAGS = {
+  room: { type: 'string', placeholder: '<name>', description: 'Room to join (required).' },
+  agent: { type: 'string', placeholder: '<toolkit>', description: 'Agent (toolkit) to call, e.g. samples.adder (required).' },
+  tool: { type: 'string', placeholder: '<tool>', description: 'Tool of the toolkit.', defaultText: AGENT_TOOL_NAME },
+  args: { type: 'string', placeholder: '<json>', description: 'Arguments as a JSON object.', defaultText: '{}' },
+  'api-url': { type: 'string', placeholder: '<url>', env: 'MESHAGENT_API_URL', description: 'Platform base URL.' },
+  'api-key': { type: 'string', placeholder: '<ma-…>', env: 'MESHAGENT_API_KEY', description: 'API key that signs the token.' },
+  secret: { type: 'string', placeholder: '<secret>', env: 'MESHAGENT_SECRET', description: 'Token secret when no API key is given.' },
+  'project-id': { type: 'string', placeholder: '<id>', env: 'MESHAGENT_PROJECT_ID', description: 'Project id.' },
+  name: { type: 'string', placeholder: '<name>', description: 'Participant name to join as.', defaultText: 'roomrunner-cli' },
+  'wait-ms': { type: 'string', placeholder: '<ms>', description: 'How long to wait for the toolkit to appear in the room.', defaultText: '10000' },
+  'timeout-ms': { type: 'string', placeholder: '<ms>', description: 'Bound on the call itself.', defaultText: '60000' },
+} as const satisfies FlagSpecs;
+
+export const command: Command = {
+  summary: 'call an agent in a room and print its answer',
+  async run(argv) {
+    let connection: RoomConnection | undefined;
+    try {
+      const parsed = parseFlags(argv, FLAGS);
+      if (parsed.help) {
+        console.log(formatHelp('call', 'Join a room as a person, call an agent and print the answer as JSON.', FLAGS));
+        return 0;
+      }
+      const v = parsed.values;
+      if (!v.room) throw new UsageError('--room <name> is required');
+      if (!v.agent) throw new UsageError('--agent <toolkit> is required, e.g. --agent samples.adder');
+      let args: unknown;
+      try {
+        args = JSON.parse(v.args ?? '{}');
+      } catch {
+        throw new UsageError(`--args must be a JSON object, e.g. --args '{"a":1,"b":2}', got ${JSON.stringify(v.args)}`);
+      }
+      if (args === null || typeof args !== 'object' || Array.isArray(args)) throw new UsageError('--args must be a JSON object, e.g. {"a":1,"b":2}');
+      const waitMs = integerFlag('wait-ms', v['wait-ms'], 10_000, { min: 0 });
+      const timeoutMs = integerFlag('timeout-ms', v['timeout-ms'], 60_000, { min: 1 });
+      const config = configFromFlags(v, parsed.given);
+      const secret = resolveTokenSecret(tokenEnv(config));
+      const token = mintParticipantToken({ ...secret, name: v.name ?? 'roomrunner-cli', room: v.room, role: 'user', api: userDefaultApiScope() });
+      connection = new RoomConnection({ url: roomUrl(config.apiUrl, v.room), token, logger: silentLogger(), reconnect: false });
+      await connection.start();
+      const client = new RoomClient(connection);
+      await waitForToolkit(client, v.agent, waitMs);
+      const answer = await client.invokeTool({ toolkit: v.agent, tool: v.tool ?? AGENT_TOOL_NAME, arguments: args as Record<string, unknown>, timeoutMs });
+      console.log(JSON.stringify(answer.type === 'json' ? answer.json : answer));
+      return 0;
+    } catch (error) {
+      if (error instanceof UsageError) {
+        console.error(`roomrunner call: ${error.message}\nRun \`roomrunner call --help\` for the flags.`);
+        return USAGE_EXIT_CODE;
+      }
+      if (isRoomrunnerError(error)) {
+        const code = error.code === 'RR_ROOM_SERVER_ERROR' ? error.contentCode : error.code;
+        console.error(`error ${code}: ${error.message}`);
+        return 1;
+      }
+      throw error;
+    } finally {
+      await connection?.close(1000, 'call done');
+    }
+  },
+};
+
+async function waitForToolkit(client: RoomClient, toolkit: string, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const listed = await client.listToolkits();
+    if (Object.hasOwn(listed.tools, toolkit) || Date.now() >= deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * `roomrunner dev` (= `npm run dev`): everything on one machine with the embedded defaults. It starts the
+ * emulator and the orchestrator (PGlite store), subscribes the orchestrator's webhook, starts a demo room with a
+ * person in it, waits for the Adder to be attached, calls it, prints the answer, then stays up printing the URLs
+ * and a ready-to-paste `roomrunner call` line. Ctrl-C drains and stops both.
+ */
+import { discoverAgents } from '../agents/discover.js';
+import { startEmulator } from '../emulator/index.js';
+import { isRoomrunnerError } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { RemoteTaskRunnerServer } from '../orchestrator/runner-server.js';
+import { RoomConnection } from '../room/connection.js';
+import { RoomClient } from '../room/room-client.js';
+import { mintParticipantToken, userDefaultApiScope } from '../room/token.js';
+import { openStore } from '../store/open-store.js';
+import { loadConfig } from '../config.js';
+import { formatHelp, integerFlag, parseFlags, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
+import type { Command } from './main.js';
+import { waitForSignal } from './signals.js';
+
+const DEV_SECRET = 'roomrunner-dev-secret';
+const DEV_WEBHOOK_SECRET = 'roomrunner-dev-webhook-secret';
+const DEV_PROJECT = 'dev';
+
+const FLAGS = {
+  port: { type: 'string', placeholder: '<port>', description: 'roomrunner webhook server port (0 = any free port).', defaultText: '8080' },
+  'emulator-port': { type: 'string', placeholder: '<port>', description: 'Emulator port (0 = any free port).', defaultText: '8765' },
+  room: { type: 'string', placeholder: '<name>', description: 'Name of the demo room.', defaultText: 'demo' },
+  agents: { type: 'string', placeholder: '<dir>', description: 'Agents folder.', defaultText: 'agents' },
+  'data-dir': { type: 'string', placeholder: '<dir>', description: 'PGlite data directory, or memory://.', defaultText: '.roomrunner/dev' },
+  'exit-after-demo': { type: 'boolean', description: 'Stop after the demo call instead of staying up (for scripts and tests).' },
+  'log-level': { type: 'string', placeholder: '<level>', description: 'pino log level.', defaultText: 'info' },
+} as const satisfies FlagSpecs;
+
+export const command: Command = {
+  summary: 'run the emulator + orchestrator + agents locally and show a call answered',
+  async run(argv) {
+    let parsed;
+    try {
+      parsed = parseFlags(argv, FLAGS);
+    } catch (error) {
+      if (error instanceof UsageError) {
+        console.error(`roomrunner dev: ${error.message}`);
+        return USAGE_EXIT_CODE;
+      }
+      throw error;
+    }
+    if (parsed.help) {
+      console.log(formatHelp('dev', 'Start a local platform and roomrunner, attach the agents to a demo room and call the Adder.', FLAGS));
+      return 0;
+    }
+    const v = parsed.values;
+    const say = (line: string): void => void process.stdout.write(`${line}\n`);
+    try {
+      const port = integerFlag('port', v.port, 8080, { min: 0, max: 65_535 });
+      const emulatorPort = integerFlag('emulator-port', v['emulator-port'], 8765, { min: 0, max: 65_535 });
+      const room = v.room ?? 'demo';
+      const logger = createLogger({ level: v['log-level'] ?? 'info', name: 'dev' });
+
+      say('roomrunner dev: starting the emulator (a local MeshAgent-compatible platform)…');
+      const emulator = await startEmulator({ port: emulatorPort, secret: DEV_SECRET, projectId: DEV_PROJECT, logger: logger.child({ component: 'emulator' }) });
+      const stack: Array<() => Promise<unknown>> = [() => emulator.close()];
+      try {
+        const config = loadConfig(
+          {
+            port,
+            host: '127.0.0.1',
+            apiUrl: emulator.url,
+            secret: DEV_SECRET,
+            projectId: DEV_PROJECT,
+            webhookSecrets: [DEV_WEBHOOK_SECRET],
+            agentsDir: v.agents ?? 'agents',
+            dataDir: v['data-dir'] ?? '.roomrunner/dev',
+            logLevel: (v['log-level'] ?? 'info') as 'info',
+            reconcileIntervalMs: 30_000,
+          },
+          {},
+        );
+        const agents = (await discoverAgents(config.agentsDir)).map((a) => a.toolkit);
+        say(`roomrunner dev: found ${agents.length} agent(s): ${agents.map((a) => a.name).join(', ')}`);
+        say(`roomrunner dev: opening the embedded store (PGlite, ${config.dataDir})…`);
+        const store = await openStore({ dataDir: config.dataDir });
+        stack.unshift(() => store.close());
+        const server = new RemoteTaskRunnerServer({ agents, store, config, logger: logger.child({ component: 'roomrunner' }), defaultMetrics: false });
+        const address = await server.start();
+        stack.unshift(() => server.close());
+        const subscription = emulator.webhooks.create({ url: `${address.url}/webhook`, secret: DEV_WEBHOOK_SECRET, scheme: 'meshagent', name: 'roomrunner-dev' });
+        // Stop deliveries before roomrunner stops, so the shutdown's room.ended is not sent to a closed server.
+        stack.unshift(async () => emulator.webhooks.delete(subscription.id));
+        say(`roomrunner dev: roomrunner listens on ${address.url} and the emulator sends it signed webhooks`);
+
+        // A person joins the demo room: the session starts, the emulator POSTs room.started, roomrunner attaches.
+        const firstAgent = agents[0]?.name;
+        const attached = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === firstAgent, { includePast: true });
+        const personToken = mintParticipantToken({ name: 'dev-person', room, role: 'user', secret: DEV_SECRET, api: userDefaultApiScope() });
+        const connection = new RoomConnection({ url: emulator.roomUrl(room), token: personToken, logger: logger.child({ component: 'dev-person' }) });
+        await connection.start();
+        stack.unshift(() => connection.close(1000, 'dev stopping'));
+        say(`roomrunner dev: a person joined room "${room}"; waiting for roomrunner to attach the agents…`);
+        const registration = await withTimeout(attached, 30_000, 'the agents were not attached within 30 s (see the logs above)');
+        say(`roomrunner dev: agents attached in room "${room}" (participant ${registration.participantId})`);
+
+        const person = new RoomClient(connection);
+        if (agents.some((a) => a.name === 'samples.adder')) {
+          const answer = await person.invokeTool({ toolkit: 'samples.adder', tool: 'ask', arguments: { a: 1, b: 2 } });
+          say(`roomrunner dev: called samples.adder with {"a":1,"b":2} → ${JSON.stringify(answer.type === 'json' ? answer.json : answer)}`);
+        }
+
+        say('');
+        say(`  emulator     ${emulator.url}   (rooms at ${emulator.wsUrl}/rooms/<name>, REST under /accounts/projects/${DEV_PROJECT})`);
+        say(`  roomrunner   ${address.url}   (POST /webhook, GET /readyz, /metrics, /status)`);
+        say('');
+        say('  try it:');
+        say(`    MESHAGENT_SECRET=${DEV_SECRET} npx roomrunner call --api-url ${emulator.url} --room ${room} --agent samples.adder --args '{"a":20,"b":22}'`);
+        say('');
+        if (v['exit-after-demo']) return 0;
+        say('roomrunner dev: running; Ctrl-C to stop');
+        await waitForSignal();
+        say('roomrunner dev: stopping…');
+        return 0;
+      } finally {
+        for (const close of stack) await close().catch(() => undefined);
+      }
+    } catch (error) {
+      if (error instanceof UsageError) {
+        console.error(`roomrunner dev: ${error.message}`);
+        return USAGE_EXIT_CODE;
+      }
+      const message = isRoomrunnerError(error) ? `${error.message} [${error.code}]` : error instanceof Error ? error.message : String(error);
+      console.error(`roomrunner dev: ${message}${/EADDRINUSE/.test(message) ? ' (a port is taken: pass --port 0 --emulator-port 0)' : ''}`);
+      return 1;
+    }
+  },
+};
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,79 @@
+/**
+ * `roomrunner serve`: the webhook server and orchestrator from configuration (env vars, flags), with the agents
+ * in the agents folder and the store from DATABASE_URL (PostgreSQL) or PGlite in ROOMRUNNER_DATA_DIR. Drains on
+ * SIGINT/SIGTERM; a second signal exits at once.
+ */
+import { discoverAgents } from '../agents/discover.js';
+import { isRoomrunnerError } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { RemoteTaskRunnerServer } from '../orchestrator/runner-server.js';
+import { openStore } from '../store/open-store.js';
+import { assertWebhookSecret } from '../webhooks/webhook-server.js';
+import { formatHelp, parseFlags, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
+import { configFromFlags } from './config-flags.js';
+import type { Command } from './main.js';
+import { waitForSignal } from './signals.js';
+
+export const SERVE_FLAGS = {
+  port: { type: 'string', placeholder: '<port>', env: 'MESHAGENT_PORT', description: 'HTTP port (also PORT).', defaultText: '8080' },
+  host: { type: 'string', placeholder: '<host>', env: 'MESHAGENT_HOST', description: 'Address to bind.', defaultText: '0.0.0.0' },
+  'webhook-secret': { type: 'string', placeholder: '<s[,s2]>', env: 'MESHAGENT_WEBHOOK_SECRET', description: 'Webhook secret(s), comma-separated for a rotation.' },
+  insecure: { type: 'boolean', description: 'Accept unsigned webhooks (local work only).' },
+  'signature-schemes': { type: 'string', placeholder: '<list>', env: 'ROOMRUNNER_SIGNATURE_SCHEMES', description: 'meshagent, standard-webhooks, hmac-sha256.', defaultText: 'all' },
+  'hmac-header': { type: 'string', placeholder: '<name>', env: 'ROOMRUNNER_HMAC_HEADER', description: 'Header of sha256=<hex> signatures.', defaultText: 'x-meshia-signature' },
+  'api-url': { type: 'string', placeholder: '<url>', env: 'MESHAGENT_API_URL', description: 'Platform base URL.', defaultText: 'https://api.meshagent.com' },
+  'api-key': { type: 'string', placeholder: '<ma-…>', env: 'MESHAGENT_API_KEY', description: 'API key: signs participant tokens, authenticates REST.' },
+  secret: { type: 'string', placeholder: '<secret>', env: 'MESHAGENT_SECRET', description: 'Token secret when no API key is set.' },
+  'project-id': { type: 'string', placeholder: '<id>', env: 'MESHAGENT_PROJECT_ID', description: 'Project id (needed for reconciliation without an API key).' },
+  identity: { type: 'string', placeholder: '<name>', env: 'ROOMRUNNER_IDENTITY', description: 'Participant name in rooms.', defaultText: 'roomrunner' },
+  agents: { type: 'string', placeholder: '<dir>', env: 'ROOMRUNNER_AGENTS', description: 'Agents folder.', defaultText: 'agents' },
+  'max-rooms': { type: 'string', placeholder: '<n>', env: 'ROOMRUNNER_MAX_ROOMS', description: 'Hard cap on rooms in this process.', defaultText: '1000' },
+  'reconcile-interval-ms': { type: 'string', placeholder: '<ms>', env: 'ROOMRUNNER_RECONCILE_INTERVAL_MS', description: 'Reconciliation period (0 = start-up only).', defaultText: '30000' },
+  'drain-timeout-ms': { type: 'string', placeholder: '<ms>', env: 'ROOMRUNNER_DRAIN_TIMEOUT_MS', description: 'Bound on the graceful drain.', defaultText: '10000' },
+  'admin-token': { type: 'string', placeholder: '<token>', env: 'ROOMRUNNER_ADMIN_TOKEN', description: 'Bearer token for /status and the admin API.' },
+  'body-limit': { type: 'string', placeholder: '<bytes>', env: 'ROOMRUNNER_BODY_LIMIT_BYTES', description: 'Largest webhook body.', defaultText: '1048576' },
+  'database-url': { type: 'string', placeholder: '<url>', env: 'DATABASE_URL', description: 'PostgreSQL for several replicas; unset = PGlite in process.' },
+  'data-dir': { type: 'string', placeholder: '<dir>', env: 'ROOMRUNNER_DATA_DIR', description: 'PGlite data directory, or memory://.', defaultText: '.roomrunner' },
+  'replica-id': { type: 'string', placeholder: '<id>', env: 'ROOMRUNNER_REPLICA_ID', description: 'This replica\'s id.', defaultText: 'host-pid-random' },
+  'lease-ms': { type: 'string', placeholder: '<ms>', env: 'ROOMRUNNER_LEASE_MS', description: 'Room ownership lease.', defaultText: '10000' },
+  'log-level': { type: 'string', placeholder: '<level>', env: 'LOG_LEVEL', description: 'pino log level.', defaultText: 'info' },
+} as const satisfies FlagSpecs;
+
+export const command: Command = {
+  summary: 'run the webhook server and orchestrator (the production entry point)',
+  async run(argv) {
+    try {
+      const parsed = parseFlags(argv, SERVE_FLAGS);
+      if (parsed.help) {
+        console.log(formatHelp('serve', 'Receive MeshAgent webhooks and attach the agents to every room that starts.', SERVE_FLAGS));
+        return 0;
+      }
+      const config = configFromFlags(parsed.values, parsed.given);
+      const logger = createLogger({ level: config.logLevel, name: 'roomrunner', ...(config.logPretty === undefined ? {} : { pretty: config.logPretty }) });
+      assertWebhookSecret(config.webhookSecrets, config.insecure);
+      const agents = (await discoverAgents(config.agentsDir)).map((a) => a.toolkit);
+      const store = await openStore({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+      try {
+        const server = new RemoteTaskRunnerServer({ agents, store, config, logger });
+        const address = await server.start();
+        logger.info({ url: address.url, agents: agents.map((a) => a.name), store: config.databaseUrl ? 'postgresql' : `pglite:${config.dataDir}` }, 'roomrunner serving');
+        const signal = await waitForSignal();
+        logger.info({ signal }, 'draining');
+        await server.close();
+      } finally {
+        await store.close();
+      }
+      return 0;
+    } catch (error) {
+      if (error instanceof UsageError) {
+        console.error(`roomrunner serve: ${error.message}\nRun \`roomrunner serve --help\` for the flags.`);
+        return USAGE_EXIT_CODE;
+      }
+      if (isRoomrunnerError(error)) {
+        console.error(`roomrunner serve: ${error.message} [${error.code}]`);
+        return 1;
+      }
+      throw error;
+    }
+  },
+};
