@@ -22,5 +22,17 @@ export {
 } from './agents/define-agent.js';
 export { TypedAgent, type TypedAgentOptions } from './agents/class-agent.js';
 export { createAgentHarness, type AgentHarness, type AgentHarnessOptions } from './agents/testing.js';
+export { AgentHost, joinRoom, toolkitRegistration, type JoinedRoom, type JoinRoomOptions } from './agents/host.js';
+export { discoverAgents, type DiscoveredAgent } from './agents/discover.js';
+export { WebhookServer, assertWebhookSecret, type WebhookServerOptions, type HookContext } from './webhooks/webhook-server.js';
+export { RoomStartedEvent, RoomEndedEvent, CallEvent, OtherEvent, PingEvent, type WebhookEvent } from './webhooks/events.js';
+export { RemoteTaskRunnerServer, type RemoteTaskRunnerServerOptions } from './orchestrator/runner-server.js';
+export { RoomConnection, type RoomConnectionOptions } from './room/connection.js';
+export { RoomClient } from './room/room-client.js';
+export { mintParticipantToken, verifyParticipantToken, parseApiKey } from './room/token.js';
+export { loadConfig, type Config } from './config.js';
+export { MemoryStore } from './store/memory-store.js';
+export { openStore } from './store/open-store.js';
+export type { Store } from './store/store.js';
 export { createLogger, type Logger } from './logger.js';
 export type { Content } from './protocol/content.js';
