@@ -155,8 +155,11 @@ export const SQL = {
 
   // --- rooms (Store) ---
   /**
-   * A new room, or a tombstone older than the window ($3 ms before this start), becomes pending with no
-   * owner; a live room is left alone. No row back: see `roomStatus` to tell "already live" from "tombstoned".
+   * A new room, or a tombstone that this start may revive, becomes pending with no owner; a live room is left
+   * alone. When both the start ($4) and the tombstone carry a session id, they decide: another session
+   * revives the room at once, the same session never does (its late start). Otherwise the tombstone must be
+   * older than the window ($3 ms before this start). No row back: see `roomStatus` to tell "already live"
+   * from "tombstoned".
    */
   startRoom: `INSERT INTO rooms (room, status, owner, epoch, attempts, started_at, updated_at, session_id)
     VALUES ($1, 'pending', NULL, nextval('room_epoch_seq'), 0, $2, now(), $4)
@@ -164,14 +167,20 @@ export const SQL = {
       status = 'pending', owner = NULL, epoch = nextval('room_epoch_seq'), attempts = 0, last_error = NULL,
       started_at = EXCLUDED.started_at, ended_at = NULL, updated_at = now(), session_id = EXCLUDED.session_id
     WHERE rooms.status = 'ended'
-      AND EXCLUDED.started_at - rooms.ended_at >= $3::double precision * interval '1 millisecond'
+      AND CASE WHEN EXCLUDED.session_id IS NOT NULL AND rooms.session_id IS NOT NULL
+        THEN rooms.session_id <> EXCLUDED.session_id
+        ELSE EXCLUDED.started_at - rooms.ended_at >= $3::double precision * interval '1 millisecond' END
     RETURNING room`,
   roomStatus: `SELECT status FROM rooms WHERE room = $1`,
-  /** An end before any start leaves a tombstone too; an owned room loses its owner (new epoch: fenced). */
-  endRoom: `INSERT INTO rooms (room, status, owner, epoch, ended_at, updated_at)
-    VALUES ($1, 'ended', NULL, nextval('room_epoch_seq'), $2, now())
+  /**
+   * An end before any start leaves a tombstone too; an owned room loses its owner (new epoch: fenced). The
+   * ended session's id ($3, when given) stays on the tombstone so its late start is recognised on any replica.
+   */
+  endRoom: `INSERT INTO rooms (room, status, owner, epoch, ended_at, updated_at, session_id)
+    VALUES ($1, 'ended', NULL, nextval('room_epoch_seq'), $2, now(), $3)
     ON CONFLICT (room) DO UPDATE SET
-      status = 'ended', owner = NULL, epoch = nextval('room_epoch_seq'), ended_at = EXCLUDED.ended_at, updated_at = now()`,
+      status = 'ended', owner = NULL, epoch = nextval('room_epoch_seq'), ended_at = EXCLUDED.ended_at, updated_at = now(),
+      session_id = COALESCE(EXCLUDED.session_id, rooms.session_id)`,
   clearRoom: `DELETE FROM rooms WHERE room = $1 RETURNING room`,
   getRoom: `SELECT * FROM rooms WHERE room = $1`,
 
@@ -232,7 +241,7 @@ export const SQL = {
   pruneRooms: `WITH gone AS (DELETE FROM rooms WHERE status = 'ended' AND ended_at < $1 RETURNING 1)
     SELECT count(*)::int AS n FROM gone`,
   pruneReplicas: `WITH gone AS (
-      DELETE FROM replicas WHERE lease_expires_at < now() - $1::double precision * interval '1 millisecond' RETURNING 1)
+      DELETE FROM replicas WHERE lease_expires_at <= now() - $1::double precision * interval '1 millisecond' RETURNING 1)
     SELECT count(*)::int AS n FROM gone`,
 } as const;
 
