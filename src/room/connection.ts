@@ -14,7 +14,7 @@
  * timeout and AbortSignal; they are sent on the new socket once it is ready. Requests already sent when a
  * socket drops fail with RR_ROOM_CLOSED: the room forgot them, and only the caller knows whether to repeat.
  */
-import { WebSocket, type ClientOptions } from 'ws';
+import type { ClientOptions } from 'ws';
 import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { errorContent, packContent, type Content } from '../protocol/content.js';
@@ -23,41 +23,18 @@ import { ConnectedSchema, MESSAGE_TYPES, MessagingSendSchema, parseHeader, RoomR
 import { unpackMessage, type JsonObject } from '../protocol/packing.js';
 import { backoffDelayMs, resolveBackoffOptions, type BackoffOptions } from './backoff.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, Session, type CloseInfo, type MessageHandler } from './session.js';
-import { WebSocketTransport, type Transport, type TransportHandlers } from './transport.js';
+import type { Transport } from './transport.js';
+import { Emitter } from './emitter.js';
+import { NODE_TIMERS, type Timers } from './timers.js';
+import { createWebSocketDialer, DEFAULT_PING_INTERVAL_MS, type Dialer } from './ws-dialer.js';
 import { roomNameFromUrl, roomUrl } from './url.js';
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
-export const DEFAULT_PING_INTERVAL_MS = 30_000;
 /** Close code we send when the re-registration hook fails after a reconnect, so the next attempt starts clean. */
 const CLOSE_HOOK_FAILED = 1011;
 
 /** The four states, in the order a connection moves through them. `closed` is terminal. */
 export type RoomConnectionState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
-
-/** `setTimeout`/`clearTimeout` as the connection uses them; injected in tests (STYLE.md habit 2). */
-export interface Timers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const NODE_TIMERS: Timers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
-/** What a {@link Dialer} is asked to open. `url` is the room URL without the token. */
-export interface DialRequest {
-  readonly url: string;
-  readonly token: string;
-  /** Aborted when the handshake times out or the connection closes; the dialer must then give up. */
-  readonly signal: AbortSignal;
-}
-
-/**
- * Opens one socket and resolves with a transport that buffers frames until `start()`. Throw
- * RR_ROOM_HANDSHAKE_REFUSED for a final refusal; any other failure is retried with backoff.
- */
-export type Dialer = (request: DialRequest) => Promise<Transport>;
 
 export interface ReadyInfo {
   /** False after the first handshake, true after every reconnect. */
@@ -512,9 +489,8 @@ export class RoomConnection {
     transport: Transport,
     handshake: { roomReady(h: RoomReadyHeader): void; connected(h: ConnectedHeader): void },
   ): { session: Session; open: () => void } {
-    // Session starts its transport in its constructor; hold the frames until our handlers are on it.
-    const [gated, open] = deferStart(transport);
-    const session = new Session(gated, {
+    const session = new Session(transport, {
+      autoStart: false,
       requestTimeoutMs: this.#requestTimeoutMs,
       ...(this.#maxMessageBytes === undefined ? {} : { maxMessageBytes: this.#maxMessageBytes }),
       onError: (error, context) => {
@@ -547,7 +523,7 @@ export class RoomConnection {
     this.#applied = new Map();
     for (const [type, handler] of this.#handlers) this.#applied.set(`=${type}`, session.on(type, handler));
     for (const [prefix, handler] of this.#prefixHandlers) this.#applied.set(`^${prefix}`, session.onPrefix(prefix, handler));
-    return { session, open };
+    return { session, open: () => session.start() };
   }
 
   /** Unknown tool calls get an error answer, or the room's caller would wait forever (§E.10); other types are dropped (§D.2). */
@@ -705,184 +681,7 @@ export class RoomConnection {
 type RoomReadyHeader = { room_name: string; room_url?: string | undefined; session_id?: string | undefined };
 type ConnectedHeader = { participantId: string; attributes: Record<string, unknown> };
 
-// --- the websocket dialer ---
-
-export interface WebSocketDialerOptions {
-  wsOptions?: ClientOptions;
-  /** 0 disables pings. */
-  pingIntervalMs?: number;
-  timers?: Timers;
-}
-
-/**
- * Dial `<url>?token=<jwt>` with `Authorization: Bearer <jwt>` (§C: the header for Python-era and current
- * servers, the query for npm-era ones), permessage-deflate off. A non-101 answer is read from
- * 'unexpected-response': 403/404 become RR_ROOM_HANDSHAKE_REFUSED (final), other statuses RR_ROOM_NOT_READY
- * (retried). An 'error' listener stays on the socket for its whole life, so no 'error' event is ever unhandled.
- */
-export function createWebSocketDialer(options: WebSocketDialerOptions = {}): Dialer {
-  const timers = options.timers ?? NODE_TIMERS;
-  const pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
-  return ({ url, token, signal }) =>
-    new Promise<Transport>((resolve, reject) => {
-      if (signal.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      const target = new URL(url);
-      target.searchParams.set('token', token);
-      const { headers, ...rest } = options.wsOptions ?? {};
-      const ws = new WebSocket(target, { ...rest, perMessageDeflate: false, headers: { ...headers, Authorization: `Bearer ${token}` } });
-      let status: { code: number; text: string } | undefined;
-      let lastError: Error | undefined;
-      let opened = false;
-      ws.on('error', (error) => (lastError = error));
-      ws.on('unexpected-response', (_request, response) => {
-        status = { code: response.statusCode ?? 0, text: response.statusMessage ?? '' };
-        response.resume();
-        ws.terminate();
-      });
-      const onAbort = (): void => ws.terminate();
-      signal.addEventListener('abort', onAbort, { once: true });
-      ws.once('open', () => {
-        opened = true;
-        signal.removeEventListener('abort', onAbort);
-        startHeartbeat(ws, pingIntervalMs, timers);
-        resolve(bufferUntilStarted(new WebSocketTransport(ws)));
-      });
-      ws.once('close', (code, reason) => {
-        signal.removeEventListener('abort', onAbort);
-        if (opened) return;
-        if (signal.aborted) reject(signal.reason);
-        else reject(handshakeError(status, lastError, code, reason.toString()));
-      });
-    });
-}
-
-function handshakeError(status: { code: number; text: string } | undefined, cause: Error | undefined, code: number, reason: string): RoomrunnerError {
-  if (status) {
-    const message = `websocket connect failed with status ${status.code}${status.text ? `: ${status.text}` : ''}`;
-    const refused = status.code === 403 || status.code === 404;
-    return new RoomrunnerError(refused ? 'RR_ROOM_HANDSHAKE_REFUSED' : 'RR_ROOM_NOT_READY', message, {
-      data: { status: status.code, statusText: status.text, retryable: !refused },
-    });
-  }
-  return new RoomrunnerError('RR_ROOM_NOT_READY', `websocket connect failed: ${cause?.message ?? reason ?? `close ${code}`}`, {
-    ...(cause ? { cause } : {}),
-    data: { closeCode: code, retryable: true },
-  });
-}
-
-/** Ping every interval; a socket whose pong has not come back by the next tick is dropped (close 1006). */
-function startHeartbeat(ws: WebSocket, intervalMs: number, timers: Timers): void {
-  if (intervalMs <= 0) return;
-  let alive = true;
-  let handle: unknown;
-  ws.on('pong', () => (alive = true));
-  const tick = (): void => {
-    if (ws.readyState !== ws.OPEN) return;
-    if (!alive) {
-      ws.terminate();
-      return;
-    }
-    alive = false;
-    ws.ping();
-    handle = timers.setTimeout(tick, intervalMs);
-  };
-  handle = timers.setTimeout(tick, intervalMs);
-  ws.once('close', () => timers.clearTimeout(handle));
-}
-
-/**
- * Start `inner` now and hold its frames (and a close) until the outer transport is started: the handshake
- * messages may arrive before the Session is built (ws delivers the socket's first bytes on the next tick).
- */
-function bufferUntilStarted(inner: Transport): Transport {
-  let handlers: TransportHandlers | undefined;
-  const frames: Uint8Array[] = [];
-  let closed: CloseInfo | undefined;
-  inner.start({
-    onFrame: (frame) => (handlers ? handlers.onFrame(frame) : frames.push(frame)),
-    onClose: (code, reason) => (handlers ? handlers.onClose(code, reason) : (closed = { code, reason })),
-  });
-  return {
-    start(h) {
-      if (handlers) throw new Error('transport already started');
-      handlers = h;
-      for (const frame of frames.splice(0)) h.onFrame(frame);
-      if (closed) h.onClose(closed.code, closed.reason);
-    },
-    sendFrames: (f) => inner.sendFrames(f),
-    close: (code, reason) => inner.close(code, reason),
-    get isOpen() {
-      return inner.isOpen;
-    },
-  };
-}
-
-/** A transport whose `start()` is held until `open()` is called, so a consumer can finish wiring up first. */
-function deferStart(inner: Transport): [Transport, () => void] {
-  let handlers: TransportHandlers | undefined;
-  let opened = false;
-  const open = (): void => {
-    if (opened || !handlers) return;
-    opened = true;
-    inner.start(handlers);
-  };
-  const transport: Transport = {
-    start(h) {
-      if (handlers) throw new Error('transport already started');
-      handlers = h;
-    },
-    sendFrames: (f) => inner.sendFrames(f),
-    close: (code, reason) => inner.close(code, reason),
-    get isOpen() {
-      return inner.isOpen;
-    },
-  };
-  return [transport, open];
-}
-
 // --- small pieces ---
-
-/** A typed event emitter that never throws into the emitter: listener errors go to `onListenerError`. */
-class Emitter<E extends { [K in keyof E]: unknown[] }> {
-  readonly #listeners = new Map<keyof E, Set<unknown>>();
-  readonly #onListenerError: (error: unknown) => void;
-
-  constructor(onListenerError: (error: unknown) => void) {
-    this.#onListenerError = onListenerError;
-  }
-
-  on<K extends keyof E>(event: K, listener: (...args: E[K]) => void): () => void {
-    let set = this.#listeners.get(event);
-    if (!set) this.#listeners.set(event, (set = new Set()));
-    set.add(listener);
-    return () => this.off(event, listener);
-  }
-
-  once<K extends keyof E>(event: K, listener: (...args: E[K]) => void): () => void {
-    const off = this.on(event, (...args: E[K]) => {
-      off();
-      listener(...args);
-    });
-    return off;
-  }
-
-  off<K extends keyof E>(event: K, listener: (...args: E[K]) => void): void {
-    this.#listeners.get(event)?.delete(listener);
-  }
-
-  emit<K extends keyof E>(event: K, ...args: E[K]): void {
-    for (const listener of [...(this.#listeners.get(event) ?? [])]) {
-      try {
-        (listener as (...a: E[K]) => void)(...args);
-      } catch (error) {
-        this.#onListenerError(error);
-      }
-    }
-  }
-}
 
 function notReady(info: CloseInfo): RoomrunnerError {
   return new RoomrunnerError(

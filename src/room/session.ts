@@ -30,6 +30,11 @@ export interface SessionOptions {
   onError?: (error: unknown, context: { id?: number; type?: string }) => void;
   /** Called for a message no handler claims. */
   onUnhandled?: MessageHandler;
+  /**
+   * Start the transport in the constructor (default true). Pass false to register handlers first and then call
+   * {@link Session.start}: a transport may deliver buffered frames synchronously when it starts.
+   */
+  autoStart?: boolean;
 }
 
 export interface RequestOptions {
@@ -59,6 +64,7 @@ export class Session {
   #resolveClosed!: (info: CloseInfo) => void;
   #closeInfo: CloseInfo | undefined;
   #nextId: number;
+  #started = false;
 
   constructor(transport: Transport, options: SessionOptions = {}) {
     this.#transport = transport;
@@ -66,7 +72,14 @@ export class Session {
     this.#nextId = options.firstId ?? 0;
     this.#reader = new FrameReader(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes });
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    transport.start({
+    if (options.autoStart !== false) this.start();
+  }
+
+  /** Start delivering frames to the handlers. Idempotent; the constructor calls it unless `autoStart` is false. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#transport.start({
       onFrame: (frame) => this.#onFrame(frame),
       onClose: (code, reason) => this.#onClose(code, reason),
     });
