@@ -27,6 +27,10 @@ import type { Transport } from './transport.js';
 import { Emitter } from './emitter.js';
 import { NODE_TIMERS, type Timers } from './timers.js';
 import { createWebSocketDialer, DEFAULT_PING_INTERVAL_MS, type Dialer } from './ws-dialer.js';
+
+export type { Dialer, DialRequest, WebSocketDialerOptions } from './ws-dialer.js';
+export { createWebSocketDialer, DEFAULT_PING_INTERVAL_MS } from './ws-dialer.js';
+export type { Timers } from './timers.js';
 import { roomNameFromUrl, roomUrl } from './url.js';
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
