@@ -16,7 +16,7 @@ import { openStore } from '../store/open-store.js';
 import { loadConfig } from '../config.js';
 import { formatHelp, integerFlag, parseFlags, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
 import type { Command } from './main.js';
-import { waitForSignal } from './signals.js';
+import { logUnhandledRejections, waitForSignal } from './signals.js';
 
 const DEV_SECRET = 'roomrunner-dev-secret';
 const DEV_WEBHOOK_SECRET = 'roomrunner-dev-webhook-secret';
@@ -58,6 +58,7 @@ export const command: Command = {
       const logger = createLogger({ level: v['log-level'] ?? 'info', name: 'dev' });
 
       say('roomrunner dev: starting the emulator (a local MeshAgent-compatible platform)…');
+      logUnhandledRejections(logger);
       const emulator = await startEmulator({ port: emulatorPort, secret: DEV_SECRET, projectId: DEV_PROJECT, logger: logger.child({ component: 'emulator' }) });
       const stack: Array<() => Promise<unknown>> = [() => emulator.close()];
       try {

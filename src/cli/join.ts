@@ -13,7 +13,7 @@ import { roomUrl } from '../room/url.js';
 import { formatHelp, parseFlags, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
 import { configFromFlags } from './config-flags.js';
 import type { Command } from './main.js';
-import { waitForSignal } from './signals.js';
+import { logUnhandledRejections, waitForSignal } from './signals.js';
 
 const FLAGS = {
   room: { type: 'string', placeholder: '<name>', description: 'Room to join (required).' },
@@ -39,6 +39,7 @@ export const command: Command = {
       if (!room) throw new UsageError('--room <name> is required');
       const config = configFromFlags(parsed.values, parsed.given);
       const logger = createLogger({ level: config.logLevel, ...(config.logPretty === undefined ? {} : { pretty: config.logPretty }) });
+      logUnhandledRejections(logger);
       const toolkits = (await discoverAgents(config.agentsDir)).map((a) => a.toolkit);
       const secret = resolveTokenSecret(tokenEnv(config));
       const token = (): string => mintParticipantToken({ ...secret, name: config.identity, room, role: 'agent' });

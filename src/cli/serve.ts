@@ -12,7 +12,7 @@ import { assertWebhookSecret } from '../webhooks/webhook-server.js';
 import { formatHelp, parseFlags, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
 import { configFromFlags } from './config-flags.js';
 import type { Command } from './main.js';
-import { waitForSignal } from './signals.js';
+import { logUnhandledRejections, waitForSignal } from './signals.js';
 
 export const SERVE_FLAGS = {
   port: { type: 'string', placeholder: '<port>', env: 'MESHAGENT_PORT', description: 'HTTP port (also PORT).', defaultText: '8080' },
@@ -50,6 +50,7 @@ export const command: Command = {
       }
       const config = configFromFlags(parsed.values, parsed.given);
       const logger = createLogger({ level: config.logLevel, name: 'roomrunner', ...(config.logPretty === undefined ? {} : { pretty: config.logPretty }) });
+      logUnhandledRejections(logger);
       assertWebhookSecret(config.webhookSecrets, config.insecure);
       const agents = (await discoverAgents(config.agentsDir)).map((a) => a.toolkit);
       const store = await openStore({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });

@@ -22,3 +22,16 @@ export function waitForSignal(): Promise<string> {
     process.on('SIGTERM', onSignal);
   });
 }
+
+/**
+ * In a long-running command, a promise an agent leaked and that later rejects must not take every room in the
+ * process down (Node's default is to exit). Log it at error level, with its message, and keep serving.
+ */
+export function logUnhandledRejections(logger: { error(fields: object, message: string): void }): void {
+  process.on('unhandledRejection', (reason) => {
+    logger.error(
+      { err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) },
+      'unhandled promise rejection (an agent probably started a promise it did not await); still serving',
+    );
+  });
+}

@@ -201,6 +201,8 @@ export class Session {
     const result = this.#reader.push(frame);
     if (!result) return;
     if (result.kind === 'error') {
+      // A refused answer (too large, say) fails its request now rather than at its timeout.
+      if (result.type === MESSAGE_TYPES.RESPONSE && result.id !== undefined) this.#pending.get(result.id)?.reject(result.error);
       this.#reportError(result.error, { ...(result.id === undefined ? {} : { id: result.id }), ...(result.type === undefined ? {} : { type: result.type }) });
       return;
     }

@@ -81,6 +81,14 @@ export class MemoryStore implements Store {
     });
   }
 
+  async reclaimDelivery(key: string, staleBefore: Date, at?: Date): Promise<boolean> {
+    this.#assertOpen();
+    const existing = this.#deliveries.get(key);
+    if (existing === undefined || existing.result !== 'pending' || existing.updatedAt >= staleBefore) return false;
+    this.#deliveries.set(key, { ...existing, updatedAt: at ?? new Date(this.#now()) });
+    return true;
+  }
+
   async getDelivery(key: string): Promise<DeliveryRecord | undefined> {
     this.#assertOpen();
     return this.#deliveries.get(key);

@@ -106,6 +106,11 @@ export class SqlStore implements Store, Coordinator {
     await this.#open().query(SQL.finishDelivery, [key, result, error ?? null, at ?? null]);
   }
 
+  async reclaimDelivery(key: string, staleBefore: Date, at?: Date): Promise<boolean> {
+    const { rows } = await this.#open().query(SQL.reclaimDelivery, [key, staleBefore, at ?? null]);
+    return rows.length === 1;
+  }
+
   async getDelivery(key: string): Promise<DeliveryRecord | undefined> {
     const { rows } = await this.#open().query<DeliveryRow>(SQL.getDelivery, [key]);
     return rows[0] === undefined ? undefined : toDelivery(rows[0]);
@@ -132,6 +137,8 @@ export class SqlStore implements Store, Coordinator {
   /**
    * Marks the room started: a new room (or one whose tombstone is older than the window) becomes pending with
    * no owner, and peers are notified so one claims it. `sessionId` is kept with a new or revived room.
+   * When the start and the tombstone both carry a session id they decide instead of the window: another session
+   * revives the room, the same one never does (see `SQL.startRoom`).
    */
   async markRoomStarted(room: string, at: Date, tombstoneWindowMs: number, sessionId: string | null = null): Promise<boolean> {
     const client = this.#open();
@@ -148,10 +155,13 @@ export class SqlStore implements Store, Coordinator {
     });
   }
 
-  /** Leaves a tombstone; an owner loses the room (new epoch) and hears of it through the notification. */
-  async markRoomEnded(room: string, at: Date): Promise<void> {
+  /**
+   * Leaves a tombstone; an owner loses the room (new epoch) and hears of it through the notification. The ended
+   * session's id, when given, is kept on the tombstone so a late start of that session is ignored everywhere.
+   */
+  async markRoomEnded(room: string, at: Date, sessionId: string | null = null): Promise<void> {
     await this.#open().transaction(async (tx) => {
-      await tx.query(SQL.endRoom, [room, at]);
+      await tx.query(SQL.endRoom, [room, at, sessionId]);
       await tx.query(SQL.notify, [ROOMS_CHANNEL, room]);
     });
   }

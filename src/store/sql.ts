@@ -151,6 +151,8 @@ export const SQL = {
   finishDelivery: `UPDATE deliveries
     SET result = $2, attempts = attempts + 1, last_error = $3, updated_at = COALESCE($4::timestamptz, now())
     WHERE key = $1`,
+  reclaimDelivery: `UPDATE deliveries SET updated_at = COALESCE($3::timestamptz, now())
+    WHERE key = $1 AND result = 'pending' AND updated_at < $2 RETURNING key`,
   pruneDeliveries: `WITH gone AS (DELETE FROM deliveries WHERE received_at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`,
 
   // --- rooms (Store) ---

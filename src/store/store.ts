@@ -7,7 +7,7 @@
 export type DeliveryResult = 'pending' | 'processed' | 'ignored' | 'failed';
 
 export interface NewDelivery {
-  /** Dedupe key: `webhook-id` for Standard Webhooks, `sha256:<digest>` for MeshAgent, `hmac:<sha256 of body>` otherwise. */
+  /** Dedupe key: `webhook-id` for Standard Webhooks, `sha256:<digest of the body>` for MeshAgent and HMAC. */
   readonly key: string;
   readonly event: string;
   readonly room: string | null;
@@ -48,6 +48,11 @@ export interface Store {
   recordDelivery(delivery: NewDelivery, dedupeWindowMs: number): Promise<{ duplicate: boolean; record: DeliveryRecord }>;
   /** Set a delivery's result (counts one more attempt). */
   finishDelivery(key: string, result: DeliveryResult, error?: string | null, at?: Date): Promise<void>;
+  /**
+   * Take over a delivery whose outcome was never recorded: still `pending` and last updated before `staleBefore`
+   * (its hook never ran, or the store was down when it finished). Atomic: of several callers, one gets true.
+   */
+  reclaimDelivery(key: string, staleBefore: Date, at?: Date): Promise<boolean>;
   getDelivery(key: string): Promise<DeliveryRecord | undefined>;
   listDeliveries(filter?: DeliveryFilter): Promise<DeliveryRecord[]>;
   /** Delete deliveries received before `before`; returns how many. */

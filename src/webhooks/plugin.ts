@@ -22,6 +22,10 @@ import { errorResponse, parseWebhookBody, WebhookVerifier } from './receive.js';
 import type { SignatureScheme } from './signatures/index.js';
 
 export const DEFAULT_WEBHOOK_PATH = '/webhook';
+/** A delivery still `pending` this long after it was accepted is dispatched again when a duplicate arrives. */
+export const DEFAULT_REDISPATCH_AFTER_MS = 60_000;
+/** Retries of recording a hook's outcome while the store is down. */
+const FINISH_RETRIES = 8;
 /** `application/json` and any `application/<something>+json`, with or without parameters. */
 const JSON_MEDIA_TYPES: ReadonlyArray<string | RegExp> = ['application/json', /^application\/[a-z0-9!#$&^_.-]+\+json(?:\s*;|$)/];
 
@@ -64,6 +68,8 @@ export class InflightWork {
 export interface WebhookPluginOptions {
   /** Route path, default {@link DEFAULT_WEBHOOK_PATH}. */
   readonly path?: string;
+  /** See {@link DEFAULT_REDISPATCH_AFTER_MS}. */
+  readonly redispatchAfterMs?: number;
   readonly secrets: readonly string[];
   readonly schemes: readonly SignatureScheme[];
   /** Header of the `hmac-sha256` scheme (default `x-meshia-signature`). */
@@ -149,9 +155,15 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
     }
     const deliveryLog = log.child({ key: dedupeKey, event: event.event, room });
     if (recorded.duplicate) {
-      deliveryLog.info('webhook duplicate ignored');
-      answered(request, reply, 'duplicate');
-      return { ok: true, duplicate: true };
+      // A duplicate of a delivery whose outcome was never recorded (its hook never ran, or the store was down when
+      // it finished) is dispatched again: hooks run at least once per accepted delivery.
+      const stale = recorded.record.result === 'pending' && (await reclaim(dedupeKey));
+      if (!stale) {
+        deliveryLog.info('webhook duplicate ignored');
+        answered(request, reply, 'duplicate');
+        return { ok: true, duplicate: true };
+      }
+      deliveryLog.warn('webhook duplicate of a delivery whose outcome was never recorded: dispatching it again');
     }
 
     deliveryLog.info({ scheme }, 'webhook accepted');
@@ -162,7 +174,7 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
   });
 
   app.route({
-    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    method: ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     url: path,
     handler: async () => {
       throw new RoomrunnerError(
@@ -184,10 +196,27 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
       deliveryLog.error({ err }, 'webhook hook failed');
     }
     metrics?.webhookDispatches.inc({ event: eventLabel(event.event), result });
+    // The store may be down right now: keep trying for a while (0.25 s doubling to 8 s, about a minute in all).
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await store.finishDelivery(key, result, error, new Date(now()));
+        return;
+      } catch (err) {
+        if (attempt >= FINISH_RETRIES) {
+          deliveryLog.error({ err, result }, 'webhook outcome not recorded: store unavailable; a duplicate delivery will dispatch it again');
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(8_000, 250 * 2 ** attempt)).unref());
+      }
+    }
+  }
+
+  async function reclaim(key: string): Promise<boolean> {
+    const nowMs = now();
     try {
-      await store.finishDelivery(key, result, error, new Date(now()));
-    } catch (err) {
-      deliveryLog.warn({ err, result }, 'webhook outcome not recorded: store unavailable');
+      return await store.reclaimDelivery(key, new Date(nowMs - (options.redispatchAfterMs ?? DEFAULT_REDISPATCH_AFTER_MS)), new Date(nowMs));
+    } catch (cause) {
+      throw new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the delivery could not be checked: retry later', { cause });
     }
   }
 }

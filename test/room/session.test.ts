@@ -93,3 +93,13 @@ describe('Session (§D.2)', () => {
     expect([client.nextId(), server.nextId()]).toEqual([0, 1]);
   });
 });
+
+describe('Session limits', () => {
+  it('fails a request at once when its answer is larger than the maximum message size', async () => {
+    const [a, b] = createMemoryTransportPair();
+    const client = new Session(a, { maxMessageBytes: 2048, onError: () => undefined });
+    const server = new Session(b);
+    server.on('big', (msg, s) => void s.respond(msg.id, json('x'.repeat(10_000))));
+    await expect(client.request('big', {}, undefined, { timeoutMs: 0 })).rejects.toMatchObject({ code: 'RR_MESSAGE_TOO_LARGE' });
+  });
+});

@@ -105,6 +105,17 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
         expect(within.record.body).toBe('second');
       });
 
+      it('lets exactly one caller reclaim a delivery still pending after the bound, and none a finished one', async () => {
+        const store = await open();
+        await store.recordDelivery(delivery('stale', { receivedAt: at(0) }), WEEK_MS);
+        expect(await store.reclaimDelivery('stale', at(-1), at(10))).toBe(false);
+        const attempts = await Promise.all([store.reclaimDelivery('stale', at(60_000), at(60_001)), store.reclaimDelivery('stale', at(60_000), at(60_001))]);
+        expect(attempts.filter(Boolean)).toHaveLength(1);
+        await store.finishDelivery('stale', 'processed', null, at(60_002));
+        expect(await store.reclaimDelivery('stale', at(120_000), at(120_001))).toBe(false);
+        expect(await store.reclaimDelivery('unknown', at(120_000))).toBe(false);
+      });
+
       it('counts attempts and keeps the result and last error in finishDelivery', async () => {
         const store = await open();
         await store.recordDelivery(delivery('k3'), WEEK_MS);

@@ -282,6 +282,35 @@ describe('webhook plugin: bad input', () => {
     expect(await store.listDeliveries()).toHaveLength(0);
   });
 
+  it('answers OPTIONS /webhook with 405 too', async () => {
+    const { app } = setup();
+    expect((await app.inject({ method: 'OPTIONS', url: '/webhook' })).statusCode).toBe(405);
+  });
+
+  it('dispatches a duplicate again when the first delivery\'s outcome was never recorded, once', async () => {
+    let nowMs = NOW_S * 1000;
+    const { app, store, dispatched, work } = setup({ now: () => nowMs });
+    const body = '{"event": "room.ended", "data": {"room_name": "lost"}}';
+    // The store accepts the record but fails every finishDelivery, as if it went down after the answer.
+    const finish = store.finishDelivery.bind(store);
+    let storeDown = true;
+    store.finishDelivery = async (...args) => (storeDown ? Promise.reject(new Error('store down')) : finish(...args));
+    expect((await post(app, body, meshagent(body))).json).toEqual({ ok: true });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(dispatched).toHaveLength(1);
+    expect(await store.getDelivery(`sha256:${sha256Hex(body)}`)).toMatchObject({ result: 'pending' });
+
+    expect((await post(app, body, meshagent(body))).json).toEqual({ ok: true, duplicate: true });
+    nowMs += 61_000;
+    storeDown = false;
+    expect((await post(app, body, meshagent(body))).json).toEqual({ ok: true });
+    expect((await post(app, body, meshagent(body))).json).toEqual({ ok: true, duplicate: true });
+    storeDown = true;
+    work.idle().catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(dispatched).toHaveLength(2);
+  });
+
   it('answers GET /webhook with 405 (no websocket handoff) and Allow: POST', async () => {
     const { app } = setup();
     const response = await app.inject({ method: 'GET', url: '/webhook', headers: { upgrade: 'websocket', connection: 'upgrade' } });
