@@ -2,7 +2,8 @@
  * The rooms this process is attached to, one state machine per room:
  *
  *   (none) --attach--> attaching --joined--> attached --room ended / dismiss / 1000 close / detach--> (none)
- *                          |  \--final failure or retries spent--> failed (kept for /status; retried by reconciliation)
+ *                          |  \--final failure or retries spent--> failed (kept for /status; retried by reconciliation
+ *                          |                                          or, in coordinated mode, by the next sync or a peer)
  *                          \--room ended meanwhile--> (none)
  *
  * `attach` reserves the room synchronously, so duplicate starts attach once and the cap on rooms is race-free in
@@ -17,7 +18,8 @@ import { joinRoom, type JoinedRoom } from '../agents/host.js';
 import type { Toolkit } from '../agents/define-agent.js';
 import type { RoomConnectionOptions } from '../room/connection.js';
 
-export type AttachTrigger = 'room.started' | 'room.call' | 'reconcile' | 'manual';
+/** What asked for the attachment; `claim`: this replica claimed the room in the store (coordinated mode). */
+export type AttachTrigger = 'room.started' | 'room.call' | 'reconcile' | 'claim' | 'manual';
 export type AttachmentState = 'attaching' | 'attached' | 'detaching' | 'failed';
 
 export interface AttachRequest {
@@ -69,6 +71,21 @@ export interface RoomAttachmentsOptions {
   readonly retry?: RetryOptions;
   /** Extra connection options (backoff, pings, timeouts). */
   readonly connection?: Partial<Omit<RoomConnectionOptions, 'url' | 'token' | 'onReady'>>;
+  /**
+   * Called when an attached room is left without anyone here asking: the room closed the connection (it ended,
+   * or removed us) or dismissed us. Not called for {@link RoomAttachments.detach}.
+   */
+  readonly onLost?: (room: string, reason: string) => void;
+}
+
+export interface DetachOptions {
+  /**
+   * A hand-over: unregister the agents first, call this (e.g. to release the room to a peer replica), then let
+   * calls in flight finish within the grace period and close. The room never has two registrations of an agent
+   * (ours goes before the peer is told), yet the peer does not wait for our calls to finish. Without it, calls
+   * finish first and the agents are unregistered at the end.
+   */
+  readonly onUnregistered?: () => unknown;
 }
 
 interface Entry {
@@ -117,6 +134,16 @@ export class RoomAttachments {
 
   get accepting(): boolean {
     return this.#accepting;
+  }
+
+  /** The room's state here, or undefined when it is not held. */
+  state(room: string): AttachmentState | undefined {
+    return this.#rooms.get(room)?.state;
+  }
+
+  /** The last attach error of a room, if any. */
+  lastError(room: string): string | null {
+    return this.#rooms.get(room)?.lastError ?? null;
   }
 
   has(room: string): boolean {
@@ -188,13 +215,19 @@ export class RoomAttachments {
 
   /**
    * Leave a room: abort a pending attach, or stop taking calls, let calls in flight finish for `graceMs`, abort
-   * the rest, unregister and close with 1000. Resolves false when the room was not held.
+   * the rest, unregister and close with 1000. Resolves false when the room was not held. See
+   * {@link DetachOptions.onUnregistered} for a hand-over (it is called in every case, even when the room was
+   * not held or never joined).
    */
-  async detach(room: string, reason: string, graceMs = 0): Promise<boolean> {
+  async detach(room: string, reason: string, graceMs = 0, options: DetachOptions = {}): Promise<boolean> {
     const entry = this.#rooms.get(room);
-    if (!entry) return false;
+    if (!entry) {
+      await options.onUnregistered?.();
+      return false;
+    }
     if (entry.state === 'detaching') {
       await entry.done;
+      await options.onUnregistered?.();
       return true;
     }
     entry.abort.abort(new RoomrunnerError('RR_ROOM_ABORTED', reason));
@@ -202,7 +235,9 @@ export class RoomAttachments {
     entry.state = 'detaching';
     const joined = entry.joined;
     const leaving = (async () => {
-      if (joined) await joined.leave({ reason, graceMs });
+      if (joined && options.onUnregistered) await handOver(joined, reason, graceMs, options.onUnregistered);
+      else if (joined) await joined.leave({ reason, graceMs });
+      else await options.onUnregistered?.();
     })();
     entry.done = leaving;
     try {
@@ -224,6 +259,13 @@ export class RoomAttachments {
   async detachAll(reason: string, graceMs: number): Promise<void> {
     this.stopAccepting();
     await Promise.allSettled([...this.#rooms.keys()].map((room) => this.detach(room, reason, graceMs)));
+  }
+
+  /** An attached room left without our asking. */
+  #lost(entry: Entry, reason: string): void {
+    if (this.#rooms.get(entry.room) !== entry || entry.state !== 'attached') return;
+    void this.detach(entry.room, reason);
+    this.#options.onLost?.(entry.room, reason);
   }
 
   async #run(entry: Entry, fixedToken: string | undefined): Promise<void> {
@@ -276,12 +318,10 @@ export class RoomAttachments {
       metrics?.roomAttachSeconds.observe((entry.attachedAt - entry.started) / 1000);
       log.info({ agents: entry.toolkits.map((t) => t.name), attempts: entry.attempts, participant: joined.connection.participantId }, 'agents attached');
       joined.connection.on('reconnecting', () => metrics?.roomReconnects.inc());
-      joined.connection.on('dismiss', () => void this.detach(entry.room, 'dismissed by the room'));
+      joined.connection.on('dismiss', () => this.#lost(entry, 'dismissed by the room'));
       void joined.connection.closed.then((closed) => {
         // A close we did not ask for (1000 from the room: it ended, or we were removed) ends the attachment.
-        if (this.#rooms.get(entry.room) === entry && entry.state === 'attached') {
-          void this.detach(entry.room, `room closed the connection (${closed.code}${closed.reason ? `: ${closed.reason}` : ''})`);
-        }
+        this.#lost(entry, `room closed the connection (${closed.code}${closed.reason ? `: ${closed.reason}` : ''})`);
       });
     } catch (error) {
       if (entry.abort.signal.aborted) {
@@ -293,6 +333,30 @@ export class RoomAttachments {
       entry.lastError = error instanceof Error ? error.message : String(error);
       log.error({ attempts: entry.attempts, err: entry.lastError }, 'attach failed');
     }
+  }
+}
+
+/**
+ * Leave with the agents unregistered first: stop taking calls, unregister, tell `onUnregistered`, then let calls
+ * in flight finish within `graceMs` and close. A reconnect during the grace period would register the agents
+ * again (the host registers on every ready socket), so a connection that drops meanwhile is closed instead.
+ */
+async function handOver(joined: JoinedRoom, reason: string, graceMs: number, onUnregistered: () => unknown): Promise<void> {
+  const { connection, host } = joined;
+  if (connection.state !== 'ready') {
+    // Not registered right now, and a reconnect would register again: close first, then hand over.
+    await joined.leave({ reason, graceMs: 0 });
+    await onUnregistered();
+    return;
+  }
+  host.stopAccepting(reason);
+  const stopReconnecting = connection.on('reconnecting', () => void connection.close(1000, reason));
+  try {
+    await host.unregister();
+    await onUnregistered();
+    await joined.leave({ reason, graceMs });
+  } finally {
+    stopReconnecting();
   }
 }
 

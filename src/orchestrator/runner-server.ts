@@ -9,6 +9,14 @@
  * Idempotent in every order: duplicate starts attach once (the room is reserved synchronously); an end that
  * arrives before its start leaves a tombstone so the late start is ignored (per session id when the platform
  * sends one, else within `tombstoneWindowMs`).
+ *
+ * Two modes, picked by the store:
+ * - **direct** (a plain Store such as MemoryStore): this process attaches every room it hears of.
+ * - **coordinated** (a store that is also a Coordinator: PGlite, PostgreSQL): `room.started` records the room
+ *   as pending and wakes every replica; replicas claim rooms up to their cap, hold them under a lease renewed
+ *   by one heartbeat per replica, leave rooms they no longer own (fencing), and hand them over on drain. See
+ *   ./coordination.ts. `room.call` attachments stay per receiving replica (the token in the payload is for
+ *   this call), not coordinated.
  */
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, tokenEnv, type Config } from '../config.js';
@@ -18,16 +26,21 @@ import { mintParticipantToken, resolveTokenSecret } from '../room/token.js';
 import { roomUrl } from '../room/url.js';
 import type { Toolkit } from '../agents/define-agent.js';
 import { checkUniqueNames } from '../agents/discover.js';
-import { WebhookServer, type HookContext, type WebhookServerOptions } from '../webhooks/webhook-server.js';
+import { WebhookServer, type HookContext, type ServerAddress, type WebhookServerOptions } from '../webhooks/webhook-server.js';
 import type { CallEvent, RoomEndedEvent, RoomStartedEvent } from '../webhooks/events.js';
 import { RoomAttachments, type AttachRequest, type RetryOptions } from './attachments.js';
+import { defaultReplicaId, isCoordinator, retryWhileStoreDown, type CoordinatedStore } from './coordinated-store.js';
+import { RoomCoordination } from './coordination.js';
 import { PlatformClient } from './platform.js';
+import { reconcileCoordinated } from './reconcile.js';
 import type { RoomConnectionOptions } from '../room/connection.js';
 
 /** A room.started within this long after its room.ended (same room, no session id to compare) is ignored. */
 export const DEFAULT_TOMBSTONE_WINDOW_MS = 5_000;
 /** Session ids remembered as ended, to ignore their late starts. */
 const ENDED_SESSIONS_KEPT = 10_000;
+/** Room URLs from room.started payloads, remembered for when this replica claims the room. */
+const ROOM_URLS_KEPT = 10_000;
 
 export interface RemoteTaskRunnerServerOptions extends WebhookServerOptions {
   /** The agents (toolkits) to host in every room. */
@@ -47,6 +60,14 @@ export interface RemoteTaskRunnerServerOptions extends WebhookServerOptions {
   readonly adminToken?: string;
   readonly retry?: RetryOptions;
   readonly connection?: Partial<Omit<RoomConnectionOptions, 'url' | 'token' | 'onReady'>>;
+  /** Coordinated mode: this replica's id (default ROOMRUNNER_REPLICA_ID, else see `defaultReplicaId`). */
+  readonly replicaId?: string;
+  /** Coordinated mode: ownership lease (default ROOMRUNNER_LEASE_MS or 10 s). */
+  readonly leaseMs?: number;
+  /** Coordinated mode: heartbeat period (default a quarter of the lease, at most 2.5 s). */
+  readonly heartbeatIntervalMs?: number;
+  /** Coordinated mode: a room whose attach fails this many times in a row here is released to a peer (default 2). */
+  readonly maxAttachFailures?: number;
 }
 
 export class RemoteTaskRunnerServer extends WebhookServer {
@@ -59,6 +80,12 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   readonly #reconcileIntervalMs: number;
   readonly #tombstoneWindowMs: number;
   readonly #endedSessions = new Set<string>();
+  readonly #roomUrls = new Map<string, string>();
+  /** Set when the store coordinates replicas (coordinated mode). */
+  readonly #coordination: RoomCoordination | undefined;
+  #drainOnce: Promise<void> | undefined;
+  #starting: Promise<ServerAddress> | undefined;
+  #closed = false;
   #reconcileTimer: NodeJS.Timeout | undefined;
   #reconciling: Promise<void> | undefined;
   #lastReconcileError: string | null = null;
@@ -68,7 +95,8 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   constructor(options: RemoteTaskRunnerServerOptions) {
     const config = options.config ?? loadConfig();
     const platformCheck = { name: 'platform', check: () => this.#platformReady() };
-    super({ ...options, config, readinessChecks: [...(options.readinessChecks ?? []), platformCheck] });
+    const leaseCheck = { name: 'replica lease', check: () => this.#coordination?.check() };
+    super({ ...options, config, readinessChecks: [...(options.readinessChecks ?? []), platformCheck, leaseCheck] });
     if (!options.agents || options.agents.length === 0) {
       throw new RoomrunnerError('RR_AGENT_DEFINITION_INVALID', 'RemoteTaskRunnerServer needs at least one agent: pass { agents: [...] } or put agents in the agents folder');
     }
@@ -90,7 +118,22 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       metrics: this.metrics,
       ...(options.retry ? { retry: options.retry } : {}),
       ...(options.connection ? { connection: options.connection } : {}),
+      onLost: (room, reason) => this.#coordination?.onLost(room, reason),
     });
+    const store = this.store;
+    if (isCoordinator(store)) {
+      this.#coordination = new RoomCoordination({
+        store,
+        attachments: this.attachments,
+        replicaId: options.replicaId ?? config.replicaId ?? defaultReplicaId((store as { engine?: string }).engine),
+        leaseMs: options.leaseMs ?? config.leaseMs,
+        ...(options.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
+        ...(options.maxAttachFailures === undefined ? {} : { maxAttachFailures: options.maxAttachFailures }),
+        roomUrl: (room) => this.#roomUrls.get(room) ?? roomUrl(this.#apiUrl, room),
+        logger: this.logger,
+        metrics: this.metrics,
+      });
+    }
     const projectId = secret.projectId;
     this.#platform =
       projectId === undefined
@@ -103,12 +146,21 @@ export class RemoteTaskRunnerServer extends WebhookServer {
           });
   }
 
+  /** This replica's id in coordinated mode; undefined in direct mode. */
+  get replicaId(): string | undefined {
+    return this.#coordination?.replicaId;
+  }
+
   // --- hooks ---
 
   override async onRoomStarted(event: RoomStartedEvent, context: HookContext): Promise<void> {
     const room = event.roomName;
     if (event.sessionId && this.#endedSessions.has(event.sessionId)) {
       context.log.info({ room, session: event.sessionId }, 'ignored a late room.started: its session already ended');
+      return;
+    }
+    if (this.#coordination) {
+      await this.#startCoordinated(event, context, this.#coordination);
       return;
     }
     // The store keeps the tombstone; a start inside its window with no session id to tell them apart is late.
@@ -125,6 +177,16 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   override async onRoomEnded(event: RoomEndedEvent, context: HookContext): Promise<void> {
     const room = event.roomName;
     if (event.sessionId) this.#rememberEnded(event.sessionId);
+    this.#roomUrls.delete(room);
+    if (this.#coordination) {
+      // The tombstone clears the owner (whichever replica it is) and notifies it: it leaves on its next sync.
+      const at = new Date();
+      const store = this.store as CoordinatedStore;
+      await retryWhileStoreDown(() => store.markRoomEnded(room, at, event.sessionId ?? null), { signal: context.signal, log: context.log });
+      const held = await this.#coordination.roomEnded(room, 'room ended');
+      context.log.info({ room, held }, held ? 'room ended: detached' : 'room ended: tombstone left');
+      return;
+    }
     await this.store.markRoomEnded(room, new Date());
     const held = await this.attachments.detach(room, 'room ended', 0);
     context.log.info({ room, held }, held ? 'room ended: detached' : 'room ended: tombstone left');
@@ -147,6 +209,8 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       const guard = requireBearerToken(this.#options.adminToken ?? this.#config.adminToken);
       app.get('/status', { preHandler: guard }, async () => ({
         identity: this.#identity,
+        mode: this.#coordination ? 'coordinated' : 'direct',
+        replica: this.#coordination?.status() ?? null,
         accepting: this.attachments.accepting,
         rooms: this.attachments.size,
         maxRooms: this.attachments.maxRooms,
@@ -157,7 +221,15 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     return app;
   }
 
-  override async start(): Promise<Awaited<ReturnType<WebhookServer['start']>>> {
+  /** Starts the coordination (coordinated mode), listens, then reconciles. Calling it again returns the same promise. */
+  override start(): Promise<ServerAddress> {
+    if (this.#closed) return super.start(); // rejects: closed
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<ServerAddress> {
+    await this.#coordination?.start();
     const address = await super.start();
     if (this.#platform) {
       void this.reconcile();
@@ -175,15 +247,30 @@ export class RemoteTaskRunnerServer extends WebhookServer {
    * Graceful drain: readiness false and new webhooks 503 at once, no new rooms, calls in flight finish or abort
    * within the drain bound, toolkits unregistered, sockets closed with 1000.
    */
-  override async drain(): Promise<void> {
+  override drain(): Promise<void> {
+    this.#drainOnce ??= this.#drain();
+    return this.#drainOnce;
+  }
+
+  async #drain(): Promise<void> {
     if (this.#reconcileTimer) clearInterval(this.#reconcileTimer);
-    this.attachments.stopAccepting();
     const drainTimeoutMs = this.#options.drainTimeoutMs ?? this.#config.drainTimeoutMs;
-    await Promise.all([super.drain(), this.attachments.detachAll('roomrunner is shutting down', drainTimeoutMs)]);
+    // Coordinated: hand rooms to peers first (each released as soon as our agents are unregistered from it).
+    const handOff = this.#coordination?.handOff(drainTimeoutMs);
+    this.attachments.stopAccepting();
+    await Promise.all([
+      super.drain(),
+      (async () => {
+        await handOff;
+        await this.attachments.detachAll('roomrunner is shutting down', drainTimeoutMs);
+      })(),
+    ]);
   }
 
   override async close(): Promise<void> {
+    this.#closed = true;
     await this.drain();
+    await this.#coordination?.close();
     await super.close();
   }
 
@@ -199,7 +286,23 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   async #reconcileOnce(): Promise<void> {
     if (!this.#platform || !this.attachments.accepting) return;
     try {
+      const fetchedAt = Date.now();
       const active = await this.#platform.activeRooms();
+      if (this.#coordination) {
+        this.#lastReconcileError = null;
+        this.#lastReconcileAt = new Date().toISOString();
+        await reconcileCoordinated({
+          store: this.store as CoordinatedStore,
+          active,
+          fetchedAt,
+          tombstoneWindowMs: this.#tombstoneWindowMs,
+          endedSessions: this.#endedSessions,
+          graceMs: Math.max(this.#tombstoneWindowMs, this.#coordination.leaseMs),
+          logger: this.logger,
+        });
+        this.#coordination.wake();
+        return;
+      }
       this.#lastReconcileError = null;
       this.#lastReconcileAt = new Date().toISOString();
       const live = new Set(active.map((a) => a.room));
@@ -222,6 +325,33 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     } catch (error) {
       this.#lastReconcileError = error instanceof Error ? error.message : String(error);
       this.logger.warn({ err: this.#lastReconcileError }, 'reconcile failed');
+    }
+  }
+
+  /** Coordinated room.started: record the room as pending (peers are notified), then claim. */
+  async #startCoordinated(event: RoomStartedEvent, context: HookContext, coordination: RoomCoordination): Promise<void> {
+    const room = event.roomName;
+    const at = new Date();
+    const store = this.store as CoordinatedStore;
+    const fresh = await retryWhileStoreDown(() => store.markRoomStarted(room, at, this.#tombstoneWindowMs, event.sessionId ?? null), {
+      signal: context.signal,
+      log: context.log,
+    });
+    if (!fresh) {
+      context.log.info({ room }, 'ignored a late room.started: the room ended moments ago, or its session did');
+      return;
+    }
+    if (event.roomUrl) this.#rememberUrl(room, event.roomUrl);
+    context.log.info({ room }, 'room pending: claiming');
+    coordination.wake();
+  }
+
+  #rememberUrl(room: string, url: string): void {
+    this.#roomUrls.delete(room);
+    this.#roomUrls.set(room, url);
+    if (this.#roomUrls.size > ROOM_URLS_KEPT) {
+      const oldest = this.#roomUrls.keys().next().value;
+      if (oldest !== undefined) this.#roomUrls.delete(oldest);
     }
   }
 

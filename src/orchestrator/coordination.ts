@@ -1,0 +1,448 @@
+/**
+ * Coordinated mode: several replicas share one store and every live room is attached by exactly one of them
+ * (issue 5, anchors.md §4). This is the replica's side of the store's {@link Coordinator}:
+ *
+ * - **Lease** (./replica-lease.ts). One heartbeat per replica (not per room) every `heartbeatIntervalMs` renews
+ *   its lease. A replica that stops renewing (killed, partitioned) loses its rooms when the lease runs out;
+ *   peers claim them on their next tick or notification, so the takeover bound is about
+ *   `leaseMs + heartbeatIntervalMs` plus the time to join.
+ * - **Claims.** A sync (on start, on every `roomrunner_rooms` notification, on every tick) claims pending or
+ *   orphaned rooms up to the room cap (the store counts and claims in one transaction: a hard cap, race-free
+ *   across replicas), attaches each, then records the attachment with the claim's fencing epoch.
+ * - **Fencing.** The same sync compares the rooms held here with `ownedRooms()` and leaves any room this replica
+ *   no longer owns or whose epoch moved on; `markAttached` answering false means the same. On its own clock,
+ *   a replica whose heartbeat has not succeeded for nearly a lease leaves every room (self-fencing) without
+ *   waiting for the store to say so, and takes back what it still owns only after a renewal succeeds.
+ * - **Failures.** A failed attach is recorded (`recordAttachFailure`) and retried on a later sync; after
+ *   `maxAttachFailures` in a row the room is released so that a peer tries it. A room that drops us (closed
+ *   connection, dismiss) while we still own it is joined again on a later sync, unless its end arrives first.
+ * - **Hand-over.** `handOff()` (the drain) marks the replica draining, then per room unregisters the agents and
+ *   releases the room at once (peers are notified and claim it), then lets calls in flight finish and closes.
+ *
+ * Limits: fencing acts on what goes through the store; inside a room nothing stops a replica that has not yet
+ * noticed it lost its lease (the self-fence deadline falls before the lease ends by the store's clock, which
+ * bounds that window when clocks run at the same rate). `room.call` attachments are not coordinated.
+ */
+import { Counter } from 'prom-client';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../http/metrics.js';
+import type { RoomAttachments } from './attachments.js';
+import type { CoordinatedStore } from './coordinated-store.js';
+import { ReplicaLease, type LeaseLoss, type LeaseStatus } from './replica-lease.js';
+
+/** A room whose attach failed this many times in a row here is released so that a peer may try. */
+export const DEFAULT_MAX_ATTACH_FAILURES = 2;
+/** Most rooms one claim takes: a burst of new rooms is shared among replicas instead of going to the first to hear. */
+export const DEFAULT_CLAIM_BATCH = 5;
+/**
+ * Before claiming, a replica waits this long times its load (rooms held / cap): the least loaded replica claims
+ * first, so rooms spread by load (LiveKit weighs its dispatch by load the same way, anchors.md §1.2).
+ */
+export const DEFAULT_CLAIM_SPREAD_MS = 250;
+
+export interface RoomCoordinationOptions {
+  readonly store: CoordinatedStore;
+  readonly attachments: RoomAttachments;
+  readonly replicaId: string;
+  /** Lease length; the store renews it to this on every heartbeat. */
+  readonly leaseMs: number;
+  /** Default: a quarter of the lease, at most 2.5 s; at most half the lease. */
+  readonly heartbeatIntervalMs?: number;
+  /** The websocket URL to attach a claimed room with. */
+  readonly roomUrl: (room: string) => string;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+  /** Default {@link DEFAULT_MAX_ATTACH_FAILURES}. */
+  readonly maxAttachFailures?: number;
+  /** Default {@link DEFAULT_CLAIM_BATCH}. */
+  readonly claimBatch?: number;
+  /** Default {@link DEFAULT_CLAIM_SPREAD_MS} (0: claim at once, whatever the load). */
+  readonly claimSpreadMs?: number;
+  /** Milliseconds since the epoch; default Date.now. */
+  readonly now?: () => number;
+}
+
+/** What this replica does with a room it owns. */
+export type HeldPhase = 'attaching' | 'attached' | 'failed' | 'idle';
+
+interface Held {
+  readonly epoch: number;
+  readonly sessionId: string | null;
+  phase: HeldPhase;
+  /** Failed attaches in a row (here, for this ownership). */
+  failures: number;
+  /** A failed room is attached again after this time. */
+  retryAt: number;
+}
+
+export interface CoordinationStatus {
+  readonly replicaId: string;
+  readonly lease: LeaseStatus;
+  readonly draining: boolean;
+  readonly rooms: ReadonlyArray<{ room: string; epoch: number; phase: HeldPhase; failures: number }>;
+}
+
+type FenceReason = 'not-owned' | LeaseLoss;
+
+/** One replica's coordination loop. See the module comment. */
+export class RoomCoordination {
+  readonly replicaId: string;
+  readonly #options: RoomCoordinationOptions;
+  readonly #store: CoordinatedStore;
+  readonly #attachments: RoomAttachments;
+  readonly #lease: ReplicaLease;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #maxAttachFailures: number;
+  readonly #held = new Map<string, Held>();
+  /**
+   * Rooms this replica stopped acting on, with the sync generation then: a sync that began before must not
+   * attach them again from its (older) view of the store.
+   */
+  readonly #forgotten = new Map<string, number>();
+  readonly #counters: { claims: Counter; fenced: Counter<'reason'>; handovers: Counter } | undefined;
+  #syncGeneration = 0;
+  /**
+   * After releasing a room it could not attach, this replica claims nothing until then: peers, notified of the
+   * release, get the first chance at the room (otherwise the releasing replica, first to hear, takes it back).
+   */
+  #claimPauseUntil = 0;
+  #draining = false;
+  #closed = false;
+  #syncing: Promise<void> | undefined;
+  #syncAgain = false;
+  #unsubscribe: (() => Promise<void>) | undefined;
+
+  constructor(options: RoomCoordinationOptions) {
+    this.#options = options;
+    this.replicaId = options.replicaId;
+    this.#store = options.store;
+    this.#attachments = options.attachments;
+    this.#log = options.logger.child({ replica: options.replicaId });
+    this.#now = options.now ?? Date.now;
+    this.#maxAttachFailures = options.maxAttachFailures ?? DEFAULT_MAX_ATTACH_FAILURES;
+    this.#counters = options.metrics === undefined ? undefined : counters(options.metrics);
+    this.#lease = new ReplicaLease({
+      store: options.store,
+      replicaId: options.replicaId,
+      capacity: options.attachments.maxRooms,
+      leaseMs: options.leaseMs,
+      ...(options.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
+      onLost: (loss) => this.#fenceAll(loss, loss === 'lease-lost' ? 'this replica lost its lease' : 'this replica could not renew its lease in time'),
+      onRenewed: async () => {
+        if (this.#unsubscribe === undefined) await this.#subscribe();
+        this.wake();
+      },
+      draining: () => this.#draining,
+      logger: this.#log,
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
+  }
+
+  get leaseMs(): number {
+    return this.#lease.leaseMs;
+  }
+
+  get heartbeatIntervalMs(): number {
+    return this.#lease.heartbeatIntervalMs;
+  }
+
+  /** Subscribes to room changes, registers the replica and starts the heartbeat. Store errors do not throw: the heartbeat retries. */
+  async start(): Promise<void> {
+    await this.#subscribe();
+    await this.#lease.start();
+  }
+
+  /** Readiness: throws unless registered, within the lease, and the last heartbeat succeeded. */
+  check(): void {
+    this.#lease.check();
+  }
+
+  /** Whether this replica acts on `room` (owns it and attaches or attached it). */
+  holds(room: string): boolean {
+    return this.#held.has(room);
+  }
+
+  get size(): number {
+    return this.#held.size;
+  }
+
+  status(): CoordinationStatus {
+    return {
+      replicaId: this.replicaId,
+      lease: this.#lease.status(),
+      draining: this.#draining,
+      rooms: [...this.#held.entries()]
+        .map(([room, held]) => ({ room, epoch: held.epoch, phase: held.phase, failures: held.failures }))
+        .sort((a, b) => (a.room < b.room ? -1 : a.room > b.room ? 1 : 0)),
+    };
+  }
+
+  /** Asks for a sync soon (coalesced: one runs at a time, and one more after it when asked meanwhile). */
+  wake(): void {
+    if (this.#closed) return;
+    if (this.#syncing !== undefined) {
+      this.#syncAgain = true;
+      return;
+    }
+    this.#syncing = (async () => {
+      do {
+        this.#syncAgain = false;
+        try {
+          await this.#syncOnce();
+        } catch (err) {
+          this.#log.warn({ err: message(err) }, 'room sync failed');
+        }
+      } while (this.#syncAgain && !this.#closed);
+    })().finally(() => {
+      this.#syncing = undefined;
+    });
+  }
+
+  /** Resolves once no sync runs (tests, status). */
+  async settled(): Promise<void> {
+    while (this.#syncing !== undefined) await this.#syncing;
+  }
+
+  /** The room ended (room.ended, reconciliation): stop acting on it and leave it here. */
+  async roomEnded(room: string, reason: string): Promise<boolean> {
+    this.#forget(room);
+    return this.#attachments.detach(room, reason, 0);
+  }
+
+  /** An attached room was left without our asking (the room closed the connection, or dismissed us). */
+  onLost(room: string, reason: string): void {
+    const held = this.#held.get(room);
+    if (held === undefined || held.phase !== 'attached') return;
+    void this.#attachFailed(room, held, reason);
+  }
+
+  /**
+   * The drain: claim nothing more, then hand every room over (agents unregistered, room released to peers at
+   * once, calls in flight given `graceMs`), then release whatever else the store says is ours.
+   */
+  async handOff(graceMs: number): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    await this.#store.setDraining(this.replicaId).catch((err: unknown) => this.#log.warn({ err: message(err) }, 'could not mark the replica draining'));
+    const rooms = [...this.#held.keys()];
+    this.#held.clear();
+    if (rooms.length > 0) this.#log.info({ rooms: rooms.length }, 'handing rooms over to peers');
+    await Promise.allSettled(rooms.map((room) => this.#handOver(room, graceMs)));
+    await this.#release(undefined, 'the replica is draining');
+  }
+
+  /** Stops the heartbeat and the subscription and deregisters (releasing anything still owned). Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.settled();
+    await this.#unsubscribe?.().catch(() => undefined);
+    await this.#lease.close();
+  }
+
+  async #fenceAll(reason: FenceReason, text: string): Promise<void> {
+    if (this.#held.size > 0) this.#log.warn({ rooms: this.#held.size, reason }, 'leaving every room');
+    await Promise.allSettled([...this.#held.keys()].map((room) => this.#leave(room, text, reason)));
+  }
+
+  // --- sync: fencing, adoption, claims ---
+
+  async #subscribe(): Promise<void> {
+    try {
+      this.#unsubscribe = await this.#store.onRoomsChanged(() => this.wake());
+    } catch (err) {
+      this.#log.warn({ err: message(err) }, 'could not subscribe to room changes; the heartbeat will try again');
+    }
+  }
+
+  async #syncOnce(): Promise<void> {
+    if (this.#closed || !this.#lease.valid) return;
+    const generation = ++this.#syncGeneration;
+    for (const [room, at] of this.#forgotten) if (at < generation) this.#forgotten.delete(room);
+    const owned = await this.#store.ownedRooms(this.replicaId);
+    if (this.#closed || !this.#lease.valid) return;
+    const mine = new Map(owned.map((room) => [room.room, room]));
+    for (const [room, held] of [...this.#held]) {
+      const row = mine.get(room);
+      if (row === undefined || row.epoch !== held.epoch) {
+        void this.#leave(room, row === undefined ? 'the room has another owner now, or it ended' : 'the room changed ownership epoch', 'not-owned');
+      } else if (held.phase === 'attached' && row.status === 'pending') {
+        void this.#markAttached(room, held); // an earlier markAttached was lost to a store outage
+      }
+    }
+    if (this.#draining) return;
+    for (const row of owned) {
+      const held = this.#held.get(row.room);
+      if (this.#forgotten.has(row.room)) continue;
+      if (held === undefined) this.#start(row.room, row.epoch, row.sessionId, 0);
+      else if (held.phase === 'failed' && this.#now() >= held.retryAt && held.epoch === row.epoch) this.#start(row.room, row.epoch, row.sessionId, held.failures);
+    }
+    if (this.#now() < this.#claimPauseUntil) return;
+    const { maxRooms } = this.#attachments;
+    const spreadMs = Math.round((this.#options.claimSpreadMs ?? DEFAULT_CLAIM_SPREAD_MS) * Math.min(1, this.#held.size / maxRooms));
+    if (spreadMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, spreadMs).unref());
+      if (this.#closed || this.#draining || !this.#lease.valid) return;
+    }
+    // The store counts owned rooms against the capacity: held + batch limits this claim to one batch.
+    const batch = this.#options.claimBatch ?? DEFAULT_CLAIM_BATCH;
+    const capacity = Math.min(this.#capacity(), this.#held.size + batch);
+    const claimed = await this.#store.claimRooms(this.replicaId, { capacity, leaseMs: this.leaseMs });
+    if (claimed.length === 0) return;
+    // A full batch: there may be more, claim again after this one (behind less loaded peers).
+    if (claimed.length >= batch) this.#syncAgain = true;
+    this.#counters?.claims.inc(claimed.length);
+    this.#log.info({ rooms: claimed.length }, 'claimed rooms');
+    if (this.#closed || this.#draining || !this.#lease.valid) {
+      await this.#release(claimed.map((claim) => claim.room), 'claimed while stopping');
+      return;
+    }
+    for (const claim of claimed) {
+      if (this.#held.has(claim.room)) {
+        // Held under an older epoch: leave; the next sync attaches it again under the new one.
+        void this.#leave(claim.room, 'the room changed ownership epoch', 'not-owned');
+        continue;
+      }
+      this.#start(claim.room, claim.epoch, claim.sessionId, 0);
+    }
+  }
+
+  /** Slots left for claimed rooms: the cap minus rooms held here outside coordination (room.call, leaving). */
+  #capacity(): number {
+    let other = 0;
+    for (const room of this.#attachments.rooms()) if (!this.#held.has(room)) other += 1;
+    return Math.max(0, this.#attachments.maxRooms - other);
+  }
+
+  #start(room: string, epoch: number, sessionId: string | null, failures: number): void {
+    if (!this.#lease.valid || this.#draining) return;
+    const held: Held = { epoch, sessionId, phase: 'attaching', failures, retryAt: 0 };
+    const result = this.#attachments.attach({ room, url: this.#options.roomUrl(room), trigger: 'claim', sessionId });
+    switch (result) {
+      case 'attaching':
+        this.#held.set(room, held);
+        void this.#afterAttach(room, held);
+        return;
+      case 'duplicate':
+        if (this.#attachments.state(room) === 'detaching') {
+          // Still leaving an older attachment: come back when it is gone.
+          void this.#attachments.settled(room).then(() => this.wake());
+          return;
+        }
+        // Attached here already without coordination (a room.call): it counts as this ownership's attachment.
+        this.#held.set(room, held);
+        void this.#afterAttach(room, held);
+        return;
+      case 'no-agents':
+        held.phase = 'idle';
+        this.#held.set(room, held);
+        void this.#markAttached(room, held);
+        return;
+      case 'full':
+      case 'draining':
+        void this.#release([room], `not attaching: ${result}`);
+        return;
+    }
+  }
+
+  async #afterAttach(room: string, held: Held): Promise<void> {
+    await this.#attachments.settled(room);
+    if (this.#held.get(room) !== held) return;
+    const state = this.#attachments.state(room);
+    if (state === 'attached') await this.#markAttached(room, held);
+    else if (state === 'failed') await this.#attachFailed(room, held, this.#attachments.lastError(room) ?? 'attach failed');
+    else if (state !== 'attaching') this.#held.delete(room);
+  }
+
+  async #markAttached(room: string, held: Held): Promise<void> {
+    if (held.phase === 'attaching') held.phase = 'attached';
+    let ok: boolean;
+    try {
+      ok = await this.#store.markAttached(room, this.replicaId, held.epoch, held.sessionId);
+    } catch (err) {
+      this.#log.warn({ room, err: message(err) }, 'could not record the attachment; the next sync does');
+      return;
+    }
+    if (this.#held.get(room) !== held) return;
+    if (ok) {
+      held.failures = 0;
+      return;
+    }
+    await this.#leave(room, 'fenced: the room has a new owner or ended', 'not-owned');
+  }
+
+  async #attachFailed(room: string, held: Held, error: string): Promise<void> {
+    held.phase = 'failed';
+    held.failures += 1;
+    held.retryAt = this.#now() + this.#lease.heartbeatIntervalMs;
+    const recorded = await this.#store.recordAttachFailure(room, this.replicaId, held.epoch, error).catch(() => true);
+    if (this.#held.get(room) !== held) return;
+    if (!recorded) {
+      this.#held.delete(room);
+      return;
+    }
+    if (held.failures >= this.#maxAttachFailures) {
+      this.#log.warn({ room, failures: held.failures, err: error }, 'attach keeps failing here: releasing the room to a peer');
+      this.#held.delete(room);
+      this.#claimPauseUntil = this.#now() + 2 * this.#lease.heartbeatIntervalMs;
+      await this.#release([room], 'attach failed');
+    }
+  }
+
+  #forget(room: string): void {
+    this.#held.delete(room);
+    this.#forgotten.set(room, this.#syncGeneration);
+  }
+
+  async #leave(room: string, reason: string, kind: FenceReason): Promise<void> {
+    this.#forget(room);
+    this.#counters?.fenced.inc({ reason: kind });
+    this.#log.info({ room, reason }, 'leaving a room this replica no longer owns');
+    await this.#attachments.detach(room, reason, 0);
+    this.wake();
+  }
+
+  async #handOver(room: string, graceMs: number): Promise<void> {
+    let released: Promise<void> | undefined;
+    const release = (): Promise<void> => (released ??= this.#release([room], 'handed over').then(() => this.#counters?.handovers.inc()));
+    await this.#attachments.detach(room, 'roomrunner is handing the room to another replica', graceMs, { onUnregistered: release });
+    await release();
+  }
+
+  /** Gives rooms back (all of them when `rooms` is undefined); peers are notified. Errors are logged. */
+  async #release(rooms: string[] | undefined, reason: string): Promise<void> {
+    try {
+      const released = await this.#store.releaseRooms(this.replicaId, rooms);
+      if (released.length > 0) this.#log.info({ rooms: released.length, reason }, 'rooms released');
+    } catch (err) {
+      this.#log.warn({ err: message(err), reason }, 'could not release rooms: peers take them when the lease runs out');
+    }
+  }
+}
+
+function counters(metrics: Metrics): { claims: Counter; fenced: Counter<'reason'>; handovers: Counter } {
+  const { registry } = metrics;
+  // One registry may serve several servers (tests): reuse a counter that exists.
+  const existing = <T>(name: string): T | undefined => registry.getSingleMetric(name) as T | undefined;
+  return {
+    claims:
+      existing<Counter>('roomrunner_room_claims_total') ??
+      new Counter({ name: 'roomrunner_room_claims_total', help: 'Rooms this replica claimed from the store (new rooms and rooms taken over).', registers: [registry] }),
+    fenced:
+      existing<Counter<'reason'>>('roomrunner_room_fenced_total') ??
+      new Counter({
+        name: 'roomrunner_room_fenced_total',
+        help: 'Rooms this replica left because it no longer owned them (not-owned, lease-expired, lease-lost).',
+        labelNames: ['reason'] as const,
+        registers: [registry],
+      }),
+    handovers:
+      existing<Counter>('roomrunner_room_handovers_total') ??
+      new Counter({ name: 'roomrunner_room_handovers_total', help: 'Rooms released to peer replicas by a drain.', registers: [registry] }),
+  };
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

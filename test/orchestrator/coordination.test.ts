@@ -1,0 +1,268 @@
+/**
+ * Coordinated mode in one process: several RemoteTaskRunnerServers ("replicas") share one PGlite database and
+ * attach rooms on the emulator over real sockets. The same code runs across processes on PostgreSQL in
+ * test/replicas; here each behaviour gets a small, fast case of its own. No timed assertions: every wait is
+ * on an emulator event or a store state.
+ */
+import { PGlite } from '@electric-sql/pglite';
+import { afterEach, describe, expect, it } from 'vitest';
+import { adder } from '../../agents/adder.js';
+import { loadConfig } from '../../src/config.js';
+import { startEmulator, type Emulator } from '../../src/emulator/index.js';
+import { RoomrunnerError } from '../../src/errors.js';
+import { RemoteTaskRunnerServer, type RemoteTaskRunnerServerOptions } from '../../src/orchestrator/runner-server.js';
+import { isCoordinator } from '../../src/orchestrator/coordinated-store.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { PgliteStore } from '../../src/store/pglite-store.js';
+import type { Store } from '../../src/store/store.js';
+import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
+import { RegistrationTracker } from '../replicas/registrations.js';
+
+const SECRET = 'coordination-room-secret';
+const PROJECT = 'coordination-project';
+const WEBHOOK_SECRET = 'coordination-webhook-secret';
+const AGENT = 'samples.adder';
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface World {
+  emulator: Emulator;
+  pglite: PGlite;
+  tracker: RegistrationTracker;
+}
+
+async function world(): Promise<World> {
+  const emulator = await startEmulator({ port: 0, secret: SECRET, projectId: PROJECT, idleGraceMs: 600_000 });
+  cleanups.push(() => emulator.close());
+  const pglite = await PGlite.create();
+  cleanups.push(() => pglite.close());
+  const tracker = new RegistrationTracker(emulator.roomServer, AGENT);
+  cleanups.push(() => tracker.close());
+  return { emulator, pglite, tracker };
+}
+
+/** A PGlite store on the shared instance whose calls fail with RR_STORE_UNAVAILABLE while `down` is set. */
+async function switchableStore(pglite: PGlite): Promise<{ store: PgliteStore; outage: { down: boolean } }> {
+  const real = await PgliteStore.open({ pglite });
+  const outage = { down: false };
+  const store = new Proxy(real, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (outage.down && prop !== 'close') return Promise.reject(new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the store is down (test)'));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { store, outage };
+}
+
+async function replica(w: World, id: string, extra: Partial<RemoteTaskRunnerServerOptions> & { apiUrl?: string } = {}) {
+  const { store, outage } = await switchableStore(w.pglite);
+  const config = loadConfig(
+    {
+      secret: SECRET,
+      projectId: PROJECT,
+      apiUrl: w.emulator.url,
+      webhookSecrets: [WEBHOOK_SECRET],
+      port: 0,
+      host: '127.0.0.1',
+      logLevel: (process.env['TEST_LOG_LEVEL'] as 'silent' | undefined) ?? 'silent',
+      drainTimeoutMs: 2_000,
+      identity: `rr-${id}`,
+    },
+    {},
+  );
+  const server = new RemoteTaskRunnerServer({
+    agents: [adder],
+    config,
+    store,
+    replicaId: id,
+    leaseMs: 1_000,
+    heartbeatIntervalMs: 150,
+    reconcileIntervalMs: 0,
+    defaultMetrics: false,
+    retry: { retries: 1, minTimeoutMs: 20, maxTimeoutMs: 100, attemptTimeoutMs: 5_000 },
+    connection: { backoff: { initialMs: 20 } },
+    ...extra,
+  });
+  const address = await server.start();
+  cleanups.push(() => server.close());
+  return { server, address, store, outage };
+}
+
+function postSigned(base: string, event: string, data: Record<string, unknown>): Promise<Response> {
+  const body = pythonDumps({ event, data });
+  const headers = signWebhook('meshagent', { body, secret: WEBHOOK_SECRET });
+  return fetch(`${base}/webhook`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
+}
+
+async function startRoom(w: World, base: string, room: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const info = w.emulator.roomServer.startSession(room);
+  const response = await postSigned(base, 'room.started', { room_name: room, room_url: w.emulator.roomUrl(room), session_id: info.sessionId, ...extra });
+  expect(response.status).toBe(200);
+}
+
+type Status = { mode: string; replica: { replicaId: string; lease: { state: string }; rooms: Array<{ room: string; epoch: number; phase: string }> } | null };
+
+async function status(base: string): Promise<Status> {
+  return (await (await fetch(`${base}/status`)).json()) as Status;
+}
+
+const servedBy = (w: World, room: string): string | undefined => {
+  const live = w.tracker.live(room);
+  return live.length === 1 ? live[0]?.participantName : undefined;
+};
+
+describe('coordinated mode', () => {
+  it('is chosen for a store that coordinates, and not for the in-memory store', async () => {
+    const w = await world();
+    expect(isCoordinator(new MemoryStore() as Store)).toBe(false);
+    expect(isCoordinator(await PgliteStore.open({ pglite: w.pglite }))).toBe(true);
+  });
+
+  it('attaches every room once, within each replica\'s cap, and shows owned rooms with their epochs in /status', async () => {
+    const w = await world();
+    const a = await replica(w, 'a', { maxRooms: 2 });
+    const b = await replica(w, 'b', { maxRooms: 3 });
+    const rooms = ['cap-1', 'cap-2', 'cap-3', 'cap-4', 'cap-5'];
+    for (const room of rooms) await startRoom(w, a.address.url, room);
+    await w.tracker.until(() => rooms.every((room) => servedBy(w, room) !== undefined));
+    expect(w.tracker.violations).toEqual([]);
+    const names = rooms.map((room) => servedBy(w, room));
+    expect(names.filter((name) => name === 'rr-a')).toHaveLength(2);
+    expect(names.filter((name) => name === 'rr-b')).toHaveLength(3);
+
+    const statusA = await status(a.address.url);
+    expect(statusA.mode).toBe('coordinated');
+    expect(statusA.replica).toMatchObject({ replicaId: 'a', lease: { state: 'held' } });
+    expect(statusA.replica?.rooms).toHaveLength(2);
+    for (const owned of statusA.replica?.rooms ?? []) {
+      const row = await a.store.roomState(owned.room);
+      expect(row).toMatchObject({ owner: 'a', epoch: owned.epoch });
+    }
+    await expect.poll(async () => (await a.store.activeRooms()).map((row) => row.status), { timeout: 10_000 }).toEqual(rooms.map(() => 'attached'));
+    expect((await fetch(`${a.address.url}/readyz`)).status).toBe(200);
+  });
+
+  it('hands its rooms to a peer on drain, releasing each as soon as its agents are unregistered', async () => {
+    const w = await world();
+    const a = await replica(w, 'a', { maxRooms: 3 });
+    const rooms = ['drain-1', 'drain-2', 'drain-3'];
+    for (const room of rooms) await startRoom(w, a.address.url, room);
+    await w.tracker.until(() => rooms.every((room) => servedBy(w, room) === 'rr-a'));
+    const b = await replica(w, 'b', { maxRooms: 3 });
+
+    await a.server.close();
+    await w.tracker.until(() => rooms.every((room) => servedBy(w, room) === 'rr-b'));
+    expect(w.tracker.violations).toEqual([]);
+    expect((await b.store.listReplicas()).map((r) => r.id)).toEqual(['b']);
+    const metrics = await (await fetch(`${b.address.url}/metrics`)).text();
+    expect(metrics).toMatch(/roomrunner_room_claims_total 3/);
+  });
+
+  it('leaves a room at once when another replica becomes its owner (fencing)', async () => {
+    const w = await world();
+    const a = await replica(w, 'a');
+    await startRoom(w, a.address.url, 'fenced');
+    await w.tracker.until(() => servedBy(w, 'fenced') === 'rr-a');
+    // An intruder takes the room the way a claim would (new owner, new epoch) and says so.
+    await w.pglite.query(`INSERT INTO replicas (id, capacity, lease_expires_at) VALUES ('intruder', 1, now() + interval '1 hour')`);
+    await w.pglite.query(`UPDATE rooms SET owner = 'intruder', epoch = nextval('room_epoch_seq') WHERE room = 'fenced'`);
+    await w.pglite.query(`SELECT pg_notify('roomrunner_rooms', 'fenced')`);
+
+    await w.tracker.until(() => w.tracker.live('fenced').length === 0);
+    expect((await status(a.address.url)).replica?.rooms).toEqual([]);
+    expect(a.server.attachments.has('fenced')).toBe(false);
+  });
+
+  it('makes the owner leave when another replica receives room.ended, and ignores that session\'s late start on every replica', async () => {
+    const w = await world();
+    const a = await replica(w, 'a');
+    const b = await replica(w, 'b');
+    const info = w.emulator.roomServer.startSession('ending');
+    await postSigned(a.address.url, 'room.started', { room_name: 'ending', session_id: info.sessionId });
+    await w.tracker.until(() => servedBy(w, 'ending') !== undefined);
+    // room.ended goes to the replica that does not own the room.
+    const other = servedBy(w, 'ending') === 'rr-a' ? b : a;
+
+    expect((await postSigned(other.address.url, 'room.ended', { room_name: 'ending', session_id: info.sessionId })).status).toBe(200);
+    await w.tracker.until(() => w.tracker.live('ending').length === 0);
+    // The late start, on either replica, finds the session's tombstone.
+    for (const server of [a, b]) {
+      expect((await postSigned(server.address.url, 'room.started', { room_name: 'ending', session_id: info.sessionId, late: true })).status).toBe(200);
+      await server.server.idle();
+    }
+    expect(await a.store.roomState('ending')).toMatchObject({ status: 'ended', owner: null, sessionId: info.sessionId });
+    // A new session of the same room starts at once.
+    await postSigned(other.address.url, 'room.started', { room_name: 'ending', session_id: 'next-session' });
+    await w.tracker.until(() => servedBy(w, 'ending') !== undefined);
+    expect(w.tracker.violations).toEqual([]);
+  });
+
+  it('with the store down: readiness false and webhooks 503, rooms left once the lease cannot be renewed, all back when the store is', async () => {
+    const w = await world();
+    const a = await replica(w, 'a');
+    await startRoom(w, a.address.url, 'outage');
+    const first = w.tracker.history.length;
+    await w.tracker.until(() => servedBy(w, 'outage') === 'rr-a');
+    expect((await fetch(`${a.address.url}/readyz`)).status).toBe(200);
+
+    a.outage.down = true;
+    const notReady = await fetch(`${a.address.url}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(((await notReady.json()) as { reasons: string[] }).reasons).toContain('store unavailable');
+    w.emulator.roomServer.startSession('during-outage');
+    expect((await postSigned(a.address.url, 'room.started', { room_name: 'during-outage' })).status).toBe(503);
+    // Self-fencing: no renewal within the lease, so the replica leaves the room by itself.
+    await w.tracker.until(() => w.tracker.live('outage').length === 0);
+    expect((await status(a.address.url)).replica?.lease.state).toBe('self-fenced');
+
+    a.outage.down = false;
+    expect((await postSigned(a.address.url, 'room.started', { room_name: 'during-outage' })).status).toBe(200);
+    await w.tracker.until(() => servedBy(w, 'outage') === 'rr-a' && servedBy(w, 'during-outage') === 'rr-a');
+    expect(w.tracker.history.length).toBeGreaterThan(first + 1);
+    await expect.poll(async () => (await fetch(`${a.address.url}/readyz`)).status, { timeout: 10_000 }).toBe(200);
+    expect(w.tracker.violations).toEqual([]);
+  });
+
+  it('reconciles with the platform: a room the webhooks missed becomes pending and is attached, a room the platform lost is ended', async () => {
+    const w = await world();
+    const a = await replica(w, 'a');
+    w.emulator.roomServer.startSession('missed');
+    await a.store.markRoomStarted('vanished', new Date(Date.now() - 60_000), 0);
+    await a.server.reconcile();
+    await w.tracker.until(() => servedBy(w, 'missed') === 'rr-a');
+    expect(await a.store.roomState('vanished')).toMatchObject({ status: 'ended', owner: null });
+  });
+
+  it('joins again a room that dropped its connection while this replica still owns it', async () => {
+    const w = await world();
+    const a = await replica(w, 'a');
+    await startRoom(w, a.address.url, 'dropped');
+    await w.tracker.until(() => servedBy(w, 'dropped') === 'rr-a');
+    const first = w.tracker.live('dropped')[0]?.participantId ?? '';
+    w.emulator.roomServer.closeParticipant('dropped', first, 1000, 'removed');
+    await w.tracker.until(() => w.tracker.live('dropped').some((r) => r.participantId !== first));
+    expect(servedBy(w, 'dropped')).toBe('rr-a');
+    expect(await a.store.roomState('dropped')).toMatchObject({ owner: 'a', lastError: null });
+  });
+
+  it('releases a room whose attach keeps failing here, so that a peer attaches it', async () => {
+    const w = await world();
+    // Nothing listens on port 9 of 127.0.0.1: every connection attempt is refused until the attempt times out.
+    const broken = await replica(w, 'broken', { apiUrl: 'http://127.0.0.1:9', retry: { retries: 0, attemptTimeoutMs: 300 } });
+    w.emulator.roomServer.startSession('stubborn');
+    await postSigned(broken.address.url, 'room.started', { room_name: 'stubborn' });
+    await expect.poll(async () => (await broken.store.roomState('stubborn'))?.attempts ?? 0, { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
+    expect((await broken.store.roomState('stubborn'))?.lastError).toBeTruthy();
+
+    await replica(w, 'healthy');
+    await w.tracker.until(() => servedBy(w, 'stubborn') === 'rr-healthy');
+    await expect.poll(() => broken.store.roomState('stubborn'), { timeout: 10_000 }).toMatchObject({ owner: 'healthy', status: 'attached' });
+  });
+});
