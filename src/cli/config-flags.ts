@@ -26,6 +26,11 @@ export const CONFIG_FLAGS = {
   'drain-timeout-ms': 'drainTimeoutMs',
   'admin-token': 'adminToken',
   'body-limit': 'bodyLimitBytes',
+  'database-url': 'databaseUrl',
+  'data-dir': 'dataDir',
+  'replica-id': 'replicaId',
+  'lease-ms': 'leaseMs',
+  'heartbeat-interval-ms': 'heartbeatIntervalMs',
 } as const satisfies Record<string, keyof Config>;
 
 /** Load the config with the given flag values on top of the environment; a bad value is a UsageError. */

@@ -36,6 +36,7 @@ export const SERVE_FLAGS = {
   'data-dir': { type: 'string', placeholder: '<dir>', env: 'ROOMRUNNER_DATA_DIR', description: 'PGlite data directory, or memory://.', defaultText: '.roomrunner' },
   'replica-id': { type: 'string', placeholder: '<id>', env: 'ROOMRUNNER_REPLICA_ID', description: 'This replica\'s id.', defaultText: 'host-pid-random' },
   'lease-ms': { type: 'string', placeholder: '<ms>', env: 'ROOMRUNNER_LEASE_MS', description: 'Room ownership lease.', defaultText: '10000' },
+  'heartbeat-interval-ms': { type: 'string', placeholder: '<ms>', env: 'ROOMRUNNER_HEARTBEAT_INTERVAL_MS', description: 'Lease renewal period.', defaultText: 'lease/4, at most 2500' },
   'log-level': { type: 'string', placeholder: '<level>', env: 'LOG_LEVEL', description: 'pino log level.', defaultText: 'info' },
 } as const satisfies FlagSpecs;
 

@@ -108,6 +108,33 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // --- several replicas (src/orchestrator/coordination.ts) ---
+
+  readonly roomClaims = new Counter({
+    name: 'roomrunner_room_claims_total',
+    help: 'Rooms this replica claimed from the store (new rooms and rooms taken over).',
+    registers: [this.registry],
+  });
+
+  readonly roomFailovers = new Counter({
+    name: 'roomrunner_room_failovers_total',
+    help: 'Rooms this replica took over from another replica whose lease ran out.',
+    registers: [this.registry],
+  });
+
+  readonly roomFenced = new Counter({
+    name: 'roomrunner_room_fenced_total',
+    help: 'Rooms this replica left because it no longer owned them, by reason (not-owned, lease-expired, lease-lost).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly roomHandovers = new Counter({
+    name: 'roomrunner_room_handovers_total',
+    help: 'Rooms released to peer replicas by a drain.',
+    registers: [this.registry],
+  });
+
   constructor(options: MetricsOptions = {}) {
     if (options.defaultMetrics === true) collectDefaultMetrics({ register: this.registry });
   }

@@ -23,7 +23,6 @@
  * noticed it lost its lease (the self-fence deadline falls before the lease ends by the store's clock, which
  * bounds that window when clocks run at the same rate). `room.call` attachments are not coordinated.
  */
-import { Counter } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../http/metrics.js';
 import type { RoomAttachments } from './attachments.js';
@@ -100,7 +99,7 @@ export class RoomCoordination {
    * attach them again from its (older) view of the store.
    */
   readonly #forgotten = new Map<string, number>();
-  readonly #counters: { claims: Counter; fenced: Counter<'reason'>; handovers: Counter } | undefined;
+  readonly #metrics: Metrics | undefined;
   #syncGeneration = 0;
   /**
    * After releasing a room it could not attach, this replica claims nothing until then: peers, notified of the
@@ -121,7 +120,7 @@ export class RoomCoordination {
     this.#log = options.logger.child({ replica: options.replicaId });
     this.#now = options.now ?? Date.now;
     this.#maxAttachFailures = options.maxAttachFailures ?? DEFAULT_MAX_ATTACH_FAILURES;
-    this.#counters = options.metrics === undefined ? undefined : counters(options.metrics);
+    this.#metrics = options.metrics;
     this.#lease = new ReplicaLease({
       store: options.store,
       replicaId: options.replicaId,
@@ -292,7 +291,8 @@ export class RoomCoordination {
     if (claimed.length === 0) return;
     // A full batch: there may be more, claim again after this one (behind less loaded peers).
     if (claimed.length >= batch) this.#syncAgain = true;
-    this.#counters?.claims.inc(claimed.length);
+    this.#metrics?.roomClaims.inc(claimed.length);
+    this.#metrics?.roomFailovers.inc(claimed.filter((claim) => claim.previousOwner !== null && claim.previousOwner !== this.replicaId).length);
     this.#log.info({ rooms: claimed.length }, 'claimed rooms');
     if (this.#closed || this.#draining || !this.#lease.valid) {
       await this.#release(claimed.map((claim) => claim.room), 'claimed while stopping');
@@ -397,7 +397,7 @@ export class RoomCoordination {
 
   async #leave(room: string, reason: string, kind: FenceReason): Promise<void> {
     this.#forget(room);
-    this.#counters?.fenced.inc({ reason: kind });
+    this.#metrics?.roomFenced.inc({ reason: kind });
     this.#log.info({ room, reason }, 'leaving a room this replica no longer owns');
     await this.#attachments.detach(room, reason, 0);
     this.wake();
@@ -405,7 +405,7 @@ export class RoomCoordination {
 
   async #handOver(room: string, graceMs: number): Promise<void> {
     let released: Promise<void> | undefined;
-    const release = (): Promise<void> => (released ??= this.#release([room], 'handed over').then(() => this.#counters?.handovers.inc()));
+    const release = (): Promise<void> => (released ??= this.#release([room], 'handed over').then(() => this.#metrics?.roomHandovers.inc()));
     await this.#attachments.detach(room, 'roomrunner is handing the room to another replica', graceMs, { onUnregistered: release });
     await release();
   }
@@ -419,28 +419,6 @@ export class RoomCoordination {
       this.#log.warn({ err: message(err), reason }, 'could not release rooms: peers take them when the lease runs out');
     }
   }
-}
-
-function counters(metrics: Metrics): { claims: Counter; fenced: Counter<'reason'>; handovers: Counter } {
-  const { registry } = metrics;
-  // One registry may serve several servers (tests): reuse a counter that exists.
-  const existing = <T>(name: string): T | undefined => registry.getSingleMetric(name) as T | undefined;
-  return {
-    claims:
-      existing<Counter>('roomrunner_room_claims_total') ??
-      new Counter({ name: 'roomrunner_room_claims_total', help: 'Rooms this replica claimed from the store (new rooms and rooms taken over).', registers: [registry] }),
-    fenced:
-      existing<Counter<'reason'>>('roomrunner_room_fenced_total') ??
-      new Counter({
-        name: 'roomrunner_room_fenced_total',
-        help: 'Rooms this replica left because it no longer owned them (not-owned, lease-expired, lease-lost).',
-        labelNames: ['reason'] as const,
-        registers: [registry],
-      }),
-    handovers:
-      existing<Counter>('roomrunner_room_handovers_total') ??
-      new Counter({ name: 'roomrunner_room_handovers_total', help: 'Rooms released to peer replicas by a drain.', registers: [registry] }),
-  };
 }
 
 function message(err: unknown): string {

@@ -127,7 +127,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
         attachments: this.attachments,
         replicaId: options.replicaId ?? config.replicaId ?? defaultReplicaId((store as { engine?: string }).engine),
         leaseMs: options.leaseMs ?? config.leaseMs,
-        ...(options.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
+        ...((options.heartbeatIntervalMs ?? config.heartbeatIntervalMs) === undefined ? {} : { heartbeatIntervalMs: options.heartbeatIntervalMs ?? config.heartbeatIntervalMs }),
         ...(options.maxAttachFailures === undefined ? {} : { maxAttachFailures: options.maxAttachFailures }),
         roomUrl: (room) => this.#roomUrls.get(room) ?? roomUrl(this.#apiUrl, room),
         logger: this.logger,
@@ -163,10 +163,9 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       await this.#startCoordinated(event, context, this.#coordination);
       return;
     }
-    // The store keeps the tombstone; a start inside its window with no session id to tell them apart is late.
-    const fresh = event.sessionId
-      ? (await this.store.clearRoom(room), await this.store.markRoomStarted(room, new Date(), 0))
-      : await this.store.markRoomStarted(room, new Date(), this.#tombstoneWindowMs);
+    // The store keeps the tombstone: a start of the session that ended is late, so is one inside the window when
+    // there is no session id to tell them apart.
+    const fresh = await this.store.markRoomStarted(room, new Date(), this.#tombstoneWindowMs, event.sessionId ?? null);
     if (!fresh) {
       context.log.info({ room }, 'ignored a late room.started: the room ended moments ago');
       return;
@@ -187,7 +186,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       context.log.info({ room, held }, held ? 'room ended: detached' : 'room ended: tombstone left');
       return;
     }
-    await this.store.markRoomEnded(room, new Date());
+    await this.store.markRoomEnded(room, new Date(), event.sessionId ?? null);
     const held = await this.attachments.detach(room, 'room ended', 0);
     context.log.info({ room, held }, held ? 'room ended: detached' : 'room ended: tombstone left');
   }

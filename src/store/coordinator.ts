@@ -41,6 +41,8 @@ export interface ClaimedRoom {
   /** The fencing epoch of this ownership; pass it back to `markAttached` / `recordAttachFailure`. */
   readonly epoch: number;
   readonly sessionId: string | null;
+  /** The replica that owned the room before this claim (its lease ran out); null for a new or released room. */
+  readonly previousOwner: string | null;
 }
 
 export interface OwnedRoom {

@@ -120,18 +120,25 @@ export class MemoryStore implements Store {
     return pruned;
   }
 
-  async markRoomStarted(room: string, at: Date, tombstoneWindowMs: number): Promise<boolean> {
+  async markRoomStarted(room: string, at: Date, tombstoneWindowMs: number, sessionId: string | null = null): Promise<boolean> {
     this.#assertOpen();
     const existing = this.#rooms.get(room);
-    // A tombstone younger than the window (or newer than this start) wins: the end arrived first.
-    if (existing?.status === 'ended' && at.getTime() - existing.updatedAt.getTime() < tombstoneWindowMs) return false;
-    this.#rooms.set(room, { room, status: 'started', updatedAt: new Date(at.getTime()) });
+    if (existing?.status === 'ended') {
+      const ended = existing.sessionId ?? null;
+      // Same session: the end arrived first, whatever the time. Another session: a new one, revive at once.
+      if (sessionId !== null && ended !== null) {
+        if (sessionId === ended) return false;
+      } else if (at.getTime() - existing.updatedAt.getTime() < tombstoneWindowMs) {
+        return false;
+      }
+    }
+    this.#rooms.set(room, { room, status: 'started', updatedAt: new Date(at.getTime()), sessionId });
     return true;
   }
 
-  async markRoomEnded(room: string, at: Date): Promise<void> {
+  async markRoomEnded(room: string, at: Date, sessionId: string | null = null): Promise<void> {
     this.#assertOpen();
-    this.#rooms.set(room, { room, status: 'ended', updatedAt: new Date(at.getTime()) });
+    this.#rooms.set(room, { room, status: 'ended', updatedAt: new Date(at.getTime()), sessionId });
   }
 
   async clearRoom(room: string): Promise<void> {

@@ -227,7 +227,7 @@ export class SqlStore implements Store, Coordinator {
         if (row.previous_owner !== null) await tx.query(SQL.notify, [ROOMS_CHANNEL, row.room]);
       }
       return rows
-        .map((row) => ({ room: row.room, epoch: Number(row.epoch), sessionId: row.session_id }))
+        .map((row) => ({ room: row.room, epoch: Number(row.epoch), sessionId: row.session_id, previousOwner: row.previous_owner }))
         .sort((a, b) => (a.room < b.room ? -1 : a.room > b.room ? 1 : 0));
     });
   }

@@ -38,6 +38,7 @@ export interface RoomRecord {
   readonly room: string;
   readonly status: RoomStatus;
   readonly updatedAt: Date;
+  readonly sessionId?: string | null;
 }
 
 export interface Store {
@@ -59,12 +60,13 @@ export interface Store {
   pruneDeliveries(before: Date): Promise<number>;
 
   /**
-   * Mark a room started. Returns false (and changes nothing) when the room has a tombstone newer than
-   * `tombstoneWindowMs`: an end that arrived before its start wins.
+   * Mark a room started. Returns false (and changes nothing) when the end arrived first: the room's tombstone is
+   * for the same `sessionId`, or — when either side has no session id to compare — it is newer than
+   * `tombstoneWindowMs`. A start for another session revives the room at once.
    */
-  markRoomStarted(room: string, at: Date, tombstoneWindowMs: number): Promise<boolean>;
-  /** Leave a tombstone for the room. */
-  markRoomEnded(room: string, at: Date): Promise<void>;
+  markRoomStarted(room: string, at: Date, tombstoneWindowMs: number, sessionId?: string | null): Promise<boolean>;
+  /** Leave a tombstone for the room, remembering the ended session's id when there is one. */
+  markRoomEnded(room: string, at: Date, sessionId?: string | null): Promise<void>;
   /** Forget a tombstone, so the room may start again (a new session of the same room name). */
   clearRoom(room: string): Promise<void>;
   getRoom(room: string): Promise<RoomRecord | undefined>;

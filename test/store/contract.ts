@@ -194,6 +194,15 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
         expect(room?.updatedAt.getTime()).toBe(at(1000).getTime());
       });
 
+      it('ignores a late start of an ended session whatever the time, and revives the room for another session', async () => {
+        const store = await open();
+        await store.markRoomEnded('sess', T0, 's-1');
+        expect(await store.markRoomStarted('sess', at(3_600_000), 0, 's-1')).toBe(false);
+        expect((await store.getRoom('sess'))?.status).toBe('ended');
+        expect(await store.markRoomStarted('sess', at(1), 60_000, 's-2')).toBe(true);
+        expect((await store.getRoom('sess'))?.status).toBe('started');
+      });
+
       it('leaves a tombstone for an end that arrives before any start, so the late start is ignored', async () => {
         const store = await open();
         await store.markRoomEnded('late', at(5000));
