@@ -337,7 +337,7 @@ describe('RoomServer toolkits (§E.2–§E.5)', () => {
     const h = await startServer();
     const host = await connect(h, { role: 'agent' });
     const caller = await connect(h);
-    serve(host, 'files', (header, payload) => ({ type: 'file', name: 'back.bin', mimeType: 'application/octet-stream', data: payload.length ? payload : new Uint8Array() }));
+    serve(host, 'files', (_header, payload) => ({ type: 'file', name: 'back.bin', mimeType: 'application/octet-stream', data: payload.length ? payload : new Uint8Array() }));
     await register(host, 'files', true, { put: { title: 'put', description: '', input_spec: { types: ['file'], stream: false } } });
     const bytes = new Uint8Array(50_000).map((_, i) => i % 251);
     const result = await caller.session.request(

@@ -1,19 +1,10 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RoomrunnerError, type ErrorCode } from '../../src/errors.js';
 import { decodeJwt, signJwt, verifyJwt } from '../../src/room/jwt.js';
+import { codeOf } from '../support/errors.js';
 
 const NOW = 1_750_000_000;
-
-function codeOf(fn: () => unknown): ErrorCode | 'no error' | 'foreign error' {
-  try {
-    fn();
-    return 'no error';
-  } catch (err) {
-    return err instanceof RoomrunnerError ? err.code : 'foreign error';
-  }
-}
 
 const b64url = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
 

@@ -1,7 +1,6 @@
 import { ApiScope, ParticipantToken, encodeApiKey, parseApiKey as sdkParseApiKey, participantToken } from '@meshagent/meshagent';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RoomrunnerError, type ErrorCode } from '../../src/errors.js';
 import { signJwt } from '../../src/room/jwt.js';
 import {
   TOKEN_SCHEMA_VERSION,
@@ -16,20 +15,12 @@ import {
   userDefaultApiScope,
   verifyParticipantToken,
 } from '../../src/room/token.js';
+import { codeOf } from '../support/errors.js';
 
 const NOW = 1_750_000_000;
 const SECRET = 'room-secret';
 const PROJECT_ID = '6f1c2b9e-3d4a-4c5b-8e7f-0123456789ab';
 const KEY_ID = '123e4567-e89b-12d3-a456-426614174000';
-
-function codeOf(fn: () => unknown): ErrorCode | 'no error' | 'foreign error' {
-  try {
-    fn();
-    return 'no error';
-  } catch (err) {
-    return err instanceof RoomrunnerError ? err.code : 'foreign error';
-  }
-}
 
 // The SDK's toJwt prefers MESHAGENT_API_KEY from the environment over an explicit secret (§B), and
 // falls back to MESHAGENT_SECRET; keep both out of the way while the SDK signs.

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { RoomrunnerError, type ErrorCode } from '../../src/errors.js';
 import {
   CallEvent,
   OtherEvent,
@@ -10,15 +9,7 @@ import {
   parseEvent,
   roomOf,
 } from '../../src/webhooks/events.js';
-
-function codeOf(fn: () => unknown): ErrorCode | 'no error' | 'foreign error' {
-  try {
-    fn();
-    return 'no error';
-  } catch (err) {
-    return err instanceof RoomrunnerError ? err.code : 'foreign error';
-  }
-}
+import { codeOf } from '../support/errors.js';
 
 describe('parseEvent', () => {
   it('turns room.started into a RoomStartedEvent and keeps extra keys', () => {

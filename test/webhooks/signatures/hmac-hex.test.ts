@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RoomrunnerError, type ErrorCode } from '../../../src/errors.js';
 import { DEFAULT_HMAC_HEADER, signHmacHex, verifyHmacHex } from '../../../src/webhooks/signatures/hmac-hex.js';
+import { codeOf } from '../../support/errors.js';
 
 // GitHub's known-answer vector (anchors.md §2.4).
 const GITHUB = {
@@ -10,15 +10,6 @@ const GITHUB = {
   body: 'Hello, World!',
   signature: 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17',
 };
-
-function codeOf(fn: () => unknown): ErrorCode | 'no error' | 'foreign error' {
-  try {
-    fn();
-    return 'no error';
-  } catch (err) {
-    return err instanceof RoomrunnerError ? err.code : 'foreign error';
-  }
-}
 
 const verifyGithub = (signature: string | undefined, overrides: Partial<Parameters<typeof verifyHmacHex>[0]> = {}) =>
   verifyHmacHex({ rawBody: Buffer.from(GITHUB.body), headers: { [DEFAULT_HMAC_HEADER]: signature }, secrets: [GITHUB.secret], ...overrides });

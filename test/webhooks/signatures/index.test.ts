@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RoomrunnerError, type ErrorCode } from '../../../src/errors.js';
+import { RoomrunnerError } from '../../../src/errors.js';
 import {
   SIGNATURE_SCHEMES,
   pythonDumps,
@@ -9,6 +9,7 @@ import {
   verifyWebhook,
   type SignatureScheme,
 } from '../../../src/webhooks/signatures/index.js';
+import { codeOf } from '../../support/errors.js';
 
 const NOW = 1_750_000_000;
 const SECRETS: Readonly<Record<SignatureScheme, string>> = {
@@ -16,15 +17,6 @@ const SECRETS: Readonly<Record<SignatureScheme, string>> = {
   'standard-webhooks': 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
   'hmac-sha256': 'hmac secret',
 };
-
-function codeOf(fn: () => unknown): ErrorCode | 'no error' | 'foreign error' {
-  try {
-    fn();
-    return 'no error';
-  } catch (err) {
-    return err instanceof RoomrunnerError ? err.code : 'foreign error';
-  }
-}
 
 const sha256 = (body: string | Uint8Array) => createHash('sha256').update(body).digest('hex');
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RoomrunnerError, type ErrorCode } from '../../../src/errors.js';
+import type { ErrorCode } from '../../../src/errors.js';
 import { signJwt } from '../../../src/room/jwt.js';
 import {
   MESHAGENT_SIGNATURE_HEADER,
@@ -10,6 +10,7 @@ import {
   verifyMeshagent,
 } from '../../../src/webhooks/signatures/meshagent.js';
 import { pythonDumps, pythonDumpsFromJsonText } from '../../../src/webhooks/signatures/python-json.js';
+import { codeOf } from '../../support/errors.js';
 
 const NOW = 1_750_000_000;
 
@@ -35,15 +36,6 @@ const PY_NO_INTEGRAL_FLOATS = {
   body: '{"event": "room.ended", "data": {"room_name": "S\\u00e3o Paulo \\u2708 \\ud83c\\udf0e", "project_id": "p2", "duration_seconds": 93.25, "load": 0.1, "tiny": 1.5e-07, "participants": 4}}',
   digest: '17efedfa304679d336e08a75c167cbc32d6430e4eb79b8f93745ae2a4bd7646b',
 };
-
-function codeOf(fn: () => unknown): ErrorCode | 'no error' | 'foreign error' {
-  try {
-    fn();
-    return 'no error';
-  } catch (err) {
-    return err instanceof RoomrunnerError ? err.code : 'foreign error';
-  }
-}
 
 const bearer = (claims: Record<string, unknown>, secret: string) => `Bearer ${signJwt(claims, secret)}`;
 

@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RoomrunnerError, type ErrorCode } from '../../../src/errors.js';
 import {
   DEFAULT_TOLERANCE_SECONDS,
   decodeStandardWebhookSecret,
@@ -9,6 +8,7 @@ import {
   verifyStandardWebhook,
   type HeaderRecord,
 } from '../../../src/webhooks/signatures/standard-webhooks.js';
+import { codeOf } from '../../support/errors.js';
 
 // Svix known-answer vector (anchors.md §2.2).
 const SVIX = {
@@ -24,15 +24,6 @@ const svixHeaders = (signature = SVIX.signature): HeaderRecord => ({
   'webhook-timestamp': String(SVIX.timestamp),
   'webhook-signature': signature,
 });
-
-function codeOf(fn: () => unknown): ErrorCode | 'no error' | 'foreign error' {
-  try {
-    fn();
-    return 'no error';
-  } catch (err) {
-    return err instanceof RoomrunnerError ? err.code : 'foreign error';
-  }
-}
 
 const verifySvix = (overrides: Partial<Parameters<typeof verifyStandardWebhook>[0]> = {}) =>
   verifyStandardWebhook({
