@@ -1,0 +1,162 @@
+/**
+ * Webhook ingest (issue #6): signed `room.started` deliveries through the whole path (verify, dedupe, ledger,
+ * acknowledge) against a bare fastify route that parses the same body, both under the same autocannon load
+ * on loopback. Every delivery is distinct (a counter in `room_name`, MeshAgent scheme: the signature covers
+ * the body), pre-signed before the run so the load generator spends no time signing. The server under test
+ * runs in its own process; each roomrunner run has its own bare-fastify run right before it, so a noisy
+ * neighbour hits both alike.
+ */
+import { join } from 'node:path';
+import { autocannon, type AutocannonResult } from './lib/autocannon.js';
+import { BENCH_DIR, PROFILE_DIR, startChild } from './lib/child.js';
+import type { IngestKind, IngestStartArgs } from './lib/ingest-server.js';
+import { createSchema, postgresUnreachable, type BenchSchema } from './lib/postgres.js';
+import { clearProfiles, newestProfile, profileMarkdown, summarizeProfile } from './lib/profile.js';
+import type { BenchOptions, BenchResult, Figure } from './lib/types.js';
+import { pythonDumps, signWebhook } from '../src/webhooks/signatures/index.js';
+
+const SECRET = 'bench-ingest-webhook-secret';
+const CONNECTIONS = 10;
+const WARMUP_S = 2;
+const DURATION_S = 6;
+/** bare, subject, bare, subject: a burst of load from a neighbour is less likely to hit one side only. */
+const ROUNDS = 2;
+/** Pre-signed deliveries; past this the generator signs on the fly (still distinct). */
+const POOL_SIZE = 120_000;
+const P99_TARGET_MS = 20;
+const RPS_RATIO_TARGET = 0.5;
+
+interface Delivery {
+  readonly body: Buffer;
+  readonly headers: Record<string, string>;
+}
+
+function delivery(i: number): Delivery {
+  const room = `bench-ingest-${i}`;
+  const body = pythonDumps({ event: 'room.started', data: { room_name: room, room_url: `ws://127.0.0.1:9/rooms/${room}`, session_id: `s-${i}` } });
+  return { body: Buffer.from(body), headers: { 'content-type': 'application/json', ...signWebhook('meshagent', { body, secret: SECRET }) } };
+}
+
+interface RunFigures {
+  readonly label: string;
+  readonly result: AutocannonResult;
+  readonly sent: number;
+  readonly unexpected: number;
+}
+
+interface Cursor {
+  i: number;
+  /** Answers other than 200 `{"ok":true}` (a duplicate, an error). */
+  unexpected: number;
+}
+
+async function load(url: string, pool: readonly Delivery[], cursor: Cursor, seconds: number): Promise<AutocannonResult> {
+  return autocannon({
+    url,
+    method: 'POST',
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (request) => {
+          const n = cursor.i++;
+          const d = pool[n] ?? delivery(n);
+          return { ...request, body: d.body, headers: d.headers };
+        },
+        onResponse: (status, body) => {
+          if (status !== 200 || body !== '{"ok":true}') cursor.unexpected += 1;
+        },
+      },
+    ],
+  });
+}
+
+async function runOne(kind: IngestKind, args: Omit<IngestStartArgs, 'kind' | 'secret'>, pool: readonly Delivery[], options: BenchOptions): Promise<RunFigures> {
+  if (options.profile) clearProfiles(join(PROFILE_DIR, `ingest-${kind}`));
+  const child = await startChild('ingest-server.ts', { name: `ingest-${kind}`, profile: options.profile && kind !== 'bare' });
+  try {
+    const { url } = await child.call<{ url: string }>('start', { kind, secret: SECRET, ...args });
+    const cursor: Cursor = { i: 0, unexpected: 0 };
+    await load(url, pool, cursor, WARMUP_S);
+    const before = cursor.i;
+    cursor.unexpected = 0;
+    const result = await load(url, pool, cursor, DURATION_S);
+    await child.call('stats');
+    options.log(
+      `  ${kind.padEnd(8)} ${result.requests.average.toFixed(0).padStart(7)} req/s  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  non2xx ${result.non2xx}  unexpected ${cursor.unexpected}  errors ${result.errors}`,
+    );
+    return { label: kind, result, sent: cursor.i - before, unexpected: cursor.unexpected };
+  } finally {
+    await child.close();
+  }
+}
+
+const LABEL: Record<Exclude<IngestKind, 'bare'>, string> = { memory: 'MemoryStore', pglite: 'PGlite (on disk)', postgres: 'PostgreSQL' };
+
+export async function runIngest(options: BenchOptions): Promise<BenchResult> {
+  const started = Date.now();
+  const t0 = performance.now();
+  const pool: Delivery[] = [];
+  for (let i = 0; i < POOL_SIZE; i++) pool.push(delivery(i));
+  options.log(`  ${POOL_SIZE} deliveries signed in ${(performance.now() - t0).toFixed(0)} ms`);
+
+  const figures: Figure[] = [];
+  const notes: string[] = [
+    `autocannon ${CONNECTIONS} connections, ${WARMUP_S} s warm-up then ${DURATION_S} s measured per run, ${ROUNDS} rounds of bare-then-roomrunner per store, loopback; the server runs in its own process ` +
+      `(logs at \`info\` to stdout, discarded), autocannon in the driver. Each delivery is a distinct, pre-signed MeshAgent-scheme \`room.started\` ` +
+      `(JWT over the SHA-256 of the body) — no duplicates; \`onRoomStarted\` does nothing, so this is ingest only. The baseline is a bare fastify ` +
+      `\`POST /webhook\` that parses the same JSON body and answers \`{"ok":true}\`, run right before each roomrunner run on the same bodies. Throughput is the mean of the rounds, p99 the worse round.`,
+  ];
+  const pgDown = await postgresUnreachable();
+  const kinds: Array<Exclude<IngestKind, 'bare'>> = ['memory', 'pglite', 'postgres'];
+  for (const kind of kinds) {
+    if (kind === 'postgres' && pgDown !== undefined) {
+      notes.push(`PostgreSQL row not run: ${pgDown}.`);
+      continue;
+    }
+    const bares: RunFigures[] = [];
+    const subjects: RunFigures[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      bares.push(await runOne('bare', {}, pool, options));
+      let schema: BenchSchema | undefined;
+      try {
+        if (kind === 'postgres') schema = await createSchema('ingest');
+        subjects.push(await runOne(kind, schema ? { databaseUrl: schema.url } : {}, pool, options));
+      } finally {
+        await schema?.drop();
+      }
+    }
+    const rps = (runs: RunFigures[]): number => runs.reduce((sum, r) => sum + r.result.requests.average, 0) / runs.length;
+    const p99 = (runs: RunFigures[]): number => Math.max(...runs.map((r) => r.result.latency.p99));
+    const each = (runs: RunFigures[]): string => runs.map((r) => r.result.requests.average.toFixed(0)).join(' / ');
+    const total = subjects.reduce((n, r) => n + r.result.requests.total, 0);
+    const unexpected = subjects.reduce((n, r) => n + r.unexpected + r.result.errors + r.result.timeouts, 0);
+    const note =
+      `mean of ${ROUNDS} rounds (${each(subjects)} req/s; bare ${each(bares)} req/s); ${total} requests, p50 ${Math.max(...subjects.map((r) => r.result.latency.p50))} ms` +
+      (unexpected > 0 ? `, ${unexpected} answers not 200 {"ok":true} (or errors)` : ', every answer 200 {"ok":true}');
+    figures.push({
+      name: `ingest throughput, ${LABEL[kind]}`,
+      value: rps(subjects),
+      unit: 'req/s',
+      baseline: rps(bares),
+      baselineLabel: 'bare fastify route',
+      target: { kind: 'ratio-min', min: RPS_RATIO_TARGET },
+      note,
+    });
+    figures.push({
+      name: `ingest latency p99, ${LABEL[kind]}`,
+      value: p99(subjects),
+      unit: 'ms',
+      baseline: p99(bares),
+      baselineLabel: 'bare fastify route',
+      target: { kind: 'below', max: P99_TARGET_MS },
+      note: `the worse of the ${ROUNDS} rounds (${subjects.map((r) => r.result.latency.p99).join(' / ')} ms)`,
+    });
+    if (options.profile) {
+      const file = newestProfile(join(PROFILE_DIR, `ingest-${kind}`));
+      if (file) notes.push(profileMarkdown(`CPU profile of the ${LABEL[kind]} server`, summarizeProfile(file, join(BENCH_DIR, '..')), join(BENCH_DIR, '..')));
+    }
+  }
+  return { id: 'ingest', title: 'Webhook ingest', date: new Date(started).toISOString(), durationMs: Date.now() - started, status: 'ran', figures, notes };
+}

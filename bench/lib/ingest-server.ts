@@ -1,0 +1,78 @@
+/**
+ * Child process for bench/ingest.ts: one HTTP server under load. `bare` is a plain fastify route that parses
+ * the same JSON body and answers `{"ok":true}`; `memory`, `pglite` and `postgres` are a real WebhookServer
+ * (verify, dedupe, ledger, acknowledge, then a hook that does nothing) on that store. Logs go to stdout at
+ * `info` as in production; the parent discards stdout.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { loadConfig } from '../../src/config.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { openStore } from '../../src/store/open-store.js';
+import type { Store } from '../../src/store/store.js';
+import { WebhookServer } from '../../src/webhooks/webhook-server.js';
+import { serve } from './child-rpc.js';
+
+export type IngestKind = 'bare' | 'memory' | 'pglite' | 'postgres';
+
+export interface IngestStartArgs {
+  readonly kind: IngestKind;
+  readonly secret: string;
+  /** For `postgres`: a URL whose search_path names a fresh schema. */
+  readonly databaseUrl?: string;
+  /** For `pglite`: `memory://`, or undefined for a fresh directory on disk (the default deployment). */
+  readonly dataDir?: string;
+}
+
+let bare: FastifyInstance | undefined;
+let server: WebhookServer | undefined;
+let store: Store | undefined;
+let dataDir: string | undefined;
+let hooks = 0;
+
+async function start(args: IngestStartArgs): Promise<{ url: string }> {
+  if (args.kind === 'bare') {
+    bare = Fastify({ logger: false });
+    bare.post('/webhook', async () => ({ ok: true }));
+    await bare.listen({ port: 0, host: '127.0.0.1' });
+    const address = bare.server.address();
+    if (address === null || typeof address === 'string') throw new Error('no address');
+    return { url: `http://127.0.0.1:${address.port}/webhook` };
+  }
+  if (args.kind === 'memory') store = new MemoryStore();
+  else if (args.kind === 'pglite') {
+    if (args.dataDir === undefined) dataDir = mkdtempSync(join(tmpdir(), 'rr-bench-pglite-'));
+    store = await openStore({ dataDir: args.dataDir ?? dataDir });
+  } else store = await openStore({ databaseUrl: args.databaseUrl });
+  const config = loadConfig({ port: 0, host: '127.0.0.1', webhookSecrets: [args.secret], logLevel: 'info', logPretty: false }, {});
+  server = new WebhookServer({
+    config,
+    store,
+    // Ingest only: the hook does nothing, so no room is joined.
+    onRoomStarted: async () => {
+      hooks += 1;
+    },
+  });
+  const address = await server.start();
+  return { url: `${address.url}${server.path}` };
+}
+
+async function close(): Promise<void> {
+  await bare?.close();
+  await server?.close();
+  await store?.close();
+  if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+}
+
+serve(
+  {
+    start: (args: IngestStartArgs) => start(args),
+    stats: async () => {
+      await server?.idle();
+      return { hooks, memory: process.memoryUsage(), cpu: process.cpuUsage() };
+    },
+  },
+  close,
+);
