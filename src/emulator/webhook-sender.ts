@@ -14,9 +14,10 @@
  *   client uses); a per-attempt timeout of 10 s.
  * - A test ping, event {@link WEBHOOK_PING_EVENT} with data `{webhook_id}`, goes to every new subscription
  *   whatever its event filter (as GitHub's `ping` and Meshia's "test ping on save").
- * - Deliveries to one subscription go out one at a time in event order (LiveKit's per-resource queue,
- *   anchors.md §1.12), so `room.started` never overtakes `room.ended`; a failing endpoint delays only its
- *   own later events. Direct deliveries (`deliverTo`, used for `room.call`) are not queued.
+ * - Deliveries of one room to one subscription go out one at a time in event order (LiveKit's per-resource
+ *   queue, anchors.md §1.12), so `room.started` never overtakes `room.ended`; different rooms go out in
+ *   parallel, at most {@link DEFAULT_MAX_IN_FLIGHT} at once per subscription. A failing endpoint delays only
+ *   its own later events. Direct deliveries (`deliverTo`, used for `room.call`) are not queued.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleepFor } from 'node:timers/promises';
@@ -34,6 +35,9 @@ import {
 } from '../webhooks/signatures/index.js';
 
 /** The test event sent when a subscription is created (and by {@link WebhookSender.ping}). */
+/** Deliveries in flight at once per subscription (different rooms; one room's events stay in order). */
+export const DEFAULT_MAX_IN_FLIGHT = 16;
+
 export const WEBHOOK_PING_EVENT = 'webhook.ping';
 /** Subscription wildcard meaning "every event" (§A.2); never sent as an event name. */
 export const WILDCARD_EVENT = '*';
@@ -224,6 +228,7 @@ export class WebhookSender {
   readonly #subscriptions = new Map<string, WebhookSubscription>();
   readonly #log = new Map<string, MutableRecord>();
   readonly #queues = new Map<string, Promise<void>>();
+  readonly #slots = new Map<string, { running: number; waiting: Array<() => void> }>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #closing = new AbortController();
   readonly #retries: number;
@@ -423,13 +428,32 @@ export class WebhookSender {
       header: subscription.header,
     };
     const record = this.#newRecord(target, event, data);
-    const previous = this.#queues.get(subscription.id) ?? Promise.resolve();
-    const next = previous.then(() => this.#run(record, target));
-    this.#queues.set(subscription.id, next);
+    // One queue per (subscription, room): a room's events keep their order; rooms do not wait for each other.
+    const room = typeof data['room_name'] === 'string' ? data['room_name'] : '';
+    const key = `${subscription.id}\u0000${room}`;
+    const previous = this.#queues.get(key) ?? Promise.resolve();
+    const next = previous.then(() => this.#withSlot(subscription.id, () => this.#run(record, target)));
+    this.#queues.set(key, next);
     void this.#track(next).then(() => {
-      if (this.#queues.get(subscription.id) === next) this.#queues.delete(subscription.id);
+      if (this.#queues.get(key) === next) this.#queues.delete(key);
     });
     return snapshot(record);
+  }
+
+  /** Run `work` once fewer than DEFAULT_MAX_IN_FLIGHT deliveries of this subscription are in flight. */
+  async #withSlot(subscriptionId: string, work: () => Promise<void>): Promise<void> {
+    let slot = this.#slots.get(subscriptionId);
+    if (!slot) this.#slots.set(subscriptionId, (slot = { running: 0, waiting: [] }));
+    const held = slot;
+    if (held.running >= DEFAULT_MAX_IN_FLIGHT) await new Promise<void>((resolve) => held.waiting.push(resolve));
+    else held.running += 1;
+    try {
+      await work();
+    } finally {
+      const next = held.waiting.shift();
+      if (next) next();
+      else if (--held.running === 0) this.#slots.delete(subscriptionId);
+    }
   }
 
   #newRecord(target: Target, event: string, data: Readonly<Record<string, unknown>>): MutableRecord {

@@ -109,6 +109,39 @@ describe('WebhookSender', () => {
     await receiver.stop();
   });
 
+  describe('ordering', () => {
+    it('sends different rooms in parallel while one room\'s events keep their order', async () => {
+      const seen: string[] = [];
+      let releaseSlow!: () => void;
+      const fastArrived = new Promise<void>((resolve) => (releaseSlow = resolve));
+      // Holds the answer to room "slow"'s first event until room "fast" has arrived: serial delivery would deadlock.
+      const server: Server = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const { event, data } = JSON.parse(Buffer.concat(chunks).toString()) as { event: string; data: { room_name: string } };
+          seen.push(`${data.room_name}:${event}`);
+          if (data.room_name === 'fast') releaseSlow();
+          const answer = (): void => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+          if (data.room_name === 'slow' && event === 'room.started') void fastArrived.then(answer);
+          else answer();
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const webhooks = makeSender();
+        webhooks.create({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, secret: SECRET });
+        webhooks.deliver('room.started', { room_name: 'slow', room_url: 'ws://x/rooms/slow' });
+        webhooks.deliver('room.ended', { room_name: 'slow' });
+        webhooks.deliver('room.started', { room_name: 'fast', room_url: 'ws://x/rooms/fast' });
+        await webhooks.idle();
+        expect(seen).toEqual(['slow:room.started', 'fast:room.started', 'slow:room.ended']);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+  });
+
   describe('signing', () => {
     it('sends the Python json.dumps body signed with a Meshagent-Signature that verifies', async () => {
       const webhooks = makeSender();
