@@ -126,6 +126,8 @@ export const ERROR_CATALOG = {
   RR_STORE_UNAVAILABLE: { description: 'The store could not record a delivery (or is closed); the webhook gets 503 so the sender retries, and nothing is dispatched.', http: 503 },
   RR_HTTP_BAD_REQUEST: { description: 'A request is malformed at the HTTP level (e.g. a Content-Length that does not match the body).', http: 400 },
   RR_HTTP_NOT_FOUND: { description: 'No route for this method and path.', http: 404 },
+  RR_ADMIN_DISABLED: { description: 'An /admin route was called but ROOMRUNNER_ADMIN_TOKEN / --admin-token is not set, so the admin API is off.', http: 403 },
+  RR_ADMIN_DELIVERY_NOT_FOUND: { description: 'The admin API was asked for a delivery key the ledger does not have (never received, or pruned).', http: 404 },
   RR_HTTP_UNAUTHORIZED: { description: 'An admin route was called without the bearer token set by ROOMRUNNER_ADMIN_TOKEN / --admin-token.', http: 401 },
   RR_HTTP_INTERNAL: { description: 'roomrunner failed while answering a request (a bug: please report it).', http: 500 },
 

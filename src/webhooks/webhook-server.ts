@@ -21,6 +21,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../config.js';
 import { RoomrunnerError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
+import { registerAdminRoutes } from '../http/admin.js';
 import { buildApp, type ReadinessCheck } from '../http/app.js';
 import { Metrics } from '../http/metrics.js';
 import { MemoryStore } from '../store/memory-store.js';
@@ -73,6 +74,8 @@ export interface WebhookServerOptions {
   readonly metrics?: Metrics;
   /** Collect Node's default metrics in a metrics registry the server creates. Default true. */
   readonly defaultMetrics?: boolean;
+  /** Enables the admin API and guards it (default ROOMRUNNER_ADMIN_TOKEN; off when unset). */
+  readonly adminToken?: string;
   /** Extra readiness checks (the platform, ...); the store's ping is always one. */
   readonly readinessChecks?: readonly ReadinessCheck[];
   readonly onRoomStarted?: WebhookHook<RoomStartedEvent>;
@@ -133,6 +136,7 @@ export class WebhookServer {
   readonly #bodyLimitBytes: number;
   readonly #dedupeWindowMs: number;
   readonly #drainTimeoutMs: number;
+  readonly #adminToken: string | undefined;
   readonly #ownsStore: boolean;
   readonly #work = new InflightWork();
   readonly #abort = new AbortController();
@@ -161,6 +165,7 @@ export class WebhookServer {
     this.#bodyLimitBytes = options.bodyLimitBytes ?? config.bodyLimitBytes;
     this.#dedupeWindowMs = options.dedupeWindowMs ?? config.dedupeWindowMs;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? config.drainTimeoutMs;
+    this.#adminToken = options.adminToken ?? config.adminToken;
     this.path = options.path ?? DEFAULT_WEBHOOK_PATH;
     assertWebhookSecret(this.#secrets, this.#insecure);
     if (this.#schemes.length === 0) {
@@ -214,6 +219,11 @@ export class WebhookServer {
         accepting: () => this.#phase !== 'draining' && this.#phase !== 'closed',
         dispatch: (event, info) => this.#dispatch(event, info),
       },
+    });
+    registerAdminRoutes(this.#app, {
+      store: this.store,
+      adminToken: this.#options.adminToken ?? this.#adminToken,
+      replay: (event, key) => this.#replay(event, key),
     });
     return this.#app;
   }
@@ -335,6 +345,23 @@ export class WebhookServer {
       default:
         return [];
     }
+  }
+
+  /** Run a stored delivery's hook again (admin replay) and record the outcome. */
+  async #replay(event: WebhookEvent, key: string): Promise<HookOutcome | 'failed'> {
+    const log = this.logger.child({ key, event: event.event, replay: true });
+    let result: HookOutcome | 'failed';
+    let error: string | null = null;
+    try {
+      result = await this.#dispatch(event, { deliveryKey: key, log });
+    } catch (err) {
+      result = 'failed';
+      error = err instanceof Error ? err.message : String(err);
+      log.error({ err: error }, 'replayed webhook hook failed');
+    }
+    await this.store.finishDelivery(key, result, error);
+    log.info({ result }, 'webhook replayed');
+    return result;
   }
 
   async #dispatch(event: WebhookEvent, info: DeliveryInfo): Promise<HookOutcome> {
