@@ -119,6 +119,9 @@ export function assertWebhookSecret(secrets: readonly string[], insecure: boolea
   );
 }
 
+/** How often old deliveries and tombstones are pruned. */
+export const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+
 /** A webhook receiver with overridable hooks. See the module comment for the example. */
 export class WebhookServer {
   readonly store: Store;
@@ -137,6 +140,7 @@ export class WebhookServer {
   readonly #dedupeWindowMs: number;
   readonly #drainTimeoutMs: number;
   readonly #adminToken: string | undefined;
+  #pruneTimer: NodeJS.Timeout | undefined;
   readonly #ownsStore: boolean;
   readonly #work = new InflightWork();
   readonly #abort = new AbortController();
@@ -198,7 +202,8 @@ export class WebhookServer {
    * `inject()`, or call `start()`.
    */
   buildApp(): FastifyInstance {
-    this.#app ??= buildApp({
+    if (this.#app) return this.#app;
+    this.#app = buildApp({
       logger: this.logger,
       metrics: this.metrics,
       store: this.store,
@@ -310,13 +315,36 @@ export class WebhookServer {
     this.#address = { host: bound.address, port: bound.port, url: `http://${host}:${bound.port}` };
     if (this.#phase === 'starting') this.#phase = 'listening';
     this.logger.info({ url: this.#address.url, path: this.path, schemes: this.#schemes }, 'webhook server listening');
+    void this.prune();
+    this.#pruneTimer = setInterval(() => void this.prune(), PRUNE_INTERVAL_MS).unref();
     return this.#address;
+  }
+
+  /**
+   * Delete what is past keeping: deliveries older than the dedupe window (7 days by default), and, on a store
+   * that coordinates rooms, tombstones and dead replicas older than that too. Runs at start-up and hourly.
+   * Resolves with what was removed; a failing store is logged, never thrown.
+   */
+  async prune(): Promise<{ deliveries: number; rooms: number; replicas: number }> {
+    const removed = { deliveries: 0, rooms: 0, replicas: 0 };
+    const before = new Date((this.#options.now ?? Date.now)() - this.#dedupeWindowMs);
+    const store = this.store as Store & { pruneRooms?: (endedBefore: Date) => Promise<number>; pruneReplicas?: (expiredForMs: number) => Promise<number> };
+    try {
+      removed.deliveries = await store.pruneDeliveries(before);
+      if (typeof store.pruneRooms === 'function') removed.rooms = await store.pruneRooms(before);
+      if (typeof store.pruneReplicas === 'function') removed.replicas = await store.pruneReplicas(this.#dedupeWindowMs);
+      if (removed.deliveries + removed.rooms + removed.replicas > 0) this.logger.info(removed, 'pruned old deliveries and tombstones');
+    } catch (err) {
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'prune failed: the store is unavailable');
+    }
+    return removed;
   }
 
   async #shutdown(): Promise<void> {
     // Let a start() in progress finish, so that the listening socket gets closed too.
     await this.#starting?.catch(() => undefined);
     await this.drain();
+    if (this.#pruneTimer) clearInterval(this.#pruneTimer);
     this.#phase = 'closed';
     this.#abort.abort(new RoomrunnerError('RR_WEBHOOK_SERVER_CLOSED', 'the webhook server closed'));
     await this.#app?.close();
