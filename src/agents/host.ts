@@ -3,14 +3,15 @@
  * Schemas zod generates, answers `room.tool_call.<toolkit>` through {@link runCall}, registers again after every
  * reconnect, and on leave aborts calls in flight, unregisters and closes the socket with 1000.
  */
+import { setMaxListeners } from 'node:events';
 import { RoomrunnerError } from '../errors.js';
 import type { Content } from '../protocol/content.js';
 import type { JsonObject } from '../protocol/packing.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { RoomConnection, type RoomConnectionOptions } from '../room/connection.js';
+import { RoomConnection, withBindings, type RoomConnectionOptions } from '../room/connection.js';
 import { RoomClient, type ToolkitRegistration } from '../room/room-client.js';
 import type { Toolkit } from './define-agent.js';
-import { CallLimiter, runCall, type CallOutcome, type RoomApi } from './run-call.js';
+import { CallLimiter, runCall, type CallGroup, type CallOutcome, type RoomApi } from './run-call.js';
 
 /** Observes every answered call (metrics, tests). */
 export type CallObserver = (toolkit: string, tool: string, outcome: CallOutcome) => void;
@@ -49,17 +50,31 @@ export class AgentHost {
   readonly #options: AgentHostOptions;
   readonly #logger: Logger;
   readonly #limiter = new CallLimiter();
-  readonly #abort = new AbortController();
+  /** The controllers of the calls in flight, aborted together by {@link abortCalls}. */
+  readonly #calls = new Set<AbortController>();
+  /** Set by {@link abortCalls}: every call in flight then, and any call started later, is aborted with it. */
+  #abortReason: Error | undefined;
+  readonly #group: CallGroup = {
+    join: (controller) => {
+      if (this.#abortReason) controller.abort(this.#abortReason);
+      else this.#calls.add(controller);
+    },
+    leave: (controller) => {
+      this.#calls.delete(controller);
+    },
+  };
   readonly #registrations = new Map<string, string>();
   readonly #unserve: Array<() => void> = [];
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #roomApi: RoomApi;
   #leaving: string | undefined;
+  /** The last call signal seen: the room client shares one per socket, and every call in flight listens to it. */
+  #callSignal: AbortSignal | undefined;
 
   constructor(client: RoomClient, options: AgentHostOptions) {
     this.#client = client;
     this.#options = options;
-    this.#logger = (options.logger ?? silentLogger()).child({ room: options.room });
+    this.#logger = withBindings(options.logger ?? silentLogger(), { room: options.room });
     this.#roomApi = {
       invokeTool: ({ toolkit, tool, arguments: args, signal }) => client.invokeTool({ toolkit, tool, arguments: args, ...(signal ? { signal } : {}) }),
       listToolkits: async () => {
@@ -104,7 +119,12 @@ export class AgentHost {
 
   /** Abort every call in flight with `reason` (room ended, shutdown); their callers get code 1006. */
   abortCalls(reason: string): void {
-    if (!this.#abort.signal.aborted) this.#abort.abort(new Error(reason));
+    if (this.#abortReason) return;
+    const error = new Error(reason);
+    this.#abortReason = error;
+    const calls = [...this.#calls];
+    this.#calls.clear();
+    for (const controller of calls) controller.abort(error);
   }
 
   /** Wait until no call is in flight, or `timeoutMs` passes. Resolves true when idle. */
@@ -142,6 +162,11 @@ export class AgentHost {
       const error = new RoomrunnerError('RR_AGENT_ABORTED', `agent ${toolkit.name} is leaving the room: ${this.#leaving}`);
       return Promise.resolve({ type: 'error', text: error.message, code: error.contentCode });
     }
+    if (callSignal !== this.#callSignal) {
+      // One listener per call in flight (removed when it settles), so more than 10 is expected, not a leak.
+      setMaxListeners(0, callSignal);
+      this.#callSignal = callSignal;
+    }
     const work = runCall({
       toolkit,
       tool,
@@ -152,7 +177,8 @@ export class AgentHost {
       logger: this.#logger,
       roomApi: this.#roomApi,
       limiter: this.#limiter,
-      signal: AbortSignal.any([callSignal, this.#abort.signal]),
+      signal: callSignal,
+      group: this.#group,
     }).then((outcome) => {
       this.#options.onCall?.(toolkit.name, tool, outcome);
       return outcome.content;

@@ -86,6 +86,18 @@ export interface CallRequest {
   limiter: CallLimiter;
   /** Aborts the call from outside: room ended, caller gone, shutdown. Its reason is told to the caller. */
   signal?: AbortSignal;
+  /** The calls of one owner (a host) that it may abort together; the call joins it while it runs. */
+  group?: CallGroup;
+}
+
+/**
+ * Calls in flight that an owner aborts together (room ended, shutdown). {@link runCall} joins with the one
+ * AbortController of a call and leaves once the call settles; `join` may abort it at once (owner already
+ * aborting).
+ */
+export interface CallGroup {
+  join(controller: AbortController): void;
+  leave(controller: AbortController): void;
 }
 
 export interface CallOutcome {
@@ -115,24 +127,34 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
 
   const key = `${toolkit.name}\u0000${request.tool}`;
   const logger = request.logger.child({ agent: toolkit.name, tool: request.tool, call: request.toolCallId ?? undefined });
-  const deadline = new AbortController();
+  // One controller per call, aborted by the deadline, by request.signal and by the owner's group; the listeners
+  // are removed when the call settles (cheaper than AbortSignal.any, which is tracked with WeakRefs).
+  const controller = new AbortController();
+  const signal = controller.signal;
   // The deadline covers waiting for a slot too: a caller waits at most timeoutMs in all.
   const timer = setTimeout(() => {
-    deadline.abort(new RoomrunnerError('RR_AGENT_TIMEOUT', `agent ${toolkit.name} did not answer within ${tool.timeoutMs} ms`));
+    controller.abort(new RoomrunnerError('RR_AGENT_TIMEOUT', `agent ${toolkit.name} did not answer within ${tool.timeoutMs} ms`));
   }, tool.timeoutMs);
-  const signal = request.signal ? AbortSignal.any([deadline.signal, request.signal]) : deadline.signal;
-  const acquired = await request.limiter.acquire(key, tool.concurrency, tool.maxQueue, signal);
-  if (!acquired && !signal.aborted) {
-    clearTimeout(timer);
-    return done(
-      error(
-        'RR_AGENT_BUSY',
-        `agent ${toolkit.name} is busy: ${tool.concurrency} calls running and ${tool.maxQueue} waiting in room ${request.room}; retry later`,
-      ),
-      'busy',
-    );
+  const outer = request.signal;
+  const onOuterAbort = outer ? (): void => controller.abort(outer.reason) : undefined;
+  if (outer && onOuterAbort) {
+    if (outer.aborted) onOuterAbort();
+    else outer.addEventListener('abort', onOuterAbort, { once: true });
   }
+  const group = request.group;
+  group?.join(controller);
+  let acquired = false;
   try {
+    acquired = await request.limiter.acquire(key, tool.concurrency, tool.maxQueue, signal);
+    if (!acquired && !signal.aborted) {
+      return done(
+        error(
+          'RR_AGENT_BUSY',
+          `agent ${toolkit.name} is busy: ${tool.concurrency} calls running and ${tool.maxQueue} waiting in room ${request.room}; retry later`,
+        ),
+        'busy',
+      );
+    }
     if (!acquired) throw signal.reason;
     const ctx = makeContext(request, logger, signal);
     const output = await untilAborted(Promise.resolve().then(() => tool.run(parsed.data, ctx)), signal);
@@ -158,6 +180,8 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
     return done(thrownToContent(thrown), 'failed');
   } finally {
     clearTimeout(timer);
+    if (outer && onOuterAbort) outer.removeEventListener('abort', onOuterAbort);
+    group?.leave(controller);
     if (acquired) request.limiter.release(key);
   }
 }

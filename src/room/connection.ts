@@ -169,6 +169,8 @@ export class RoomConnection {
   /** The socket's session once its handshake is done: requests may use it. */
   #session: Session | undefined;
   #attempt: AbortController | undefined;
+  /** The handshake in progress, if any: where room_ready and connected of its socket go. */
+  #handshakeSink: HandshakeSink | undefined;
   #wake: (() => void) | undefined;
   #waiters = new Set<Waiter>();
   #start: { promise: Promise<void>; resolve(): void; reject(error: unknown): void; settled: boolean } | undefined;
@@ -190,7 +192,7 @@ export class RoomConnection {
       throw new TypeError('token must be a participant token string or a function that returns one');
     }
     this.#roomName = roomNameFromUrl(this.#url);
-    this.#log = (options.logger ?? silentLogger()).child({ room: this.#roomName });
+    this.#log = withBindings(options.logger ?? silentLogger(), { room: this.#roomName });
     this.#requestTimeoutMs = nonNegative('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     this.#handshakeTimeoutMs = positive('handshakeTimeoutMs', options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
     this.#maxMessageBytes = options.maxMessageBytes;
@@ -445,16 +447,25 @@ export class RoomConnection {
       let done = false;
       let ready: RoomReadyHeader | undefined;
       let connected: ConnectedHeader | undefined;
+      // Everything below lives only until the handshake settles: the
+      // socket's `closed` reaches this scope through `watch`, which drops it, so none of it outlives the handshake.
+      // room_ready and connected reach it through #handshakeSink, also dropped then.
+      const watch: { onClosed: ((info: CloseInfo) => void) | undefined } = { onClosed: undefined };
+      const settle = (): void => {
+        done = true;
+        watch.onClosed = undefined;
+        signal.removeEventListener('abort', onAbort);
+        if (this.#handshakeSink === sink) this.#handshakeSink = undefined;
+      };
       const onAbort = (): void => {
         if (done) return;
-        done = true;
+        settle();
         session.close(1000, 'handshake abandoned');
         void session.closed.then(() => reject(signal.reason));
       };
       const check = (): void => {
         if (done || !ready || !connected) return;
-        done = true;
-        signal.removeEventListener('abort', onAbort);
+        settle();
         this.#roomName = ready.room_name;
         this.#roomUrl = ready.room_url;
         this.#sessionId = ready.session_id;
@@ -463,7 +474,9 @@ export class RoomConnection {
         this.#attributes = { ...connected.attributes, ...this.#attributes };
         resolve(session);
       };
-      const { session, open } = this.#createSession(transport, {
+      const session = this.#createSession(transport);
+      const sink: HandshakeSink = {
+        session,
         roomReady: (header) => {
           ready = header;
           check();
@@ -472,63 +485,83 @@ export class RoomConnection {
           connected = header;
           check();
         },
-      });
-      this.#socketSession = session;
-      void session.closed.then((info) => {
-        if (this.#socketSession === session) this.#socketSession = undefined;
+      };
+      this.#handshakeSink = sink;
+      watch.onClosed = (info) => {
         if (done) return;
-        done = true;
-        signal.removeEventListener('abort', onAbort);
+        settle();
         reject(notReady(info));
-      });
+      };
+      this.#socketSession = session;
+      watchClosed(session, watch, this.#onSocketSessionClosed);
       // Only now may frames (buffered ones included) reach the handlers above.
-      open();
+      session.start();
       if (signal.aborted) onAbort();
       else if (!done) signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
-  /** A Session with every handler on it; frames flow once the caller calls `open()`. */
-  #createSession(
-    transport: Transport,
-    handshake: { roomReady(h: RoomReadyHeader): void; connected(h: ConnectedHeader): void },
-  ): { session: Session; open: () => void } {
+  /** A Session with every per-socket handler on it (the handshake adds its own); frames flow once it is started. */
+  #createSession(transport: Transport): Session {
     const session = new Session(transport, {
       autoStart: false,
       requestTimeoutMs: this.#requestTimeoutMs,
       ...(this.#maxMessageBytes === undefined ? {} : { maxMessageBytes: this.#maxMessageBytes }),
-      onError: (error, context) => {
-        this.#log.warn({ err: error, ...context }, 'room message failed');
-        this.#events.emit('error', error);
-      },
-      onUnhandled: (message, s) => this.#onUnhandled(message, s),
+      onError: this.#onSessionError,
+      onUnhandled: this.#onUnhandledMessage,
     });
-    session.on(MESSAGE_TYPES.ROOM_READY, (m) => handshake.roomReady(parseHeader(RoomReadySchema, unpackMessage(m.data).header, m.type)));
-    session.on(MESSAGE_TYPES.CONNECTED, (m) => {
-      const header = parseHeader(ConnectedSchema, unpackMessage(m.data).header, m.type);
-      if (header.type === 'init') handshake.connected(header);
-    });
-    session.on(MESSAGE_TYPES.ROOM_STATUS, (m) => {
-      const header = parseHeader(RoomStatusSchema, unpackMessage(m.data).header, m.type);
-      this.#events.emit('status', { status: header.status, message: header.message ?? null });
-    });
-    session.on(MESSAGE_TYPES.MESSAGING_SEND, (m) => {
-      const { header, payload } = unpackMessage(m.data);
-      const parsed = parseHeader(MessagingSendSchema, header, m.type);
-      const message: RoomMessage = {
-        fromParticipantId: parsed.from_participant_id ?? null,
-        type: parsed.type,
-        message: parsed.message ?? null,
-        ...(payload.length > 0 ? { attachment: payload } : {}),
-      };
-      this.#events.emit('message', message);
-      if (message.type === 'dismiss') this.#events.emit('dismiss', message);
-    });
+    session.on(MESSAGE_TYPES.ROOM_READY, this.#onRoomReady);
+    session.on(MESSAGE_TYPES.CONNECTED, this.#onConnected);
+    session.on(MESSAGE_TYPES.ROOM_STATUS, this.#onRoomStatus);
+    session.on(MESSAGE_TYPES.MESSAGING_SEND, this.#onMessagingSend);
     this.#applied = new Map();
     for (const [type, handler] of this.#handlers) this.#applied.set(`=${type}`, session.on(type, handler));
     for (const [prefix, handler] of this.#prefixHandlers) this.#applied.set(`^${prefix}`, session.onPrefix(prefix, handler));
-    return { session, open: () => session.start() };
+    return session;
   }
+
+  // Per-socket handlers, made once per connection rather than once per socket.
+  readonly #onSocketSessionClosed = (session: Session): void => {
+    if (this.#socketSession === session) this.#socketSession = undefined;
+  };
+
+  readonly #onSessionError = (error: unknown, context: { id?: number; type?: string }): void => {
+    this.#log.warn({ err: error, ...context }, 'room message failed');
+    this.#events.emit('error', error);
+  };
+
+  readonly #onUnhandledMessage: MessageHandler = (message, s) => this.#onUnhandled(message, s);
+
+  /** room_ready and connected go to the handshake of their socket while it runs, and are ignored after it. */
+  readonly #onRoomReady: MessageHandler = (m, s) => {
+    const header = parseHeader(RoomReadySchema, unpackMessage(m.data).header, m.type);
+    const sink = this.#handshakeSink;
+    if (sink?.session === s) sink.roomReady(header);
+  };
+
+  readonly #onConnected: MessageHandler = (m, s) => {
+    const header = parseHeader(ConnectedSchema, unpackMessage(m.data).header, m.type);
+    const sink = this.#handshakeSink;
+    if (header.type === 'init' && sink?.session === s) sink.connected(header);
+  };
+
+  readonly #onRoomStatus: MessageHandler = (m) => {
+    const header = parseHeader(RoomStatusSchema, unpackMessage(m.data).header, m.type);
+    this.#events.emit('status', { status: header.status, message: header.message ?? null });
+  };
+
+  readonly #onMessagingSend: MessageHandler = (m) => {
+    const { header, payload } = unpackMessage(m.data);
+    const parsed = parseHeader(MessagingSendSchema, header, m.type);
+    const message: RoomMessage = {
+      fromParticipantId: parsed.from_participant_id ?? null,
+      type: parsed.type,
+      message: parsed.message ?? null,
+      ...(payload.length > 0 ? { attachment: payload } : {}),
+    };
+    this.#events.emit('message', message);
+    if (message.type === 'dismiss') this.#events.emit('dismiss', message);
+  };
 
   /** Unknown tool calls get an error answer, or the room's caller would wait forever (§E.10); other types are dropped (§D.2). */
   async #onUnhandled(message: FrameMessage, session: Session): Promise<void> {
@@ -682,10 +715,36 @@ export class RoomConnection {
   }
 }
 
+type HandshakeSink = { readonly session: Session; roomReady(header: RoomReadyHeader): void; connected(header: ConnectedHeader): void };
 type RoomReadyHeader = { room_name: string; room_url?: string | undefined; session_id?: string | undefined };
 type ConnectedHeader = { participantId: string; attributes: Record<string, unknown> };
 
 // --- small pieces ---
+
+/**
+ * `logger` with `fields` bound: a child only for the fields it does not already carry with the same value (pino's
+ * `bindings()`), so a logger handed down with `{ room }` bound is used as it is rather than binding it twice.
+ */
+export function withBindings(logger: Logger, fields: Record<string, unknown>): Logger {
+  const bound: Record<string, unknown> = typeof logger.bindings === 'function' ? logger.bindings() : {};
+  let missing: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined || bound[key] === value) continue;
+    (missing ??= {})[key] = value;
+  }
+  return missing ? logger.child(missing) : logger;
+}
+
+/**
+ * Call `watch.onClosed` when the session closes, if it is still set then, and `always` in any case. A function
+ * of its own so the reaction holds `watch` and not the scope of the handshake that made it.
+ */
+function watchClosed(session: Session, watch: { onClosed: ((info: CloseInfo) => void) | undefined }, always: (session: Session) => void): void {
+  void session.closed.then((info) => {
+    always(session);
+    watch.onClosed?.(info);
+  });
+}
 
 function notReady(info: CloseInfo): RoomrunnerError {
   return new RoomrunnerError(

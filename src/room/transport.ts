@@ -3,6 +3,7 @@
  * session above it owns ids, requests and routing. Two implementations: {@link WebSocketTransport} over `ws`,
  * and {@link createMemoryTransportPair}, a linked pair for tests that need no socket.
  */
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
 export interface TransportHandlers {
@@ -59,10 +60,18 @@ export class WebSocketTransport implements Transport {
   sendFrames(frames: readonly Uint8Array[]): Promise<void> {
     if (!this.isOpen) return Promise.reject(new Error('websocket is not open'));
     const last = frames.length - 1;
+    // Cork the socket around the frames: a message (header frame + data frames) goes out in one write instead
+    // of one per frame, and messages sent in the same tick share it. Uncorked on the next tick, once per cork.
+    const socket = (this.#ws as unknown as { _socket?: Socket })._socket;
+    const corked = socket !== undefined && !socket.destroyed;
+    if (corked) {
+      socket.cork();
+      process.nextTick(uncork, socket);
+    }
     return new Promise((resolve, reject) => {
-      frames.forEach((frame, i) => {
-        this.#ws.send(frame, { binary: true }, i === last ? (err) => (err ? reject(err) : resolve()) : undefined);
-      });
+      for (let i = 0; i <= last; i++) {
+        this.#ws.send(frames[i] as Uint8Array, { binary: true }, i === last ? (err) => (err ? reject(err) : resolve()) : undefined);
+      }
     });
   }
 
@@ -86,6 +95,10 @@ export class WebSocketTransport implements Transport {
     this.#closed = true;
     this.#handlers?.onClose(code, reason);
   }
+}
+
+function uncork(socket: Socket): void {
+  socket.uncork();
 }
 
 function toBytes(data: unknown, isBinary: boolean): Uint8Array | undefined {
