@@ -19,6 +19,7 @@ import type {
   RoomsChangedListener,
 } from './coordinator.js';
 import { DEFAULT_LEASE_MS } from './coordinator.js';
+import { GroupCommit, type Settled } from './group-commit.js';
 import { ROOMS_CHANNEL, SQL, listDeliveriesQuery, type SqlClient } from './sql.js';
 import type {
   DeliveryFilter,
@@ -72,12 +73,37 @@ export interface SqlStoreOptions {
   readonly ownsClient?: boolean;
 }
 
+/** Most calls one group commit writes in one statement (the rest go in the next). */
+export const MAX_DELIVERY_BATCH = 256;
+
+/** A duplicate is told from memory only when it is this far inside the window (else the database decides). */
+const LOCAL_DUPLICATE_MARGIN_MS = 1;
+
+interface RecordCall {
+  readonly delivery: NewDelivery;
+  readonly dedupeWindowMs: number;
+}
+
+interface RecordOutcome {
+  duplicate: boolean;
+  record: DeliveryRecord;
+}
+
+interface FinishCall {
+  readonly key: string;
+  readonly result: DeliveryResult;
+  readonly error: string | null;
+  readonly at: Date | null;
+}
+
 /** Store + Coordinator over SQL. Engines subclass it only to open their client. */
 export class SqlStore implements Store, Coordinator {
   readonly #client: SqlClient;
   readonly #engine: string;
   readonly #ownsClient: boolean;
   readonly #unsubscribes = new Set<() => Promise<void>>();
+  readonly #records = new GroupCommit<RecordCall, RecordOutcome>((calls) => this.#recordBatch(calls), { maxBatch: MAX_DELIVERY_BATCH });
+  readonly #finishes = new GroupCommit<FinishCall, void>((calls) => this.#finishBatch(calls), { maxBatch: MAX_DELIVERY_BATCH });
   #closed = false;
 
   constructor(client: SqlClient, options: SqlStoreOptions) {
@@ -88,22 +114,20 @@ export class SqlStore implements Store, Coordinator {
 
   // --- deliveries ---
 
-  async recordDelivery(delivery: NewDelivery, dedupeWindowMs: number): Promise<{ duplicate: boolean; record: DeliveryRecord }> {
-    const client = this.#open();
+  /**
+   * Group-committed (see `group-commit.ts`): calls made while an earlier batch is being written go together in
+   * one statement (`SQL.recordDeliveries`); each caller gets what it would have got alone.
+   */
+  async recordDelivery(delivery: NewDelivery, dedupeWindowMs: number): Promise<RecordOutcome> {
+    this.#open();
     nonNegative('dedupeWindowMs', dedupeWindowMs);
-    const params = [delivery.key, delivery.event, delivery.room, delivery.scheme, delivery.body, delivery.receivedAt, dedupeWindowMs];
-    // A duplicate's row can be pruned between the two statements; the second round then inserts it.
-    for (let round = 0; round < 3; round++) {
-      const inserted = await client.query<DeliveryRow>(SQL.recordDelivery, params);
-      if (inserted.rows[0] !== undefined) return { duplicate: false, record: toDelivery(inserted.rows[0]) };
-      const existing = await client.query<DeliveryRow>(SQL.getDelivery, [delivery.key]);
-      if (existing.rows[0] !== undefined) return { duplicate: true, record: toDelivery(existing.rows[0]) };
-    }
-    throw new RoomrunnerError('RR_STORE_UNAVAILABLE', `the ${this.#engine} store could not settle delivery ${delivery.key}`);
+    return this.#records.submit({ delivery, dedupeWindowMs });
   }
 
+  /** Group-committed like recordDelivery: one `SQL.finishDeliveries` per batch. */
   async finishDelivery(key: string, result: DeliveryResult, error: string | null = null, at?: Date): Promise<void> {
-    await this.#open().query(SQL.finishDelivery, [key, result, error ?? null, at ?? null]);
+    this.#open();
+    await this.#finishes.submit({ key, result, error: error ?? null, at: at ?? null });
   }
 
   async reclaimDelivery(key: string, staleBefore: Date, at?: Date): Promise<boolean> {
@@ -337,6 +361,8 @@ export class SqlStore implements Store, Coordinator {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Calls accepted before close() are still written (or fail) before the client goes.
+    await Promise.all([this.#records.idle(), this.#finishes.idle()]);
     for (const unsubscribe of [...this.#unsubscribes]) await unsubscribe().catch(() => undefined);
     if (this.#ownsClient) await this.#client.close();
   }
@@ -349,6 +375,126 @@ export class SqlStore implements Store, Coordinator {
   /** Whether close() was called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * One batch of recordDelivery calls, in rounds of one `SQL.recordDeliveries` statement each (nearly always
+   * one round). A round writes the first pending call of each key ("leader"); a later call of the same key is a
+   * duplicate of what its leader left, told from memory when clearly within its window, otherwise it waits for
+   * the next round, so every call sees what it would have seen alone, in arrival order. A round takes one
+   * dedupe window (the statement has one); calls with another wait for a later round. Keys with no row back
+   * are duplicates, read with one `SQL.getDeliveries`; a row pruned in between is retried (3 tries, as alone).
+   * A failed statement fails every call not yet answered, and none of its rows are written.
+   */
+  async #recordBatch(calls: readonly RecordCall[]): Promise<Array<Settled<RecordOutcome>>> {
+    const client = this.#client; // not #open(): calls accepted before close() still run
+    const out: Array<Settled<RecordOutcome> | undefined> = new Array(calls.length);
+    const misses = new Array<number>(calls.length).fill(0);
+    let pending = calls.map((_, i) => i);
+    try {
+      while (pending.length > 0) {
+        const windowMs = calls[pending[0]!]!.dedupeWindowMs;
+        const leaders = new Map<string, number>();
+        const seen = new Set<string>();
+        for (const i of pending) {
+          const call = calls[i]!;
+          if (seen.has(call.delivery.key)) continue;
+          seen.add(call.delivery.key);
+          if (call.dedupeWindowMs === windowMs) leaders.set(call.delivery.key, i);
+        }
+        const batch = [...leaders.values()].map((i) => calls[i]!.delivery);
+        const inserted = await client.query<DeliveryRow>(SQL.recordDeliveries, [
+          batch.map((d) => d.key),
+          batch.map((d) => d.event),
+          batch.map((d) => d.room),
+          batch.map((d) => d.scheme),
+          batch.map((d) => d.body),
+          batch.map((d) => d.receivedAt),
+          windowMs,
+        ]);
+        const known = new Map<string, DeliveryRecord>();
+        const fresh = new Set<string>();
+        for (const row of inserted.rows) {
+          known.set(row.key, toDelivery(row));
+          fresh.add(row.key);
+        }
+        const missing = batch.filter((d) => !fresh.has(d.key)).map((d) => d.key);
+        if (missing.length > 0) {
+          const existing = await client.query<DeliveryRow>(SQL.getDeliveries, [missing]);
+          for (const row of existing.rows) known.set(row.key, toDelivery(row));
+        }
+        const next: number[] = [];
+        const blocked = new Set<string>();
+        for (const i of pending) {
+          const { delivery, dedupeWindowMs } = calls[i]!;
+          const key = delivery.key;
+          const record = known.get(key);
+          if (leaders.get(key) === i) {
+            if (record !== undefined) out[i] = { ok: true, value: { duplicate: !fresh.has(key), record } };
+            else if (++misses[i]! >= 3) {
+              out[i] = {
+                ok: false,
+                error: new RoomrunnerError('RR_STORE_UNAVAILABLE', `the ${this.#engine} store could not settle delivery ${key}`),
+              };
+            } else {
+              next.push(i);
+              blocked.add(key);
+            }
+          } else if (
+            leaders.has(key) &&
+            !blocked.has(key) &&
+            record !== undefined &&
+            delivery.receivedAt.getTime() - record.receivedAt.getTime() < dedupeWindowMs - LOCAL_DUPLICATE_MARGIN_MS
+          ) {
+            out[i] = { ok: true, value: { duplicate: true, record } };
+          } else {
+            next.push(i);
+            blocked.add(key);
+          }
+        }
+        pending = next;
+      }
+    } catch (error) {
+      for (const i of pending) out[i] ??= { ok: false, error };
+    }
+    return out as Array<Settled<RecordOutcome>>;
+  }
+
+  /**
+   * One batch of finishDelivery calls: one `SQL.finishDeliveries` per round, a key at most once per round, so
+   * several outcomes of one key land in arrival order (each counting an attempt).
+   */
+  async #finishBatch(calls: readonly FinishCall[]): Promise<Array<Settled<void>>> {
+    const client = this.#client;
+    const out: Array<Settled<void> | undefined> = new Array(calls.length);
+    let pending = calls.map((_, i) => i);
+    try {
+      while (pending.length > 0) {
+        const seen = new Set<string>();
+        const now: number[] = [];
+        const next: number[] = [];
+        for (const i of pending) {
+          const key = calls[i]!.key;
+          if (seen.has(key)) next.push(i);
+          else {
+            seen.add(key);
+            now.push(i);
+          }
+        }
+        const batch = now.map((i) => calls[i]!);
+        await client.query(SQL.finishDeliveries, [
+          batch.map((c) => c.key),
+          batch.map((c) => c.result),
+          batch.map((c) => c.error),
+          batch.map((c) => c.at),
+        ]);
+        for (const i of now) out[i] = { ok: true, value: undefined };
+        pending = next;
+      }
+    } catch (error) {
+      for (const i of pending) out[i] ??= { ok: false, error };
+    }
+    return out as Array<Settled<void>>;
   }
 
   async #roomRow(room: string): Promise<RoomRow | undefined> {

@@ -135,12 +135,17 @@ export const SQL = {
 
   // --- deliveries ---
   /**
-   * Insert, or take over a row whose key is older than the dedupe window ($7 ms before this delivery); the
-   * row lock ON CONFLICT takes makes two replicas recording the same expired key agree on one winner.
-   * No row back means a duplicate.
+   * A batch of deliveries (SqlStore's group commit): one statement, so all of them are recorded or none. Each is
+   * inserted, or takes over a row whose key is older than the dedupe window ($7 ms before this delivery); the
+   * row lock ON CONFLICT takes makes two replicas recording the same expired key agree on one winner. A key
+   * must appear at most once per call (PostgreSQL refuses to update one row twice in a statement). The rows
+   * come as arrays ($1..$6, one element per delivery), so the text is the same for every batch size and the
+   * parameter count stays at 7. A key with no row back is a duplicate (see `getDeliveries`).
    */
-  recordDelivery: `INSERT INTO deliveries (key, event, room, scheme, body, received_at, result, attempts, last_error, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, NULL, $6)
+  recordDeliveries: `INSERT INTO deliveries (key, event, room, scheme, body, received_at, result, attempts, last_error, updated_at)
+    SELECT v.key, v.event, v.room, v.scheme, v.body, v.received_at, 'pending', 0, NULL, v.received_at
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+      AS v(key, event, room, scheme, body, received_at)
     ON CONFLICT (key) DO UPDATE SET
       event = EXCLUDED.event, room = EXCLUDED.room, scheme = EXCLUDED.scheme, body = EXCLUDED.body,
       received_at = EXCLUDED.received_at, result = 'pending', attempts = 0, last_error = NULL,
@@ -148,9 +153,15 @@ export const SQL = {
     WHERE EXCLUDED.received_at - deliveries.received_at >= $7::double precision * interval '1 millisecond'
     RETURNING *`,
   getDelivery: `SELECT * FROM deliveries WHERE key = $1`,
-  finishDelivery: `UPDATE deliveries
-    SET result = $2, attempts = attempts + 1, last_error = $3, updated_at = COALESCE($4::timestamptz, now())
-    WHERE key = $1`,
+  getDeliveries: `SELECT * FROM deliveries WHERE key = ANY($1::text[])`,
+  /**
+   * A batch of outcomes, one attempt more each, in one statement. A key must appear at most once per call
+   * (an UPDATE … FROM applies only one of several matching rows); `at` NULL means the database's now().
+   */
+  finishDeliveries: `UPDATE deliveries d
+    SET result = v.result, attempts = d.attempts + 1, last_error = v.last_error, updated_at = COALESCE(v.at, now())
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS v(key, result, last_error, at)
+    WHERE d.key = v.key`,
   reclaimDelivery: `UPDATE deliveries SET updated_at = COALESCE($3::timestamptz, now())
     WHERE key = $1 AND result = 'pending' AND updated_at < $2 RETURNING key`,
   pruneDeliveries: `WITH gone AS (DELETE FROM deliveries WHERE received_at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`,

@@ -171,6 +171,77 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
         const winner = results.find((result) => !result.duplicate)?.record.body;
         for (const result of results) expect(result.record.body).toBe(winner);
       });
+
+      it('answers 50 concurrent records of 10 keys as 10 new deliveries, each duplicate with its first record', async () => {
+        const store = await open();
+        const calls = Array.from({ length: 50 }, (_, i) => ({ key: `burst-${i % 10}`, body: `b${i}`, receivedAt: at(i) }));
+        const results = await Promise.all(calls.map((call) => store.recordDelivery(delivery(call.key, call), WEEK_MS)));
+        expect(results.filter((result) => !result.duplicate)).toHaveLength(10);
+        for (let k = 0; k < 10; k++) {
+          const ofKey = results.filter((result) => result.record.key === `burst-${k}`);
+          expect(ofKey).toHaveLength(5);
+          const first = ofKey.filter((result) => !result.duplicate);
+          expect(first).toHaveLength(1);
+          for (const result of ofKey) expect(result.record).toEqual(first[0]!.record);
+          expect(await store.getDelivery(`burst-${k}`)).toEqual(first[0]!.record);
+        }
+        expect(await store.listDeliveries()).toHaveLength(10);
+      });
+
+      it('takes over an expired key and a zero window afresh even within one burst of concurrent calls', async () => {
+        const store = await open();
+        // Window 0: every call records afresh, in arrival order; the last one stays.
+        const zero = await Promise.all(
+          [0, 1, 2].map((i) => store.recordDelivery(delivery('zero', { body: `z${i}`, receivedAt: at(i) }), 0)),
+        );
+        expect(zero.map((result) => result.duplicate)).toEqual([false, false, false]);
+        expect(zero.map((result) => result.record.body)).toEqual(['z0', 'z1', 'z2']);
+        expect((await store.getDelivery('zero'))?.body).toBe('z2');
+        // A week's window: the second call of the burst is 8 days later (afresh), the third within it (duplicate).
+        const week = await Promise.all([
+          store.recordDelivery(delivery('week', { body: 'w0', receivedAt: at(0) }), WEEK_MS),
+          store.recordDelivery(delivery('week', { body: 'w1', receivedAt: at(8 * DAY_MS) }), WEEK_MS),
+          store.recordDelivery(delivery('week', { body: 'w2', receivedAt: at(9 * DAY_MS) }), WEEK_MS),
+        ]);
+        expect(week.map((result) => [result.duplicate, result.record.body])).toEqual([
+          [false, 'w0'],
+          [false, 'w1'],
+          [true, 'w1'],
+        ]);
+      });
+
+      it('lands every one of many concurrent finishDelivery calls, counting each attempt', async () => {
+        const store = await open();
+        const keys = Array.from({ length: 8 }, (_, i) => `fin-${i}`);
+        await Promise.all(keys.map((key) => store.recordDelivery(delivery(key), WEEK_MS)));
+        // 8 keys × 5 outcomes each, all at once: the last outcome of a key is the one kept.
+        await Promise.all(
+          Array.from({ length: 40 }, (_, i) =>
+            store.finishDelivery(keys[i % 8]!, i >= 32 ? 'processed' : 'failed', i >= 32 ? null : `e${i}`, at(1000 + i)),
+          ),
+        );
+        for (const [k, key] of keys.entries()) {
+          const record = await store.getDelivery(key);
+          expect(record).toMatchObject({ attempts: 5, result: 'processed', lastError: null });
+          expect(record?.updatedAt.getTime()).toBe(at(1000 + 32 + k).getTime());
+        }
+        // Unknown keys in a batch change nothing and do not fail the others.
+        await Promise.all([store.finishDelivery('fin-0', 'failed', 'x', at(5000)), store.finishDelivery('nobody', 'processed')]);
+        expect(await store.getDelivery('fin-0')).toMatchObject({ attempts: 6, result: 'failed', lastError: 'x' });
+        expect(await store.getDelivery('nobody')).toBeUndefined();
+      });
+
+      it('rejects calls made after close with RR_STORE_UNAVAILABLE, and writes those made before it', async () => {
+        const store = await open();
+        const peer = await open({ peerOf: store });
+        const before = Promise.all(Array.from({ length: 5 }, (_, i) => store.recordDelivery(delivery(`closing-${i}`), WEEK_MS)));
+        const closing = store.close();
+        await expectCode(store.recordDelivery(delivery('after-close'), WEEK_MS), 'RR_STORE_UNAVAILABLE');
+        await expectCode(store.finishDelivery('closing-0', 'processed'), 'RR_STORE_UNAVAILABLE');
+        expect((await before).every((result) => !result.duplicate)).toBe(true);
+        await closing;
+        expect(await peer.listDeliveries()).toHaveLength(5);
+      });
     });
 
     describe('room tombstones', () => {
