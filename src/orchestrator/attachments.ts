@@ -9,6 +9,11 @@
  * `attach` reserves the room synchronously, so duplicate starts attach once and the cap on rooms is race-free in
  * this process (JavaScript runs one handler at a time; the check and the reservation happen in one step).
  * Connect and register run under p-retry (exponential backoff with jitter, bounded), aborted if the room ends.
+ *
+ * At most `maxConcurrentJoins` attempts (connect + handshake + register) run at once; further rooms wait in a
+ * FIFO, in state `attaching` (they hold their slot under the room cap). A storm of rooms then joins at the pace
+ * the event loop allows without starving the HTTP server (webhook acks) on the same loop. Detaching a waiting
+ * room takes it out of the queue.
  */
 import pRetry from 'p-retry';
 import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
@@ -76,6 +81,15 @@ export interface RoomAttachmentsOptions {
    * or removed us) or dismissed us. Not called for {@link RoomAttachments.detach}.
    */
   readonly onLost?: (room: string, reason: string) => void;
+  /** Join attempts in progress at once (default {@link DEFAULT_MAX_CONCURRENT_JOINS}). */
+  readonly maxConcurrentJoins?: number;
+}
+
+interface JoinWaiter {
+  readonly resolve: () => void;
+  readonly reject: (reason: unknown) => void;
+  readonly signal: AbortSignal;
+  readonly onAbort: () => void;
 }
 
 export interface DetachOptions {
@@ -104,19 +118,31 @@ interface Entry {
   done: Promise<void>;
 }
 
+/** Joins (connect + handshake + register) in progress at once; more rooms wait their turn as `attaching`. */
+export const DEFAULT_MAX_CONCURRENT_JOINS = 64;
+
 const DEFAULT_RETRY: Required<RetryOptions> = { retries: 6, minTimeoutMs: 250, maxTimeoutMs: 5_000, attemptTimeoutMs: 15_000 };
 
 export class RoomAttachments {
   readonly #options: RoomAttachmentsOptions;
   readonly #retry: Required<RetryOptions>;
   readonly #rooms = new Map<string, Entry>();
+  readonly #maxConcurrentJoins: number;
+  /** Join attempts running now, and those waiting for a turn (FIFO). */
+  #joining = 0;
+  readonly #joinQueue: JoinWaiter[] = [];
   #accepting = true;
 
   constructor(options: RoomAttachmentsOptions) {
     if (!Number.isInteger(options.maxRooms) || options.maxRooms < 1) {
       throw new RoomrunnerError('RR_CONFIG_INVALID', `maxRooms must be a positive integer, got ${String(options.maxRooms)} (set ROOMRUNNER_MAX_ROOMS / --max-rooms)`);
     }
+    const maxConcurrentJoins = options.maxConcurrentJoins ?? DEFAULT_MAX_CONCURRENT_JOINS;
+    if (!Number.isInteger(maxConcurrentJoins) || maxConcurrentJoins < 1) {
+      throw new RoomrunnerError('RR_CONFIG_INVALID', `maxConcurrentJoins must be a positive integer, got ${String(maxConcurrentJoins)}`);
+    }
     this.#options = options;
+    this.#maxConcurrentJoins = maxConcurrentJoins;
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
     options.metrics?.roomsCapacity.set(options.maxRooms);
   }
@@ -130,6 +156,11 @@ export class RoomAttachments {
 
   get maxRooms(): number {
     return this.#options.maxRooms;
+  }
+
+  /** Join attempts running now (at most `maxConcurrentJoins`), and rooms waiting for a turn. */
+  get joins(): { running: number; waiting: number } {
+    return { running: this.#joining, waiting: this.#joinQueue.length };
   }
 
   get accepting(): boolean {
@@ -270,27 +301,34 @@ export class RoomAttachments {
 
   async #run(entry: Entry, fixedToken: string | undefined): Promise<void> {
     const { logger, metrics } = this.#options;
-    const log = logger.child({ room: entry.room });
+    // No child logger here: RoomConnection and AgentHost bind the room themselves (once each), so this passes
+    // the root logger down and names the room on its own few lines.
+    const room = entry.room;
     try {
       const joined = await pRetry(
         async (attemptNumber) => {
           entry.attempts = attemptNumber;
-          const attemptSignal = AbortSignal.any([entry.abort.signal, AbortSignal.timeout(this.#retry.attemptTimeoutMs)]);
-          return joinRoom(
-            {
-              ...this.#options.connection,
-              url: entry.url,
-              room: entry.room,
-              toolkits: entry.toolkits,
-              token: fixedToken ?? (() => this.#options.mintToken(entry.room)),
-              logger: log,
-              onCall: (agent, _tool, outcome) => {
-                metrics?.agentCalls.inc({ agent, outcome: outcome.outcome });
-                metrics?.agentCallSeconds.observe({ agent }, outcome.durationMs / 1000);
+          await this.#acquireJoin(entry.abort.signal);
+          try {
+            const attemptSignal = AbortSignal.any([entry.abort.signal, AbortSignal.timeout(this.#retry.attemptTimeoutMs)]);
+            return await joinRoom(
+              {
+                ...this.#options.connection,
+                url: entry.url,
+                room,
+                toolkits: entry.toolkits,
+                token: fixedToken ?? (() => this.#options.mintToken(room)),
+                logger,
+                onCall: (agent, _tool, outcome) => {
+                  metrics?.agentCalls.inc({ agent, outcome: outcome.outcome });
+                  metrics?.agentCallSeconds.observe({ agent }, outcome.durationMs / 1000);
+                },
               },
-            },
-            attemptSignal,
-          );
+              attemptSignal,
+            );
+          } finally {
+            this.#releaseJoin();
+          }
         },
         {
           retries: this.#retry.retries,
@@ -302,7 +340,7 @@ export class RoomAttachments {
           shouldRetry: ({ error }) => !entry.abort.signal.aborted && !isFinal(error),
           onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
             entry.lastError = error.message;
-            log.warn({ attempt: attemptNumber, retriesLeft, err: error.message }, 'attach attempt failed');
+            logger.warn({ room, attempt: attemptNumber, retriesLeft, err: error.message }, 'attach attempt failed');
           },
         },
       );
@@ -316,7 +354,7 @@ export class RoomAttachments {
       entry.attachedAt = Date.now();
       metrics?.roomsAttached.inc();
       metrics?.roomAttachSeconds.observe((entry.attachedAt - entry.started) / 1000);
-      log.info({ agents: entry.toolkits.map((t) => t.name), attempts: entry.attempts, participant: joined.connection.participantId }, 'agents attached');
+      logger.info({ room, agents: entry.toolkits.map((t) => t.name), attempts: entry.attempts, participant: joined.connection.participantId }, 'agents attached');
       joined.connection.on('reconnecting', () => metrics?.roomReconnects.inc());
       joined.connection.on('dismiss', () => this.#lost(entry, 'dismissed by the room'));
       void joined.connection.closed.then((closed) => {
@@ -325,13 +363,52 @@ export class RoomAttachments {
       });
     } catch (error) {
       if (entry.abort.signal.aborted) {
-        log.info({ attempts: entry.attempts }, 'attach abandoned: the room ended or roomrunner is stopping');
+        logger.info({ room, attempts: entry.attempts }, 'attach abandoned: the room ended or roomrunner is stopping');
         if (this.#rooms.get(entry.room) === entry && entry.state === 'attaching') this.#rooms.delete(entry.room);
         return;
       }
       entry.state = 'failed';
       entry.lastError = error instanceof Error ? error.message : String(error);
-      log.error({ attempts: entry.attempts, err: entry.lastError }, 'attach failed');
+      logger.error({ room, attempts: entry.attempts, err: entry.lastError }, 'attach failed');
+    }
+  }
+
+  /** Waits for a turn to join (FIFO); rejects with the abort reason if `signal` aborts first (leaving the queue). */
+  #acquireJoin(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (this.#joining < this.#maxConcurrentJoins && this.#joinQueue.length === 0) {
+      this.#joining += 1;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: JoinWaiter = {
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          const at = this.#joinQueue.indexOf(waiter);
+          if (at >= 0) this.#joinQueue.splice(at, 1);
+          reject(signal.reason);
+        },
+      };
+      signal.addEventListener('abort', waiter.onAbort, { once: true });
+      this.#joinQueue.push(waiter);
+    });
+  }
+
+  /** Ends a join attempt: its turn goes to the first waiting room. */
+  #releaseJoin(): void {
+    this.#joining -= 1;
+    while (this.#joining < this.#maxConcurrentJoins) {
+      const next = this.#joinQueue.shift();
+      if (next === undefined) return;
+      next.signal.removeEventListener('abort', next.onAbort);
+      if (next.signal.aborted) {
+        next.reject(next.signal.reason);
+        continue;
+      }
+      this.#joining += 1;
+      next.resolve();
     }
   }
 }

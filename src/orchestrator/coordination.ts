@@ -8,9 +8,15 @@
  *   `leaseMs + heartbeatIntervalMs` plus the time to join.
  * - **Claims.** A sync (on start, on every `roomrunner_rooms` notification, on every tick) claims pending or
  *   orphaned rooms up to the room cap (the store counts and claims in one transaction: a hard cap, race-free
- *   across replicas), attaches each, then records the attachment with the claim's fencing epoch.
- * - **Fencing.** The same sync compares the rooms held here with `ownedRooms()` and leaves any room this replica
- *   no longer owns or whose epoch moved on; `markAttached` answering false means the same. On its own clock,
+ *   across replicas), attaches each, then records the attachment with the claim's fencing epoch. The first claim
+ *   of a sync takes a small batch after a wait that grows with this replica's load, so the least loaded replica
+ *   picks first; a claim that comes back full is followed at once by one twice as large (up to
+ *   {@link MAX_CLAIM_BATCH}), so a backlog (a storm, a failover) drains in a few claims. A replica that is the
+ *   only live one (checked on every heartbeat; always so with PGlite) neither waits nor starts small.
+ * - **Fencing.** On every heartbeat tick, and after a notification that names a room held here (or names none:
+ *   several rooms, or a reconnect), a sync compares the rooms held here with `ownedRooms()` and leaves any room
+ *   this replica no longer owns or whose epoch moved on (claims alone need no such read: they return what they
+ *   took); `markAttached` answering false means the same. On its own clock,
  *   a replica whose heartbeat has not succeeded for nearly a lease leaves every room (self-fencing) without
  *   waiting for the store to say so, and takes back what it still owns only after a renewal succeeds.
  * - **Failures.** A failed attach is recorded (`recordAttachFailure`) and retried on a later sync; after
@@ -38,6 +44,8 @@ export const DEFAULT_CLAIM_BATCH = 5;
  * first, so rooms spread by load (LiveKit weighs its dispatch by load the same way, anchors.md §1.2).
  */
 export const DEFAULT_CLAIM_SPREAD_MS = 250;
+/** Largest claim: a full claim is followed at once by one twice as large, up to this many rooms. */
+export const MAX_CLAIM_BATCH = 256;
 
 export interface RoomCoordinationOptions {
   readonly store: CoordinatedStore;
@@ -110,6 +118,12 @@ export class RoomCoordination {
   #closed = false;
   #syncing: Promise<void> | undefined;
   #syncAgain = false;
+  /** The next sync compares the rooms held here with `ownedRooms()` (heartbeat, notification about a held room). */
+  #checkOwnership = true;
+  /** The next sync refreshes {@link #alone} (once per heartbeat). */
+  #heartbeatDue = true;
+  /** No other live replica could claim (as of the last heartbeat): claim without waiting or starting small. */
+  #alone = false;
   #unsubscribe: (() => Promise<void>) | undefined;
 
   constructor(options: RoomCoordinationOptions) {
@@ -130,6 +144,8 @@ export class RoomCoordination {
       onLost: (loss) => this.#fenceAll(loss, loss === 'lease-lost' ? 'this replica lost its lease' : 'this replica could not renew its lease in time'),
       onRenewed: async () => {
         if (this.#unsubscribe === undefined) await this.#subscribe();
+        this.#heartbeatDue = true;
+        this.#checkOwnership = true;
         this.wake();
       },
       draining: () => this.#draining,
@@ -249,7 +265,11 @@ export class RoomCoordination {
 
   async #subscribe(): Promise<void> {
     try {
-      this.#unsubscribe = await this.#store.onRoomsChanged(() => this.wake());
+      this.#unsubscribe = await this.#store.onRoomsChanged((room) => {
+        // A room held here changed (ended, taken over), or several did, or the store reconnected: check ownership.
+        if (room === null || this.#held.has(room)) this.#checkOwnership = true;
+        this.wake();
+      });
     } catch (err) {
       this.#log.warn({ err: message(err) }, 'could not subscribe to room changes; the heartbeat will try again');
     }
@@ -259,7 +279,40 @@ export class RoomCoordination {
     if (this.#closed || !this.#lease.valid) return;
     const generation = ++this.#syncGeneration;
     for (const [room, at] of this.#forgotten) if (at < generation) this.#forgotten.delete(room);
-    const owned = await this.#store.ownedRooms(this.replicaId);
+    if (this.#heartbeatDue) {
+      this.#heartbeatDue = false;
+      await this.#refreshAlone();
+      if (this.#closed || !this.#lease.valid) return;
+    }
+    if (this.#checkOwnership) {
+      await this.#checkOwned();
+      if (this.#closed || !this.#lease.valid) return;
+    }
+    if (this.#draining) return;
+    await this.#claim();
+  }
+
+  /** Whether any other live replica that is not draining could claim rooms; on error, assume one could. */
+  async #refreshAlone(): Promise<void> {
+    try {
+      const replicas = await this.#store.listReplicas();
+      this.#alone = replicas.every((replica) => replica.id === this.replicaId || !replica.live || replica.draining);
+    } catch (err) {
+      this.#alone = false;
+      this.#log.debug({ err: message(err) }, 'could not list replicas');
+    }
+  }
+
+  /** Fencing and adoption: leave rooms no longer owned here, attach owned rooms not held (or due for a retry). */
+  async #checkOwned(): Promise<void> {
+    this.#checkOwnership = false;
+    let owned: Awaited<ReturnType<CoordinatedStore['ownedRooms']>>;
+    try {
+      owned = await this.#store.ownedRooms(this.replicaId);
+    } catch (err) {
+      this.#checkOwnership = true;
+      throw err;
+    }
     if (this.#closed || !this.#lease.valid) return;
     const mine = new Map(owned.map((room) => [room.room, room]));
     for (const [room, held] of [...this.#held]) {
@@ -277,34 +330,52 @@ export class RoomCoordination {
       if (held === undefined) this.#start(row.room, row.epoch, row.sessionId, 0);
       else if (held.phase === 'failed' && this.#now() >= held.retryAt && held.epoch === row.epoch) this.#start(row.room, row.epoch, row.sessionId, held.failures);
     }
+  }
+
+  /**
+   * Claims rooms: a first batch (after the load-weighted wait, unless this replica is alone), then, while a
+   * claim comes back full, at once again with twice the batch, up to {@link MAX_CLAIM_BATCH} and the cap.
+   */
+  async #claim(): Promise<void> {
     if (this.#now() < this.#claimPauseUntil) return;
     const { maxRooms } = this.#attachments;
-    const spreadMs = Math.round((this.#options.claimSpreadMs ?? DEFAULT_CLAIM_SPREAD_MS) * Math.min(1, this.#held.size / maxRooms));
-    if (spreadMs > 0) {
-      await new Promise((resolve) => setTimeout(resolve, spreadMs).unref());
-      if (this.#closed || this.#draining || !this.#lease.valid) return;
-    }
-    // The store counts owned rooms against the capacity: held + batch limits this claim to one batch.
-    const batch = this.#options.claimBatch ?? DEFAULT_CLAIM_BATCH;
-    const capacity = Math.min(this.#capacity(), this.#held.size + batch);
-    const claimed = await this.#store.claimRooms(this.replicaId, { capacity, leaseMs: this.leaseMs });
-    if (claimed.length === 0) return;
-    // A full batch: there may be more, claim again after this one (behind less loaded peers).
-    if (claimed.length >= batch) this.#syncAgain = true;
-    this.#metrics?.roomClaims.inc(claimed.length);
-    this.#metrics?.roomFailovers.inc(claimed.filter((claim) => claim.previousOwner !== null && claim.previousOwner !== this.replicaId).length);
-    this.#log.info({ rooms: claimed.length }, 'claimed rooms');
-    if (this.#closed || this.#draining || !this.#lease.valid) {
-      await this.#release(claimed.map((claim) => claim.room), 'claimed while stopping');
-      return;
-    }
-    for (const claim of claimed) {
-      if (this.#held.has(claim.room)) {
-        // Held under an older epoch: leave; the next sync attaches it again under the new one.
-        void this.#leave(claim.room, 'the room changed ownership epoch', 'not-owned');
-        continue;
+    const alone = this.#alone;
+    if (!alone) {
+      const spreadMs = Math.round((this.#options.claimSpreadMs ?? DEFAULT_CLAIM_SPREAD_MS) * Math.min(1, this.#held.size / maxRooms));
+      if (spreadMs > 0) {
+        await new Promise((resolve) => setTimeout(resolve, spreadMs).unref());
+        if (this.#closed || this.#draining || !this.#lease.valid) return;
       }
-      this.#start(claim.room, claim.epoch, claim.sessionId, 0);
+    }
+    const firstBatch = this.#options.claimBatch ?? DEFAULT_CLAIM_BATCH;
+    let batch = alone ? Math.max(firstBatch, MAX_CLAIM_BATCH) : firstBatch;
+    for (;;) {
+      if (this.#now() < this.#claimPauseUntil) return;
+      // The store counts owned rooms against the capacity: held + batch limits this claim to one batch.
+      const capacity = Math.min(this.#capacity(), this.#held.size + batch);
+      const wanted = capacity - this.#held.size;
+      if (wanted <= 0) return;
+      const claimed = await this.#store.claimRooms(this.replicaId, { capacity, leaseMs: this.leaseMs });
+      if (claimed.length === 0) return;
+      this.#metrics?.roomClaims.inc(claimed.length);
+      this.#metrics?.roomFailovers.inc(claimed.filter((claim) => claim.previousOwner !== null && claim.previousOwner !== this.replicaId).length);
+      this.#log.info({ rooms: claimed.length }, 'claimed rooms');
+      if (this.#closed || this.#draining || !this.#lease.valid) {
+        await this.#release(claimed.map((claim) => claim.room), 'claimed while stopping');
+        return;
+      }
+      let taken = 0;
+      for (const claim of claimed) {
+        if (this.#held.has(claim.room)) {
+          // Held under an older epoch: leave; the next sync attaches it again under the new one.
+          void this.#leave(claim.room, 'the room changed ownership epoch', 'not-owned');
+          continue;
+        }
+        if (this.#start(claim.room, claim.epoch, claim.sessionId, 0)) taken += 1;
+      }
+      // Not full: nothing more to claim now. A room not taken (refused, still leaving): let a later sync decide.
+      if (claimed.length < wanted || taken < claimed.length) return;
+      batch = Math.min(MAX_CLAIM_BATCH, batch * 2);
     }
   }
 
@@ -315,34 +386,38 @@ export class RoomCoordination {
     return Math.max(0, this.#attachments.maxRooms - other);
   }
 
-  #start(room: string, epoch: number, sessionId: string | null, failures: number): void {
-    if (!this.#lease.valid || this.#draining) return;
+  /** Starts acting on an owned room; true when it is held here afterwards. */
+  #start(room: string, epoch: number, sessionId: string | null, failures: number): boolean {
+    if (!this.#lease.valid || this.#draining) return false;
     const held: Held = { epoch, sessionId, phase: 'attaching', failures, retryAt: 0 };
     const result = this.#attachments.attach({ room, url: this.#options.roomUrl(room), trigger: 'claim', sessionId });
     switch (result) {
       case 'attaching':
         this.#held.set(room, held);
         void this.#afterAttach(room, held);
-        return;
+        return true;
       case 'duplicate':
         if (this.#attachments.state(room) === 'detaching') {
-          // Still leaving an older attachment: come back when it is gone.
-          void this.#attachments.settled(room).then(() => this.wake());
-          return;
+          // Still leaving an older attachment: come back when it is gone (the room is owned, not held: adopt it).
+          void this.#attachments.settled(room).then(() => {
+            this.#checkOwnership = true;
+            this.wake();
+          });
+          return false;
         }
         // Attached here already without coordination (a room.call): it counts as this ownership's attachment.
         this.#held.set(room, held);
         void this.#afterAttach(room, held);
-        return;
+        return true;
       case 'no-agents':
         held.phase = 'idle';
         this.#held.set(room, held);
         void this.#markAttached(room, held);
-        return;
+        return true;
       case 'full':
       case 'draining':
         void this.#release([room], `not attaching: ${result}`);
-        return;
+        return false;
     }
   }
 
@@ -400,6 +475,8 @@ export class RoomCoordination {
     this.#metrics?.roomFenced.inc({ reason: kind });
     this.#log.info({ room, reason }, 'leaving a room this replica no longer owns');
     await this.#attachments.detach(room, reason, 0);
+    // The room may be ours again under a new epoch (or another room waits for the slot): check and claim.
+    this.#checkOwnership = true;
     this.wake();
   }
 

@@ -53,6 +53,8 @@ export interface RemoteTaskRunnerServerOptions extends WebhookServerOptions {
   readonly apiUrl?: string;
   /** Hard cap on rooms (default ROOMRUNNER_MAX_ROOMS or 1000). */
   readonly maxRooms?: number;
+  /** Join attempts (connect + handshake + register) in progress at once; more rooms wait as `attaching` (default 64). */
+  readonly maxConcurrentJoins?: number;
   /** Reconciliation period; 0 = only at start-up (default ROOMRUNNER_RECONCILE_INTERVAL_MS or 30 s). */
   readonly reconcileIntervalMs?: number;
   readonly tombstoneWindowMs?: number;
@@ -114,6 +116,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       ...(options.selectAgents ? { select: options.selectAgents } : {}),
       mintToken: (room) => mintParticipantToken({ ...secret, name: identity, room, role: 'agent' }),
       maxRooms: options.maxRooms ?? config.maxRooms,
+      ...(options.maxConcurrentJoins === undefined ? {} : { maxConcurrentJoins: options.maxConcurrentJoins }),
       logger: this.logger,
       metrics: this.metrics,
       ...(options.retry ? { retry: options.retry } : {}),
