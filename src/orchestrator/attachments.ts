@@ -119,7 +119,7 @@ interface Entry {
 }
 
 /** Joins (connect + handshake + register) in progress at once; more rooms wait their turn as `attaching`. */
-export const DEFAULT_MAX_CONCURRENT_JOINS = 64;
+export const DEFAULT_MAX_CONCURRENT_JOINS = 256;
 
 const DEFAULT_RETRY: Required<RetryOptions> = { retries: 6, minTimeoutMs: 250, maxTimeoutMs: 5_000, attemptTimeoutMs: 15_000 };
 
