@@ -1,7 +1,6 @@
 /** `roomrunner agents`: list the agents found in the agents folder, with their JSON Schemas. */
 import { discoverAgents } from '../agents/discover.js';
-import { isRoomrunnerError } from '../errors.js';
-import { formatHelp, parseFlags, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
+import { formatHelp, parseFlags, reportFailure, type FlagSpecs } from './args.js';
 import { configFromFlags } from './config-flags.js';
 import type { Command } from './main.js';
 
@@ -50,15 +49,7 @@ export const command: Command = {
       }
       return 0;
     } catch (error) {
-      if (error instanceof UsageError) {
-        console.error(`roomrunner agents: ${error.message}`);
-        return USAGE_EXIT_CODE;
-      }
-      if (isRoomrunnerError(error)) {
-        console.error(`roomrunner agents: ${error.message} [${error.code}]`);
-        return 1;
-      }
-      throw error;
+      return reportFailure('agents', error);
     }
   },
 };

@@ -7,6 +7,7 @@
  * only the command file touches `process.env`.
  */
 import { parseArgs } from 'node:util';
+import { isRoomrunnerError } from '../errors.js';
 
 /** Exit code for a usage mistake (unknown flag, missing value, bad value). */
 export const USAGE_EXIT_CODE = 2;
@@ -204,4 +205,20 @@ function editDistance(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length] ?? 0;
+}
+
+/**
+ * The exit code for a command's failure, after saying what went wrong on stderr: a usage mistake (2, with a
+ * pointer to `--help`) or a RoomrunnerError (1, with its code). Anything else is a bug and is rethrown.
+ */
+export function reportFailure(command: string, error: unknown): number {
+  if (error instanceof UsageError) {
+    console.error(`roomrunner ${command}: ${error.message}\nRun \`roomrunner ${command} --help\` for the flags.`);
+    return USAGE_EXIT_CODE;
+  }
+  if (isRoomrunnerError(error)) {
+    console.error(`roomrunner ${command}: ${error.message} [${error.code}]`);
+    return 1;
+  }
+  throw error;
 }

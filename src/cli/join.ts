@@ -5,12 +5,11 @@
  */
 import { discoverAgents } from '../agents/discover.js';
 import { joinRoom } from '../agents/host.js';
-import { isRoomrunnerError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { mintParticipantToken, resolveTokenSecret } from '../room/token.js';
 import { tokenEnv } from '../config.js';
 import { roomUrl } from '../room/url.js';
-import { formatHelp, parseFlags, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
+import { formatHelp, parseFlags, reportFailure, UsageError, type FlagSpecs } from './args.js';
 import { configFromFlags } from './config-flags.js';
 import type { Command } from './main.js';
 import { logUnhandledRejections, waitForSignal } from './signals.js';
@@ -55,15 +54,7 @@ export const command: Command = {
       await joined.leave({ reason: why, graceMs: config.drainTimeoutMs });
       return 0;
     } catch (error) {
-      if (error instanceof UsageError) {
-        console.error(`roomrunner join: ${error.message}\nRun \`roomrunner join --help\` for the flags.`);
-        return USAGE_EXIT_CODE;
-      }
-      if (isRoomrunnerError(error)) {
-        console.error(`roomrunner join: ${error.message} [${error.code}]`);
-        return 1;
-      }
-      throw error;
+      return reportFailure('join', error);
     }
   },
 };

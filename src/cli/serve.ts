@@ -4,12 +4,11 @@
  * SIGINT/SIGTERM; a second signal exits at once.
  */
 import { discoverAgents } from '../agents/discover.js';
-import { isRoomrunnerError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { RemoteTaskRunnerServer } from '../orchestrator/runner-server.js';
 import { openStore } from '../store/open-store.js';
 import { assertWebhookSecret } from '../webhooks/webhook-server.js';
-import { formatHelp, parseFlags, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
+import { formatHelp, parseFlags, reportFailure, type FlagSpecs } from './args.js';
 import { configFromFlags } from './config-flags.js';
 import type { Command } from './main.js';
 import { logUnhandledRejections, waitForSignal } from './signals.js';
@@ -67,15 +66,7 @@ export const command: Command = {
       }
       return 0;
     } catch (error) {
-      if (error instanceof UsageError) {
-        console.error(`roomrunner serve: ${error.message}\nRun \`roomrunner serve --help\` for the flags.`);
-        return USAGE_EXIT_CODE;
-      }
-      if (isRoomrunnerError(error)) {
-        console.error(`roomrunner serve: ${error.message} [${error.code}]`);
-        return 1;
-      }
-      throw error;
+      return reportFailure('serve', error);
     }
   },
 };
