@@ -31,3 +31,17 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/**
+ * `logger` with `fields` bound: a child only for the fields it does not already carry with the same value (pino's
+ * `bindings()`), so a logger handed down with `{ room }` bound is used as it is rather than binding it twice.
+ */
+export function withBindings(logger: Logger, fields: Record<string, unknown>): Logger {
+  const bound: Record<string, unknown> = typeof logger.bindings === 'function' ? logger.bindings() : {};
+  let missing: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined || bound[key] === value) continue;
+    (missing ??= {})[key] = value;
+  }
+  return missing ? logger.child(missing) : logger;
+}

@@ -59,7 +59,7 @@ export const command: Command = {
 
       say('roomrunner dev: starting the emulator (a local MeshAgent-compatible platform)…');
       logUnhandledRejections(logger);
-      const emulator = await startEmulator({ port: emulatorPort, secret: DEV_SECRET, projectId: DEV_PROJECT, logger: logger.child({ component: 'emulator' }) });
+      const emulator = await startEmulator({ port: emulatorPort, secret: DEV_SECRET, projectId: DEV_PROJECT, logger });
       const stack: Array<() => Promise<unknown>> = [() => emulator.close()];
       try {
         const config = loadConfig(

@@ -12,7 +12,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { RoomrunnerError, isRoomrunnerError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { silentLogger, withBindings, type Logger } from '../logger.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/frame-reader.js';
 import { Session } from '../room/session.js';
 import { WebSocketTransport } from '../room/transport.js';
@@ -222,7 +222,7 @@ export class RoomServer {
         url: () => `${this.#options.publicUrl().replace(/\/+$/, '')}/rooms/${name}`,
         idleGraceMs: this.#idleGraceMs,
         hooks: this.#options.hooks ?? {},
-        log: this.#log.child({ room: name }),
+        log: withBindings(this.#log, { room: name }),
         events: this.#events,
         now: this.#now,
         createId: this.#createId,
@@ -276,7 +276,7 @@ export class RoomServer {
       session,
       transport,
       connectedAt: this.#now(),
-      log: this.#log.child({ room: name }),
+      log: withBindings(this.#log, { room: name }),
     });
     participant = joined;
     ws.on('pong', () => {

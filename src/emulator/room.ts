@@ -163,12 +163,12 @@ export class Room implements RequestRoom {
     const sessionId = this.#options.createId();
     this.#sessionId = sessionId;
     this.#userSeen = false;
-    this.#log.info({ room: this.name, sessionId }, 'room session started');
+    this.#log.info({ sessionId }, 'room session started');
     this.record({ kind: 'session.started', sessionId });
     try {
       this.#options.hooks.onSessionStarted?.({ name: this.name, sessionId, url: this.url });
     } catch (error) {
-      this.#log.error({ room: this.name, err: error }, 'onSessionStarted hook failed');
+      this.#log.error({ err: error }, 'onSessionStarted hook failed');
     }
     return true;
   }
@@ -181,12 +181,12 @@ export class Room implements RequestRoom {
     this.#userSeen = false;
     this.#clearIdleTimer();
     for (const participant of [...this.#participants.values()]) participant.close(1000, reason);
-    this.#log.info({ room: this.name, sessionId }, 'room session ended');
+    this.#log.info({ sessionId }, 'room session ended');
     this.record({ kind: 'session.ended', sessionId, reason });
     try {
       this.#options.hooks.onSessionEnded?.({ name: this.name, sessionId });
     } catch (error) {
-      this.#log.error({ room: this.name, err: error }, 'onSessionEnded hook failed');
+      this.#log.error({ err: error }, 'onSessionEnded hook failed');
     }
     return true;
   }
@@ -213,7 +213,7 @@ export class Room implements RequestRoom {
     const sessionId = this.#sessionId;
     participant.push(MESSAGE_TYPES.ROOM_READY, { room_name: this.name, room_url: this.url, ...(sessionId === null ? {} : { session_id: sessionId }) });
     participant.push(MESSAGE_TYPES.CONNECTED, { type: 'init', participantId: participant.id, attributes: { ...participant.attributes } });
-    this.#log.info({ room: this.name, participantId: participant.id, role: participant.role }, 'participant connected');
+    this.#log.info({ participantId: participant.id, role: participant.role }, 'participant connected');
     this.record({ kind: 'connected', participantId: participant.id, participantName: participant.name, role: participant.role, sessionId: sessionId ?? undefined });
   }
 
@@ -229,7 +229,7 @@ export class Room implements RequestRoom {
       if (waiter.ctx.participant === participant) this.#dropWaiter(waiter);
     }
     messagingParticipantLeft(this, participant);
-    this.#log.info({ room: this.name, participantId: participant.id, code }, 'participant disconnected');
+    this.#log.info({ participantId: participant.id, code }, 'participant disconnected');
     this.record({ kind: 'disconnected', participantId: participant.id, participantName: participant.name, role: participant.role, code, reason });
     this.#armIdleTimerIfEmpty();
   }
@@ -284,7 +284,7 @@ export class Room implements RequestRoom {
     requireAgents(participant.api, request.public ? 'register_public_toolkit' : 'register_private_toolkit');
     const registration = registrationFrom(request, this.#options.createId(), participant.id, this.#options.now());
     this.toolkits.add(registration);
-    this.#log.info({ room: this.name, participantId: participant.id, toolkit: registration.name, public: registration.public }, 'toolkit registered');
+    this.#log.info({ participantId: participant.id, toolkit: registration.name, public: registration.public }, 'toolkit registered');
     this.record({ kind: 'toolkit.registered', participantId: participant.id, toolkit: registration.name, registrationId: registration.id, public: registration.public });
     this.#settleListWaiters();
     return json({ id: registration.id });

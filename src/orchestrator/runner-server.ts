@@ -159,7 +159,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   override async onRoomStarted(event: RoomStartedEvent, context: HookContext): Promise<void> {
     const room = event.roomName;
     if (event.sessionId && this.#endedSessions.has(event.sessionId)) {
-      context.log.info({ room, session: event.sessionId }, 'ignored a late room.started: its session already ended');
+      context.log.info({ session: event.sessionId }, 'ignored a late room.started: its session already ended');
       return;
     }
     if (this.#coordination) {
@@ -170,7 +170,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     // there is no session id to tell them apart.
     const fresh = await this.store.markRoomStarted(room, new Date(), this.#tombstoneWindowMs, event.sessionId ?? null);
     if (!fresh) {
-      context.log.info({ room }, 'ignored a late room.started: the room ended moments ago');
+      context.log.info('ignored a late room.started: the room ended moments ago');
       return;
     }
     this.#attach({ room, url: event.roomUrl ?? roomUrl(this.#apiUrl, room), trigger: 'room.started', sessionId: event.sessionId ?? null }, context);
@@ -186,12 +186,12 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       const store = this.store as CoordinatedStore;
       await retryWhileStoreDown(() => store.markRoomEnded(room, at, event.sessionId ?? null), { signal: context.signal, log: context.log });
       const held = await this.#coordination.roomEnded(room, 'room ended');
-      context.log.info({ room, held }, held ? 'room ended: detached' : 'room ended: tombstone left');
+      context.log.info({ held }, held ? 'room ended: detached' : 'room ended: tombstone left');
       return;
     }
     await this.store.markRoomEnded(room, new Date(), event.sessionId ?? null);
     const held = await this.attachments.detach(room, 'room ended', 0);
-    context.log.info({ room, held }, held ? 'room ended: detached' : 'room ended: tombstone left');
+    context.log.info({ held }, held ? 'room ended: detached' : 'room ended: tombstone left');
   }
 
   /** `room.call`: join with the token in the payload (§A.6); `arguments.agents` may name the agents to host. */
@@ -340,11 +340,11 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       log: context.log,
     });
     if (!fresh) {
-      context.log.info({ room }, 'ignored a late room.started: the room ended moments ago, or its session did');
+      context.log.info('ignored a late room.started: the room ended moments ago, or its session did');
       return;
     }
     if (event.roomUrl) this.#rememberUrl(room, event.roomUrl);
-    context.log.info({ room }, 'room pending: claiming');
+    context.log.info('room pending: claiming');
     coordination.wake();
   }
 
@@ -359,7 +359,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
 
   #attach(request: AttachRequest, context: HookContext): void {
     const result = this.attachments.attach(request);
-    context.log.info({ room: request.room, trigger: request.trigger, result }, result === 'attaching' ? 'attaching agents' : `not attaching: ${result}`);
+    context.log.info({ trigger: request.trigger, result }, result === 'attaching' ? 'attaching agents' : `not attaching: ${result}`);
   }
 
   #platformReady(): void {

@@ -16,7 +16,7 @@
  */
 import type { ClientOptions } from 'ws';
 import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { silentLogger, withBindings, type Logger } from '../logger.js';
 import { errorContent, packContent, type Content } from '../protocol/content.js';
 import type { FrameMessage } from '../protocol/frame-reader.js';
 import { ConnectedSchema, MESSAGE_TYPES, MessagingSendSchema, parseHeader, RoomReadySchema, RoomStatusSchema } from '../protocol/messages.js';
@@ -720,20 +720,6 @@ type RoomReadyHeader = { room_name: string; room_url?: string | undefined; sessi
 type ConnectedHeader = { participantId: string; attributes: Record<string, unknown> };
 
 // --- small pieces ---
-
-/**
- * `logger` with `fields` bound: a child only for the fields it does not already carry with the same value (pino's
- * `bindings()`), so a logger handed down with `{ room }` bound is used as it is rather than binding it twice.
- */
-export function withBindings(logger: Logger, fields: Record<string, unknown>): Logger {
-  const bound: Record<string, unknown> = typeof logger.bindings === 'function' ? logger.bindings() : {};
-  let missing: Record<string, unknown> | undefined;
-  for (const [key, value] of Object.entries(fields)) {
-    if (value === undefined || bound[key] === value) continue;
-    (missing ??= {})[key] = value;
-  }
-  return missing ? logger.child(missing) : logger;
-}
 
 /**
  * Call `watch.onClosed` when the session closes, if it is still set then, and `always` in any case. A function

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { withBindings } from '../../src/room/connection.js';
+import { withBindings } from '../src/logger.js';
 
 describe('withBindings', () => {
   it('returns the logger itself when the fields are already bound with the same values', () => {
