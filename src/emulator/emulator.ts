@@ -10,7 +10,8 @@ import { RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { agentDefaultApiScope, mintParticipantToken, type ApiScope } from '../room/token.js';
 import type { SignatureScheme } from '../webhooks/signatures/index.js';
-import { buildEmulatorApp, SessionRegistry, UNVERIFIED_TOKEN_SECRET, websocketBase } from './platform-api.js';
+import { buildEmulatorApp, UNVERIFIED_TOKEN_SECRET, websocketBase } from './platform-api.js';
+import { SessionRegistry } from './platform-sessions.js';
 import { RoomServer, type RoomCallRequest, type RoomServerOptions } from './room-server.js';
 import { WebhookSender, type WebhookSenderOptions, type WebhookSubscription } from './webhook-sender.js';
 

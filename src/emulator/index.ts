@@ -46,9 +46,10 @@ export type {
 export {
   buildEmulatorApp,
   registerEmulatorRoutes,
-  SessionRegistry,
   PLATFORM_PREFIX,
   CONTROL_PREFIX,
   UNVERIFIED_TOKEN_SECRET,
 } from './platform-api.js';
-export type { EmulatorAppDeps, ErrorBody, PlatformRoomInfo, PlatformRooms, SessionRecord } from './platform-api.js';
+export type { EmulatorAppDeps, ErrorBody, PlatformRoomInfo, PlatformRooms } from './platform-api.js';
+export { SessionRegistry, DEFAULT_ENDED_SESSIONS_KEPT, type SessionRecord } from './platform-sessions.js';
+export { authenticate } from './platform-auth.js';

@@ -21,13 +21,14 @@
  * whose secret part is the emulator's secret, or any HS256 JWT signed with it (§B, §F). Errors are JSON
  * `{error: {code, message}}` with the catalog's HTTP status.
  */
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { verifyJwt } from '../room/jwt.js';
-import { mintParticipantToken, parseApiKey, userDefaultApiScope } from '../room/token.js';
+import { mintParticipantToken, userDefaultApiScope } from '../room/token.js';
+import { authenticate } from './platform-auth.js';
+import { SessionRegistry, type SessionRecord } from './platform-sessions.js';
 import {
   badRequest,
   generateWebhookSecret,
@@ -45,8 +46,6 @@ export const CONTROL_PREFIX = '/_emulator';
 export const UNVERIFIED_TOKEN_SECRET = 'roomrunner-emulator-unverified';
 /** Participant name of a `connect` token when the body names none. */
 export const DEFAULT_CONNECT_PARTICIPANT = 'user';
-/** Sessions kept after they end, for `GET /sessions/:id`. */
-export const DEFAULT_ENDED_SESSIONS_KEPT = 1_000;
 
 /** A room as the room server reports it (a structural subset of `RoomInfo`). */
 export interface PlatformRoomInfo {
@@ -65,65 +64,6 @@ export interface PlatformRooms {
   closeParticipant(room: string, participantId: string, code: number, reason?: string): boolean;
   dismiss(room: string, participantId: string): boolean;
   readonly events: readonly unknown[];
-}
-
-/** One room session: from the first participant (or a control `start`) until the room empties or ends. */
-export interface SessionRecord {
-  readonly id: string;
-  readonly roomName: string;
-  readonly roomUrl: string;
-  /** ms since the epoch */
-  readonly startedAt: number;
-  readonly endedAt: number | null;
-}
-
-/**
- * Session history for `GET /sessions…`. The room server reports starts and ends through its hooks; the
- * composition (./emulator.ts) forwards them here.
- */
-export class SessionRegistry {
-  readonly #sessions = new Map<string, SessionRecord>();
-  readonly #now: () => number;
-  readonly #keep: number;
-
-  constructor(options: { now?: () => number; keepEnded?: number } = {}) {
-    this.#now = options.now ?? Date.now;
-    this.#keep = options.keepEnded ?? DEFAULT_ENDED_SESSIONS_KEPT;
-  }
-
-  started(room: { name: string; sessionId: string; url: string }): SessionRecord {
-    const record: SessionRecord = { id: room.sessionId, roomName: room.name, roomUrl: room.url, startedAt: this.#now(), endedAt: null };
-    this.#sessions.set(record.id, record);
-    return record;
-  }
-
-  ended(room: { name: string; sessionId: string }): SessionRecord | undefined {
-    const current = this.#sessions.get(room.sessionId);
-    if (current === undefined) return undefined;
-    const record: SessionRecord = { ...current, endedAt: this.#now() };
-    this.#sessions.set(record.id, record);
-    this.#prune();
-    return record;
-  }
-
-  get(id: string): SessionRecord | undefined {
-    return this.#sessions.get(id);
-  }
-
-  /** Every session kept, oldest first. */
-  list(): SessionRecord[] {
-    return [...this.#sessions.values()];
-  }
-
-  #prune(): void {
-    let ended = [...this.#sessions.values()].filter((record) => record.endedAt !== null).length;
-    for (const record of this.#sessions.values()) {
-      if (ended <= this.#keep) break;
-      if (record.endedAt === null) continue;
-      this.#sessions.delete(record.id);
-      ended--;
-    }
-  }
 }
 
 export interface EmulatorAppDeps {
@@ -498,43 +438,6 @@ declare module 'fastify' {
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------
-
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
-const AUTH_HINT = 'pass `Authorization: Bearer <token>` with an `ma-` API key whose secret is the emulator secret, or an HS256 JWT signed with it';
-
-/**
- * Accepts an `ma-` API key whose secret part equals `secret`, or an HS256 JWT signed with `secret`.
- * @throws RoomrunnerError `RR_EMULATOR_UNAUTHORIZED`.
- */
-export function authenticate(authorization: string | undefined, secret: string): void {
-  const token = BEARER.exec(authorization ?? '')?.[1];
-  if (token === undefined) throw unauthorized(`missing bearer token: ${AUTH_HINT}`);
-  if (token.startsWith('ma-')) {
-    let keySecret: string;
-    try {
-      keySecret = parseApiKey(token).secret;
-    } catch (cause) {
-      throw unauthorized(`the API key is malformed: ${AUTH_HINT}`, cause);
-    }
-    if (!sameSecret(keySecret, secret)) throw unauthorized(`the API key's secret is not the emulator secret: ${AUTH_HINT}`);
-    return;
-  }
-  try {
-    verifyJwt(token, secret);
-  } catch (cause) {
-    throw unauthorized(`the bearer token is not a JWT signed with the emulator secret (${(cause as Error).message}): ${AUTH_HINT}`, cause);
-  }
-}
-
-function sameSecret(a: string, b: string): boolean {
-  // Hash first so the comparison is constant time whatever the lengths.
-  const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
-  return timingSafeEqual(digest(a), digest(b));
-}
-
-function unauthorized(message: string, cause?: unknown): RoomrunnerError {
-  return new RoomrunnerError('RR_EMULATOR_UNAUTHORIZED', message, cause === undefined ? {} : { cause });
-}
 
 function sendError(reply: FastifyReply, error: RoomrunnerError, status = error.httpStatus): void {
   const body: ErrorBody = { error: { code: error.code, message: error.message } };

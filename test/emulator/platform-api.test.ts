@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildEmulatorApp, SessionRegistry, type PlatformRoomInfo, type PlatformRooms } from '../../src/emulator/platform-api.js';
+import { buildEmulatorApp, type PlatformRoomInfo, type PlatformRooms } from '../../src/emulator/platform-api.js';
+import { SessionRegistry } from '../../src/emulator/platform-sessions.js';
 import { WebhookSender } from '../../src/emulator/webhook-sender.js';
 import { signJwt } from '../../src/room/jwt.js';
 import { formatApiKey, mintParticipantToken, verifyParticipantToken } from '../../src/room/token.js';
