@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { RoomrunnerError } from './errors.js';
+import { SIGNATURE_SCHEMES } from './webhooks/signatures/index.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -26,7 +27,10 @@ const list = z.union([z.array(z.string()), z.string()]).transform((v) =>
 );
 const url = z.string().url();
 
-export const SIGNATURE_SCHEMES = ['meshagent', 'standard-webhooks', 'hmac-sha256'] as const;
+export { SIGNATURE_SCHEMES };
+
+/** pino levels, most verbose first. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /**
  * The settings table. The README's "Configuration" section lists the same rows; test/config.test.ts checks
@@ -86,7 +90,7 @@ export const SETTINGS = {
   reconcileIntervalMs: { env: ['ROOMRUNNER_RECONCILE_INTERVAL_MS'], flag: '--reconcile-interval-ms', schema: int(0).default(30_000), doc: 'Period of reconciliation with the platform (0 = only at start-up).' },
   drainTimeoutMs: { env: ['ROOMRUNNER_DRAIN_TIMEOUT_MS'], flag: '--drain-timeout-ms', schema: int(0).default(10_000), doc: 'Bound on the graceful drain at SIGTERM/SIGINT.' },
   adminToken: { env: ['ROOMRUNNER_ADMIN_TOKEN'], flag: '--admin-token', schema: z.string().min(8).optional(), doc: 'Bearer token guarding /status and the admin API (open when unset).' },
-  logLevel: { env: ['LOG_LEVEL'], flag: '--log-level', schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'), doc: 'pino log level.' },
+  logLevel: { env: ['LOG_LEVEL'], flag: '--log-level', schema: z.enum(LOG_LEVELS).default('info'), doc: 'pino log level.' },
   logPretty: { env: ['ROOMRUNNER_LOG_PRETTY'], schema: bool.optional(), doc: 'Force pretty (1) or JSON (0) logs; default pretty on a terminal.' },
 } as const satisfies Record<string, Setting>;
 

@@ -5,15 +5,15 @@
 import { isRoomrunnerError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { startEmulator, type Emulator, type EmulatorWebhookOptions, type StartEmulatorOptions } from '../emulator/index.js';
-import type { SignatureScheme } from '../webhooks/signatures/index.js';
+import { SIGNATURE_SCHEMES } from '../webhooks/signatures/index.js';
+import { LOG_LEVELS } from '../config.js';
+import { waitForSignal } from './signals.js';
 import { choiceFlag, formatHelp, integerFlag, listFlag, parseFlags, urlFlag, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
 import type { Command } from './main.js';
 
 /** The CLI's port when none is given (0 picks a free one). */
 export const DEFAULT_CLI_PORT = 8765;
 
-const SCHEMES: readonly SignatureScheme[] = ['meshagent', 'standard-webhooks', 'hmac-sha256'];
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const FLAGS = {
   port: { type: 'string', short: 'p', placeholder: '<port>', description: 'Port to listen on; 0 picks a free one.', defaultText: String(DEFAULT_CLI_PORT) },
@@ -37,7 +37,7 @@ const FLAGS = {
     env: 'MESHAGENT_WEBHOOK_SECRET',
     description: 'Sign deliveries to --webhook-url with this secret (unsigned without it).',
   },
-  'webhook-scheme': { type: 'string', placeholder: '<scheme>', description: `Signature scheme: ${SCHEMES.join(', ')}.`, defaultText: 'meshagent' },
+  'webhook-scheme': { type: 'string', placeholder: '<scheme>', description: `Signature scheme: ${SIGNATURE_SCHEMES.join(', ')}.`, defaultText: 'meshagent' },
   'webhook-events': { type: 'string', placeholder: '<list>', description: 'Comma-separated events to deliver, or * for all.', defaultText: '*' },
   'idle-grace-ms': { type: 'string', placeholder: '<ms>', description: 'How long a room left without users keeps its session.', defaultText: '5000' },
   'log-level': { type: 'string', placeholder: '<level>', description: `Log level: ${LOG_LEVELS.join(', ')}.`, defaultText: 'info' },
@@ -133,7 +133,7 @@ function toOptions(values: Values, given: ReadonlySet<string>): { options: Start
     webhooks.push({
       url: urlFlag('webhook-url', url),
       secret: values['webhook-secret'] ?? null,
-      scheme: choiceFlag('webhook-scheme', values['webhook-scheme'], SCHEMES, 'meshagent'),
+      scheme: choiceFlag('webhook-scheme', values['webhook-scheme'], SIGNATURE_SCHEMES, 'meshagent'),
       events: listFlag('webhook-events', values['webhook-events'], ['*']),
       name: 'cli',
     });
@@ -183,16 +183,4 @@ function banner(emulator: Emulator, options: StartEmulatorOptions): string {
     'Ctrl-C (SIGINT) or SIGTERM stops it.',
   );
   return lines.join('\n');
-}
-
-function waitForSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(signal);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
 }

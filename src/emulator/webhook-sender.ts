@@ -31,6 +31,7 @@ import {
   decodeStandardWebhookSecret,
   pythonDumps,
   signWebhook,
+  SIGNATURE_SCHEMES,
   type SignatureScheme,
 } from '../webhooks/signatures/index.js';
 
@@ -41,7 +42,6 @@ export const DEFAULT_MAX_IN_FLIGHT = 16;
 export const WEBHOOK_PING_EVENT = 'webhook.ping';
 /** Subscription wildcard meaning "every event" (§A.2); never sent as an event name. */
 export const WILDCARD_EVENT = '*';
-const SCHEMES = ['meshagent', 'standard-webhooks', 'hmac-sha256'] as const satisfies readonly SignatureScheme[];
 export const DEFAULT_SIGNATURE_SCHEME: SignatureScheme = 'meshagent';
 /** Retries after the first attempt ("retried 3 times with exponential backoff"). */
 export const DEFAULT_WEBHOOK_RETRIES = 3;
@@ -68,7 +68,7 @@ export const webhookSubscriptionInputSchema = z
     events: z.array(z.string().min(1, 'event names must be non-empty')).default([WILDCARD_EVENT]),
     action: z.enum(['', 'call'], { error: 'must be "" (deliver events) or "call" (room.call handoff)' }).default(''),
     payload: z.record(z.string(), z.unknown()).nullable().default(null),
-    scheme: z.enum(SCHEMES, { error: `must be one of ${SCHEMES.join(', ')}` }).default(DEFAULT_SIGNATURE_SCHEME),
+    scheme: z.enum(SIGNATURE_SCHEMES, { error: `must be one of ${SIGNATURE_SCHEMES.join(', ')}` }).default(DEFAULT_SIGNATURE_SCHEME),
     // An empty secret means "unsigned", like none at all.
     secret: z
       .string()

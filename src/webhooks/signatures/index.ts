@@ -40,11 +40,11 @@ export {
 } from './standard-webhooks.js';
 export type { HeaderRecord, VerifiedStandardWebhook, VerifyStandardWebhookInput } from './standard-webhooks.js';
 
-/** The signature schemes a webhook endpoint can use. */
-export type SignatureScheme = 'meshagent' | 'standard-webhooks' | 'hmac-sha256';
+/** Every signature scheme a webhook endpoint can use (the one list: config, CLI and emulator take it from here). */
+export const SIGNATURE_SCHEMES = ['meshagent', 'standard-webhooks', 'hmac-sha256'] as const;
 
-/** Every {@link SignatureScheme}, e.g. for a config enum. */
-export const SIGNATURE_SCHEMES: readonly SignatureScheme[] = ['meshagent', 'standard-webhooks', 'hmac-sha256'];
+/** The signature schemes a webhook endpoint can use. */
+export type SignatureScheme = (typeof SIGNATURE_SCHEMES)[number];
 
 export interface SignWebhookInput {
   /** The exact bytes that will be sent (for `meshagent`, build them with `pythonDumps`). */
