@@ -1,18 +1,13 @@
 /**
  * What coordinated mode needs from a store, and small helpers around it: the duck-typed check that picks the
- * mode, the default replica id and heartbeat period, and the retry a webhook hook uses for its store writes.
+ * mode, and the default replica id and heartbeat period.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import pRetry from 'p-retry';
-import { isRoomrunnerError } from '../errors.js';
-import type { Logger } from '../logger.js';
 import type { Coordinator } from '../store/coordinator.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../store/coordinator.js';
 import type { Store } from '../store/store.js';
 
-/** Bound on retrying a store write that a webhook hook must not lose (markRoomStarted / markRoomEnded). */
-export const DEFAULT_STORE_RETRY_MS = 60_000;
 
 /**
  * A store that can coordinate replicas. The session ids on start and end are honoured by the SQL stores (a
@@ -60,23 +55,3 @@ export function defaultHeartbeatIntervalMs(leaseMs: number): number {
   return Math.max(1, Math.min(DEFAULT_HEARTBEAT_INTERVAL_MS, Math.floor(leaseMs / 4)));
 }
 
-/**
- * Runs a store write again while the store is unavailable (RR_STORE_UNAVAILABLE), with backoff, for at most
- * `maxMs` or until `signal` aborts. A webhook already answered 200 must not be lost to a store outage that
- * begins between recording the delivery and acting on it.
- */
-export async function retryWhileStoreDown<T>(fn: () => Promise<T>, options: { signal?: AbortSignal; maxMs?: number; log?: Logger } = {}): Promise<T> {
-  return pRetry(fn, {
-    retries: 1_000,
-    factor: 2,
-    minTimeout: 100,
-    maxTimeout: 2_000,
-    randomize: true,
-    maxRetryTime: options.maxMs ?? DEFAULT_STORE_RETRY_MS,
-    ...(options.signal ? { signal: options.signal } : {}),
-    shouldRetry: ({ error }) => isRoomrunnerError(error, 'RR_STORE_UNAVAILABLE'),
-    onFailedAttempt: ({ error, attemptNumber }) => {
-      if (attemptNumber === 1) options.log?.warn({ err: error.message }, 'store unavailable: retrying the write');
-    },
-  });
-}

@@ -15,6 +15,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { retryWhileStoreDown } from '../store/retry.js';
 import type { DeliveryResult, Store } from '../store/store.js';
 import { eventLabel, type Metrics, type WebhookAckResult } from '../http/metrics.js';
 import { PingEvent, roomOf, type WebhookEvent } from './events.js';
@@ -24,8 +25,6 @@ import type { SignatureScheme } from './signatures/index.js';
 export const DEFAULT_WEBHOOK_PATH = '/webhook';
 /** A delivery still `pending` this long after it was accepted is dispatched again when a duplicate arrives. */
 export const DEFAULT_REDISPATCH_AFTER_MS = 60_000;
-/** Retries of recording a hook's outcome while the store is down. */
-const FINISH_RETRIES = 8;
 /** `application/json` and any `application/<something>+json`, with or without parameters. */
 const JSON_MEDIA_TYPES: ReadonlyArray<string | RegExp> = ['application/json', /^application\/[a-z0-9!#$&^_.-]+\+json(?:\s*;|$)/];
 
@@ -70,6 +69,8 @@ export interface WebhookPluginOptions {
   readonly path?: string;
   /** See {@link DEFAULT_REDISPATCH_AFTER_MS}. */
   readonly redispatchAfterMs?: number;
+  /** Aborted when the server closes: stop retrying to record hook outcomes then. */
+  readonly signal?: AbortSignal;
   readonly secrets: readonly string[];
   readonly schemes: readonly SignatureScheme[];
   /** Header of the `hmac-sha256` scheme (default `x-meshia-signature`). */
@@ -196,18 +197,14 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
       deliveryLog.error({ err }, 'webhook hook failed');
     }
     metrics?.webhookDispatches.inc({ event: eventLabel(event.event), result });
-    // The store may be down right now: keep trying for a while (0.25 s doubling to 8 s, about a minute in all).
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await store.finishDelivery(key, result, error, new Date(now()));
-        return;
-      } catch (err) {
-        if (attempt >= FINISH_RETRIES) {
-          deliveryLog.error({ err, result }, 'webhook outcome not recorded: store unavailable; a duplicate delivery will dispatch it again');
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, Math.min(8_000, 250 * 2 ** attempt)).unref());
-      }
+    // The store may be down right now: keep trying for a while (about a minute) before giving up.
+    try {
+      await retryWhileStoreDown(() => store.finishDelivery(key, result, error, new Date(now())), {
+        log: deliveryLog,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (err) {
+      deliveryLog.error({ err, result }, 'webhook outcome not recorded: store unavailable; a duplicate delivery will dispatch it again');
     }
   }
 

@@ -223,6 +223,7 @@ export class WebhookServer {
         work: this.#work,
         accepting: () => this.#phase !== 'draining' && this.#phase !== 'closed',
         dispatch: (event, info) => this.#dispatch(event, info),
+        signal: this.#abort.signal,
       },
     });
     registerAdminRoutes(this.#app, {
