@@ -87,6 +87,8 @@ export const ERROR_CATALOG = {
   RR_EMULATOR_PROJECT_NOT_FOUND: { description: 'A REST path named a project other than the one the emulator was started with (`--project-id`).', http: 404 },
   RR_EMULATOR_ROUTE_NOT_FOUND: { description: 'The emulator does not implement this REST route: it emulates only a subset of the platform API.', http: 404 },
   RR_EMULATOR_INTERNAL: { description: 'The emulator failed while answering a REST call (a bug: please report it).', http: 500 },
+  RR_EMULATOR_ROOM_DISABLED: { description: 'The room is disabled: its websocket upgrade and REST connect answer HTTP 423 ("This room is currently disabled."), which clients treat as final.', http: 423 },
+  RR_EMULATOR_STREAM_BACKLOG_FULL: { description: 'A caller sent more room.tool_call_request_chunks than the emulator holds for a host that has not yet answered `control open`.', content: 1006 },
 
   // --- configuration (src/config.ts) ---
   RR_CONFIG_INVALID: { description: 'A setting has a bad value; the message names each env var and flag to fix.' },
