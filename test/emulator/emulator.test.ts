@@ -1,11 +1,11 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RoomClient, WebSocketClientProtocol } from '@meshagent/meshagent';
+import { Meshagent, RoomClient, WebSocketClientProtocol } from '@meshagent/meshagent';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { signJwt } from '../../src/room/jwt.js';
-import { verifyParticipantToken } from '../../src/room/token.js';
+import { agentDefaultApiScope, mintParticipantToken, verifyParticipantToken } from '../../src/room/token.js';
 import { pythonDumps, verifyWebhook } from '../../src/webhooks/signatures/index.js';
 
 const SECRET = 'emulator-e2e-secret';
@@ -173,6 +173,43 @@ describe('startEmulator', () => {
       expect(receiver.requests.filter((request) => request.path === '/down')).toHaveLength(4);
     } finally {
       room.dispose();
+    }
+  });
+
+  it('tells an official client that joins before any session the id of the session a user then starts', async () => {
+    const jwt = mintParticipantToken({ name: 'early-agent', room: 'early', role: 'agent', secret: SECRET, api: agentDefaultApiScope() });
+    const agent = new RoomClient({ protocolFactory: WebSocketClientProtocol.createFactory({ url: emulator.roomUrl('early'), token: jwt }), reconnectTimeout: 0 });
+    agent.ready.catch(() => undefined);
+    await agent.start();
+    try {
+      expect(agent.sessionId).toEqual(expect.any(String));
+      expect((await rest('GET', `/accounts/projects/${PROJECT}/sessions/active`)).json).toEqual({ sessions: [] });
+      const started = await rest('POST', '/_emulator/rooms/early/start');
+      expect(started.json.room.sessionId).toBe(agent.sessionId);
+    } finally {
+      agent.dispose();
+    }
+  });
+
+  it('answers the official client’s listActiveSessions with participants counted by role', async () => {
+    const connect = await rest('POST', `/accounts/projects/${PROJECT}/rooms/counted/connect`, {});
+    const user = new RoomClient({ protocolFactory: WebSocketClientProtocol.createFactory({ url: connect.json.room_url, token: connect.json.jwt }), reconnectTimeout: 0 });
+    user.ready.catch(() => undefined);
+    await user.start();
+    const agentJwt = mintParticipantToken({ name: 'bot', room: 'counted', role: 'agent', secret: SECRET, api: agentDefaultApiScope() });
+    const agent = new RoomClient({ protocolFactory: WebSocketClientProtocol.createFactory({ url: emulator.roomUrl('counted'), token: agentJwt }), reconnectTimeout: 0 });
+    agent.ready.catch(() => undefined);
+    await agent.start();
+    try {
+      const platform = new Meshagent({ baseUrl: emulator.url, token: signJwt({ sub: PROJECT }, SECRET) });
+      const sessions = await platform.listActiveSessions(PROJECT);
+      expect(sessions).toEqual([
+        { id: user.sessionId, roomId: expect.any(String), roomName: 'counted', createdAt: expect.any(Date), isActive: true, participants: { user: 1, agent: 1 } },
+      ]);
+      expect(await platform.listRecentSessions(PROJECT)).toEqual([expect.objectContaining({ id: user.sessionId, isActive: true })]);
+    } finally {
+      agent.dispose();
+      user.dispose();
     }
   });
 
