@@ -106,7 +106,7 @@ export const ERROR_CATALOG = {
   RR_AGENT_ABORTED: { description: 'The call was aborted because the room ended, the caller left or roomrunner is shutting down.', content: 1006 },
   RR_AGENT_TOOL_NOT_FOUND: { description: 'A call named a tool that the toolkit does not have.', content: 1003 },
   RR_AGENT_UNSUPPORTED_INPUT: { description: 'A call passed a content type other than json or empty to a tool that takes a JSON object.', content: 1002 },
-  RR_AGENT_DEFINITION_INVALID: { description: 'An agent or toolkit definition is missing a name, schema or handler (a start-up error).' },
+  RR_AGENT_DEFINITION_INVALID: { description: 'An agent or toolkit definition is missing a name, schema or handler, or its input schema has a part LLM agents cannot be asked for (a start-up error naming the field).' },
   RR_AGENT_DUPLICATE_NAME: { description: 'Two agents or toolkits share one name (a start-up error naming both files).' },
   RR_AGENT_DISCOVERY_FAILED: { description: 'A file in the agents folder failed to load or exports something that is not an agent (a start-up error naming the file and export).' },
 

@@ -213,6 +213,20 @@ describe('startEmulator', () => {
     }
   });
 
+  it('disables a room through the control route: start, connect and the upgrade answer 423 until it is enabled', async () => {
+    expect((await rest('POST', '/_emulator/rooms/locked/disable')).json.room).toMatchObject({ name: 'locked', disabled: true });
+    expect((await rest('POST', '/_emulator/rooms/locked/start')).status).toBe(423);
+    const connect = await rest('POST', `/accounts/projects/${PROJECT}/rooms/locked/connect`, {});
+    expect(connect).toEqual({ status: 423, json: { error: { code: 'RR_EMULATOR_ROOM_DISABLED', message: 'This room is currently disabled.' } } });
+    const jwt = mintParticipantToken({ name: 'late', room: 'locked', role: 'user', secret: SECRET, api: agentDefaultApiScope() });
+    const socket = new WebSocket(`${emulator.roomUrl('locked')}?token=${jwt}`);
+    socket.on('error', () => undefined);
+    const status = await new Promise<number | undefined>((resolve) => socket.on('unexpected-response', (_req, response) => resolve(response.statusCode)));
+    expect(status).toBe(423);
+    expect((await rest('POST', '/_emulator/rooms/locked/enable')).json.room).toMatchObject({ disabled: false });
+    expect((await rest('POST', `/accounts/projects/${PROJECT}/rooms/locked/connect`, {})).status).toBe(200);
+  });
+
   it('closes websocket upgrades that are not for /rooms/<name>', async () => {
     const socket = new WebSocket(`${emulator.wsUrl}/elsewhere`);
     const outcome = await new Promise<string>((resolve) => {
