@@ -87,6 +87,8 @@ export const ERROR_CATALOG = {
   RR_EMULATOR_PROJECT_NOT_FOUND: { description: 'A REST path named a project other than the one the emulator was started with (`--project-id`).', http: 404 },
   RR_EMULATOR_ROUTE_NOT_FOUND: { description: 'The emulator does not implement this REST route: it emulates only a subset of the platform API.', http: 404 },
   RR_EMULATOR_INTERNAL: { description: 'The emulator failed while answering a REST call (a bug: please report it).', http: 500 },
+  RR_EMULATOR_ROOM_DISABLED: { description: 'The room is disabled: its websocket upgrade and REST connect answer HTTP 423 ("This room is currently disabled."), which clients treat as final.', http: 423 },
+  RR_EMULATOR_STREAM_BACKLOG_FULL: { description: 'A caller sent more room.tool_call_request_chunks than the emulator holds for a host that has not yet answered `control open`.', content: 1006 },
 
   // --- configuration (src/config.ts) ---
   RR_CONFIG_INVALID: { description: 'A setting has a bad value; the message names each env var and flag to fix.' },
@@ -104,7 +106,7 @@ export const ERROR_CATALOG = {
   RR_AGENT_ABORTED: { description: 'The call was aborted because the room ended, the caller left or roomrunner is shutting down.', content: 1006 },
   RR_AGENT_TOOL_NOT_FOUND: { description: 'A call named a tool that the toolkit does not have.', content: 1003 },
   RR_AGENT_UNSUPPORTED_INPUT: { description: 'A call passed a content type other than json or empty to a tool that takes a JSON object.', content: 1002 },
-  RR_AGENT_DEFINITION_INVALID: { description: 'An agent or toolkit definition is missing a name, schema or handler (a start-up error).' },
+  RR_AGENT_DEFINITION_INVALID: { description: 'An agent or toolkit definition is missing a name, schema or handler, or its input schema has a part LLM agents cannot be asked for (a start-up error naming the field).' },
   RR_AGENT_DUPLICATE_NAME: { description: 'Two agents or toolkits share one name (a start-up error naming both files).' },
   RR_AGENT_DISCOVERY_FAILED: { description: 'A file in the agents folder failed to load or exports something that is not an agent (a start-up error naming the file and export).' },
 

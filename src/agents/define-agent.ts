@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { RoomrunnerError } from '../errors.js';
 import type { Content } from '../protocol/content.js';
 import type { Logger } from '../logger.js';
+import { absentAsNull, nullAsAbsent, registeredJsonSchema, zodJsonSchema } from './json-schema.js';
 
 /** Default deadline of one call (anchors.md §6 goal 7). */
 export const DEFAULT_AGENT_TIMEOUT_MS = 60_000;
@@ -70,8 +71,13 @@ export interface Tool<I extends Schema = Schema, O extends Schema = Schema> {
   readonly timeoutMs: number;
   readonly concurrency: number;
   readonly maxQueue: number;
+  /** The schemas registered in rooms, in the form LLM agents accept (./json-schema.ts). */
   readonly inputJsonSchema: Record<string, unknown>;
   readonly outputJsonSchema: Record<string, unknown>;
+  /** Arguments as `input` reads them: `null` for an optional field means absent (the LLM schema rule). */
+  normalizeInput(args: unknown): unknown;
+  /** A validated output as `outputJsonSchema` promises it: an absent optional field is sent as `null`. */
+  normalizeOutput(output: unknown): unknown;
   run(args: z.output<I>, ctx: AgentContext): Promise<z.input<O>> | z.input<O>;
 }
 
@@ -128,8 +134,10 @@ export function defineTool<I extends Schema, O extends Schema>(definition: ToolD
     timeoutMs,
     concurrency,
     maxQueue,
-    inputJsonSchema: toJsonSchema(definition.input, 'input', where),
-    outputJsonSchema: toJsonSchema(definition.output, 'output', where),
+    inputJsonSchema: registeredJsonSchema(definition.input, 'input', where),
+    outputJsonSchema: registeredJsonSchema(definition.output, 'output', where),
+    normalizeInput: nullAsAbsent.bind(undefined, zodJsonSchema(definition.input, 'input', where)),
+    normalizeOutput: absentAsNull.bind(undefined, zodJsonSchema(definition.output, 'output', where)),
     run: definition.run.bind(definition),
   });
 }
@@ -173,15 +181,6 @@ export function defineAgent<I extends Schema, O extends Schema>(definition: Agen
 /** True for values made by defineAgent, defineToolkit or the class form. */
 export function isToolkit(value: unknown): value is Toolkit {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[TOOLKIT_BRAND] === true;
-}
-
-function toJsonSchema(schema: Schema, io: 'input' | 'output', where: string): Record<string, unknown> {
-  try {
-    // zod 4's own conversion (anchors.md §3.5 item 2); `io` picks the side of transforms and defaults.
-    return z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
-  } catch (cause) {
-    throw new RoomrunnerError('RR_AGENT_DEFINITION_INVALID', `${where}: the ${io} schema cannot be turned into JSON Schema`, { cause });
-  }
 }
 
 function checkName(name: unknown): void {

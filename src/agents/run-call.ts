@@ -120,7 +120,7 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
 
   const raw = argumentsValue(request.arguments);
   if (raw instanceof RoomrunnerError) return done(toContent(raw), 'invalid_input');
-  const parsed = tool.input.safeParse(raw);
+  const parsed = tool.input.safeParse(tool.normalizeInput(raw));
   if (!parsed.success) {
     return done(error('RR_AGENT_INVALID_INPUT', `Invalid arguments for agent ${toolkit.name}: ${describeIssues(parsed.error)}`), 'invalid_input');
   }
@@ -166,7 +166,7 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
         'invalid_output',
       );
     }
-    return done({ type: 'json', json: checked.data }, 'ok');
+    return done({ type: 'json', json: tool.normalizeOutput(checked.data) }, 'ok');
   } catch (thrown) {
     if (signal.aborted && thrown === signal.reason) {
       if (isRoomrunnerError(thrown, 'RR_AGENT_TIMEOUT')) {

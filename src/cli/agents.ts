@@ -1,5 +1,6 @@
 /** `roomrunner agents`: list the agents found in the agents folder, with their JSON Schemas. */
 import { discoverAgents } from '../agents/discover.js';
+import { toolkitRegistration } from '../agents/host.js';
 import { formatHelp, parseFlags, reportFailure, type FlagSpecs } from './args.js';
 import { configFromFlags } from './config-flags.js';
 import type { Command } from './main.js';
@@ -33,6 +34,8 @@ export const command: Command = {
             { timeoutMs: tool.timeoutMs, concurrency: tool.concurrency, input: tool.inputJsonSchema, output: tool.outputJsonSchema },
           ]),
         ),
+        // Exactly the `room.register_toolkit` header rooms receive (schemas in the form LLM agents accept).
+        registration: toolkitRegistration(toolkit),
       }));
       if (parsed.values.json) {
         console.log(JSON.stringify({ agents: described }, null, 2));

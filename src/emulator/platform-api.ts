@@ -12,7 +12,7 @@
  *   webhooks   POST /webhooks, GET /webhooks, GET|PUT|DELETE /webhooks/:id,
  *              GET /webhooks/:id/deliveries, POST /webhooks/:id/ping (the last two are ours)
  * Emulator-only control routes (not part of MeshAgent), under `/_emulator`:
- *   GET /rooms, POST /rooms/:room/start, POST /rooms/:room/end,
+ *   GET /rooms, POST /rooms/:room/start, POST /rooms/:room/end, POST /rooms/:room/disable|enable (./room-switch-routes.ts),
  *   POST /rooms/:room/participants/:pid/close {code?, reason?}, POST /rooms/:room/participants/:pid/dismiss,
  *   GET /events?room&kind&since, GET /deliveries
  * `GET /` answers `{ok: true}` without auth (a liveness check, like the Python WebhookServer's).
@@ -29,6 +29,8 @@ import { silentLogger, type Logger } from '../logger.js';
 import { mintParticipantToken, userDefaultApiScope } from '../room/token.js';
 import { authenticate } from './platform-auth.js';
 import { SessionRegistry, type SessionRecord } from './platform-sessions.js';
+import { ROOM_DISABLED_REASON } from './room.js';
+import { registerRoomSwitchRoutes, roomDisabled, type SwitchableRooms } from './room-switch-routes.js';
 import {
   badRequest,
   generateWebhookSecret,
@@ -52,11 +54,12 @@ export interface PlatformRoomInfo {
   readonly name: string;
   readonly sessionId: string | null;
   readonly active: boolean;
+  readonly disabled?: boolean;
   readonly participants?: unknown;
 }
 
 /** What the REST routes need from the room server (`RoomServer` satisfies it). */
-export interface PlatformRooms {
+export interface PlatformRooms extends SwitchableRooms {
   listRooms(): readonly PlatformRoomInfo[];
   ensureRoom(name: string): PlatformRoomInfo;
   startSession(name: string): PlatformRoomInfo;
@@ -218,18 +221,22 @@ export function registerEmulatorRoutes(app: FastifyInstance, deps: EmulatorAppDe
     }
     return projectId;
   };
+  // The SDKs' RoomSession (meshagent-ts `parseRoomSession`, Python `RoomSession`) requires `is_active` and reads
+  // `kind` and `participants` as counts by role; `state`, `room_url` and `ended_at` are ours.
   const sessionJson = (record: SessionRecord): Record<string, unknown> => {
     const live = deps.rooms.listRooms().find((room) => room.name === record.roomName);
     const active = record.endedAt === null && live?.active === true && live.sessionId === record.id;
     return {
       id: record.id,
+      kind: 'room',
       room_name: record.roomName,
       room_id: roomEntry(record.roomName).id,
       room_url: record.roomUrl,
       created_at: iso(record.startedAt),
       ended_at: record.endedAt === null ? null : iso(record.endedAt),
+      is_active: active,
       state: active ? 'active' : 'ended',
-      participants: active ? countOf(live?.participants) : 0,
+      participants: active ? countsByRole(live?.participants) : {},
     };
   };
   /** Active sessions, from the room server (the truth), dated from the registry when it saw the start. */
@@ -293,7 +300,7 @@ export function registerEmulatorRoutes(app: FastifyInstance, deps: EmulatorAppDe
         const projectId = checkProject(request);
         const body = parse(connectBody, request.body ?? {}, 'connect body');
         parse(ROOM_NAME, room, 'room name');
-        deps.rooms.ensureRoom(room);
+        if (deps.rooms.ensureRoom(room).disabled === true) throw roomDisabled(room, ROOM_DISABLED_REASON);
         roomEntry(room);
         const jwt = mintParticipantToken({
           name: body.participant_name,
@@ -383,6 +390,11 @@ export function registerEmulatorRoutes(app: FastifyInstance, deps: EmulatorAppDe
         parse(ROOM_NAME, room, 'room name');
         roomEntry(room);
         return { room: deps.rooms.startSession(room) };
+      });
+
+      registerRoomSwitchRoutes(control, deps.rooms, (room) => {
+        parse(ROOM_NAME, room, 'room name');
+        roomEntry(room);
       });
 
       control.post('/rooms/:room/end', async (request) => {
@@ -480,10 +492,16 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-function countOf(participants: unknown): number {
-  if (typeof participants === 'number') return participants;
-  if (Array.isArray(participants)) return participants.length;
-  return 0;
+/** `{user: 1, agent: 2}`: how many participants of each role are connected, as the SDKs type `participants`. */
+function countsByRole(participants: unknown): Record<string, number> {
+  const counts: Record<string, number> = {};
+  if (!Array.isArray(participants)) return counts;
+  for (const participant of participants) {
+    const role = (participant as { role?: unknown } | null)?.role;
+    const key = typeof role === 'string' && role !== '' ? role : 'user';
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
 }
 
 /** The room object of §F: `{id, name, metadata, annotations}`. */

@@ -7,9 +7,15 @@
 
 export type EmulatorEventKind =
   | 'room.created'
+  /** The room was disabled (its upgrades answer HTTP 423) or enabled again. */
+  | 'room.disabled'
+  | 'room.enabled'
   | 'session.started'
   | 'session.ended'
-  /** A websocket was accepted and then closed at once because its token was refused (§G). */
+  /**
+   * A connection was refused: a websocket accepted and then closed at once because its token was refused
+   * (§G, `code` is the close code), or an upgrade answered HTTP 423 because the room is disabled (`code` 423).
+   */
   | 'refused'
   | 'connected'
   | 'disconnected'

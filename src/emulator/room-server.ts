@@ -4,7 +4,8 @@
  *
  * It never listens itself: an http server passes its `upgrade` events to {@link RoomServer.handleUpgrade}. A
  * refused token is accepted and then closed with 1008 and a reason, never answered with an HTTP 4xx, because
- * npm 0.39.9 crashes the process on a refused upgrade (§G). Everything that happens is recorded in
+ * npm 0.39.9 crashes the process on a refused upgrade (§G). The one exception is a disabled room: its upgrades
+ * answer HTTP 423 as the real server's do, a status the current SDKs treat as final. Everything that happens is recorded in
  * {@link RoomServer.events} so tests await what they need instead of sleeping.
  */
 import { randomUUID } from 'node:crypto';
@@ -24,7 +25,7 @@ import {
   type EmulatorEventListener,
   type WaitForEventOptions,
 } from './room-events.js';
-import { Room, type RoomInfo, type RoomServerHooks } from './room.js';
+import { ROOM_DISABLED_REASON, Room, type RoomInfo, type RoomServerHooks } from './room.js';
 
 export type { RoomInfo, RoomServerHooks, RoomCallRequest } from './room.js';
 export type { ParticipantInfo } from './participant.js';
@@ -138,6 +139,12 @@ export class RoomServer {
       socket.destroy();
       return true;
     }
+    if (this.#rooms.get(name)?.disabled === true) {
+      refuseDisabled(socket);
+      this.#log.info({ room: name }, 'upgrade to a disabled room refused');
+      this.#events.record({ room: name, kind: 'refused', code: 423, reason: ROOM_DISABLED_REASON, type: 'RR_EMULATOR_ROOM_DISABLED' });
+      return true;
+    }
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, name));
     return true;
   }
@@ -151,10 +158,31 @@ export class RoomServer {
     return this.#room(name).info();
   }
 
-  /** Start a session in `name` (creating the room). Idempotent: fires onSessionStarted once per session. */
+  /**
+   * Start a session in `name` (creating the room). Idempotent: fires onSessionStarted once per session.
+   * @throws RoomrunnerError `RR_EMULATOR_ROOM_DISABLED` when the room is disabled.
+   */
   startSession(name: string): RoomInfo {
     const room = this.#room(name);
+    if (room.disabled) throw disabledError(name);
     room.startSession();
+    return room.info();
+  }
+
+  /**
+   * Disable `name` (creating the room): its session ends, every connection closes with 1000, and upgrades
+   * answer HTTP 423 until {@link enableRoom}. Idempotent.
+   */
+  disableRoom(name: string): RoomInfo {
+    const room = this.#room(name);
+    room.disable();
+    return room.info();
+  }
+
+  /** Enable a disabled room again (creating the room). Idempotent. */
+  enableRoom(name: string): RoomInfo {
+    const room = this.#room(name);
+    room.enable();
     return room.info();
   }
 
@@ -257,6 +285,11 @@ export class RoomServer {
     }
 
     const room = this.#room(name);
+    if (room.disabled) {
+      // Disabled between the upgrade check and now: as final for the client as the 423 would have been.
+      ws.close(1000, ROOM_DISABLED_REASON);
+      return;
+    }
     const transport = new WebSocketTransport(ws);
     let participant: Participant | undefined;
     const session = new Session(transport, {
@@ -318,6 +351,18 @@ export function roomNameFromUrl(url: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Answer an upgrade with HTTP 423 and the platform's JSON error body (the Python client reads `error.message`). */
+function refuseDisabled(socket: Duplex): void {
+  const body = JSON.stringify({ error: { code: 'RR_EMULATOR_ROOM_DISABLED', message: ROOM_DISABLED_REASON } });
+  socket.end(
+    `HTTP/1.1 423 Locked\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function disabledError(room: string): RoomrunnerError {
+  return new RoomrunnerError('RR_EMULATOR_ROOM_DISABLED', `room ${JSON.stringify(room)} is disabled: ${ROOM_DISABLED_REASON}`, { data: { room } });
 }
 
 function positiveInteger(value: number, name: string): number {

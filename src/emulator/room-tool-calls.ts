@@ -7,6 +7,10 @@
  * `room.tool_call_response_chunk`s are relayed to C with C's `tool_call_id` plus `toolkit` and `tool`; C's
  * `room.tool_call_request_chunk`s go to the host as `room.tool_call_request_chunk.<toolkit>` and are acknowledged
  * with `empty`. When the host leaves first, every caller still waiting gets an `error` content.
+ *
+ * Request chunks are held until the host has answered `control open` and then forwarded in order, as the
+ * SDK's own test server orders them: a 0.47 host drops chunks that arrive before it reads its input
+ * (docs/protocol.md §E.5). A host that answers anything else ends the call, and the held chunks are dropped.
  */
 import { RoomrunnerError } from '../errors.js';
 import { contentFromParts, errorContent, unpackContent, type Content } from '../protocol/content.js';
@@ -19,6 +23,15 @@ import type { ToolkitRegistry } from './room-toolkits.js';
 
 /** Finished calls remembered per room, so late request chunks are acknowledged and dropped, not refused. */
 const FINISHED_CALLS_KEPT = 1024;
+/** Request chunks held per call while its host has not answered `control open`. */
+export const MAX_HELD_REQUEST_CHUNKS = 4096;
+/** Bytes of request chunks (header JSON plus payload) held per call while its host has not answered `control open`. */
+export const MAX_HELD_REQUEST_BYTES = 64 * 1024 * 1024;
+
+interface HeldChunk {
+  readonly chunk: JsonObject;
+  readonly payload: Uint8Array;
+}
 
 /** What the router needs from its room. */
 export interface ToolCallRoom {
@@ -43,6 +56,9 @@ interface PendingCall {
   readonly toolCallId: string;
   /** True once `__response__` Q went out (a `control open` starts a stream). */
   streaming: boolean;
+  /** The caller's request chunks that arrived before the host answered `control open`, oldest first. */
+  readonly held: HeldChunk[];
+  heldBytes: number;
 }
 
 export class ToolCallRouter {
@@ -87,6 +103,8 @@ export class ToolCallRouter {
       callerToolCallId,
       toolCallId: callerToolCallId ?? this.#room.createId(),
       streaming: false,
+      held: [],
+      heldBytes: 0,
     };
     this.#byHost.set(hostKey(host.id, hostMessageId), call);
     if (callerToolCallId !== undefined) this.#byCaller.set(callerKey(caller.id, callerToolCallId), call);
@@ -138,8 +156,13 @@ export class ToolCallRouter {
       ok: content.type !== 'error',
       ...(content.type === 'error' ? { reason: content.text, code: content.code } : {}),
     });
-    if (opensStream) call.streaming = true;
-    else this.#finish(call);
+    if (opensStream) {
+      call.streaming = true;
+      for (const { chunk, payload } of call.held.splice(0)) this.#forwardRequestChunk(call, chunk, payload);
+      call.heldBytes = 0;
+    } else {
+      this.#finish(call);
+    }
   }
 
   /** The host could not deliver its response to K (e.g. it was larger than the server accepts). */
@@ -168,8 +191,11 @@ export class ToolCallRouter {
   }
 
   /**
-   * The caller's `room.tool_call_request_chunk` (a request for npm): forward it to the host and acknowledge it.
-   * @throws RoomrunnerError `RR_EMULATOR_TOOL_CALL_NOT_FOUND` (1003) when no call of this caller has that id.
+   * The caller's `room.tool_call_request_chunk` (a request for npm): forward it to the host, or hold it until
+   * the host has answered `control open`, and acknowledge it.
+   * @throws RoomrunnerError `RR_EMULATOR_TOOL_CALL_NOT_FOUND` (1003) when no call of this caller has that id;
+   *   `RR_EMULATOR_STREAM_BACKLOG_FULL` (1006) when holding it would pass {@link MAX_HELD_REQUEST_CHUNKS} or
+   *   {@link MAX_HELD_REQUEST_BYTES} (the chunk is not kept; the caller may send it again).
    */
   onRequestChunk(caller: Participant, header: JsonObject, payload: Uint8Array): void {
     const chunk = parseHeader(ToolCallChunkSchema, header, MESSAGE_TYPES.TOOL_CALL_REQUEST_CHUNK);
@@ -182,7 +208,25 @@ export class ToolCallRouter {
         data: { toolCallId: chunk.tool_call_id },
       });
     }
-    call.host.push(`${MESSAGE_TYPES.TOOL_CALL_REQUEST_CHUNK_PREFIX}${call.toolkit}`, { tool_call_id: call.toolCallId, chunk: chunk.chunk }, payload);
+    if (call.streaming) {
+      this.#forwardRequestChunk(call, chunk.chunk, payload);
+      return;
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(chunk.chunk)) + payload.byteLength;
+    if (call.held.length >= MAX_HELD_REQUEST_CHUNKS || call.heldBytes + bytes > MAX_HELD_REQUEST_BYTES) {
+      throw new RoomrunnerError(
+        'RR_EMULATOR_STREAM_BACKLOG_FULL',
+        `tool call '${chunk.tool_call_id}': the host has not opened its input stream yet and ${call.held.length} chunks (${call.heldBytes} bytes) are already held`,
+        { data: { toolCallId: chunk.tool_call_id, held: call.held.length, heldBytes: call.heldBytes } },
+      );
+    }
+    // An own copy: the payload is a view into the received message's buffer.
+    call.held.push({ chunk: chunk.chunk, payload: Uint8Array.from(payload) });
+    call.heldBytes += bytes;
+  }
+
+  #forwardRequestChunk(call: PendingCall, chunk: JsonObject, payload: Uint8Array): void {
+    call.host.push(`${MESSAGE_TYPES.TOOL_CALL_REQUEST_CHUNK_PREFIX}${call.toolkit}`, { tool_call_id: call.toolCallId, chunk }, payload);
   }
 
   /** A participant left: its hosted calls fail, its own calls are forgotten. */
@@ -224,6 +268,8 @@ export class ToolCallRouter {
 
   #finish(call: PendingCall): void {
     this.#byHost.delete(hostKey(call.host.id, call.hostMessageId));
+    call.held.length = 0;
+    call.heldBytes = 0;
     if (call.callerToolCallId === undefined) return;
     const key = callerKey(call.caller.id, call.callerToolCallId);
     this.#byCaller.delete(key);

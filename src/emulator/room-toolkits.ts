@@ -8,7 +8,7 @@
  * - several registrations may share a name (e.g. a host that reconnected before its old socket was noticed
  *   gone); the newest visible one wins.
  */
-import { NPM_SPEC_TYPES, type RegisterToolkit, type ToolDescription } from '../protocol/messages.js';
+import type { RegisterToolkit, ToolDescription } from '../protocol/messages.js';
 import type { JsonObject } from '../protocol/packing.js';
 
 export interface ToolkitRegistration {
@@ -119,7 +119,7 @@ function isVisible(registration: ToolkitRegistration, query: VisibilityQuery): b
 
 /**
  * One toolkit as `room.list_toolkits` lists it (§E.3): tools as a map (Python requires one), every field
- * present (null when unknown), and specs npm 0.39.9 can read.
+ * present (null when unknown), and content specs with the types the current SDKs know.
  */
 export function describeToolkit(registration: ToolkitRegistration): JsonObject {
   const tools: JsonObject = {};
@@ -139,8 +139,8 @@ function describeTool(name: string, tool: ToolDescription): JsonObject {
   return {
     title: tool.title ?? name,
     description: tool.description ?? '',
-    input_spec: npmSpec(tool.input_spec, tool.input_schema),
-    output_spec: npmSpec(tool.output_spec, tool.output_schema),
+    input_spec: listedSpec(tool.input_spec, tool.input_schema),
+    output_spec: listedSpec(tool.output_spec, tool.output_schema),
     defs: tool.defs ?? null,
     strict: tool.strict ?? null,
     thumbnail_url: tool.thumbnail_url ?? null,
@@ -148,16 +148,21 @@ function describeTool(name: string, tool: ToolDescription): JsonObject {
   };
 }
 
-const NPM_TYPES: ReadonlySet<string> = new Set(NPM_SPEC_TYPES);
+/**
+ * Content types a `ToolContentSpec` may name in the current SDKs (meshagent-ts 0.47 `ToolContentType`, Python
+ * `ToolContentSpec`). `binary` is listed as registered, like the real server does, although npm 0.39.9 throws
+ * on it when it lists the room: the 0.47 SDK hosts and reads `binary` tools.
+ */
+export const LISTED_SPEC_TYPES: ReadonlySet<string> = new Set(['binary', 'json', 'text', 'file', 'link', 'empty']);
 
 /**
- * A `ToolContentSpec` npm accepts (§D.4): npm throws on any type outside json|text|file|link|empty (Python also
- * allows `binary`), so other types are left out, and a spec left with none is dropped. A legacy tool-level
- * schema means `{types:["json"], schema}`.
+ * A `ToolContentSpec` as listed (§D.4): the known types as registered (a type no SDK knows would make every
+ * client throw on the whole listing, so it is left out, and a spec left with none is dropped). A legacy
+ * tool-level schema means `{types:["json"], schema}`.
  */
-function npmSpec(spec: ToolDescription['input_spec'], legacySchema: ToolDescription['input_schema']): JsonObject | null {
+function listedSpec(spec: ToolDescription['input_spec'], legacySchema: ToolDescription['input_schema']): JsonObject | null {
   if (spec) {
-    const types = spec.types.filter((type) => NPM_TYPES.has(type));
+    const types = spec.types.filter((type) => LISTED_SPEC_TYPES.has(type));
     if (types.length === 0) return null;
     const out: JsonObject = { types, stream: spec.stream };
     if (spec.schema !== undefined) out['schema'] = spec.schema;

@@ -4,12 +4,14 @@
  *
  * Lifecycle rules (the real server's are undocumented; these are the emulator's):
  * - A room exists without a session. Agents and tools (role `agent`/`tool`) may connect to it; that does not
- *   start a session.
+ *   start a session, but their `room_ready` already names the id the session will have when it starts.
  * - A session starts when a participant of any other role (a user) connects, or through {@link Room.startSession}.
  * - Once a user has been in the session and no user is left, the session ends after `idleGraceMs` unless a user
  *   comes back. A session started by {@link Room.startSession} with no user yet stays until a user has come and
  *   gone, or until {@link Room.endSession}.
  * - Ending a session closes every connection of the room with 1000 (final for the npm client, §G).
+ * - A disabled room has no session: disabling ends the running one and closes every connection with 1000, and
+ *   the room server answers its upgrades with HTTP 423 until it is enabled again.
  */
 import { RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -48,6 +50,8 @@ export interface RoomInfo {
   readonly sessionId: string | null;
   /** True while a session is running. */
   readonly active: boolean;
+  /** True while the room is disabled: upgrades answer HTTP 423 and no session starts. */
+  readonly disabled: boolean;
   readonly participants: ParticipantInfo[];
   readonly toolkits: ToolkitInfo[];
   readonly createdAt: number;
@@ -85,6 +89,8 @@ export interface RoomOptions {
 
 /** Close reason sent to every connection when a session ends. */
 export const SESSION_ENDED_REASON = 'the room session ended';
+/** Close reason sent to every connection when the room is disabled; also the 423 text, as the SDKs word it. */
+export const ROOM_DISABLED_REASON = 'This room is currently disabled.';
 
 interface ListWaiter {
   readonly ctx: RequestContext;
@@ -107,10 +113,17 @@ export class Room implements RequestRoom {
   readonly #participants = new Map<string, Participant>();
   readonly #listWaiters = new Set<ListWaiter>();
   #sessionId: string | null = null;
+  /**
+   * The id the next session will have, chosen when someone connects before it starts: `room_ready` always
+   * carries a `session_id` (the Python RoomClient reads `init["session_id"]` and never finishes connecting
+   * without one), and the session that starts later keeps the id those early participants were told.
+   */
+  #upcomingSessionId: string | null = null;
   /** A user has been in the current session: from now on an empty room ends it after the grace period. */
   #userSeen = false;
   #idleTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #disabled = false;
 
   constructor(options: RoomOptions) {
     this.#options = options;
@@ -128,11 +141,16 @@ export class Room implements RequestRoom {
     return this.#sessionId;
   }
 
+  get disabled(): boolean {
+    return this.#disabled;
+  }
+
   info(): RoomInfo {
     return {
       name: this.name,
       sessionId: this.#sessionId,
       active: this.#sessionId !== null,
+      disabled: this.#disabled,
       participants: [...this.#participants.values()].map((p) => p.info()),
       toolkits: this.toolkits.all().map(toolkitInfo),
       createdAt: this.createdAt,
@@ -159,8 +177,9 @@ export class Room implements RequestRoom {
 
   /** Start a session unless one is running. Returns true when this call started it. */
   startSession(): boolean {
-    if (this.#sessionId !== null || this.#closed) return false;
-    const sessionId = this.#options.createId();
+    if (this.#sessionId !== null || this.#closed || this.#disabled) return false;
+    const sessionId = this.#upcomingSessionId ?? this.#options.createId();
+    this.#upcomingSessionId = null;
     this.#sessionId = sessionId;
     this.#userSeen = false;
     this.#log.info({ sessionId }, 'room session started');
@@ -191,6 +210,27 @@ export class Room implements RequestRoom {
     return true;
   }
 
+  /**
+   * Disable the room: end its session and close every connection (agents in a room without a session too) with
+   * 1000, so clients stop; new upgrades are refused with HTTP 423 by the room server. Idempotent.
+   */
+  disable(): void {
+    if (this.#disabled) return;
+    this.#disabled = true;
+    this.endSession(ROOM_DISABLED_REASON);
+    for (const participant of [...this.#participants.values()]) participant.close(1000, ROOM_DISABLED_REASON);
+    this.#log.info('room disabled');
+    this.record({ kind: 'room.disabled' });
+  }
+
+  /** Enable a disabled room again: it accepts connections, and a user starts a session as before. Idempotent. */
+  enable(): void {
+    if (!this.#disabled) return;
+    this.#disabled = false;
+    this.#log.info('room enabled');
+    this.record({ kind: 'room.enabled' });
+  }
+
   /** End the session and close every connection; resolves when they have all closed. */
   shutdown(reason: string): Promise<unknown> {
     this.#closed = true;
@@ -210,11 +250,11 @@ export class Room implements RequestRoom {
       this.#userSeen = true;
       this.#clearIdleTimer();
     }
-    const sessionId = this.#sessionId;
-    participant.push(MESSAGE_TYPES.ROOM_READY, { room_name: this.name, room_url: this.url, ...(sessionId === null ? {} : { session_id: sessionId }) });
+    const sessionId = this.#sessionId ?? (this.#upcomingSessionId ??= this.#options.createId());
+    participant.push(MESSAGE_TYPES.ROOM_READY, { room_name: this.name, room_url: this.url, session_id: sessionId });
     participant.push(MESSAGE_TYPES.CONNECTED, { type: 'init', participantId: participant.id, attributes: { ...participant.attributes } });
     this.#log.info({ participantId: participant.id, role: participant.role }, 'participant connected');
-    this.record({ kind: 'connected', participantId: participant.id, participantName: participant.name, role: participant.role, sessionId: sessionId ?? undefined });
+    this.record({ kind: 'connected', participantId: participant.id, participantName: participant.name, role: participant.role, sessionId });
   }
 
   /** A participant's connection closed: drop its toolkits, settle its calls, tell its messaging peers. */

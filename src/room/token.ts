@@ -50,28 +50,31 @@ export function agentHostApiScope(): ApiScope {
   return { agents: {}, messaging: {} };
 }
 
-/** The SDK's `ApiScope.agentDefault()`: everything except `admin` (and `tunnels` unless asked). */
-export function agentDefaultApiScope({ tunnels = false }: { tunnels?: boolean } = {}): ApiScope {
-  // Written out in the SDK's key order so our tokens and the SDK's compare byte for byte.
+/*
+ * The presets follow the current SDK (meshagent-ts 0.47 `ApiScope`): `secrets` is gone, `sqlite` is new, and
+ * only `full` has `tunnels`. They are written out in the SDK's key order so our tokens and the SDK's compare
+ * byte for byte. Tokens older SDKs minted (with `secrets`, `tunnels`, no `sqlite`) still parse: every key of
+ * API_SCOPE_KEYS is read.
+ */
+
+/** The SDK's `ApiScope.agentDefault()`: every surface except `admin` and `tunnels`. */
+export function agentDefaultApiScope(): ApiScope {
   return {
-    livekit: {}, queues: {}, messaging: {}, dataset: {}, memory: {}, sync: {}, storage: {},
-    containers: {}, developer: {}, agents: {}, llm: {}, secrets: {}, ...(tunnels ? { tunnels: {} } : {}), services: {},
+    livekit: {}, queues: {}, messaging: {}, dataset: {}, sqlite: {}, memory: {}, sync: {}, storage: {},
+    containers: {}, developer: {}, agents: {}, llm: {}, services: {},
   };
 }
 
-/** The SDK's `ApiScope.userDefault()`: `agentDefault` without `llm`. */
+/** The SDK's `ApiScope.userDefault()`: in 0.47 the same surfaces as `agentDefault`. */
 export function userDefaultApiScope(): ApiScope {
-  return {
-    livekit: {}, queues: {}, messaging: {}, dataset: {}, memory: {}, sync: {}, storage: {},
-    containers: {}, developer: {}, agents: {}, secrets: {}, services: {},
-  };
+  return agentDefaultApiScope();
 }
 
-/** The SDK's `ApiScope.full()`: every surface the npm SDK knows. */
+/** The SDK's `ApiScope.full()`: `agentDefault` plus `admin` and `tunnels`. */
 export function fullApiScope(): ApiScope {
   return {
-    livekit: {}, queues: {}, messaging: {}, dataset: {}, memory: {}, sync: {}, storage: {},
-    containers: {}, developer: {}, agents: {}, llm: {}, admin: {}, secrets: {}, tunnels: {}, services: {},
+    livekit: {}, queues: {}, messaging: {}, dataset: {}, sqlite: {}, memory: {}, sync: {}, storage: {},
+    containers: {}, developer: {}, agents: {}, llm: {}, admin: {}, tunnels: {}, services: {},
   };
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { adder } from '../../agents/adder.js';
-import { joinRoom } from '../../src/agents/host.js';
+import { joinRoom, toolkitRegistration } from '../../src/agents/host.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { mintParticipantToken } from '../../src/room/token.js';
 import { WebhookServer } from '../../src/webhooks/webhook-server.js';
@@ -65,6 +65,8 @@ describe('roomrunner commands', () => {
     const listed = JSON.parse(run.stdout) as { agents: Array<{ name: string; tools: { ask: { input: { required: string[] } } } }> };
     expect(listed.agents.map((a) => a.name)).toEqual(['samples.adder', 'samples.summer']);
     expect(listed.agents[0]?.tools.ask.input.required).toEqual(['a', 'b']);
+    // What is printed is what is registered, byte for byte.
+    expect((listed.agents[0] as unknown as { registration: unknown }).registration).toEqual(JSON.parse(JSON.stringify(toolkitRegistration(adder))));
   });
 
   it('calls an agent in a room and prints the answer', async () => {

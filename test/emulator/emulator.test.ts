@@ -1,11 +1,11 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RoomClient, WebSocketClientProtocol } from '@meshagent/meshagent';
+import { Meshagent, RoomClient, WebSocketClientProtocol } from '@meshagent/meshagent';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { signJwt } from '../../src/room/jwt.js';
-import { verifyParticipantToken } from '../../src/room/token.js';
+import { agentDefaultApiScope, mintParticipantToken, verifyParticipantToken } from '../../src/room/token.js';
 import { pythonDumps, verifyWebhook } from '../../src/webhooks/signatures/index.js';
 
 const SECRET = 'emulator-e2e-secret';
@@ -174,6 +174,57 @@ describe('startEmulator', () => {
     } finally {
       room.dispose();
     }
+  });
+
+  it('tells an official client that joins before any session the id of the session a user then starts', async () => {
+    const jwt = mintParticipantToken({ name: 'early-agent', room: 'early', role: 'agent', secret: SECRET, api: agentDefaultApiScope() });
+    const agent = new RoomClient({ protocolFactory: WebSocketClientProtocol.createFactory({ url: emulator.roomUrl('early'), token: jwt }), reconnectTimeout: 0 });
+    agent.ready.catch(() => undefined);
+    await agent.start();
+    try {
+      expect(agent.sessionId).toEqual(expect.any(String));
+      expect((await rest('GET', `/accounts/projects/${PROJECT}/sessions/active`)).json).toEqual({ sessions: [] });
+      const started = await rest('POST', '/_emulator/rooms/early/start');
+      expect(started.json.room.sessionId).toBe(agent.sessionId);
+    } finally {
+      agent.dispose();
+    }
+  });
+
+  it('answers the official client’s listActiveSessions with participants counted by role', async () => {
+    const connect = await rest('POST', `/accounts/projects/${PROJECT}/rooms/counted/connect`, {});
+    const user = new RoomClient({ protocolFactory: WebSocketClientProtocol.createFactory({ url: connect.json.room_url, token: connect.json.jwt }), reconnectTimeout: 0 });
+    user.ready.catch(() => undefined);
+    await user.start();
+    const agentJwt = mintParticipantToken({ name: 'bot', room: 'counted', role: 'agent', secret: SECRET, api: agentDefaultApiScope() });
+    const agent = new RoomClient({ protocolFactory: WebSocketClientProtocol.createFactory({ url: emulator.roomUrl('counted'), token: agentJwt }), reconnectTimeout: 0 });
+    agent.ready.catch(() => undefined);
+    await agent.start();
+    try {
+      const platform = new Meshagent({ baseUrl: emulator.url, token: signJwt({ sub: PROJECT }, SECRET) });
+      const sessions = await platform.listActiveSessions(PROJECT);
+      expect(sessions).toEqual([
+        { id: user.sessionId, roomId: expect.any(String), roomName: 'counted', createdAt: expect.any(Date), isActive: true, participants: { user: 1, agent: 1 } },
+      ]);
+      expect(await platform.listRecentSessions(PROJECT)).toEqual([expect.objectContaining({ id: user.sessionId, isActive: true })]);
+    } finally {
+      agent.dispose();
+      user.dispose();
+    }
+  });
+
+  it('disables a room through the control route: start, connect and the upgrade answer 423 until it is enabled', async () => {
+    expect((await rest('POST', '/_emulator/rooms/locked/disable')).json.room).toMatchObject({ name: 'locked', disabled: true });
+    expect((await rest('POST', '/_emulator/rooms/locked/start')).status).toBe(423);
+    const connect = await rest('POST', `/accounts/projects/${PROJECT}/rooms/locked/connect`, {});
+    expect(connect).toEqual({ status: 423, json: { error: { code: 'RR_EMULATOR_ROOM_DISABLED', message: 'This room is currently disabled.' } } });
+    const jwt = mintParticipantToken({ name: 'late', room: 'locked', role: 'user', secret: SECRET, api: agentDefaultApiScope() });
+    const socket = new WebSocket(`${emulator.roomUrl('locked')}?token=${jwt}`);
+    socket.on('error', () => undefined);
+    const status = await new Promise<number | undefined>((resolve) => socket.on('unexpected-response', (_req, response) => resolve(response.statusCode)));
+    expect(status).toBe(423);
+    expect((await rest('POST', '/_emulator/rooms/locked/enable')).json.room).toMatchObject({ disabled: false });
+    expect((await rest('POST', `/accounts/projects/${PROJECT}/rooms/locked/connect`, {})).status).toBe(200);
   });
 
   it('closes websocket upgrades that are not for /rooms/<name>', async () => {

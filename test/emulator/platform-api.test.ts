@@ -15,6 +15,7 @@ interface FakeRoom {
   name: string;
   sessionId: string | null;
   active: boolean;
+  disabled: boolean;
   participants: string[];
 }
 
@@ -35,7 +36,7 @@ class FakeRooms implements PlatformRooms {
   ensureRoom(name: string): PlatformRoomInfo {
     let room = this.rooms.get(name);
     if (!room) {
-      room = { name, sessionId: null, active: false, participants: [] };
+      room = { name, sessionId: null, active: false, disabled: false, participants: [] };
       this.rooms.set(name, room);
       this.#event(name, 'room.created');
     }
@@ -62,6 +63,19 @@ class FakeRooms implements PlatformRooms {
     room.participants = [];
     this.#event(name, 'session.ended');
     return true;
+  }
+
+  disableRoom(name: string): PlatformRoomInfo {
+    this.ensureRoom(name);
+    this.endSession(name);
+    (this.rooms.get(name) as FakeRoom).disabled = true;
+    return { ...(this.rooms.get(name) as FakeRoom) };
+  }
+
+  enableRoom(name: string): PlatformRoomInfo {
+    this.ensureRoom(name);
+    (this.rooms.get(name) as FakeRoom).disabled = false;
+    return { ...(this.rooms.get(name) as FakeRoom) };
   }
 
   closeParticipant(room: string, pid: string, code: number, reason?: string): boolean {
@@ -230,19 +244,21 @@ describe('emulator platform API', () => {
       expect(active.body.sessions).toEqual([
         {
           id: sessionId,
+          kind: 'room',
           room_name: 'gamma',
           room_id: expect.any(String),
           room_url: 'ws://127.0.0.1:4321/rooms/gamma',
           created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
           ended_at: null,
+          is_active: true,
           state: 'active',
-          participants: 0,
+          participants: {},
         },
       ]);
       expect((await call('GET', `${BASE}/sessions/${sessionId}`)).body.state).toBe('active');
 
       const terminated = await call('POST', `${BASE}/sessions/${sessionId}/terminate`);
-      expect(terminated.body).toMatchObject({ id: sessionId, state: 'ended', ended_at: expect.any(String) });
+      expect(terminated.body).toMatchObject({ id: sessionId, is_active: false, state: 'ended', ended_at: expect.any(String), participants: {} });
       expect((await call('GET', `${BASE}/sessions/active`)).body).toEqual({ sessions: [] });
       expect((await call('GET', `${BASE}/sessions`)).body.sessions).toHaveLength(1);
 
@@ -328,6 +344,18 @@ describe('emulator platform API', () => {
       expect(again.status).toBe(404);
       expect(again.body.error.code).toBe('RR_EMULATOR_SESSION_NOT_FOUND');
       expect((await call('POST', '/_emulator/rooms/unknown/end')).body.error.code).toBe('RR_EMULATOR_ROOM_NOT_FOUND');
+    });
+
+    it('disables a room so that connect answers 423 with the SDKs’ wording, and enables it again', async () => {
+      const disabled = await call('POST', '/_emulator/rooms/zeta/disable');
+      expect(disabled.body.room).toMatchObject({ name: 'zeta', disabled: true });
+      const refused = await call('POST', `${BASE}/rooms/zeta/connect`, {});
+      expect(refused.status).toBe(423);
+      // The Python client raises RoomDisabledError with `error.message`.
+      expect(refused.body.error).toEqual({ code: 'RR_EMULATOR_ROOM_DISABLED', message: 'This room is currently disabled.' });
+      expect((await call('POST', '/_emulator/rooms/zeta/enable')).body.room).toMatchObject({ disabled: false });
+      expect((await call('POST', `${BASE}/rooms/zeta/connect`, {})).status).toBe(200);
+      expect((await call('POST', '/_emulator/rooms/a%2Fb/disable')).status).toBe(400);
     });
 
     it('closes and dismisses participants, naming bad close codes', async () => {

@@ -413,10 +413,10 @@ describe('RoomServer toolkits (§E.2–§E.5)', () => {
     const call = await hostCall;
     const callHeader = unpackMessage(call.data).header;
     expect(callHeader).toMatchObject({ name: 'chat', tool_call_id: 'c-1', arguments: { type: 'control', method: 'open' } });
-    expect(await host.inbox.nextHeader('room.tool_call_request_chunk.stream')).toEqual({ tool_call_id: 'c-1', chunk: { type: 'text', text: 'hello' } });
 
     await host.session.send('room.tool_call_response', packContent({ type: 'control', method: 'open' }), call.id);
     await expect(result).resolves.toEqual({ type: 'control', method: 'open' });
+    expect(await host.inbox.nextHeader('room.tool_call_request_chunk.stream')).toEqual({ tool_call_id: 'c-1', chunk: { type: 'text', text: 'hello' } });
     await host.session.sendPacked('room.tool_call_response_chunk', { tool_call_id: 'c-1', chunk: { type: 'text', text: 'part' } }, undefined, call.id);
     await host.session.sendPacked('room.tool_call_response_chunk', { tool_call_id: 'c-1', chunk: { type: 'control', method: 'close', status_code: 1000 } }, undefined, call.id);
     expect(await caller.inbox.nextHeader('room.tool_call_response_chunk')).toEqual({ tool_call_id: 'c-1', toolkit: 'stream', tool: 'chat', chunk: { type: 'text', text: 'part' } });
@@ -426,6 +426,50 @@ describe('RoomServer toolkits (§E.2–§E.5)', () => {
     // A chunk for a call that already finished is acknowledged and dropped.
     await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-1', chunk: { type: 'control', method: 'close' } })).resolves.toEqual({ type: 'empty' });
     await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'never', chunk: { type: 'text', text: 'x' } })).rejects.toMatchObject({ contentCode: 1003 });
+  });
+
+  it('holds a caller’s request chunks until the host has answered control open, then forwards them in order', async () => {
+    const h = await startServer();
+    const host = await connect(h, { role: 'agent' });
+    const caller = await connect(h);
+    await register(host, 'collect', true, { gather: { title: 'g', description: '', input_spec: { types: ['text'], stream: true } } });
+    const hostCall = host.inbox.next('room.tool_call.collect');
+    const result = caller.session.request('room.invoke_tool', { toolkit: 'collect', tool: 'gather', tool_call_id: 'c-9', arguments: { type: 'control', method: 'open' } });
+    const chunks = ['alpha', 'beta', 'gamma'];
+    for (const text of chunks) {
+      await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-9', chunk: { type: 'text', text } }, Buffer.from(text))).resolves.toEqual({ type: 'empty' });
+    }
+    const call = await hostCall;
+    // A round trip on the host's socket: any chunk forwarded before the acknowledgements would be here by now.
+    await listToolkits(host);
+    expect(host.transport.received.filter((m) => m.type.startsWith('room.tool_call_request_chunk'))).toEqual([]);
+
+    await host.session.send('room.tool_call_response', packContent({ type: 'control', method: 'open' }), call.id);
+    await expect(result).resolves.toEqual({ type: 'control', method: 'open' });
+    for (const text of chunks) {
+      const message = await host.inbox.next('room.tool_call_request_chunk.collect');
+      const { header, payload } = unpackMessage(message.data);
+      expect(header).toEqual({ tool_call_id: 'c-9', chunk: { type: 'text', text } });
+      expect(Buffer.from(payload).toString()).toBe(text);
+    }
+    // Once the stream is open, chunks go straight through.
+    await caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-9', chunk: { type: 'control', method: 'close' } });
+    expect(await host.inbox.nextHeader('room.tool_call_request_chunk.collect')).toEqual({ tool_call_id: 'c-9', chunk: { type: 'control', method: 'close' } });
+  });
+
+  it('drops held request chunks when the host answers without opening a stream', async () => {
+    const h = await startServer();
+    const host = await connect(h, { role: 'agent' });
+    const caller = await connect(h);
+    await register(host, 'strict', true, { gather: { title: 'g', description: '', input_spec: { types: ['text'], stream: true } } });
+    const hostCall = host.inbox.next('room.tool_call.strict');
+    const result = caller.session.request('room.invoke_tool', { toolkit: 'strict', tool: 'gather', tool_call_id: 'c-2', arguments: { type: 'control', method: 'open' } });
+    await caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-2', chunk: { type: 'text', text: 'lost' } });
+    await host.session.send('room.tool_call_response', packContent({ type: 'error', text: 'no streams here', code: 1002 }), (await hostCall).id);
+    await expect(result).rejects.toMatchObject({ contentCode: 1002 });
+    await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-2', chunk: { type: 'text', text: 'late' } })).resolves.toEqual({ type: 'empty' });
+    await listToolkits(host);
+    expect(host.transport.received.filter((m) => m.type.startsWith('room.tool_call_request_chunk'))).toEqual([]);
   });
 
   it('checks the api grant: register_public_toolkit, use_tools and a missing agents key are 1001; no api grant allows all', async () => {
@@ -444,17 +488,20 @@ describe('RoomServer toolkits (§E.2–§E.5)', () => {
     await expect(invoke(restricted, 'pub', 'echo', {})).rejects.toMatchObject({ contentCode: 1001 });
   });
 
-  it('keeps input_spec types npm can read when a host registers Python-only types', async () => {
+  it('lists binary content specs as registered, and leaves out only types no SDK knows', async () => {
     const h = await startServer();
     const host = await connect(h, { role: 'agent' });
     await register(host, 'py', true, {
       mixed: { title: 'm', description: '', input_spec: { types: ['binary', 'json'], stream: false } },
-      binary: { title: 'b', description: '', input_spec: { types: ['binary'], stream: false } },
+      binary: { title: 'b', description: '', input_spec: { types: ['binary'], stream: true }, output_spec: { types: ['binary'], stream: false } },
+      unknown: { title: 'u', description: '', input_spec: { types: ['hologram'], stream: false } },
       legacy: { title: 'l', description: '', input_schema: { type: 'object' } },
     });
     const tools = (await listToolkits(host))['py']?.['tools'] as Record<string, JsonObject>;
-    expect(tools['mixed']?.['input_spec']).toEqual({ types: ['json'], stream: false });
-    expect(tools['binary']?.['input_spec']).toBeNull();
+    expect(tools['mixed']?.['input_spec']).toEqual({ types: ['binary', 'json'], stream: false });
+    expect(tools['binary']?.['input_spec']).toEqual({ types: ['binary'], stream: true });
+    expect(tools['binary']?.['output_spec']).toEqual({ types: ['binary'], stream: false });
+    expect(tools['unknown']?.['input_spec']).toBeNull();
     expect(tools['legacy']?.['input_spec']).toEqual({ types: ['json'], stream: false, schema: { type: 'object' } });
   });
 });
@@ -522,11 +569,12 @@ describe('RoomServer session lifecycle (§H.1 item 10)', () => {
     const ended: Array<{ name: string; sessionId: string }> = [];
     const h = await startServer({ idleGraceMs: 20, hooks: { onSessionStarted: (r) => started.push(r), onSessionEnded: (r) => ended.push(r) } });
     const agent = await connect(h, { role: 'agent', name: 'bot' });
-    expect(agent.ready['session_id']).toBeUndefined();
     expect(h.server.listRooms()).toMatchObject([{ name: ROOM, sessionId: null, active: false }]);
     expect(started).toEqual([]);
 
     const user = await connect(h, { role: 'user', name: 'human' });
+    // The agent was told the id of the session that had not started yet: the one the user then started.
+    expect(agent.ready['session_id']).toBe(user.ready['session_id']);
     expect(started).toEqual([{ name: ROOM, sessionId: user.ready['session_id'], url: `${h.base}/rooms/${ROOM}` }]);
     expect(h.server.startSession(ROOM).sessionId).toBe(user.ready['session_id']);
     expect(started).toHaveLength(1);
@@ -567,6 +615,33 @@ describe('RoomServer session lifecycle (§H.1 item 10)', () => {
     await expect(closeOf(agent.session)).resolves.toMatchObject({ code: 1000 });
     expect(ended).toEqual([info.sessionId]);
     expect(h.server.ensureRoom('fresh')).toMatchObject({ name: 'fresh', sessionId: null, active: false, participants: [] });
+  });
+
+  it('answers upgrades to a disabled room with HTTP 423, closes who was there with 1000, and accepts them once enabled', async () => {
+    const ended: string[] = [];
+    const h = await startServer({ hooks: { onSessionEnded: (r) => ended.push(r.sessionId) } });
+    const user = await connect(h);
+    const agent = await connect(h, { role: 'agent' });
+    expect(h.server.disableRoom(ROOM)).toMatchObject({ disabled: true, active: false, sessionId: null });
+    await expect(closeOf(user.session)).resolves.toEqual({ code: 1000, reason: 'This room is currently disabled.' });
+    await expect(closeOf(agent.session)).resolves.toEqual({ code: 1000, reason: 'This room is currently disabled.' });
+    expect(ended).toEqual([user.ready['session_id']]);
+
+    const ws = new WebSocket(`${h.base}/rooms/${ROOM}?token=${token()}`);
+    ws.on('error', () => undefined);
+    const [, response] = (await once(ws, 'unexpected-response')) as [unknown, import('node:http').IncomingMessage];
+    const chunks: Buffer[] = [];
+    for await (const chunk of response) chunks.push(chunk as Buffer);
+    ws.terminate();
+    expect(response.statusCode).toBe(423);
+    expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual({ error: { code: 'RR_EMULATOR_ROOM_DISABLED', message: 'This room is currently disabled.' } });
+    expect(h.server.events.filter((e) => e.kind === 'refused').map((e) => e.code)).toEqual([423]);
+    expect(() => h.server.startSession(ROOM)).toThrow(expect.objectContaining({ code: 'RR_EMULATOR_ROOM_DISABLED' }));
+
+    expect(h.server.enableRoom(ROOM)).toMatchObject({ disabled: false });
+    const back = await connect(h);
+    expect(back.ready['session_id']).toEqual(expect.any(String));
+    expect(h.server.listRooms()[0]).toMatchObject({ active: true, disabled: false });
   });
 
   it('pings every peer and drops one that misses two pongs in a row, keeping one that answers', async () => {
