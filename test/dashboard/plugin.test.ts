@@ -7,23 +7,26 @@ import { adder } from '../../agents/adder.js';
 import { loadConfig } from '../../src/config.js';
 import { RemoteTaskRunnerServer } from '../../src/orchestrator/runner-server.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
+import { openStore } from '../../src/store/open-store.js';
 
 const ADMIN_TOKEN = 'plugin-admin-token-0123456789';
 /** The catalog code of an error answer. */
 const codeOf = (body: unknown) => (body as { error?: { code?: string } }).error?.code;
 const servers: RemoteTaskRunnerServer[] = [];
+const stores: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
   for (const server of servers.splice(0)) await server.close();
+  for (const store of stores.splice(0)) await store.close();
 });
 
-function serverWith(adminToken: string | undefined, store = new MemoryStore()) {
+function serverWith<S extends MemoryStore | Awaited<ReturnType<typeof openStore>>>(adminToken: string | undefined, store: S = new MemoryStore() as S) {
   const config = loadConfig(
     { secret: 's3cret', projectId: 'p', apiUrl: 'http://127.0.0.1:9', webhookSecrets: ['w'], port: 0, logLevel: 'silent', reconcileIntervalMs: 0, ...(adminToken ? { adminToken } : {}) },
     {},
   );
   const server = new RemoteTaskRunnerServer({ agents: [adder], config, store, defaultMetrics: false });
   servers.push(server);
-  return { app: server.buildApp(), store };
+  return { app: server.buildApp(), store, server };
 }
 
 async function signedIn(app: ReturnType<typeof serverWith>['app']) {
@@ -140,4 +143,23 @@ describe('the admin rooms API', () => {
     expect(listed.rooms).toHaveLength(1);
     expect(listed.rooms[0]?.trigger).toBe('manual');
   });
+
+  it('lists a room recorded by the coordinating store with its owner replica and epoch', async () => {
+    const store = await openStore({ dataDir: 'memory://' });
+    const { app, server } = serverWith(ADMIN_TOKEN, store);
+    stores.push(store);
+    const authorization = `Bearer ${ADMIN_TOKEN}`;
+    await server.start();
+    expect((await app.inject({ method: 'POST', url: '/admin/rooms/shared/attach', headers: { authorization } })).json()).toMatchObject({ result: 'pending' });
+    // No room server answers here: the room stays pending or attaching under this replica, with its epoch.
+    await expect
+      .poll(async () => {
+        const listed = (await app.inject({ method: 'GET', url: '/admin/rooms', headers: { authorization } })).json() as { rooms: Array<{ room: string; owner: string | null; epoch: number | null }> };
+        return listed.rooms.find((r) => r.room === 'shared');
+      })
+      .toMatchObject({ room: 'shared', owner: expect.any(String), epoch: expect.any(Number) });
+    const replicas = (await app.inject({ method: 'GET', url: '/admin/replicas', headers: { authorization } })).json() as { replicas: Array<{ live: boolean }> };
+    expect(replicas.replicas).toHaveLength(1);
+    expect(replicas.replicas[0]?.live).toBe(true);
+  }, 120_000); // opening PGlite (WebAssembly) is slow on a loaded machine
 });
