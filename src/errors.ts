@@ -131,6 +131,9 @@ export const ERROR_CATALOG = {
   RR_ADMIN_DISABLED: { description: 'An /admin route was called but ROOMRUNNER_ADMIN_TOKEN / --admin-token is not set, so the admin API is off.', http: 403 },
   RR_ADMIN_DELIVERY_NOT_FOUND: { description: 'The admin API was asked for a delivery key the ledger does not have (never received, or pruned).', http: 404 },
   RR_HTTP_UNAUTHORIZED: { description: 'An admin route was called without the bearer token set by ROOMRUNNER_ADMIN_TOKEN / --admin-token.', http: 401 },
+  RR_ADMIN_ROOM_NOT_FOUND: { description: 'The admin API was asked to detach a room this replica neither holds nor knows.', http: 404 },
+  RR_DASHBOARD_SIGNED_OUT: { description: 'A dashboard API call came without a live session cookie: sign in at /dashboard (sessions end after 8 h or a restart).', http: 401 },
+  RR_DASHBOARD_CSRF: { description: 'A state-changing dashboard request lacked the page\'s x-csrf-token header or came from another origin.', http: 403 },
   RR_HTTP_INTERNAL: { description: 'roomrunner failed while answering a request (a bug: please report it).', http: 500 },
 
   // --- store (src/store) ---

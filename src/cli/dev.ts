@@ -30,6 +30,7 @@ const FLAGS = {
   'data-dir': { type: 'string', placeholder: '<dir>', description: 'PGlite data directory, or memory://.', defaultText: '.roomrunner/dev' },
   'exit-after-demo': { type: 'boolean', description: 'Stop after the demo call instead of staying up (for scripts and tests).' },
   'log-level': { type: 'string', placeholder: '<level>', description: 'pino log level.', defaultText: 'info' },
+  'admin-token': { type: 'string', placeholder: '<token>', description: 'Turns on the admin API and the dashboard at /dashboard (also ROOMRUNNER_ADMIN_TOKEN).' },
 } as const satisfies FlagSpecs;
 
 export const command: Command = {
@@ -56,6 +57,7 @@ export const command: Command = {
       const emulatorPort = integerFlag('emulator-port', v['emulator-port'], 8765, { min: 0, max: 65_535 });
       const room = v.room ?? 'demo';
       const logger = createLogger({ level: v['log-level'] ?? 'info', name: 'dev' });
+      const adminToken = v['admin-token'] ?? (process.env['ROOMRUNNER_ADMIN_TOKEN'] || undefined);
 
       say('roomrunner dev: starting the emulator (a local MeshAgent-compatible platform)…');
       logUnhandledRejections(logger);
@@ -74,6 +76,7 @@ export const command: Command = {
             dataDir: v['data-dir'] ?? '.roomrunner/dev',
             logLevel: (v['log-level'] ?? 'info') as 'info',
             reconcileIntervalMs: 30_000,
+            ...(adminToken === undefined ? {} : { adminToken }),
           },
           {},
         );
@@ -82,7 +85,14 @@ export const command: Command = {
         say(`roomrunner dev: opening the embedded store (PGlite, ${config.dataDir})…`);
         const store = await openStore({ dataDir: config.dataDir });
         stack.unshift(() => store.close());
-        const server = new RemoteTaskRunnerServer({ agents, store, config, logger: logger.child({ component: 'roomrunner' }), defaultMetrics: false });
+        const server = new RemoteTaskRunnerServer({
+          agents,
+          store,
+          config,
+          logger: logger.child({ component: 'roomrunner' }),
+          defaultMetrics: false,
+          dashboard: { emulatorDeliveries: () => emulator.webhooks.deliveries() },
+        });
         const address = await server.start();
         stack.unshift(() => server.close());
         const subscription = emulator.webhooks.create({ url: `${address.url}/webhook`, secret: DEV_WEBHOOK_SECRET, scheme: 'meshagent', name: 'roomrunner-dev' });
@@ -110,6 +120,7 @@ export const command: Command = {
         say('');
         say(`  emulator     ${emulator.url}   (rooms at ${emulator.wsUrl}/rooms/<name>, REST under /accounts/projects/${DEV_PROJECT})`);
         say(`  roomrunner   ${address.url}   (POST /webhook, GET /readyz, /metrics, /status)`);
+        say(`  dashboard    ${address.url}/dashboard   (${adminToken === undefined ? 'off: pass --admin-token <token> or set ROOMRUNNER_ADMIN_TOKEN' : 'sign in with the admin token'})`);
         say('');
         say('  try it:');
         say(`    MESHAGENT_SECRET=${DEV_SECRET} npx roomrunner call --api-url ${emulator.url} --room ${room} --agent samples.adder --args '{"a":20,"b":22}'`);

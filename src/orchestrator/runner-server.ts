@@ -34,6 +34,9 @@ import { retryWhileStoreDown } from '../store/retry.js';
 import { RoomCoordination } from './coordination.js';
 import { PlatformClient } from './platform.js';
 import { reconcileCoordinated } from './reconcile.js';
+import { registerRoomAdminRoutes, type AdminRoom } from './admin-rooms.js';
+import { registerDashboard, type EmulatorDeliveryView } from '../dashboard/plugin.js';
+import { parseEvent, RoomEndedEvent as RoomEnded, RoomStartedEvent as RoomStarted } from '../webhooks/events.js';
 import type { RoomConnectionOptions } from '../room/connection.js';
 
 /** A room.started within this long after its room.ended (same room, no session id to compare) is ignored. */
@@ -71,6 +74,8 @@ export interface RemoteTaskRunnerServerOptions extends WebhookServerOptions {
   readonly heartbeatIntervalMs?: number;
   /** Coordinated mode: a room whose attach fails this many times in a row here is released to a peer (default 2). */
   readonly maxAttachFailures?: number;
+  /** The dashboard's extras: the emulator's delivery log (roomrunner dev). */
+  readonly dashboard?: { readonly emulatorDeliveries?: () => readonly EmulatorDeliveryView[] };
 }
 
 export class RemoteTaskRunnerServer extends WebhookServer {
@@ -220,8 +225,86 @@ export class RemoteTaskRunnerServer extends WebhookServer {
         reconcile: { lastAt: this.#lastReconcileAt, lastError: this.#lastReconcileError, enabled: this.#platform !== undefined },
         attachments: this.attachments.status(),
       }));
+      const adminToken = this.#options.adminToken ?? this.#config.adminToken;
+      registerRoomAdminRoutes(app, {
+        adminToken,
+        list: () => this.#listRooms(),
+        attach: (room) => this.#adminAttach(room),
+        detach: (room) => this.#adminDetach(room),
+        ...(this.#coordination ? { replicas: () => (this.store as CoordinatedStore).listReplicas() } : {}),
+      });
+      registerDashboard(app, {
+        adminToken,
+        histograms: { ack: this.metrics.webhookAckSeconds, attach: this.metrics.roomAttachSeconds },
+        ...(this.#options.dashboard?.emulatorDeliveries ? { emulatorDeliveries: this.#options.dashboard.emulatorDeliveries } : {}),
+      });
     }
     return app;
+  }
+
+  /** Rooms held here, plus (coordinated) every replica's live rooms as the store records them. */
+  async #listRooms(): Promise<AdminRoom[]> {
+    const here = this.#coordination?.replicaId ?? 'this process';
+    const rooms = new Map<string, AdminRoom>();
+    if (this.#coordination) {
+      for (const row of await (this.store as CoordinatedStore).activeRooms()) {
+        rooms.set(row.room, {
+          room: row.room,
+          state: row.status,
+          trigger: null,
+          owner: row.owner,
+          epoch: row.epoch,
+          attempts: row.attempts,
+          lastError: row.lastError,
+          since: (row.startedAt ?? row.updatedAt).toISOString(),
+          sessionId: row.sessionId,
+          agents: [],
+          participantId: null,
+        });
+      }
+    }
+    for (const local of this.attachments.status()) {
+      const row = rooms.get(local.room);
+      rooms.set(local.room, {
+        room: local.room,
+        state: local.state,
+        trigger: local.trigger,
+        owner: here,
+        epoch: row?.epoch ?? null,
+        attempts: Math.max(local.attempts, row?.attempts ?? 0),
+        lastError: local.lastError ?? row?.lastError ?? null,
+        since: local.since,
+        sessionId: local.sessionId,
+        agents: local.agents,
+        participantId: local.participantId,
+      });
+    }
+    return [...rooms.values()];
+  }
+
+  /** Explicit dispatch: the room starts now, whatever tombstone an earlier session left. */
+  async #adminAttach(room: string): Promise<string> {
+    await this.store.clearRoom(room);
+    if (this.#coordination) {
+      const started = parseEvent({ event: 'room.started', data: { room_name: room } });
+      if (started instanceof RoomStarted) await this.#startCoordinated(started, this.#adminContext(room), this.#coordination);
+      return 'pending';
+    }
+    await this.store.markRoomStarted(room, new Date(), 0);
+    return this.attachments.attach({ room, url: roomUrl(this.#apiUrl, room), trigger: 'manual', sessionId: null });
+  }
+
+  /** Explicit detach: as if room.ended arrived (a tombstone stays, so a late start of that session is ignored). */
+  async #adminDetach(room: string): Promise<string> {
+    const known = this.attachments.has(room) || (this.#coordination !== undefined && (await (this.store as CoordinatedStore).roomState(room))?.status !== undefined);
+    if (!known) throw new RoomrunnerError('RR_ADMIN_ROOM_NOT_FOUND', `no room ${JSON.stringify(room)} is held or known here`);
+    const ended = parseEvent({ event: 'room.ended', data: { room_name: room } });
+    if (ended instanceof RoomEnded) await this.onRoomEnded(ended, this.#adminContext(room));
+    return 'detached';
+  }
+
+  #adminContext(room: string): HookContext {
+    return { deliveryKey: `admin:${room}`, log: this.logger.child({ room, admin: true }), signal: AbortSignal.timeout(30_000) };
   }
 
   /** Starts the coordination (coordinated mode), listens, then reconciles. Calling it again returns the same promise. */
