@@ -36,7 +36,7 @@ mkdir -p "$work/data"
 ) &
 pid=$!
 
-for _ in $(seq 1 60); do
+for _ in $(seq 1 240); do
   if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
   kill -0 "$pid" 2>/dev/null || { echo "docker-smoke: the server exited before it was ready"; exit 1; }
   sleep 0.5

@@ -1,6 +1,6 @@
 /**
  * Finds agents in a folder (`agents/` by default). Every `.ts`, `.mts`, `.js` and `.mjs` file directly in it is
- * imported (TypeScript runs through tsx, which the `roomrunner` command registers, so there is no build step);
+ * imported (TypeScript natively where Node strips types, else through tsx: see ./load-module.ts; no build step);
  * files named `*.test.*`, `*.d.ts` or starting with `_` or `.` are skipped. Every runtime export of a file must
  * be an agent: a `defineAgent`/`defineToolkit` value, a `TypedAgent` instance, or a `TypedAgent` subclass
  * (constructed with no arguments). Anything else, a file that fails to load, or two agents with one name is a
@@ -8,8 +8,8 @@
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { RoomrunnerError } from '../errors.js';
+import { importModule, loadHint } from './load-module.js';
 import { isToolkit, type Toolkit } from './define-agent.js';
 import { TypedAgent } from './class-agent.js';
 
@@ -37,10 +37,11 @@ export async function discoverAgents(dir: string): Promise<DiscoveredAgent[]> {
     const file = path.join(absolute, name);
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+      mod = await importModule(file);
     } catch (cause) {
       const why = cause instanceof Error ? cause.message : String(cause);
-      throw new RoomrunnerError('RR_AGENT_DISCOVERY_FAILED', `${file} failed to load: ${why}`, { cause, data: { file } });
+      const hint = loadHint(cause);
+      throw new RoomrunnerError('RR_AGENT_DISCOVERY_FAILED', `${file} failed to load: ${why}${hint === undefined ? '' : ` (${hint})`}`, { cause, data: { file } });
     }
     for (const [exportName, value] of Object.entries(mod).sort(([a], [b]) => a.localeCompare(b))) {
       found.push({ toolkit: toToolkit(value, file, exportName), file, exportName });
