@@ -115,6 +115,18 @@ export const SETTINGS = {
     schema: url.optional(),
     doc: 'Where the platform reaches this service (`external.url` of the service descriptor), e.g. wss://roomrunner.example.com.',
   },
+  participantToken: {
+    env: ['MESHAGENT_TOKEN'],
+    schema: z.string().min(1).optional(),
+    doc: 'Container mode (`roomrunner join` without --room): the participant token the platform injects.',
+  },
+  containerRoom: { env: ['MESHAGENT_ROOM'], schema: z.string().min(1).optional(), doc: 'Container mode: the room the platform started this container for.' },
+  roomBaseUrl: {
+    env: ['MESHAGENT_ROOM_URL'],
+    schema: url.optional(),
+    doc: 'Container mode: the room server base URL (the room is `<url>/rooms/<room>`); default MESHAGENT_API_URL.',
+  },
+  sessionId: { env: ['MESHAGENT_SESSION_ID'], schema: z.string().min(1).optional(), doc: 'Container mode: the room session this container serves (logged).' },
   agentsDir: { env: ['ROOMRUNNER_AGENTS'], flag: '--agents', schema: z.string().min(1).default('agents'), doc: 'Folder the agents are loaded from.' },
   maxRooms: { env: ['ROOMRUNNER_MAX_ROOMS'], flag: '--max-rooms', schema: int(1).default(1000), doc: 'Hard cap on rooms attached by this process.' },
   reconcileIntervalMs: { env: ['ROOMRUNNER_RECONCILE_INTERVAL_MS'], flag: '--reconcile-interval-ms', schema: int(0).default(30_000), doc: 'Period of reconciliation with the platform (0 = only at start-up).' },
