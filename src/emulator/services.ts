@@ -1,5 +1,5 @@
 /**
- * Project services in the emulator: the REST the TypeScript SDK calls (`MeshagentClient.createService`,
+ * Project services in the emulator: the REST the TypeScript SDK calls (`Meshagent#createService`,
  * `listServices`, `getService`, `updateService`, `deleteService`, and the `…RoomService` ones), project-wide at
  * `/accounts/projects/{p}/services` and per room at `/accounts/projects/{p}/rooms/{room}/services`. Bodies are
  * validated as ServiceSpecs (src/service/spec.ts), so a misspelt key gets a 400 naming it. What a started
