@@ -105,7 +105,14 @@ export class ServiceHandoffs {
           if (!endpoint.meshagent) continue;
           const url = `${base.replace(/\/+$/, '')}${endpoint.path.startsWith('/') ? '' : '/'}${endpoint.path}`;
           const api = (endpoint.meshagent.api ?? agentDefaultApiScope()) as ApiScope;
-          const token = this.#options.mintToken(session.name, endpoint.meshagent.identity, api);
+          let token: string;
+          try {
+            token = this.#options.mintToken(session.name, endpoint.meshagent.identity, api);
+          } catch (err) {
+            // One bad endpoint (an identity no token can carry) must not keep the session from the others.
+            this.#log.warn({ err, room: session.name, url }, 'service handoff token could not be minted: not handed off');
+            continue;
+          }
           const data = { room_name: session.name, room_url: session.url, token, arguments: null, session_id: session.sessionId };
           this.#track(this.#handOff({ url, room: session.name, sessionId: session.sessionId, identity: endpoint.meshagent.identity }, data));
         }
