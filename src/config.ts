@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { RoomrunnerError } from './errors.js';
+import { ApiScopeSchema } from './service/spec.js';
 import { SIGNATURE_SCHEMES } from './webhooks/signatures/index.js';
 
 type Env = Record<string, string | undefined>;
@@ -26,6 +27,22 @@ const list = z.union([z.array(z.string()), z.string()]).transform((v) =>
     .filter(Boolean),
 );
 const url = z.string().url();
+/** A JSON object given as text (env var, flag) or as an object (options). */
+const jsonObject = z.union([z.record(z.string(), z.unknown()), z.string()]).transform((v, ctx) => {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
+    return z.NEVER;
+  }
+});
+
+/**
+ * The least ApiScope roomrunner's agents need: the `agents` surface to register their toolkits and answer
+ * calls (register_agent, use_agents and use_tools off). Asked for in the service descriptor and manifests.
+ */
+export const DEFAULT_SERVICE_API_SCOPE = Object.freeze({ agents: Object.freeze({ register_agent: false, use_agents: false, use_tools: false }) });
 
 export { SIGNATURE_SCHEMES };
 
@@ -85,6 +102,31 @@ export const SETTINGS = {
     doc: 'How often a replica renews its lease (default a quarter of the lease, at most 2.5 s; at most half the lease).',
   },
   identity: { env: ['ROOMRUNNER_IDENTITY'], flag: '--identity', schema: z.string().min(1).default('roomrunner'), doc: 'Participant name roomrunner joins rooms as.' },
+  apiScope: {
+    env: ['ROOMRUNNER_API_SCOPE'],
+    flag: '--api-scope',
+    schema: jsonObject.pipe(ApiScopeSchema).default(DEFAULT_SERVICE_API_SCOPE),
+    doc: 'ApiScope JSON the service asks the platform for (service descriptor); default `agents` with register-toolkit and call only.',
+  },
+  serviceName: { env: ['ROOMRUNNER_SERVICE_NAME'], flag: '--service-name', schema: z.string().min(1).default('roomrunner'), doc: 'Service name in the service descriptor (`metadata.name`).' },
+  publicUrl: {
+    env: ['ROOMRUNNER_PUBLIC_URL'],
+    flag: '--public-url',
+    schema: url.optional(),
+    doc: 'Where the platform reaches this service (`external.url` of the service descriptor), e.g. wss://roomrunner.example.com.',
+  },
+  participantToken: {
+    env: ['MESHAGENT_TOKEN'],
+    schema: z.string().min(1).optional(),
+    doc: 'Container mode (`roomrunner join` without --room): the participant token the platform injects.',
+  },
+  containerRoom: { env: ['MESHAGENT_ROOM'], schema: z.string().min(1).optional(), doc: 'Container mode: the room the platform started this container for.' },
+  roomBaseUrl: {
+    env: ['MESHAGENT_ROOM_URL'],
+    schema: url.optional(),
+    doc: 'Container mode: the room server base URL (the room is `<url>/rooms/<room>`); default MESHAGENT_API_URL.',
+  },
+  sessionId: { env: ['MESHAGENT_SESSION_ID'], schema: z.string().min(1).optional(), doc: 'Container mode: the room session this container serves (logged).' },
   agentsDir: { env: ['ROOMRUNNER_AGENTS'], flag: '--agents', schema: z.string().min(1).default('agents'), doc: 'Folder the agents are loaded from.' },
   maxRooms: { env: ['ROOMRUNNER_MAX_ROOMS'], flag: '--max-rooms', schema: int(1).default(1000), doc: 'Hard cap on rooms attached by this process.' },
   reconcileIntervalMs: { env: ['ROOMRUNNER_RECONCILE_INTERVAL_MS'], flag: '--reconcile-interval-ms', schema: int(0).default(30_000), doc: 'Period of reconciliation with the platform (0 = only at start-up).' },

@@ -65,6 +65,7 @@ export const ERROR_CATALOG = {
   RR_ROOM_ABORTED: { description: 'Connecting to the room was given up: the AbortSignal passed to start() fired, or close() was called before the room became ready.' },
   RR_ROOM_TOOLKIT_NOT_HOSTED: { description: 'The room sent a tool call (`room.tool_call.<toolkit>`) for a toolkit this participant does not serve.', content: 1003 },
   RR_ROOM_UNEXPECTED_RESPONSE: { description: 'The room answered a request with a content of the wrong type or shape (e.g. register_toolkit without `json {id}`).', content: 1100 },
+  RR_ROOM_HANDOFF_SOCKET_USED: { description: 'A connection over a websocket handoff tried to connect again: the socket the platform opened is used once, with no reconnect (the platform dials again for a new session).' },
 
   // --- emulator (src/emulator) ---
   RR_EMULATOR_TOOLKIT_NOT_FOUND: { description: 'room.invoke_tool named a toolkit (or tool) that is not registered or not visible to the caller.', content: 1003 },
@@ -89,10 +90,12 @@ export const ERROR_CATALOG = {
   RR_EMULATOR_INTERNAL: { description: 'The emulator failed while answering a REST call (a bug: please report it).', http: 500 },
   RR_EMULATOR_ROOM_DISABLED: { description: 'The room is disabled: its websocket upgrade and REST connect answer HTTP 423 ("This room is currently disabled."), which clients treat as final.', http: 423 },
   RR_EMULATOR_STREAM_BACKLOG_FULL: { description: 'A caller sent more room.tool_call_request_chunks than the emulator holds for a host that has not yet answered `control open`.', content: 1006 },
+  RR_EMULATOR_SERVICE_NOT_FOUND: { description: 'A services REST call named a service id the emulator does not know (project-wide, or in that room).', http: 404 },
 
   // --- configuration (src/config.ts) ---
   RR_CONFIG_INVALID: { description: 'A setting has a bad value; the message names each env var and flag to fix.' },
   RR_CONFIG_NO_WEBHOOK_SECRET: { description: 'No MESHAGENT_WEBHOOK_SECRET is set and --insecure was not given: the server refuses to start.' },
+  RR_CONFIG_CONTAINER_ENV_MISSING: { description: '`roomrunner join` without `--room` (container mode) is missing an environment variable the platform injects; the message names each one (MESHAGENT_TOKEN, MESHAGENT_ROOM, MESHAGENT_ROOM_URL or MESHAGENT_API_URL).' },
 
   // --- orchestrator (src/orchestrator) ---
   RR_PLATFORM_UNAVAILABLE: { description: 'The platform REST API (active sessions, for reconciliation) failed or answered an unexpected shape; readiness turns false until it answers again.' },
@@ -122,7 +125,7 @@ export const ERROR_CATALOG = {
   RR_WEBHOOK_ENVELOPE_INVALID: { description: 'A webhook body is not an `{"event", "data"}` object, or a known event\'s data lacks a field (e.g. `room_name`).', http: 400 },
   RR_WEBHOOK_BODY_TOO_LARGE: { description: 'A webhook body is larger than the limit (ROOMRUNNER_BODY_LIMIT_BYTES / --body-limit, default 1 MiB).', http: 413 },
   RR_WEBHOOK_UNSUPPORTED_MEDIA_TYPE: { description: 'A webhook POST is not `application/json` (or `application/*+json`), or has no Content-Type.', http: 415 },
-  RR_WEBHOOK_METHOD_NOT_ALLOWED: { description: 'A request to the webhook path other than POST; the `GET` websocket handoff (§A.3) is not supported.', http: 405 },
+  RR_WEBHOOK_METHOD_NOT_ALLOWED: { description: 'A request to the webhook path other than POST, or a GET without `Upgrade: websocket` (the websocket handoff).', http: 405 },
   RR_WEBHOOK_DRAINING: { description: 'The server is draining for shutdown and takes no new deliveries; the sender should retry.', http: 503 },
   RR_WEBHOOK_SERVER_CLOSED: { description: 'start() or run() was called on a WebhookServer after close().' },
   RR_STORE_UNAVAILABLE: { description: 'The store could not record a delivery (or is closed); the webhook gets 503 so the sender retries, and nothing is dispatched.', http: 503 },
@@ -135,6 +138,7 @@ export const ERROR_CATALOG = {
   RR_DASHBOARD_SIGNED_OUT: { description: 'A dashboard API call came without a live session cookie: sign in at /dashboard (sessions end after 8 h or a restart).', http: 401 },
   RR_DASHBOARD_CSRF: { description: 'A state-changing dashboard request lacked the page\'s x-csrf-token header or came from another origin.', http: 403 },
   RR_HTTP_INTERNAL: { description: 'roomrunner failed while answering a request (a bug: please report it).', http: 500 },
+  RR_WEBHOOK_HANDOFF_NOT_CALL: { description: 'A websocket handoff (`GET <path>` with `Upgrade: websocket`) carried a verified event other than `room.call` in `Meshagent-Webhook`; it is answered 400 and nothing is upgraded.', http: 400 },
 
   // --- store (src/store) ---
   RR_STORE_OPTION_INVALID: { description: 'A store option or argument is out of range (e.g. a negative lease, a capacity that is not an integer, a database URL that is not postgres:).' },

@@ -1,8 +1,10 @@
 /**
  * `roomrunner dev` (= `npm run dev`): everything on one machine with the embedded defaults. It starts the
- * emulator and the orchestrator (PGlite store), subscribes the orchestrator's webhook, starts a demo room with a
- * person in it, waits for the Adder to be attached, calls it, prints the answer, then stays up printing the URLs
- * and a ready-to-paste `roomrunner call` line. Ctrl-C drains and stops both.
+ * emulator and the orchestrator (PGlite store), makes roomrunner a project service of the emulator (the current
+ * platform path: each session is handed to it over a websocket on /webhook), starts a demo room with a person in
+ * it, waits for the Adder to be attached, calls it, prints the answer, then stays up printing the URLs and a
+ * ready-to-paste `roomrunner call` line. `--legacy-webhooks` shows the project-webhook path instead (a signed
+ * `room.started` POST, roomrunner dials back). Ctrl-C drains and stops both.
  */
 import { discoverAgents } from '../agents/discover.js';
 import { startEmulator } from '../emulator/index.js';
@@ -28,6 +30,7 @@ const FLAGS = {
   room: { type: 'string', placeholder: '<name>', description: 'Name of the demo room.', defaultText: 'demo' },
   agents: { type: 'string', placeholder: '<dir>', description: 'Agents folder.', defaultText: 'agents' },
   'data-dir': { type: 'string', placeholder: '<dir>', description: 'PGlite data directory, or memory://.', defaultText: '.roomrunner/dev' },
+  'legacy-webhooks': { type: 'boolean', description: 'Show the legacy path: a project webhook (room.started POST) instead of the project service handoff.' },
   'exit-after-demo': { type: 'boolean', description: 'Stop after the demo call instead of staying up (for scripts and tests).' },
   'log-level': { type: 'string', placeholder: '<level>', description: 'pino log level.', defaultText: 'info' },
   'admin-token': { type: 'string', placeholder: '<token>', description: 'Turns on the admin API and the dashboard at /dashboard (also ROOMRUNNER_ADMIN_TOKEN).' },
@@ -61,7 +64,8 @@ export const command: Command = {
 
       say('roomrunner dev: starting the emulator (a local MeshAgent-compatible platform)…');
       logUnhandledRejections(logger);
-      const emulator = await startEmulator({ port: emulatorPort, secret: DEV_SECRET, projectId: DEV_PROJECT, logger });
+      const legacy = v['legacy-webhooks'] === true;
+      const emulator = await startEmulator({ port: emulatorPort, secret: DEV_SECRET, projectId: DEV_PROJECT, serviceSecret: DEV_WEBHOOK_SECRET, logger });
       const stack: Array<() => Promise<unknown>> = [() => emulator.close()];
       try {
         const config = loadConfig(
@@ -75,7 +79,8 @@ export const command: Command = {
             agentsDir: v.agents ?? 'agents',
             dataDir: v['data-dir'] ?? '.roomrunner/dev',
             logLevel: (v['log-level'] ?? 'info') as 'info',
-            reconcileIntervalMs: 30_000,
+            // A project service is handed every room: reconciliation only matters for the legacy webhook path.
+            reconcileIntervalMs: legacy ? 30_000 : 0,
             ...(adminToken === undefined ? {} : { adminToken }),
           },
           {},
@@ -91,16 +96,26 @@ export const command: Command = {
           config,
           logger: logger.child({ component: 'roomrunner' }),
           defaultMetrics: false,
-          dashboard: { emulatorDeliveries: () => emulator.webhooks.deliveries() },
+          // The dashboard's Emulator tab: webhooks and service handoffs, oldest first.
+          dashboard: {
+            emulatorDeliveries: () => [...emulator.webhooks.deliveries(), ...emulator.handoffs.deliveries()].sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
+          },
         });
         const address = await server.start();
         stack.unshift(() => server.close());
-        const subscription = emulator.webhooks.create({ url: `${address.url}/webhook`, secret: DEV_WEBHOOK_SECRET, scheme: 'meshagent', name: 'roomrunner-dev' });
-        // Stop deliveries before roomrunner stops, so the shutdown's room.ended is not sent to a closed server.
-        stack.unshift(async () => emulator.webhooks.delete(subscription.id));
-        say(`roomrunner dev: roomrunner listens on ${address.url} and the emulator sends it signed webhooks`);
+        if (legacy) {
+          const subscription = emulator.webhooks.create({ url: `${address.url}/webhook`, secret: DEV_WEBHOOK_SECRET, scheme: 'meshagent', name: 'roomrunner-dev' });
+          // Stop deliveries before roomrunner stops, so the shutdown's room.ended is not sent to a closed server.
+          stack.unshift(async () => emulator.webhooks.delete(subscription.id));
+          say(`roomrunner dev: legacy path: roomrunner listens on ${address.url} and the emulator POSTs it signed project webhooks`);
+        } else {
+          const service = emulator.services.create(devService(address.url.replace(/^http/, 'ws'), config.identity, config.apiScope));
+          stack.unshift(async () => emulator.services.delete(service.spec.id));
+          say(`roomrunner dev: roomrunner (${address.url}) is a project service of the emulator: each session is handed to it over a websocket on /webhook`);
+        }
 
-        // A person joins the demo room: the session starts, the emulator POSTs room.started, roomrunner attaches.
+        // A person joins the demo room: the session starts, the emulator hands it to roomrunner (or POSTs
+        // room.started on the legacy path), roomrunner attaches.
         const firstAgent = agents[0]?.name;
         const attached = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === firstAgent, { includePast: true });
         const personToken = mintParticipantToken({ name: 'dev-person', room, role: 'user', secret: DEV_SECRET, api: userDefaultApiScope() });
@@ -110,6 +125,8 @@ export const command: Command = {
         say(`roomrunner dev: a person joined room "${room}"; waiting for roomrunner to attach the agents…`);
         const registration = await withTimeout(attached, 30_000, 'the agents were not attached within 30 s (see the logs above)');
         say(`roomrunner dev: agents attached in room "${room}" (participant ${registration.participantId})`);
+        const handoff = emulator.handoffs.deliveries().find((d) => d.status === 'delivered');
+        if (handoff) say(`roomrunner dev: the emulator handed room "${room}" over the websocket ${handoff.url} (signed room.call, ${handoff.attempts.length} attempt(s))`);
 
         const person = new RoomClient(connection);
         if (agents.some((a) => a.name === 'samples.adder')) {
@@ -119,7 +136,7 @@ export const command: Command = {
 
         say('');
         say(`  emulator     ${emulator.url}   (rooms at ${emulator.wsUrl}/rooms/<name>, REST under /accounts/projects/${DEV_PROJECT})`);
-        say(`  roomrunner   ${address.url}   (POST /webhook, GET /readyz, /metrics, /status)`);
+        say(`  roomrunner   ${address.url}   (GET /webhook handoff, POST /webhook, /.well-known/meshagent-service.json, /readyz, /metrics, /status)`);
         say(`  dashboard    ${address.url}/dashboard   (${adminToken === undefined ? 'off: pass --admin-token <token> or set ROOMRUNNER_ADMIN_TOKEN' : 'sign in with the admin token'})`);
         say('');
         say('  try it:');
@@ -144,6 +161,17 @@ export const command: Command = {
     }
   },
 };
+
+/** roomrunner as the emulator's external project service: one meshagent endpoint, the webhook path. */
+function devService(wsBase: string, identity: string, api: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return {
+    version: 'v1',
+    kind: 'Service',
+    metadata: { name: 'roomrunner-dev' },
+    external: { url: wsBase },
+    ports: [{ num: '*', type: 'http', endpoints: [{ path: '/webhook', meshagent: { identity, api } }] }],
+  };
+}
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

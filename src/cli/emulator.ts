@@ -39,6 +39,14 @@ const FLAGS = {
   },
   'webhook-scheme': { type: 'string', placeholder: '<scheme>', description: `Signature scheme: ${SIGNATURE_SCHEMES.join(', ')}.`, defaultText: 'meshagent' },
   'webhook-events': { type: 'string', placeholder: '<list>', description: 'Comma-separated events to deliver, or * for all.', defaultText: '*' },
+  'service-url': {
+    type: 'string',
+    placeholder: '<url>',
+    description: 'Run an external project service at this base URL in every session: ws(s):// hands rooms over a websocket, http(s):// POSTs room.call.',
+  },
+  'service-path': { type: 'string', placeholder: '<path>', description: 'Endpoint path of the --service-url service.', defaultText: '/webhook' },
+  'service-identity': { type: 'string', placeholder: '<name>', description: 'Identity of the handoff token.', defaultText: 'roomrunner' },
+  'service-secret': { type: 'string', placeholder: '<secret>', description: 'Sign service handoffs with this secret (unsigned without it).' },
   'idle-grace-ms': { type: 'string', placeholder: '<ms>', description: 'How long a room left without users keeps its session.', defaultText: '5000' },
   'log-level': { type: 'string', placeholder: '<level>', description: `Log level: ${LOG_LEVELS.join(', ')}.`, defaultText: 'info' },
 } as const satisfies FlagSpecs;
@@ -46,12 +54,14 @@ const FLAGS = {
 const SUMMARY = 'Run a local MeshAgent-compatible room server, platform REST API and webhook sender (for tests and development).';
 
 const FOOTER = [
-  'Not emulated: LiveKit media, storage, sync documents, queues, databases, secrets, services and containers, the',
-  'websocket room.call handoff (only http(s) callees), and REST beyond rooms, sessions and webhooks.',
+  'Not emulated: LiveKit media, storage, sync documents, queues, databases, secrets, container services, the',
+  "websocket handoff of a participant's own room.call (only http(s) callees), and REST beyond rooms, sessions,",
+  'webhooks and services.',
   '',
   'examples:',
   '  roomrunner emulator --port 0 --secret dev-secret',
   '  roomrunner emulator --secret dev-secret --webhook-url http://127.0.0.1:8080/webhook --webhook-secret whs',
+  '  roomrunner emulator --secret dev-secret --service-url ws://127.0.0.1:8080 --service-secret whs',
 ];
 
 /** What the command needs from its process; tests pass their own. */
@@ -139,6 +149,25 @@ function toOptions(values: Values, given: ReadonlySet<string>): { options: Start
     });
   }
 
+  const services: Record<string, unknown>[] = [];
+  const serviceUrl = values['service-url'];
+  if (serviceUrl === undefined) {
+    for (const flag of ['service-path', 'service-identity', 'service-secret'] as const) {
+      if (given.has(flag)) throw new UsageError(`--${flag} needs --service-url <url>`);
+    }
+  } else {
+    const base = serviceBase(serviceUrl);
+    const path = values['service-path'] ?? '/webhook';
+    if (!path.startsWith('/')) throw new UsageError(`--service-path must start with /, got ${JSON.stringify(path)}`);
+    services.push({
+      version: 'v1',
+      kind: 'Service',
+      metadata: { name: 'cli' },
+      external: { url: base },
+      ports: [{ num: '*', endpoints: [{ path, meshagent: { identity: values['service-identity'] ?? 'roomrunner' } }] }],
+    });
+  }
+
   const options: StartEmulatorOptions = {
     port,
     ...(values.host === undefined ? {} : { host: values.host }),
@@ -146,8 +175,24 @@ function toOptions(values: Values, given: ReadonlySet<string>): { options: Start
     ...(values['project-id'] === undefined ? {} : { projectId: values['project-id'] }),
     ...(idleGraceMs === undefined ? {} : { idleGraceMs }),
     webhooks,
+    services,
+    ...(values['service-secret'] === undefined ? {} : { serviceSecret: values['service-secret'] }),
   };
   return { options, logLevel };
+}
+
+/** A ws(s):// or http(s):// base URL (the endpoint path is appended to it). */
+function serviceBase(value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || !/^(wss?|https?):$/.test(url.protocol)) {
+    throw new UsageError(`--service-url must be an absolute ws://, wss://, http:// or https:// URL such as ws://127.0.0.1:8080, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 function startFailure(error: unknown, options: StartEmulatorOptions): string {
@@ -168,6 +213,12 @@ function banner(emulator: Emulator, options: StartEmulatorOptions): string {
     `  control (emulator) ${emulator.url}/_emulator  (rooms/<room>/start, rooms/<room>/end, events, deliveries)`,
     `  tokens             ${options.secret === undefined ? 'NOT verified (no --secret): any well-formed token is accepted' : 'verified with --secret (HS256)'}`,
   ];
+  const service = options.services?.[0] as { external: { url: string }; ports: Array<{ endpoints: Array<{ path: string }> }> } | undefined;
+  if (service !== undefined) {
+    lines.push(
+      `  service            ${service.external.url.replace(/\/+$/, '')}${service.ports[0]?.endpoints[0]?.path ?? ''}  (handed every session, ${options.serviceSecret ? 'signed' : 'unsigned'})`,
+    );
+  }
   if (webhook !== undefined) {
     lines.push(
       `  webhook            POST ${webhook.url}  (${webhook.scheme ?? 'meshagent'}, ${webhook.secret ? 'signed' : 'unsigned'}, events ${(webhook.events ?? ['*']).join(',')})`,

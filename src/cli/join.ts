@@ -1,21 +1,23 @@
 /**
  * `roomrunner join --room <name>`: join one room directly with the agents (no webhook), the way a developer
- * tries an agent by hand. Leaves cleanly (unregister, close 1000) on SIGINT/SIGTERM, a dismiss, or when the
- * room closes the connection.
+ * tries an agent by hand. Without `--room` it is container mode (./container.ts): the room and token come from
+ * the environment the platform injects. Leaves cleanly (unregister, close 1000) on SIGINT/SIGTERM, a dismiss,
+ * or when the room closes the connection, and exits 0.
  */
 import { discoverAgents } from '../agents/discover.js';
 import { joinRoom } from '../agents/host.js';
 import { createLogger } from '../logger.js';
 import { mintParticipantToken, resolveTokenSecret } from '../room/token.js';
-import { tokenEnv } from '../config.js';
+import { tokenEnv, type Config } from '../config.js';
 import { roomUrl } from '../room/url.js';
 import { formatHelp, parseFlags, reportFailure, UsageError, type FlagSpecs } from './args.js';
 import { configFromFlags } from './config-flags.js';
+import { containerTarget } from './container.js';
 import type { Command } from './main.js';
 import { logUnhandledRejections, waitForSignal } from './signals.js';
 
 const FLAGS = {
-  room: { type: 'string', placeholder: '<name>', description: 'Room to join (required).' },
+  room: { type: 'string', placeholder: '<name>', description: 'Room to join; omitted: container mode (MESHAGENT_TOKEN, MESHAGENT_ROOM, MESHAGENT_ROOM_URL from the platform).' },
   'api-url': { type: 'string', placeholder: '<url>', env: 'MESHAGENT_API_URL', description: 'Platform base URL; the room is <url>/rooms/<name>.' },
   agents: { type: 'string', placeholder: '<dir>', env: 'ROOMRUNNER_AGENTS', description: 'Folder the agents are loaded from.', defaultText: 'agents' },
   identity: { type: 'string', placeholder: '<name>', env: 'ROOMRUNNER_IDENTITY', description: 'Participant name to join as.', defaultText: 'roomrunner' },
@@ -31,18 +33,16 @@ export const command: Command = {
     try {
       const parsed = parseFlags(argv, FLAGS);
       if (parsed.help) {
-        console.log(formatHelp('join', 'Join one room with the agents in the agents folder until stopped.', FLAGS));
+        console.log(formatHelp('join', 'Join one room with the agents in the agents folder until stopped (container mode without --room).', FLAGS));
         return 0;
       }
-      const room = parsed.values.room;
-      if (!room) throw new UsageError('--room <name> is required');
+      const given = parsed.values.room;
+      if (given === '') throw new UsageError('--room needs a room name (omit it for container mode)');
       const config = configFromFlags(parsed.values, parsed.given);
       const logger = createLogger({ level: config.logLevel, ...(config.logPretty === undefined ? {} : { pretty: config.logPretty }) });
       logUnhandledRejections(logger);
       const toolkits = (await discoverAgents(config.agentsDir)).map((a) => a.toolkit);
-      const secret = resolveTokenSecret(tokenEnv(config));
-      const token = (): string => mintParticipantToken({ ...secret, name: config.identity, room, role: 'agent' });
-      const url = roomUrl(config.apiUrl, room);
+      const { room, url, token } = given === undefined ? containerTarget(config) : directTarget(config, given);
       const joined = await joinRoom({ url, room, token, toolkits, logger });
       logger.info({ room, url, agents: toolkits.map((t) => t.name), participant: joined.connection.participantId }, 'joined the room');
       const why = await Promise.race([
@@ -58,3 +58,9 @@ export const command: Command = {
     }
   },
 };
+
+/** `--room` given: mint our own token (MESHAGENT_API_KEY or MESHAGENT_SECRET) for the room under the API URL. */
+function directTarget(config: Config, room: string): { room: string; url: string; token: () => string } {
+  const secret = resolveTokenSecret(tokenEnv(config));
+  return { room, url: roomUrl(config.apiUrl, room), token: () => mintParticipantToken({ ...secret, name: config.identity, room, role: 'agent' }) };
+}

@@ -13,6 +13,8 @@ import type { SignatureScheme } from '../webhooks/signatures/index.js';
 import { buildEmulatorApp, UNVERIFIED_TOKEN_SECRET, websocketBase } from './platform-api.js';
 import { SessionRegistry } from './platform-sessions.js';
 import { RoomServer, type RoomCallRequest, type RoomServerOptions } from './room-server.js';
+import { ServiceHandoffs } from './service-handoffs.js';
+import { registerServiceRoutes, ServiceRegistry } from './services.js';
 import { WebhookSender, type WebhookSenderOptions, type WebhookSubscription } from './webhook-sender.js';
 
 export const DEFAULT_EMULATOR_HOST = '127.0.0.1';
@@ -49,6 +51,10 @@ export interface StartEmulatorOptions {
   /** When set, REST paths must name this project; it becomes `sub` of minted tokens. */
   readonly projectId?: string;
   readonly webhooks?: readonly EmulatorWebhookOptions[];
+  /** Project services created at start-up (ServiceSpec JSON, as `POST /services` takes). */
+  readonly services?: readonly unknown[];
+  /** Signs the service handoffs (MeshAgent scheme); unsigned without it. */
+  readonly serviceSecret?: string;
   /** Grace period before a room left without users ends its session. */
   readonly idleGraceMs?: number;
   readonly logger?: Logger;
@@ -72,6 +78,10 @@ export interface Emulator {
   readonly roomServer: RoomServer;
   readonly webhooks: WebhookSender;
   readonly sessions: SessionRegistry;
+  /** Project services (REST at `/accounts/projects/{p}/services`, per room at `…/rooms/{room}/services`). */
+  readonly services: ServiceRegistry;
+  /** The handoffs of each session to the services' endpoints, with their delivery log. */
+  readonly handoffs: ServiceHandoffs;
   readonly app: FastifyInstance;
   /** `ws://HOST:PORT/rooms/<name>`. */
   roomUrl(name: string): string;
@@ -102,6 +112,9 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     mintCallToken: ({ room, name }) => mintToken(room, name, agentDefaultApiScope()),
   });
 
+  const services = new ServiceRegistry();
+  // Assigned right after the room server exists: the handoffs need the room server, its hook needs them.
+  let handoffs: ServiceHandoffs | undefined;
   const roomServer = new RoomServer({
     ...options.roomServer,
     ...(secret === undefined ? {} : { secret }),
@@ -113,6 +126,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
         sessions.started(room);
         // session_id is our extension (MeshAgent's models ignore extra keys): it lets receivers tell sessions apart.
         webhooks.deliver('room.started', { room_name: room.name, room_url: room.url, session_id: room.sessionId });
+        handoffs?.sessionStarted(room);
       },
       onSessionEnded: (room) => {
         sessions.ended(room);
@@ -122,8 +136,28 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     },
   });
 
+  const serviceHandoffs = new ServiceHandoffs({
+    services,
+    rooms: roomServer,
+    webhooks,
+    mintToken: (room, name, api) => mintToken(room, name, api),
+    secret: options.serviceSecret === '' ? undefined : options.serviceSecret,
+    ...(options.webhookDelivery === undefined
+      ? {}
+      : {
+          ...(options.webhookDelivery.retries === undefined ? {} : { retries: options.webhookDelivery.retries }),
+          ...(options.webhookDelivery.minTimeoutMs === undefined ? {} : { minTimeoutMs: options.webhookDelivery.minTimeoutMs }),
+          ...(options.webhookDelivery.maxTimeoutMs === undefined ? {} : { maxTimeoutMs: options.webhookDelivery.maxTimeoutMs }),
+          ...(options.webhookDelivery.jitter === undefined ? {} : { jitter: options.webhookDelivery.jitter }),
+          ...(options.webhookDelivery.timeoutMs === undefined ? {} : { timeoutMs: options.webhookDelivery.timeoutMs }),
+        }),
+    logger: baseLogger,
+  });
+  handoffs = serviceHandoffs;
+
   try {
     for (const webhook of options.webhooks ?? []) webhooks.create(webhook);
+    for (const service of options.services ?? []) services.create(service);
   } catch (error) {
     await Promise.all([webhooks.close(), roomServer.close()]);
     throw error;
@@ -138,6 +172,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     publicUrl: () => httpBase,
     logger: baseLogger,
   });
+  registerServiceRoutes(app, { services, projectId });
   app.server.on('upgrade', (req, socket, head) => {
     if (!roomServer.handleUpgrade(req, socket, head)) socket.destroy();
   });
@@ -161,6 +196,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     const grace = new AbortController();
     await Promise.race([webhooks.idle(), sleep(closeGraceMs, undefined, { signal: grace.signal, ref: false }).catch(() => undefined)]);
     grace.abort();
+    await serviceHandoffs.close();
     await webhooks.close();
     await app.close();
     logger.info('emulator closed');
@@ -175,6 +211,8 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     roomServer,
     webhooks,
     sessions,
+    services,
+    handoffs: serviceHandoffs,
     app,
     roomUrl: (name) => `${websocketBase(httpBase)}/rooms/${name}`,
     close: () => (closing ??= close()),

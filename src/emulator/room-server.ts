@@ -145,8 +145,16 @@ export class RoomServer {
       this.#events.record({ room: name, kind: 'refused', code: 423, reason: ROOM_DISABLED_REASON, type: 'RR_EMULATOR_ROOM_DISABLED' });
       return true;
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, name));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, tokenFromRequest(req)?.token, name));
     return true;
+  }
+
+  /**
+   * Play the room server on a socket the emulator dialed to a service (the websocket handoff, docs/protocol.md
+   * §A.3): the service is the protocol's client, joining `room` as the participant `token` names.
+   */
+  acceptHandoff(ws: WebSocket, room: string, token: string): void {
+    this.#accept(ws, token, room);
   }
 
   listRooms(): RoomInfo[] {
@@ -261,7 +269,7 @@ export class RoomServer {
     return room;
   }
 
-  #accept(ws: WebSocket, req: IncomingMessage, name: string): void {
+  #accept(ws: WebSocket, token: string | undefined, name: string): void {
     // ws emits 'error' before 'close'; without a listener an error would crash the process.
     ws.on('error', () => undefined);
     if (this.#closing) {
@@ -270,7 +278,7 @@ export class RoomServer {
     }
     let claims;
     try {
-      claims = authenticateParticipant(tokenFromRequest(req)?.token, name, {
+      claims = authenticateParticipant(token, name, {
         secret: this.#options.secret,
         nowSeconds: Math.floor(this.#now() / 1000),
       });

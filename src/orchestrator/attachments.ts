@@ -21,7 +21,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../http/metrics.js';
 import { joinRoom, type JoinedRoom } from '../agents/host.js';
 import type { Toolkit } from '../agents/define-agent.js';
-import type { RoomConnectionOptions } from '../room/connection.js';
+import type { Dialer, RoomConnectionOptions } from '../room/connection.js';
 
 /** What asked for the attachment; `claim`: this replica claimed the room in the store (coordinated mode). */
 export type AttachTrigger = 'room.started' | 'room.call' | 'reconcile' | 'claim' | 'manual';
@@ -37,6 +37,11 @@ export interface AttachRequest {
   readonly token?: string;
   /** Arguments of a `room.call`, passed to the agent selector. */
   readonly arguments?: Record<string, unknown> | null;
+  /**
+   * A websocket handoff: connect over the socket the platform opened (once, with no reconnect) instead of
+   * dialing `url` (see src/room/accepted-transport.ts).
+   */
+  readonly dial?: Dialer;
 }
 
 export type AttachResult = 'attaching' | 'duplicate' | 'full' | 'draining' | 'no-agents';
@@ -235,7 +240,7 @@ export class RoomAttachments {
       done: Promise.resolve(),
     };
     this.#rooms.set(request.room, entry);
-    entry.done = this.#run(entry, request.token);
+    entry.done = this.#run(entry, request.token, request.dial);
     return 'attaching';
   }
 
@@ -281,6 +286,12 @@ export class RoomAttachments {
     return true;
   }
 
+  /** The joined room (connection, client, host) of an attached room; undefined otherwise. */
+  joined(room: string): JoinedRoom | undefined {
+    const entry = this.#rooms.get(room);
+    return entry?.state === 'attached' ? entry.joined : undefined;
+  }
+
   /** Stop attaching new rooms (drain, shutdown). */
   stopAccepting(): void {
     this.#accepting = false;
@@ -299,7 +310,7 @@ export class RoomAttachments {
     this.#options.onLost?.(entry.room, reason);
   }
 
-  async #run(entry: Entry, fixedToken: string | undefined): Promise<void> {
+  async #run(entry: Entry, fixedToken: string | undefined, dial: Dialer | undefined): Promise<void> {
     const { logger, metrics } = this.#options;
     // No child logger here: RoomConnection and AgentHost bind the room themselves (once each), so this passes
     // the root logger down and names the room on its own few lines.
@@ -314,6 +325,7 @@ export class RoomAttachments {
             return await joinRoom(
               {
                 ...this.#options.connection,
+                ...(dial ? { dial, reconnect: false } : {}),
                 url: entry.url,
                 room,
                 toolkits: entry.toolkits,
@@ -440,5 +452,10 @@ async function handOver(joined: JoinedRoom, reason: string, graceMs: number, onU
 /** Failures no retry can fix: a refused handshake, a bad token or secret, a bad agent definition. */
 function isFinal(error: unknown): boolean {
   if (!isRoomrunnerError(error)) return false;
-  return error.code === 'RR_ROOM_HANDSHAKE_REFUSED' || error.code.startsWith('RR_TOKEN_') || error.code === 'RR_ROOM_URL_INVALID';
+  return (
+    error.code === 'RR_ROOM_HANDSHAKE_REFUSED' ||
+    error.code.startsWith('RR_TOKEN_') ||
+    error.code === 'RR_ROOM_URL_INVALID' ||
+    error.code === 'RR_ROOM_HANDOFF_SOCKET_USED'
+  );
 }

@@ -10,7 +10,7 @@ import { RoomrunnerError } from '../errors.js';
 export const DEFAULT_PLATFORM_TIMEOUT_MS = 10_000;
 
 const ActiveSessionsSchema = z.looseObject({
-  sessions: z.array(z.looseObject({ id: z.string().optional(), room_name: z.string(), room_url: z.string().nullish() })),
+  sessions: z.array(z.looseObject({ id: z.string().optional(), room_name: z.string(), room_url: z.string().nullish(), kind: z.string().nullish() })),
 });
 
 export interface ActiveRoom {
@@ -43,7 +43,10 @@ export class PlatformClient {
     if (!parsed.success) {
       throw new RoomrunnerError('RR_PLATFORM_UNAVAILABLE', 'the platform answered sessions/active with an unexpected shape', { cause: parsed.error });
     }
-    return parsed.data.sessions.map((s) => ({ room: s.room_name, roomUrl: s.room_url ?? null, sessionId: s.id ?? null }));
+    // Current platforms list other kinds of session too (services, containers): only room sessions have rooms to host.
+    return parsed.data.sessions
+      .filter((s) => s.kind === undefined || s.kind === null || s.kind === 'room')
+      .map((s) => ({ room: s.room_name, roomUrl: s.room_url ?? null, sessionId: s.id ?? null }));
   }
 
   async #get(path: string, signal?: AbortSignal): Promise<unknown> {

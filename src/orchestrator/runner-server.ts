@@ -28,6 +28,8 @@ import type { Toolkit } from '../agents/define-agent.js';
 import { checkUniqueNames } from '../agents/discover.js';
 import { WebhookServer, type HookContext, type ServerAddress, type WebhookServerOptions } from '../webhooks/webhook-server.js';
 import type { CallEvent, RoomEndedEvent, RoomStartedEvent } from '../webhooks/events.js';
+import type { Handoff } from '../webhooks/handoff.js';
+import { buildServiceDescriptor, registerServiceDescriptor } from '../service/descriptor.js';
 import { RoomAttachments, type AttachRequest, type RetryOptions } from './attachments.js';
 import { defaultReplicaId, isCoordinator, type CoordinatedStore } from './coordinated-store.js';
 import { retryWhileStoreDown } from '../store/retry.js';
@@ -208,6 +210,35 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     );
   }
 
+  /**
+   * A websocket handoff of `room.call` (docs/protocol.md §A.3): attach the agents (all, or those
+   * `arguments.agents` names) over the platform's socket, idempotently like any attach, then run
+   * `onCallAnswered`. A handoff for a room already held, or over the cap, or while draining closes the socket.
+   */
+  protected override async acceptHandoff(handoff: Handoff, context: HookContext): Promise<void> {
+    const { event } = handoff;
+    const room = event.roomName;
+    const result = this.attachments.attach({
+      room,
+      url: event.roomUrl,
+      trigger: 'room.call',
+      token: event.token,
+      arguments: event.arguments,
+      sessionId: event.sessionId ?? null,
+      dial: handoff.dial,
+    });
+    context.log.info({ trigger: 'room.call', result, handoff: true }, result === 'attaching' ? 'attaching agents' : `not attaching: ${result}`);
+    if (result !== 'attaching') {
+      // 1013 "try again later" where a later handoff may succeed; 1000 where it would change nothing.
+      const retryLater = result === 'full' || result === 'draining' || result === 'duplicate';
+      handoff.socket.close(retryLater ? 1013 : 1000, `not attaching: ${result}`);
+      return;
+    }
+    await this.attachments.settled(room);
+    const joined = this.attachments.joined(room);
+    if (joined) await this.callAnswered(joined.client, event, context);
+  }
+
   // --- lifecycle ---
 
   override buildApp(): FastifyInstance {
@@ -238,6 +269,18 @@ export class RemoteTaskRunnerServer extends WebhookServer {
         histograms: { ack: this.metrics.webhookAckSeconds, attach: this.metrics.roomAttachSeconds },
         ...(this.#options.dashboard?.emulatorDeliveries ? { emulatorDeliveries: this.#options.dashboard.emulatorDeliveries } : {}),
       });
+      registerServiceDescriptor(
+        app,
+        buildServiceDescriptor({
+          name: this.#config.serviceName,
+          description: 'roomrunner: typed agents in every room',
+          paths: [this.path],
+          identity: this.#identity,
+          api: this.#config.apiScope,
+          agents: this.#options.agents,
+          ...(this.#config.publicUrl === undefined ? {} : { externalUrl: this.#config.publicUrl }),
+        }),
+      );
     }
     return app;
   }

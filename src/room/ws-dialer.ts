@@ -92,7 +92,7 @@ function handshakeError(status: { code: number; text: string } | undefined, caus
 }
 
 /** Ping every interval; a socket whose pong has not come back by the next tick is dropped (close 1006). */
-function startHeartbeat(ws: WebSocket, intervalMs: number, timers: Timers): void {
+export function startHeartbeat(ws: WebSocket, intervalMs: number, timers: Timers): void {
   if (intervalMs <= 0) return;
   let alive = true;
   let handle: unknown;
@@ -115,7 +115,7 @@ function startHeartbeat(ws: WebSocket, intervalMs: number, timers: Timers): void
  * Start `inner` now and hold its frames (and a close) until the outer transport is started: the handshake
  * messages may arrive before the Session is built (ws delivers the socket's first bytes on the next tick).
  */
-function bufferUntilStarted(inner: Transport): Transport {
+export function bufferUntilStarted(inner: Transport): Transport {
   let handlers: TransportHandlers | undefined;
   const frames: Uint8Array[] = [];
   let closed: CloseInfo | undefined;

@@ -9,8 +9,8 @@
  * goes back to the ledger. The dedupe key is written only after the signature verifies, so a forged request
  * cannot burn a real delivery's key.
  *
- * Only HTTP POST delivery is supported: MeshAgent's websocket handoff for `room.call` (`GET /webhook` with
- * `Upgrade: websocket`, meshagent-protocol.md §A.3) is answered 405.
+ * The websocket handoff of `room.call` (`GET /webhook` with `Upgrade: websocket`) never reaches these routes: it
+ * is verified and upgraded on the http server's `upgrade` event (./handoff.ts). A plain GET is answered 405.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RoomrunnerError } from '../errors.js';
@@ -180,7 +180,7 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
     handler: async () => {
       throw new RoomrunnerError(
         'RR_WEBHOOK_METHOD_NOT_ALLOWED',
-        'only POST deliveries are supported; the websocket handoff (GET with Upgrade: websocket) is not',
+        'deliveries are POSTed; a GET must be the websocket handoff of room.call (Upgrade: websocket)',
       );
     },
   });

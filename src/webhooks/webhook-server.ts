@@ -24,10 +24,14 @@ import { createLogger, type Logger } from '../logger.js';
 import { registerAdminRoutes } from '../http/admin.js';
 import { buildApp, type ReadinessCheck } from '../http/app.js';
 import { Metrics } from '../http/metrics.js';
+import { RoomConnection } from '../room/connection.js';
+import { RoomClient } from '../room/room-client.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
 import { CallEvent, OtherEvent, RoomEndedEvent, RoomStartedEvent, type WebhookEvent } from './events.js';
+import { listenForHandoffs, type Handoff } from './handoff.js';
 import { DEFAULT_WEBHOOK_PATH, InflightWork, type DeliveryInfo, type HookOutcome } from './plugin.js';
+import { WebhookVerifier } from './receive.js';
 import type { SignatureScheme } from './signatures/index.js';
 
 /** What a hook gets besides its event. */
@@ -81,6 +85,8 @@ export interface WebhookServerOptions {
   readonly onRoomStarted?: WebhookHook<RoomStartedEvent>;
   readonly onRoomEnded?: WebhookHook<RoomEndedEvent>;
   readonly onCall?: WebhookHook<CallEvent>;
+  /** After a websocket handoff: the room client on the platform's socket, ready (Python's `on_call_answered`). */
+  readonly onCallAnswered?: (room: RoomClient, event: CallEvent, context: HookContext) => unknown;
   /** Catch-all for events without a named hook (storage events, custom events). */
   readonly onEvent?: WebhookHook<OtherEvent>;
   /** Where unset options come from; default `loadConfig()` (env vars). */
@@ -151,6 +157,8 @@ export class WebhookServer {
   #closing: Promise<void> | undefined;
   #draining: Promise<void> | undefined;
   #stopRun: (() => void) | undefined;
+  #stopHandoffs: (() => void) | undefined;
+  readonly #handoffRooms = new Set<RoomConnection>();
 
   /**
    * @throws RoomrunnerError `RR_CONFIG_NO_WEBHOOK_SECRET` when there is no secret and `insecure` is not set;
@@ -192,6 +200,13 @@ export class WebhookServer {
   /** `room.call`: join `event.roomUrl` with `event.token`. The base does nothing. */
   async onCall(_event: CallEvent, _context: HookContext): Promise<void> {}
 
+  /**
+   * After a websocket handoff (docs/protocol.md §A.3): `room` is a room client on the socket the platform
+   * opened, past `room_ready`/`connected`. The room is left when the platform closes the socket (no reconnect).
+   * The base does nothing; `onCall` does not run for a handoff.
+   */
+  async onCallAnswered(_room: RoomClient, _event: CallEvent, _context: HookContext): Promise<void> {}
+
   /** Any other event (not pings: those are answered and dropped). The base does nothing. */
   async onEvent(_event: OtherEvent, _context: HookContext): Promise<void> {}
 
@@ -225,6 +240,21 @@ export class WebhookServer {
         dispatch: (event, info) => this.#dispatch(event, info),
         signal: this.#abort.signal,
       },
+    });
+    this.#stopHandoffs = listenForHandoffs(this.#app.server, {
+      path: this.path,
+      verifier: new WebhookVerifier({
+        secrets: this.#secrets,
+        schemes: this.#schemes,
+        hmacHeader: this.#hmacHeader,
+        insecure: this.#insecure,
+        ...(this.#options.toleranceSeconds === undefined ? {} : { toleranceSeconds: this.#options.toleranceSeconds }),
+      }),
+      logger: this.logger,
+      metrics: this.metrics,
+      accepting: () => this.#phase !== 'draining' && this.#phase !== 'closed',
+      ...(this.#options.now === undefined ? {} : { now: this.#options.now }),
+      onHandoff: (handoff) => this.#handoff(handoff),
     });
     registerAdminRoutes(this.#app, {
       store: this.store,
@@ -348,6 +378,8 @@ export class WebhookServer {
     if (this.#pruneTimer) clearInterval(this.#pruneTimer);
     this.#phase = 'closed';
     this.#abort.abort(new RoomrunnerError('RR_WEBHOOK_SERVER_CLOSED', 'the webhook server closed'));
+    this.#stopHandoffs?.();
+    await Promise.all([...this.#handoffRooms].map((room) => room.close(1000, 'the webhook server is shutting down')));
     await this.#app?.close();
     if (this.#ownsStore) await this.store.close();
     if (this.#address !== undefined) this.logger.info('webhook server closed');
@@ -374,6 +406,42 @@ export class WebhookServer {
       default:
         return [];
     }
+  }
+
+  /**
+   * Take a verified websocket handoff. The base joins the room as the protocol's client on the platform's socket
+   * (no reconnect), runs {@link onCallAnswered}, and stays until the platform closes the socket or the server
+   * closes. Subclasses that host the room elsewhere (the orchestrator) override this; they must close
+   * `handoff.socket` when they do not take it.
+   */
+  protected async acceptHandoff(handoff: Handoff, context: HookContext): Promise<void> {
+    const { event } = handoff;
+    const connection = new RoomConnection({ url: event.roomUrl, token: event.token, dial: handoff.dial, reconnect: false, logger: this.logger });
+    this.#handoffRooms.add(connection);
+    try {
+      await connection.start(context.signal);
+      await this.callAnswered(new RoomClient(connection), event, context);
+      await connection.closed;
+    } finally {
+      this.#handoffRooms.delete(connection);
+      await connection.close(1000, 'leaving the room');
+    }
+  }
+
+  /** Run the `onCallAnswered` hook (the option wins over the method). */
+  protected async callAnswered(room: RoomClient, event: CallEvent, context: HookContext): Promise<void> {
+    const passed = this.#options.onCallAnswered;
+    if (passed !== undefined) await passed.call(this, room, event, context);
+    else await this.onCallAnswered(room, event, context);
+  }
+
+  #handoff(handoff: Handoff): void {
+    const log = this.logger.child({ key: handoff.deliveryKey, event: handoff.event.event, room: handoff.event.roomName });
+    const context: HookContext = { deliveryKey: handoff.deliveryKey, log, signal: this.#abort.signal };
+    this.acceptHandoff(handoff, context).catch((err: unknown) => {
+      log.error({ err }, 'webhook handoff failed');
+      handoff.socket.close(1011, 'handoff failed');
+    });
   }
 
   /** Run a stored delivery's hook again (admin replay) and record the outcome. */

@@ -86,6 +86,27 @@ describe('roomrunner emulator (in process)', () => {
   });
 });
 
+describe('roomrunner emulator --service-url', () => {
+  it('runs roomrunner as an external project service in every session, and refuses a non-websocket, non-http URL', async () => {
+    const io = fakeIo();
+    const running = runEmulatorCommand(['--port', '0', '--service-url', 'ws://127.0.0.1:9', '--service-secret', 'whs'], io);
+    await io.started;
+    expect(io.out.join('\n')).toContain('service            ws://127.0.0.1:9/webhook  (handed every session, signed)');
+    const url = /listening on (http:\/\/[^\s]+)/.exec(io.out.join('\n'))?.[1];
+    const listed = (await (await fetch(`${url}/accounts/projects/any/services`)).json()) as { services: unknown[] };
+    expect(listed.services).toMatchObject([{ external: { url: 'ws://127.0.0.1:9' }, ports: [{ endpoints: [{ path: '/webhook', meshagent: { identity: 'roomrunner' } }] }] }]);
+    io.stop();
+    expect(await running).toBe(0);
+
+    const bad = fakeIo();
+    expect(await runEmulatorCommand(['--service-url', 'ftp://x'], bad)).toBe(2);
+    expect(bad.err.join('\n')).toContain('--service-url must be an absolute ws://');
+    const orphan = fakeIo();
+    expect(await runEmulatorCommand(['--service-secret', 'x'], orphan)).toBe(2);
+    expect(orphan.err.join('\n')).toContain('--service-secret needs --service-url');
+  });
+});
+
 describe('roomrunner emulator (spawned)', () => {
   it('prints its URL, answers REST, and exits 0 on SIGTERM', async () => {
     const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('MESHAGENT_')));
