@@ -99,7 +99,9 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     const config = options.config ?? loadConfig();
     const platformCheck = { name: 'platform', check: () => this.#platformReady() };
     const leaseCheck = { name: 'replica lease', check: () => this.#coordination?.check() };
-    super({ ...options, config, readinessChecks: [...(options.readinessChecks ?? []), platformCheck, leaseCheck] });
+    // One id for the ledger (crash recovery) and the coordination (room ownership).
+    const replicaId = options.replicaId ?? config.replicaId ?? defaultReplicaId((options.store as { engine?: string } | undefined)?.engine);
+    super({ ...options, config, replicaId, readinessChecks: [...(options.readinessChecks ?? []), platformCheck, leaseCheck] });
     if (!options.agents || options.agents.length === 0) {
       throw new RoomrunnerError('RR_AGENT_DEFINITION_INVALID', 'RemoteTaskRunnerServer needs at least one agent: pass { agents: [...] } or put agents in the agents folder');
     }
@@ -129,7 +131,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       this.#coordination = new RoomCoordination({
         store,
         attachments: this.attachments,
-        replicaId: options.replicaId ?? config.replicaId ?? defaultReplicaId((store as { engine?: string }).engine),
+        replicaId,
         leaseMs: options.leaseMs ?? config.leaseMs,
         ...((options.heartbeatIntervalMs ?? config.heartbeatIntervalMs) === undefined ? {} : { heartbeatIntervalMs: options.heartbeatIntervalMs ?? config.heartbeatIntervalMs }),
         ...(options.maxAttachFailures === undefined ? {} : { maxAttachFailures: options.maxAttachFailures }),

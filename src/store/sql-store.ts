@@ -26,9 +26,11 @@ import type {
   DeliveryRecord,
   DeliveryResult,
   NewDelivery,
+  PendingClaim,
   RoomRecord,
   Store,
 } from './store.js';
+import { byReceipt } from './store.js';
 
 interface DeliveryRow {
   key: string;
@@ -41,6 +43,7 @@ interface DeliveryRow {
   attempts: number;
   last_error: string | null;
   updated_at: Date;
+  replica: string | null;
 }
 
 interface RoomRow {
@@ -130,9 +133,25 @@ export class SqlStore implements Store, Coordinator {
     await this.#finishes.submit({ key, result, error: error ?? null, at: at ?? null });
   }
 
-  async reclaimDelivery(key: string, staleBefore: Date, at?: Date): Promise<boolean> {
-    const { rows } = await this.#open().query(SQL.reclaimDelivery, [key, staleBefore, at ?? null]);
+  async reclaimDelivery(key: string, staleBefore: Date, at?: Date, replica: string | null = null): Promise<boolean> {
+    const { rows } = await this.#open().query(SQL.reclaimDelivery, [key, staleBefore, at ?? null, replica]);
     return rows.length === 1;
+  }
+
+  /** One statement (`SQL.claimPendingDeliveries`); the rows come back oldest first. */
+  async claimPendingDeliveries(claim: PendingClaim): Promise<DeliveryRecord[]> {
+    const client = this.#open();
+    count('limit', claim.limit);
+    if (claim.limit === 0) return [];
+    const { rows } = await client.query<DeliveryRow>(SQL.claimPendingDeliveries, [
+      claim.replica,
+      claim.processStartedAt,
+      claim.staleBefore,
+      claim.at,
+      [...(claim.exclude ?? [])],
+      claim.limit,
+    ]);
+    return rows.map(toDelivery).sort(byReceipt);
   }
 
   async getDelivery(key: string): Promise<DeliveryRecord | undefined> {
@@ -410,6 +429,7 @@ export class SqlStore implements Store, Coordinator {
           batch.map((d) => d.scheme),
           batch.map((d) => d.body),
           batch.map((d) => d.receivedAt),
+          batch.map((d) => d.replica ?? null),
           windowMs,
         ]);
         const known = new Map<string, DeliveryRecord>();
@@ -520,6 +540,7 @@ function toDelivery(row: DeliveryRow): DeliveryRecord {
     attempts: Number(row.attempts),
     lastError: row.last_error,
     updatedAt: row.updated_at,
+    replica: row.replica ?? null,
   };
 }
 
