@@ -158,9 +158,14 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async markRoomEnded(room: string, at: Date, sessionId: string | null = null): Promise<void> {
+  async markRoomEnded(room: string, at: Date, sessionId: string | null = null): Promise<boolean> {
     this.#assertOpen();
-    this.#rooms.set(room, { room, status: 'ended', updatedAt: new Date(at.getTime()), sessionId });
+    const existing = this.#rooms.get(room);
+    const live = existing?.sessionId ?? null;
+    // The end of an earlier session, arriving after the room started again: not this session's end.
+    if (existing?.status === 'started' && sessionId !== null && live !== null && live !== sessionId) return false;
+    this.#rooms.set(room, { room, status: 'ended', updatedAt: new Date(at.getTime()), sessionId: sessionId ?? live });
+    return true;
   }
 
   async clearRoom(room: string): Promise<void> {

@@ -194,7 +194,9 @@ export class SqlStore implements Store, Coordinator {
       }
       // The conflicting row is locked by the statement above, so this read is stable.
       const { rows } = await tx.query<{ status: RoomPhase }>(SQL.roomStatus, [room]);
-      return rows[0]?.status !== 'ended';
+      const live = rows[0]?.status !== 'ended';
+      if (live && sessionId !== null) await tx.query(SQL.adoptSession, [room, sessionId]);
+      return live;
     });
   }
 
@@ -202,10 +204,12 @@ export class SqlStore implements Store, Coordinator {
    * Leaves a tombstone; an owner loses the room (new epoch) and hears of it through the notification. The ended
    * session's id, when given, is kept on the tombstone so a late start of that session is ignored everywhere.
    */
-  async markRoomEnded(room: string, at: Date, sessionId: string | null = null): Promise<void> {
-    await this.#open().transaction(async (tx) => {
-      await tx.query(SQL.endRoom, [room, at, sessionId]);
+  async markRoomEnded(room: string, at: Date, sessionId: string | null = null): Promise<boolean> {
+    return this.#open().transaction(async (tx) => {
+      const { rows } = await tx.query(SQL.endRoom, [room, at, sessionId]);
+      if (rows.length === 0) return false;
       await tx.query(SQL.notify, [ROOMS_CHANNEL, room]);
+      return true;
     });
   }
 

@@ -217,14 +217,22 @@ export const SQL = {
     RETURNING room`,
   roomStatus: `SELECT status FROM rooms WHERE room = $1`,
   /**
+   * A start naming a new session ($2) for a room that is live: the room has one session at a time, so the live
+   * one is now this session, and a late end of the earlier one must not end it (see `endRoom`).
+   */
+  adoptSession: `UPDATE rooms SET session_id = $2, updated_at = now() WHERE room = $1 AND status <> 'ended' AND session_id IS DISTINCT FROM $2`,
+  /**
    * An end before any start leaves a tombstone too; an owned room loses its owner (new epoch: fenced). The
    * ended session's id ($3, when given) stays on the tombstone so its late start is recognised on any replica.
+   * An end naming another session than the live room's is an earlier session's, late: no row back, no change.
    */
   endRoom: `INSERT INTO rooms (room, status, owner, epoch, ended_at, updated_at, session_id)
     VALUES ($1, 'ended', NULL, nextval('room_epoch_seq'), $2, now(), $3)
     ON CONFLICT (room) DO UPDATE SET
       status = 'ended', owner = NULL, epoch = nextval('room_epoch_seq'), ended_at = EXCLUDED.ended_at, updated_at = now(),
-      session_id = COALESCE(EXCLUDED.session_id, rooms.session_id)`,
+      session_id = COALESCE(EXCLUDED.session_id, rooms.session_id)
+    WHERE rooms.status = 'ended' OR EXCLUDED.session_id IS NULL OR rooms.session_id IS NULL OR rooms.session_id = EXCLUDED.session_id
+    RETURNING room`,
   clearRoom: `DELETE FROM rooms WHERE room = $1 RETURNING room`,
   getRoom: `SELECT * FROM rooms WHERE room = $1`,
 

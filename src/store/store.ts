@@ -95,8 +95,11 @@ export interface Store {
    * `tombstoneWindowMs`. A start for another session revives the room at once.
    */
   markRoomStarted(room: string, at: Date, tombstoneWindowMs: number, sessionId?: string | null): Promise<boolean>;
-  /** Leave a tombstone for the room, remembering the ended session's id when there is one. */
-  markRoomEnded(room: string, at: Date, sessionId?: string | null): Promise<void>;
+  /**
+   * Leave a tombstone for the room, remembering the ended session's id when there is one. Returns false (and
+   * changes nothing) when the room is live under another session id: the end of an earlier session, late.
+   */
+  markRoomEnded(room: string, at: Date, sessionId?: string | null): Promise<boolean>;
   /** Forget a tombstone, so the room may start again (a new session of the same room name). */
   clearRoom(room: string): Promise<void>;
   getRoom(room: string): Promise<RoomRecord | undefined>;

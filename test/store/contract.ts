@@ -325,6 +325,30 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
         expect((await store.getRoom('sess'))?.status).toBe('started');
       });
 
+      it('ignores the late end of an earlier session once the room runs another, and ends the current one', async () => {
+        const store = await open();
+        expect(await store.markRoomStarted('two', T0, 0, 's-1')).toBe(true);
+        expect(await store.markRoomEnded('two', at(10), 's-1')).toBe(true);
+        expect(await store.markRoomStarted('two', at(20), 0, 's-2')).toBe(true);
+        // s-1's end again (a replay, a reordered retry): the room stays started under s-2.
+        expect(await store.markRoomEnded('two', at(30), 's-1')).toBe(false);
+        expect((await store.getRoom('two'))?.status).toBe('started');
+        // An end with no session id, or of s-2, ends it; a second end of an ended room is still an end.
+        expect(await store.markRoomEnded('two', at(40), 's-2')).toBe(true);
+        expect(await store.markRoomEnded('two', at(50))).toBe(true);
+        expect((await store.getRoom('two'))?.status).toBe('ended');
+        expect(await store.markRoomStarted('two', at(60), 0, 's-2')).toBe(false);
+      });
+
+      it('takes the session of a start that names a new one while the room is live, so the old session\'s end is late', async () => {
+        const store = await open();
+        expect(await store.markRoomStarted('swap', T0, 0, 's-1')).toBe(true);
+        expect(await store.markRoomStarted('swap', at(10), 0, 's-2')).toBe(true);
+        expect(await store.markRoomEnded('swap', at(20), 's-1')).toBe(false);
+        expect((await store.getRoom('swap'))?.status).toBe('started');
+        expect(await store.markRoomEnded('swap', at(30), 's-2')).toBe(true);
+      });
+
       it('leaves a tombstone for an end that arrives before any start, so the late start is ignored', async () => {
         const store = await open();
         await store.markRoomEnded('late', at(5000));
