@@ -6,9 +6,11 @@
  *   const server = new RemoteTaskRunnerServer({ agents: [adder] });
  *   await server.run();   // until SIGINT/SIGTERM, then drain
  *
- * Idempotent in every order: duplicate starts attach once (the room is reserved synchronously); an end that
- * arrives before its start leaves a tombstone so the late start is ignored (per session id when the platform
- * sends one, else within `tombstoneWindowMs`).
+ * Idempotent in every order, from room state rather than from the ledger (MeshAgent's signing scheme has no
+ * timestamp or delivery id, docs/protocol.md §A.4, so its body-digest dedupe only absorbs retries): duplicate starts attach once (the room is reserved
+ * synchronously); a start after the room's end is a new session; an end that arrives before its start leaves a
+ * tombstone so the late start is ignored (per session id when the platform sends one, else within
+ * `tombstoneWindowMs`); the end of an earlier session than the running one is ignored.
  *
  * Two modes, picked by the store:
  * - **direct** (a plain Store such as MemoryStore): this process attaches every room it hears of.

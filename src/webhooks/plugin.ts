@@ -4,7 +4,8 @@
  * It has its own content-type parser that keeps the raw bytes (`application/json`, `application/*+json`;
  * anything else, or no Content-Type, gets 415), so signatures are checked over exactly what was sent. Each
  * POST goes: size limit (413) → signature over the raw bytes with every secret (401) → JSON and envelope (400)
- * → the deliveries ledger, written before answering (a known key is a duplicate: 200, nothing dispatched; a
+ * → the deliveries ledger, written before answering (a key known within its window is a duplicate: 200,
+ * nothing dispatched; a body digest's window is short, a `webhook-id`'s long, see the constants below; a
  * store failure is 503 so the sender retries) → `200 {"ok":true}` → the hook, after the answer, whose outcome
  * goes back to the ledger. The dedupe key is written only after the signature verifies, so a forged request
  * cannot burn a real delivery's key.

@@ -133,7 +133,7 @@ describe('roomrunner serve: rooms that start again, and a crash after acknowledg
 
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
-  }, 90_000);
+  }, 240_000);
 
   it('attaches all 100 rooms after a SIGKILL right after acknowledging them, with no re-send, on the same data directory', async () => {
     const emulator = await startEmulator({ port: 0, secret: SECRET, idleGraceMs: 600_000 });
@@ -163,5 +163,5 @@ describe('roomrunner serve: rooms that start again, and a crash after acknowledg
     expect(tracker.violations).toEqual([]);
     after.child.kill('SIGTERM');
     expect(await after.exited).toBe(0);
-  }, 180_000);
+  }, 300_000);
 });
