@@ -33,7 +33,8 @@ async function roomrunner(emulator: Emulator, store: SqlStore) {
     {},
   );
   // No tombstone window: only the session ids kept on the tombstones can tell a late start.
-  const server = new RemoteTaskRunnerServer({ agents: [adder], config, store, reconcileIntervalMs: 0, defaultMetrics: false, leaseMs: 2_000, tombstoneWindowMs: 0 });
+  // A body digest is a duplicate for 60 s by default; a slow machine must not turn the redelivery below into a new one.
+  const server = new RemoteTaskRunnerServer({ agents: [adder], config, store, reconcileIntervalMs: 0, defaultMetrics: false, leaseMs: 2_000, tombstoneWindowMs: 0, dedupeWindowMs: 600_000 });
   const address = await server.start();
   return { server, address };
 }
