@@ -71,7 +71,21 @@ export const SETTINGS = {
   hmacHeader: { env: ['ROOMRUNNER_HMAC_HEADER'], flag: '--hmac-header', schema: z.string().min(1).default('x-meshia-signature'), doc: 'Header carrying `sha256=<hex>` signatures.' },
   insecure: { env: ['ROOMRUNNER_INSECURE'], flag: '--insecure', schema: bool.default(false), doc: 'Accept unsigned webhooks (local work only).' },
   bodyLimitBytes: { env: ['ROOMRUNNER_BODY_LIMIT_BYTES'], flag: '--body-limit', schema: int(1).default(1024 * 1024), doc: 'Largest webhook body; larger ones get 413.' },
-  dedupeWindowMs: { env: ['ROOMRUNNER_DEDUPE_WINDOW_MS'], schema: int(0).default(7 * 24 * 3600 * 1000), doc: 'How long a delivery key is remembered to drop duplicates (default 7 days).' },
+  dedupeWindowMs: {
+    env: ['ROOMRUNNER_DEDUPE_WINDOW_MS'],
+    schema: int(0).default(60_000),
+    doc: 'How long the same MeshAgent or HMAC body counts as a retry of one delivery (default 60 s; a room that starts again sends the same bytes).',
+  },
+  ledgerRetentionMs: {
+    env: ['ROOMRUNNER_LEDGER_RETENTION_MS'],
+    schema: int(60_000).default(7 * 24 * 3600 * 1000),
+    doc: 'How long deliveries, tombstones and dead replicas are kept, and a Standard Webhooks webhook-id is remembered as a duplicate (default 7 days).',
+  },
+  redispatchAfterMs: {
+    env: ['ROOMRUNNER_REDISPATCH_AFTER_MS'],
+    schema: int(1000).default(60_000),
+    doc: 'A delivery still pending this long (its outcome never recorded) is dispatched again; also the period of that sweep (default 60 s).',
+  },
   apiUrl: { env: ['MESHAGENT_API_URL'], flag: '--api-url', schema: url.default('https://api.meshagent.com'), doc: 'Platform base URL (REST and `<url>/rooms/<room>` websockets).' },
   apiKey: { env: ['MESHAGENT_API_KEY'], flag: '--api-key', schema: z.string().optional(), doc: '`ma-…` API key: signs participant tokens and authenticates REST calls.' },
   secret: { env: ['MESHAGENT_SECRET'], flag: '--secret', schema: z.string().optional(), doc: 'Token signing secret when no API key is set.' },

@@ -99,6 +99,7 @@ export const ERROR_CATALOG = {
 
   // --- orchestrator (src/orchestrator) ---
   RR_PLATFORM_UNAVAILABLE: { description: 'The platform REST API (active sessions, for reconciliation) failed or answered an unexpected shape; readiness turns false until it answers again.' },
+  RR_CALL_AGENTS_UNKNOWN: { description: 'A room.call\'s `arguments.agents` names an agent roomrunner does not host, or is not a list of names; nothing is attached and the delivery is recorded failed.' },
 
   // --- agents (src/agents) ---
   RR_AGENT_INVALID_INPUT: { description: "A call's arguments do not match the agent's input schema; the text names each field and what was wrong. The agent does not run.", content: 1002 },

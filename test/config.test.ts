@@ -20,6 +20,13 @@ describe('configuration', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it('remembers a body digest for a minute (the sender\'s retries), a webhook-id and the ledger for a week', () => {
+    const config = loadConfig({}, {});
+    expect(config).toMatchObject({ dedupeWindowMs: 60_000, ledgerRetentionMs: 7 * 24 * 3600 * 1000, redispatchAfterMs: 60_000 });
+    expect(loadConfig({}, { ROOMRUNNER_DEDUPE_WINDOW_MS: '2000', ROOMRUNNER_REDISPATCH_AFTER_MS: '1500' })).toMatchObject({ dedupeWindowMs: 2000, redispatchAfterMs: 1500 });
+    expect(() => loadConfig({}, { ROOMRUNNER_REDISPATCH_AFTER_MS: '10' })).toThrow(/ROOMRUNNER_REDISPATCH_AFTER_MS/);
+  });
+
   it('takes PORT when MESHAGENT_PORT is unset, and flags over env vars', () => {
     expect(loadConfig({}, { PORT: '9000' }).port).toBe(9000);
     expect(loadConfig({ port: 7000 }, { MESHAGENT_PORT: '9000' }).port).toBe(7000);

@@ -17,7 +17,7 @@ import type { Store } from '../store/store.js';
 export type CoordinatedStore = Store &
   Coordinator & {
     markRoomStarted(room: string, at: Date, tombstoneWindowMs: number, sessionId?: string | null): Promise<boolean>;
-    markRoomEnded(room: string, at: Date, sessionId?: string | null): Promise<void>;
+    markRoomEnded(room: string, at: Date, sessionId?: string | null): Promise<boolean>;
   };
 
 const COORDINATOR_METHODS = [

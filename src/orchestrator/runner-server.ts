@@ -6,9 +6,11 @@
  *   const server = new RemoteTaskRunnerServer({ agents: [adder] });
  *   await server.run();   // until SIGINT/SIGTERM, then drain
  *
- * Idempotent in every order: duplicate starts attach once (the room is reserved synchronously); an end that
- * arrives before its start leaves a tombstone so the late start is ignored (per session id when the platform
- * sends one, else within `tombstoneWindowMs`).
+ * Idempotent in every order, from room state rather than from the ledger (MeshAgent's signing scheme has no
+ * timestamp or delivery id, docs/protocol.md §A.4, so its body-digest dedupe only absorbs retries): duplicate starts attach once (the room is reserved
+ * synchronously); a start after the room's end is a new session; an end that arrives before its start leaves a
+ * tombstone so the late start is ignored (per session id when the platform sends one, else within
+ * `tombstoneWindowMs`); the end of an earlier session than the running one is ignored.
  *
  * Two modes, picked by the store:
  * - **direct** (a plain Store such as MemoryStore): this process attaches every room it hears of.
@@ -31,6 +33,7 @@ import type { CallEvent, RoomEndedEvent, RoomStartedEvent } from '../webhooks/ev
 import type { Handoff } from '../webhooks/handoff.js';
 import { buildServiceDescriptor, registerServiceDescriptor } from '../service/descriptor.js';
 import { RoomAttachments, type AttachRequest, type RetryOptions } from './attachments.js';
+import { agentsForCall } from './call-agents.js';
 import { defaultReplicaId, isCoordinator, type CoordinatedStore } from './coordinated-store.js';
 import { retryWhileStoreDown } from '../store/retry.js';
 import { RoomCoordination } from './coordination.js';
@@ -51,7 +54,10 @@ const ROOM_URLS_KEPT = 10_000;
 export interface RemoteTaskRunnerServerOptions extends WebhookServerOptions {
   /** The agents (toolkits) to host in every room. */
   readonly agents: readonly Toolkit[];
-  /** Picks the agents for one room; `args` are a room.call's arguments. Default: all. */
+  /**
+   * Picks the agents for one room; `args` are a room.call's arguments. Default: those `args.agents` names (a
+   * list of agent names; an unknown name fails the call), else all.
+   */
   readonly selectAgents?: (room: string, args: Record<string, unknown> | null | undefined) => readonly Toolkit[];
   /** Participant name (default ROOMRUNNER_IDENTITY or `roomrunner`). */
   readonly identity?: string;
@@ -106,7 +112,9 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     const config = options.config ?? loadConfig();
     const platformCheck = { name: 'platform', check: () => this.#platformReady() };
     const leaseCheck = { name: 'replica lease', check: () => this.#coordination?.check() };
-    super({ ...options, config, readinessChecks: [...(options.readinessChecks ?? []), platformCheck, leaseCheck] });
+    // One id for the ledger (crash recovery) and the coordination (room ownership).
+    const replicaId = options.replicaId ?? config.replicaId ?? defaultReplicaId((options.store as { engine?: string } | undefined)?.engine);
+    super({ ...options, config, replicaId, readinessChecks: [...(options.readinessChecks ?? []), platformCheck, leaseCheck] });
     if (!options.agents || options.agents.length === 0) {
       throw new RoomrunnerError('RR_AGENT_DEFINITION_INVALID', 'RemoteTaskRunnerServer needs at least one agent: pass { agents: [...] } or put agents in the agents folder');
     }
@@ -119,9 +127,10 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     this.#tombstoneWindowMs = options.tombstoneWindowMs ?? DEFAULT_TOMBSTONE_WINDOW_MS;
     const secret = resolveTokenSecret(tokenEnv(config));
     const identity = this.#identity;
+    const agents = options.agents;
     this.attachments = new RoomAttachments({
-      toolkits: options.agents,
-      ...(options.selectAgents ? { select: options.selectAgents } : {}),
+      toolkits: agents,
+      select: options.selectAgents ?? ((_room, args) => agentsForCall(agents, args)),
       mintToken: (room) => mintParticipantToken({ ...secret, name: identity, room, role: 'agent' }),
       maxRooms: options.maxRooms ?? config.maxRooms,
       ...(options.maxConcurrentJoins === undefined ? {} : { maxConcurrentJoins: options.maxConcurrentJoins }),
@@ -136,7 +145,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       this.#coordination = new RoomCoordination({
         store,
         attachments: this.attachments,
-        replicaId: options.replicaId ?? config.replicaId ?? defaultReplicaId((store as { engine?: string }).engine),
+        replicaId,
         leaseMs: options.leaseMs ?? config.leaseMs,
         ...((options.heartbeatIntervalMs ?? config.heartbeatIntervalMs) === undefined ? {} : { heartbeatIntervalMs: options.heartbeatIntervalMs ?? config.heartbeatIntervalMs }),
         ...(options.maxAttachFailures === undefined ? {} : { maxAttachFailures: options.maxAttachFailures }),
@@ -181,29 +190,41 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       context.log.info('ignored a late room.started: the room ended moments ago');
       return;
     }
+    // A new session while the previous one's attachment is still leaving: attach once it is gone.
+    if (this.attachments.state(room) === 'detaching') await this.attachments.settled(room);
     this.#attach({ room, url: event.roomUrl ?? roomUrl(this.#apiUrl, room), trigger: 'room.started', sessionId: event.sessionId ?? null }, context);
   }
 
   override async onRoomEnded(event: RoomEndedEvent, context: HookContext): Promise<void> {
     const room = event.roomName;
     if (event.sessionId) this.#rememberEnded(event.sessionId);
+    const at = new Date();
+    // Idempotent by room state: the end of an earlier session, after the room started again, leaves it alone.
+    const ended = this.#coordination
+      ? await retryWhileStoreDown(() => (this.store as CoordinatedStore).markRoomEnded(room, at, event.sessionId ?? null), { signal: context.signal, log: context.log })
+      : await this.store.markRoomEnded(room, at, event.sessionId ?? null);
+    if (!ended) {
+      context.log.info({ session: event.sessionId }, 'ignored a late room.ended: the room runs another session now');
+      return;
+    }
     this.#roomUrls.delete(room);
     if (this.#coordination) {
-      // The tombstone clears the owner (whichever replica it is) and notifies it: it leaves on its next sync.
-      const at = new Date();
-      const store = this.store as CoordinatedStore;
-      await retryWhileStoreDown(() => store.markRoomEnded(room, at, event.sessionId ?? null), { signal: context.signal, log: context.log });
+      // The tombstone cleared the owner (whichever replica it is) and notified it: it leaves on its next sync.
       const held = await this.#coordination.roomEnded(room, 'room ended');
       context.log.info({ held }, held ? 'room ended: detached' : 'room ended: tombstone left');
       return;
     }
-    await this.store.markRoomEnded(room, new Date(), event.sessionId ?? null);
     const held = await this.attachments.detach(room, 'room ended', 0);
     context.log.info({ held }, held ? 'room ended: detached' : 'room ended: tombstone left');
   }
 
-  /** `room.call`: join with the token in the payload (§A.6); `arguments.agents` may name the agents to host. */
+  /**
+   * `room.call`: join with the token in the payload (§A.6); `arguments.agents` may name the agents to host.
+   * @throws RoomrunnerError `RR_CALL_AGENTS_UNKNOWN` (the delivery is recorded failed) for a name not hosted here.
+   */
   override async onCall(event: CallEvent, context: HookContext): Promise<void> {
+    // Refused here, before anything is reserved, so the failure is the delivery's outcome.
+    if (this.#options.selectAgents === undefined) agentsForCall(this.#options.agents, event.arguments);
     this.#attach(
       { room: event.roomName, url: event.roomUrl, trigger: 'room.call', token: event.token, arguments: event.arguments, sessionId: event.sessionId ?? null },
       context,

@@ -12,9 +12,11 @@ import type {
   DeliveryRecord,
   DeliveryResult,
   NewDelivery,
+  PendingClaim,
   RoomRecord,
   Store,
 } from './store.js';
+import { byReceipt } from './store.js';
 
 /** How many deliveries are kept before the oldest are forgotten (bounds memory under a flood). */
 export const DEFAULT_MEMORY_STORE_MAX_DELIVERIES = 100_000;
@@ -52,6 +54,7 @@ export class MemoryStore implements Store {
       scheme: delivery.scheme,
       body: delivery.body,
       receivedAt: new Date(delivery.receivedAt.getTime()),
+      replica: delivery.replica ?? null,
       result: 'pending',
       attempts: 0,
       lastError: null,
@@ -81,12 +84,31 @@ export class MemoryStore implements Store {
     });
   }
 
-  async reclaimDelivery(key: string, staleBefore: Date, at?: Date): Promise<boolean> {
+  async reclaimDelivery(key: string, staleBefore: Date, at?: Date, replica: string | null = null): Promise<boolean> {
     this.#assertOpen();
     const existing = this.#deliveries.get(key);
     if (existing === undefined || existing.result !== 'pending' || existing.updatedAt >= staleBefore) return false;
-    this.#deliveries.set(key, { ...existing, updatedAt: at ?? new Date(this.#now()) });
+    this.#deliveries.set(key, { ...existing, updatedAt: at ?? new Date(this.#now()), replica: replica ?? existing.replica });
     return true;
+  }
+
+  /** No replicas here: every other replica is one it does not know (stale rows only). */
+  async claimPendingDeliveries(claim: PendingClaim): Promise<DeliveryRecord[]> {
+    this.#assertOpen();
+    const exclude = new Set(claim.exclude ?? []);
+    const due = [...this.#deliveries.values()]
+      .filter((record) => {
+        if (record.result !== 'pending' || exclude.has(record.key)) return false;
+        const stale = record.updatedAt < claim.staleBefore;
+        return record.replica === claim.replica ? stale || record.updatedAt < claim.processStartedAt : stale;
+      })
+      .sort(byReceipt)
+      .slice(0, Math.max(0, claim.limit));
+    return due.map((record) => {
+      const taken: DeliveryRecord = { ...record, replica: claim.replica, updatedAt: new Date(claim.at.getTime()) };
+      this.#deliveries.set(record.key, taken);
+      return taken;
+    });
   }
 
   async getDelivery(key: string): Promise<DeliveryRecord | undefined> {
@@ -136,9 +158,14 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async markRoomEnded(room: string, at: Date, sessionId: string | null = null): Promise<void> {
+  async markRoomEnded(room: string, at: Date, sessionId: string | null = null): Promise<boolean> {
     this.#assertOpen();
-    this.#rooms.set(room, { room, status: 'ended', updatedAt: new Date(at.getTime()), sessionId });
+    const existing = this.#rooms.get(room);
+    const live = existing?.sessionId ?? null;
+    // The end of an earlier session, arriving after the room started again: not this session's end.
+    if (existing?.status === 'started' && sessionId !== null && live !== null && live !== sessionId) return false;
+    this.#rooms.set(room, { room, status: 'ended', updatedAt: new Date(at.getTime()), sessionId: sessionId ?? live });
+    return true;
   }
 
   async clearRoom(room: string): Promise<void> {

@@ -26,9 +26,11 @@ import type {
   DeliveryRecord,
   DeliveryResult,
   NewDelivery,
+  PendingClaim,
   RoomRecord,
   Store,
 } from './store.js';
+import { byReceipt } from './store.js';
 
 interface DeliveryRow {
   key: string;
@@ -41,6 +43,7 @@ interface DeliveryRow {
   attempts: number;
   last_error: string | null;
   updated_at: Date;
+  replica: string | null;
 }
 
 interface RoomRow {
@@ -130,9 +133,25 @@ export class SqlStore implements Store, Coordinator {
     await this.#finishes.submit({ key, result, error: error ?? null, at: at ?? null });
   }
 
-  async reclaimDelivery(key: string, staleBefore: Date, at?: Date): Promise<boolean> {
-    const { rows } = await this.#open().query(SQL.reclaimDelivery, [key, staleBefore, at ?? null]);
+  async reclaimDelivery(key: string, staleBefore: Date, at?: Date, replica: string | null = null): Promise<boolean> {
+    const { rows } = await this.#open().query(SQL.reclaimDelivery, [key, staleBefore, at ?? null, replica]);
     return rows.length === 1;
+  }
+
+  /** One statement (`SQL.claimPendingDeliveries`); the rows come back oldest first. */
+  async claimPendingDeliveries(claim: PendingClaim): Promise<DeliveryRecord[]> {
+    const client = this.#open();
+    count('limit', claim.limit);
+    if (claim.limit === 0) return [];
+    const { rows } = await client.query<DeliveryRow>(SQL.claimPendingDeliveries, [
+      claim.replica,
+      claim.processStartedAt,
+      claim.staleBefore,
+      claim.at,
+      [...(claim.exclude ?? [])],
+      claim.limit,
+    ]);
+    return rows.map(toDelivery).sort(byReceipt);
   }
 
   async getDelivery(key: string): Promise<DeliveryRecord | undefined> {
@@ -175,7 +194,9 @@ export class SqlStore implements Store, Coordinator {
       }
       // The conflicting row is locked by the statement above, so this read is stable.
       const { rows } = await tx.query<{ status: RoomPhase }>(SQL.roomStatus, [room]);
-      return rows[0]?.status !== 'ended';
+      const live = rows[0]?.status !== 'ended';
+      if (live && sessionId !== null) await tx.query(SQL.adoptSession, [room, sessionId]);
+      return live;
     });
   }
 
@@ -183,10 +204,12 @@ export class SqlStore implements Store, Coordinator {
    * Leaves a tombstone; an owner loses the room (new epoch) and hears of it through the notification. The ended
    * session's id, when given, is kept on the tombstone so a late start of that session is ignored everywhere.
    */
-  async markRoomEnded(room: string, at: Date, sessionId: string | null = null): Promise<void> {
-    await this.#open().transaction(async (tx) => {
-      await tx.query(SQL.endRoom, [room, at, sessionId]);
+  async markRoomEnded(room: string, at: Date, sessionId: string | null = null): Promise<boolean> {
+    return this.#open().transaction(async (tx) => {
+      const { rows } = await tx.query(SQL.endRoom, [room, at, sessionId]);
+      if (rows.length === 0) return false;
       await tx.query(SQL.notify, [ROOMS_CHANNEL, room]);
+      return true;
     });
   }
 
@@ -410,6 +433,7 @@ export class SqlStore implements Store, Coordinator {
           batch.map((d) => d.scheme),
           batch.map((d) => d.body),
           batch.map((d) => d.receivedAt),
+          batch.map((d) => d.replica ?? null),
           windowMs,
         ]);
         const known = new Map<string, DeliveryRecord>();
@@ -520,6 +544,7 @@ function toDelivery(row: DeliveryRow): DeliveryRecord {
     attempts: Number(row.attempts),
     lastError: row.last_error,
     updatedAt: row.updated_at,
+    replica: row.replica ?? null,
   };
 }
 

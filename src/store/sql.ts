@@ -84,6 +84,15 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS rooms_ended_at_idx ON rooms (ended_at) WHERE status = 'ended'`,
     ],
   },
+  {
+    version: 3,
+    name: 'the replica that runs each delivery',
+    statements: [
+      // NULL for rows recorded before: the recovery sweep treats them as a replica it does not know.
+      `ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS replica text`,
+      `CREATE INDEX IF NOT EXISTS deliveries_pending_idx ON deliveries (received_at) WHERE result = 'pending'`,
+    ],
+  },
 ];
 
 const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -139,18 +148,18 @@ export const SQL = {
    * inserted, or takes over a row whose key is older than the dedupe window ($7 ms before this delivery); the
    * row lock ON CONFLICT takes makes two replicas recording the same expired key agree on one winner. A key
    * must appear at most once per call (PostgreSQL refuses to update one row twice in a statement). The rows
-   * come as arrays ($1..$6, one element per delivery), so the text is the same for every batch size and the
-   * parameter count stays at 7. A key with no row back is a duplicate (see `getDeliveries`).
+   * come as arrays ($1..$7, one element per delivery), so the text is the same for every batch size and the
+   * parameter count stays at 8. A key with no row back is a duplicate (see `getDeliveries`).
    */
-  recordDeliveries: `INSERT INTO deliveries (key, event, room, scheme, body, received_at, result, attempts, last_error, updated_at)
-    SELECT v.key, v.event, v.room, v.scheme, v.body, v.received_at, 'pending', 0, NULL, v.received_at
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
-      AS v(key, event, room, scheme, body, received_at)
+  recordDeliveries: `INSERT INTO deliveries (key, event, room, scheme, body, received_at, result, attempts, last_error, updated_at, replica)
+    SELECT v.key, v.event, v.room, v.scheme, v.body, v.received_at, 'pending', 0, NULL, v.received_at, v.replica
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
+      AS v(key, event, room, scheme, body, received_at, replica)
     ON CONFLICT (key) DO UPDATE SET
       event = EXCLUDED.event, room = EXCLUDED.room, scheme = EXCLUDED.scheme, body = EXCLUDED.body,
       received_at = EXCLUDED.received_at, result = 'pending', attempts = 0, last_error = NULL,
-      updated_at = EXCLUDED.updated_at
-    WHERE EXCLUDED.received_at - deliveries.received_at >= $7::double precision * interval '1 millisecond'
+      updated_at = EXCLUDED.updated_at, replica = EXCLUDED.replica
+    WHERE EXCLUDED.received_at - deliveries.received_at >= $8::double precision * interval '1 millisecond'
     RETURNING *`,
   getDelivery: `SELECT * FROM deliveries WHERE key = $1`,
   getDeliveries: `SELECT * FROM deliveries WHERE key = ANY($1::text[])`,
@@ -162,8 +171,30 @@ export const SQL = {
     SET result = v.result, attempts = d.attempts + 1, last_error = v.last_error, updated_at = COALESCE(v.at, now())
     FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS v(key, result, last_error, at)
     WHERE d.key = v.key`,
-  reclaimDelivery: `UPDATE deliveries SET updated_at = COALESCE($3::timestamptz, now())
+  reclaimDelivery: `UPDATE deliveries SET updated_at = COALESCE($3::timestamptz, now()), replica = COALESCE($4::text, replica)
     WHERE key = $1 AND result = 'pending' AND updated_at < $2 RETURNING key`,
+  /**
+   * Crash recovery (see `Store.claimPendingDeliveries`): pending rows nobody runs, oldest first, become replica
+   * $1's. Its own rows count when last touched before its process started ($2) or stale ($3); a known
+   * replica's only once its lease ran out (by the database clock); an unknown one's (deregistered, pruned,
+   * NULL) when stale. SKIP LOCKED and the re-check on the UPDATE give each row to one caller; after that the
+   * row names a live replica, so peers leave it alone. $5: keys running here now; $6: the most rows taken.
+   */
+  claimPendingDeliveries: `WITH picked AS (
+      SELECT d.key FROM deliveries d
+      WHERE d.result = 'pending' AND NOT (d.key = ANY($5::text[]))
+        AND CASE
+          WHEN d.replica = $1 THEN d.updated_at < $2 OR d.updated_at < $3
+          WHEN EXISTS (SELECT 1 FROM replicas r WHERE r.id = d.replica)
+            THEN NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = d.replica AND r.lease_expires_at > now())
+          ELSE d.updated_at < $3 END
+      ORDER BY d.received_at, d.key
+      LIMIT $6
+      FOR UPDATE OF d SKIP LOCKED
+    )
+    UPDATE deliveries u SET replica = $1, updated_at = $4
+    FROM picked WHERE u.key = picked.key AND u.result = 'pending'
+    RETURNING u.*`,
   pruneDeliveries: `WITH gone AS (DELETE FROM deliveries WHERE received_at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`,
 
   // --- rooms (Store) ---
@@ -186,14 +217,22 @@ export const SQL = {
     RETURNING room`,
   roomStatus: `SELECT status FROM rooms WHERE room = $1`,
   /**
+   * A start naming a new session ($2) for a room that is live: the room has one session at a time, so the live
+   * one is now this session, and a late end of the earlier one must not end it (see `endRoom`).
+   */
+  adoptSession: `UPDATE rooms SET session_id = $2, updated_at = now() WHERE room = $1 AND status <> 'ended' AND session_id IS DISTINCT FROM $2`,
+  /**
    * An end before any start leaves a tombstone too; an owned room loses its owner (new epoch: fenced). The
    * ended session's id ($3, when given) stays on the tombstone so its late start is recognised on any replica.
+   * An end naming another session than the live room's is an earlier session's, late: no row back, no change.
    */
   endRoom: `INSERT INTO rooms (room, status, owner, epoch, ended_at, updated_at, session_id)
     VALUES ($1, 'ended', NULL, nextval('room_epoch_seq'), $2, now(), $3)
     ON CONFLICT (room) DO UPDATE SET
       status = 'ended', owner = NULL, epoch = nextval('room_epoch_seq'), ended_at = EXCLUDED.ended_at, updated_at = now(),
-      session_id = COALESCE(EXCLUDED.session_id, rooms.session_id)`,
+      session_id = COALESCE(EXCLUDED.session_id, rooms.session_id)
+    WHERE rooms.status = 'ended' OR EXCLUDED.session_id IS NULL OR rooms.session_id IS NULL OR rooms.session_id = EXCLUDED.session_id
+    RETURNING room`,
   clearRoom: `DELETE FROM rooms WHERE room = $1 RETURNING room`,
   getRoom: `SELECT * FROM rooms WHERE room = $1`,
 

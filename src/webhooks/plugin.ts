@@ -4,7 +4,8 @@
  * It has its own content-type parser that keeps the raw bytes (`application/json`, `application/*+json`;
  * anything else, or no Content-Type, gets 415), so signatures are checked over exactly what was sent. Each
  * POST goes: size limit (413) → signature over the raw bytes with every secret (401) → JSON and envelope (400)
- * → the deliveries ledger, written before answering (a known key is a duplicate: 200, nothing dispatched; a
+ * → the deliveries ledger, written before answering (a key known within its window is a duplicate: 200,
+ * nothing dispatched; a body digest's window is short, a `webhook-id`'s long, see the constants below; a
  * store failure is 503 so the sender retries) → `200 {"ok":true}` → the hook, after the answer, whose outcome
  * goes back to the ledger. The dedupe key is written only after the signature verifies, so a forged request
  * cannot burn a real delivery's key.
@@ -15,42 +16,55 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { retryWhileStoreDown } from '../store/retry.js';
-import type { DeliveryResult, Store } from '../store/store.js';
-import { eventLabel, type Metrics, type WebhookAckResult } from '../http/metrics.js';
+import type { Store } from '../store/store.js';
+import type { Metrics, WebhookAckResult } from '../http/metrics.js';
 import { PingEvent, roomOf, type WebhookEvent } from './events.js';
 import { errorResponse, parseWebhookBody, WebhookVerifier } from './receive.js';
+import { runDelivery, type Dispatch } from './run-delivery.js';
 import type { SignatureScheme } from './signatures/index.js';
+
+export type { DeliveryInfo, HookOutcome } from './run-delivery.js';
 
 export const DEFAULT_WEBHOOK_PATH = '/webhook';
 /** A delivery still `pending` this long after it was accepted is dispatched again when a duplicate arrives. */
 export const DEFAULT_REDISPATCH_AFTER_MS = 60_000;
+/**
+ * How long the same body (MeshAgent and HMAC deliveries, keyed by its digest) counts as a retry of one
+ * delivery. Short on purpose: `room.started` / `room.ended` carry no delivery id, so a room that starts again
+ * sends the very same bytes, and that must reach the orchestrator (whose idempotency comes from room state).
+ */
+export const DEFAULT_DEDUPE_WINDOW_MS = 60_000;
+/** How long a Standard Webhooks `webhook-id` is a duplicate: unique per message, so any later copy is a retry. */
+export const DEFAULT_DELIVERY_ID_WINDOW_MS = 7 * 24 * 3600 * 1000;
 /** `application/json` and any `application/<something>+json`, with or without parameters. */
 const JSON_MEDIA_TYPES: ReadonlyArray<string | RegExp> = ['application/json', /^application\/[a-z0-9!#$&^_.-]+\+json(?:\s*;|$)/];
-
-/** What a hook made of a delivery: `ignored` when nothing handles its event. */
-export type HookOutcome = 'processed' | 'ignored';
-
-/** Given to the dispatcher with each accepted delivery. */
-export interface DeliveryInfo {
-  /** The ledger key of this delivery. */
-  readonly deliveryKey: string;
-  /** A child logger carrying the delivery key, event and room. */
-  readonly log: Logger;
-}
 
 /** Tracks dispatched work so that tests and `drain()` can wait until none is running. */
 export class InflightWork {
   readonly #pending = new Set<Promise<void>>();
+  /** Delivery keys whose hook runs now, with how many runs: the recovery sweep must not take them. */
+  readonly #keys = new Map<string, number>();
 
-  /** Tracks `work` until it settles (its rejection is swallowed: report errors inside it). */
-  track(work: Promise<void>): void {
+  /** Tracks `work` until it settles (its rejection is swallowed: report errors inside it), under `key` if given. */
+  track(work: Promise<void>, key?: string): void {
+    if (key !== undefined) this.#keys.set(key, (this.#keys.get(key) ?? 0) + 1);
     const tracked: Promise<void> = work.then(
       () => undefined,
       () => undefined,
     );
     this.#pending.add(tracked);
-    void tracked.then(() => this.#pending.delete(tracked));
+    void tracked.then(() => {
+      this.#pending.delete(tracked);
+      if (key === undefined) return;
+      const left = (this.#keys.get(key) ?? 1) - 1;
+      if (left > 0) this.#keys.set(key, left);
+      else this.#keys.delete(key);
+    });
+  }
+
+  /** Delivery keys of work running now. */
+  keys(): string[] {
+    return [...this.#keys.keys()];
   }
 
   /** How many tracked tasks are running. */
@@ -78,12 +92,17 @@ export interface WebhookPluginOptions {
   /** Accept unsigned deliveries; never in production. */
   readonly insecure?: boolean;
   readonly bodyLimitBytes: number;
+  /** Body-digest keys (MeshAgent, HMAC, unsigned): see {@link DEFAULT_DEDUPE_WINDOW_MS}. */
   readonly dedupeWindowMs: number;
+  /** `webhook-id` keys (Standard Webhooks); default {@link DEFAULT_DELIVERY_ID_WINDOW_MS}. */
+  readonly deliveryIdWindowMs?: number;
+  /** Recorded with each delivery: the replica that runs its hook (crash recovery re-dispatches by it). */
+  readonly replicaId?: string;
   /** Standard Webhooks tolerance in seconds, default 300. */
   readonly toleranceSeconds?: number;
   readonly store: Store;
   /** Runs an accepted delivery's hook, after the answer is sent. */
-  readonly dispatch: (event: WebhookEvent, info: DeliveryInfo) => Promise<HookOutcome>;
+  readonly dispatch: Dispatch;
   readonly logger?: Logger;
   readonly metrics?: Metrics;
   /** Milliseconds since the epoch; default `Date.now`. */
@@ -146,9 +165,11 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
     const room = roomOf(event);
     let recorded: Awaited<ReturnType<Store['recordDelivery']>>;
     try {
+      // A webhook-id names one message, so it stays a duplicate for long; a body digest only for the sender's retries.
+      const windowMs = scheme === 'standard-webhooks' ? (options.deliveryIdWindowMs ?? DEFAULT_DELIVERY_ID_WINDOW_MS) : options.dedupeWindowMs;
       recorded = await store.recordDelivery(
-        { key: dedupeKey, event: event.event, room, scheme, body: raw.toString('utf8'), receivedAt: new Date(now()) },
-        options.dedupeWindowMs,
+        { key: dedupeKey, event: event.event, room, scheme, body: raw.toString('utf8'), receivedAt: new Date(now()), replica: options.replicaId ?? null },
+        windowMs,
       );
     } catch (cause) {
       log.error({ err: cause, key: dedupeKey, event: event.event, room }, 'webhook not recorded: store unavailable');
@@ -170,7 +191,7 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
     deliveryLog.info({ scheme }, 'webhook accepted');
     answered(request, reply, 'accepted');
     // Answer first, then work: the hook runs once the answer is on its way (anchors.md §2.7).
-    work.track(runHook(event, dedupeKey, deliveryLog));
+    work.track(runHook(event, dedupeKey, deliveryLog), dedupeKey);
     return { ok: true };
   });
 
@@ -187,31 +208,14 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
 
   async function runHook(event: WebhookEvent, key: string, deliveryLog: Logger): Promise<void> {
     await new Promise<void>((resolve) => setImmediate(resolve));
-    let result: DeliveryResult;
-    let error: string | null = null;
-    try {
-      result = await dispatch(event, { deliveryKey: key, log: deliveryLog });
-    } catch (err) {
-      result = 'failed';
-      error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      deliveryLog.error({ err }, 'webhook hook failed');
-    }
-    metrics?.webhookDispatches.inc({ event: eventLabel(event.event), result });
-    // The store may be down right now: keep trying for a while (about a minute) before giving up.
-    try {
-      await retryWhileStoreDown(() => store.finishDelivery(key, result, error, new Date(now())), {
-        log: deliveryLog,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-    } catch (err) {
-      deliveryLog.error({ err, result }, 'webhook outcome not recorded: store unavailable; a duplicate delivery will dispatch it again');
-    }
+    await runDelivery(event, key, deliveryLog, { store, dispatch, metrics, now, signal: options.signal });
   }
 
   async function reclaim(key: string): Promise<boolean> {
     const nowMs = now();
     try {
-      return await store.reclaimDelivery(key, new Date(nowMs - (options.redispatchAfterMs ?? DEFAULT_REDISPATCH_AFTER_MS)), new Date(nowMs));
+      const staleBefore = new Date(nowMs - (options.redispatchAfterMs ?? DEFAULT_REDISPATCH_AFTER_MS));
+      return await store.reclaimDelivery(key, staleBefore, new Date(nowMs), options.replicaId ?? null);
     } catch (cause) {
       throw new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the delivery could not be checked: retry later', { cause });
     }

@@ -26,12 +26,15 @@ import { buildApp, type ReadinessCheck } from '../http/app.js';
 import { Metrics } from '../http/metrics.js';
 import { RoomConnection } from '../room/connection.js';
 import { RoomClient } from '../room/room-client.js';
+import { defaultReplicaId } from '../orchestrator/coordinated-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
 import { CallEvent, OtherEvent, RoomEndedEvent, RoomStartedEvent, type WebhookEvent } from './events.js';
 import { listenForHandoffs, type Handoff } from './handoff.js';
 import { DEFAULT_WEBHOOK_PATH, InflightWork, type DeliveryInfo, type HookOutcome } from './plugin.js';
 import { WebhookVerifier } from './receive.js';
+import { PendingRedispatcher } from './redispatch.js';
+import { runDelivery } from './run-delivery.js';
 import type { SignatureScheme } from './signatures/index.js';
 
 /** What a hook gets besides its event. */
@@ -62,8 +65,20 @@ export interface WebhookServerOptions {
   readonly insecure?: boolean;
   /** Default ROOMRUNNER_BODY_LIMIT_BYTES or 1 MiB. */
   readonly bodyLimitBytes?: number;
-  /** Default ROOMRUNNER_DEDUPE_WINDOW_MS or 7 days. */
+  /** How long the same MeshAgent/HMAC body is a duplicate; default ROOMRUNNER_DEDUPE_WINDOW_MS or 60 s. */
   readonly dedupeWindowMs?: number;
+  /**
+   * How long deliveries and tombstones are kept, and a Standard Webhooks `webhook-id` is a duplicate; default
+   * ROOMRUNNER_LEDGER_RETENTION_MS or 7 days.
+   */
+  readonly ledgerRetentionMs?: number;
+  /**
+   * A delivery answered 200 whose outcome is still unrecorded this long after is dispatched again (crash
+   * recovery, at start-up and then this often); default ROOMRUNNER_REDISPATCH_AFTER_MS or 60 s.
+   */
+  readonly redispatchAfterMs?: number;
+  /** This process's replica id in the ledger (default ROOMRUNNER_REPLICA_ID, else one per host for PGlite). */
+  readonly replicaId?: string;
   /** Standard Webhooks tolerance, default 300 s. */
   readonly toleranceSeconds?: number;
   /** Bound on waiting for running hooks at close(); default ROOMRUNNER_DRAIN_TIMEOUT_MS or 10 s. */
@@ -144,6 +159,10 @@ export class WebhookServer {
   readonly #insecure: boolean;
   readonly #bodyLimitBytes: number;
   readonly #dedupeWindowMs: number;
+  readonly #ledgerRetentionMs: number;
+  readonly #redispatchAfterMs: number;
+  readonly #replicaId: string;
+  #redispatcher: PendingRedispatcher | undefined;
   readonly #drainTimeoutMs: number;
   readonly #adminToken: string | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
@@ -176,6 +195,8 @@ export class WebhookServer {
     this.#insecure = options.insecure ?? config.insecure;
     this.#bodyLimitBytes = options.bodyLimitBytes ?? config.bodyLimitBytes;
     this.#dedupeWindowMs = options.dedupeWindowMs ?? config.dedupeWindowMs;
+    this.#ledgerRetentionMs = options.ledgerRetentionMs ?? config.ledgerRetentionMs;
+    this.#redispatchAfterMs = options.redispatchAfterMs ?? config.redispatchAfterMs;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? config.drainTimeoutMs;
     this.#adminToken = options.adminToken ?? config.adminToken;
     this.path = options.path ?? DEFAULT_WEBHOOK_PATH;
@@ -187,6 +208,7 @@ export class WebhookServer {
     this.metrics = options.metrics ?? new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
     this.#ownsStore = options.store === undefined;
     this.store = options.store ?? new MemoryStore(options.now === undefined ? {} : { now: options.now });
+    this.#replicaId = options.replicaId ?? config.replicaId ?? defaultReplicaId((this.store as { engine?: string }).engine);
   }
 
   // --- hooks: override in a subclass, or pass as options (options win) ---
@@ -232,6 +254,9 @@ export class WebhookServer {
         insecure: this.#insecure,
         bodyLimitBytes: this.#bodyLimitBytes,
         dedupeWindowMs: this.#dedupeWindowMs,
+        deliveryIdWindowMs: this.#ledgerRetentionMs,
+        redispatchAfterMs: this.#redispatchAfterMs,
+        replicaId: this.#replicaId,
         ...(this.#options.toleranceSeconds === undefined ? {} : { toleranceSeconds: this.#options.toleranceSeconds }),
         ...(this.#options.now === undefined ? {} : { now: this.#options.now }),
         store: this.store,
@@ -315,6 +340,7 @@ export class WebhookServer {
    */
   drain(): Promise<void> {
     if (this.#phase !== 'closed') this.#phase = 'draining';
+    void this.#redispatcher?.close();
     this.#draining ??= this.#waitForHooks();
     return this.#draining;
   }
@@ -348,22 +374,54 @@ export class WebhookServer {
     this.logger.info({ url: this.#address.url, path: this.path, schemes: this.#schemes }, 'webhook server listening');
     void this.prune();
     this.#pruneTimer = setInterval(() => void this.prune(), PRUNE_INTERVAL_MS).unref();
+    if (this.#phase === 'listening') this.#startRedispatch();
     return this.#address;
   }
 
+  /** Crash recovery: run the hooks of deliveries answered 200 whose outcome never got recorded (redispatch.ts). */
+  #startRedispatch(): void {
+    const now = this.#options.now ?? Date.now;
+    this.#redispatcher = new PendingRedispatcher({
+      store: this.store,
+      replicaId: this.#replicaId,
+      afterMs: this.#redispatchAfterMs,
+      logger: this.logger,
+      now,
+      running: () => this.#work.keys(),
+      run: async (event, record) => {
+        const log = this.logger.child({ key: record.key, event: record.event, room: record.room, redispatch: true });
+        const running = runDelivery(event, record.key, log, {
+          store: this.store,
+          dispatch: (e, info) => this.#dispatch(e, info),
+          metrics: this.metrics,
+          now,
+          signal: this.#abort.signal,
+        });
+        this.#work.track(running.then(() => undefined), record.key);
+        await running;
+      },
+    });
+    this.#redispatcher.start();
+  }
+
+  /** Runs the crash-recovery sweep now (it also runs at start-up and periodically); resolves with how many it dispatched. */
+  redispatchPending(): Promise<number> {
+    return this.#redispatcher?.sweep() ?? Promise.resolve(0);
+  }
+
   /**
-   * Delete what is past keeping: deliveries older than the dedupe window (7 days by default), and, on a store
+   * Delete what is past keeping: deliveries older than the ledger retention (7 days by default), and, on a store
    * that coordinates rooms, tombstones and dead replicas older than that too. Runs at start-up and hourly.
    * Resolves with what was removed; a failing store is logged, never thrown.
    */
   async prune(): Promise<{ deliveries: number; rooms: number; replicas: number }> {
     const removed = { deliveries: 0, rooms: 0, replicas: 0 };
-    const before = new Date((this.#options.now ?? Date.now)() - this.#dedupeWindowMs);
+    const before = new Date((this.#options.now ?? Date.now)() - this.#ledgerRetentionMs);
     const store = this.store as Store & { pruneRooms?: (endedBefore: Date) => Promise<number>; pruneReplicas?: (expiredForMs: number) => Promise<number> };
     try {
       removed.deliveries = await store.pruneDeliveries(before);
       if (typeof store.pruneRooms === 'function') removed.rooms = await store.pruneRooms(before);
-      if (typeof store.pruneReplicas === 'function') removed.replicas = await store.pruneReplicas(this.#dedupeWindowMs);
+      if (typeof store.pruneReplicas === 'function') removed.replicas = await store.pruneReplicas(this.#ledgerRetentionMs);
       if (removed.deliveries + removed.rooms + removed.replicas > 0) this.logger.info(removed, 'pruned old deliveries and tombstones');
     } catch (err) {
       this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'prune failed: the store is unavailable');

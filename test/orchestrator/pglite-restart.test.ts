@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { adder } from '../../agents/adder.js';
 import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
+import { defaultReplicaId } from '../../src/orchestrator/coordinated-store.js';
 import { RemoteTaskRunnerServer } from '../../src/orchestrator/runner-server.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { SqlStore } from '../../src/store/sql-store.js';
@@ -32,7 +33,8 @@ async function roomrunner(emulator: Emulator, store: SqlStore) {
     {},
   );
   // No tombstone window: only the session ids kept on the tombstones can tell a late start.
-  const server = new RemoteTaskRunnerServer({ agents: [adder], config, store, reconcileIntervalMs: 0, defaultMetrics: false, leaseMs: 2_000, tombstoneWindowMs: 0 });
+  // A body digest is a duplicate for 60 s by default; a slow machine must not turn the redelivery below into a new one.
+  const server = new RemoteTaskRunnerServer({ agents: [adder], config, store, reconcileIntervalMs: 0, defaultMetrics: false, leaseMs: 2_000, tombstoneWindowMs: 0, dedupeWindowMs: 600_000 });
   const address = await server.start();
   return { server, address };
 }
@@ -105,4 +107,33 @@ describe('PGlite across a restart', () => {
     expect(tracker.live('early')).toEqual([]);
     expect(tracker.violations).toEqual([]);
   });
+
+  it('runs at start-up the hooks of deliveries answered 200 by a process killed before running them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'roomrunner-pglite-crash-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const emulator = await startEmulator({ port: 0, secret: SECRET, projectId: PROJECT, idleGraceMs: 600_000 });
+    cleanups.push(() => emulator.close());
+    const tracker = new RegistrationTracker(emulator.roomServer, 'samples.adder');
+    cleanups.push(() => tracker.close());
+
+    // What a SIGKILL right after the 200s leaves: recorded, acknowledged, never dispatched (no room row either).
+    const crashed = await openStore({ dataDir: dir });
+    const rooms = ['lost-1', 'lost-2', 'lost-3'];
+    for (const [i, room] of rooms.entries()) {
+      const { body } = signed('room.started', { room_name: room });
+      await crashed.recordDelivery(
+        { key: `sha256:lost-${i}`, event: 'room.started', room, scheme: 'meshagent', body, receivedAt: new Date(Date.now() - 1_000 + i), replica: defaultReplicaId('pglite') },
+        60_000,
+      );
+    }
+    await crashed.close();
+
+    const store = await openStore({ dataDir: dir });
+    cleanups.push(() => store.close());
+    const { server } = await roomrunner(emulator, store);
+    cleanups.push(() => server.close());
+    await tracker.until(() => rooms.every((room) => tracker.live(room).length === 1));
+    await expect.poll(async () => (await store.listDeliveries()).map((d) => d.result), { timeout: 10_000 }).toEqual(['processed', 'processed', 'processed']);
+    expect(tracker.violations).toEqual([]);
+  }, 120_000);
 });

@@ -106,6 +106,28 @@ describe('RemoteTaskRunnerServer', () => {
     expect(server.attachments.has('late')).toBe(false);
   });
 
+  it('attaches a room that starts a new session while the old one is still leaving, and ignores the old session\'s late end', async () => {
+    const emulator = await emulatorUp(60_000);
+    const { server, address } = await roomrunner(emulator);
+    const post = (event: string, data: Record<string, unknown>) => postSigned(address.url, event, data);
+    emulator.roomServer.startSession('again');
+    const url = emulator.roomUrl('again');
+    expect((await post('room.started', { room_name: 'again', room_url: url, session_id: 's-1' })).status).toBe(200);
+    const first = await registered(emulator, 'again');
+    await expect.poll(() => server.attachments.state('again')).toBe('attached');
+    // The end and the next session's start back to back: the start lands while the old attachment is leaving.
+    await Promise.all([post('room.ended', { room_name: 'again', session_id: 's-1' }), post('room.started', { room_name: 'again', room_url: url, session_id: 's-2' })]);
+    await server.idle();
+    await expect.poll(() => server.attachments.status()).toMatchObject([{ room: 'again', state: 'attached', sessionId: 's-2' }]);
+    const registrations = emulator.roomServer.events.filter((e) => e.kind === 'toolkit.registered' && e.room === 'again');
+    expect(registrations).toHaveLength(2);
+    expect(registrations[1]?.participantId).not.toBe(first.participantId);
+    // s-1's end once more (a replay): the room runs s-2 and stays attached.
+    expect(await (await post('room.ended', { room_name: 'again', session_id: 's-1', replayed: true })).json()).toEqual({ ok: true });
+    await server.idle();
+    expect(server.attachments.state('again')).toBe('attached');
+  });
+
   it('joins with the token in the payload on room.call', async () => {
     const emulator = await emulatorUp(60_000);
     const { server, address } = await roomrunner(emulator);
@@ -117,6 +139,33 @@ describe('RemoteTaskRunnerServer', () => {
     const connected = emulator.roomServer.events.find((e) => e.kind === 'connected' && e.participantId === event.participantId);
     expect(connected?.participantName).toBe('called-agent');
     await expect.poll(() => server.attachments.status()).toMatchObject([{ room: 'called', trigger: 'room.call', state: 'attached' }]);
+  });
+
+  it('attaches only the agents a room.call names in arguments.agents', async () => {
+    const emulator = await emulatorUp(60_000);
+    const echo = defineAgent({ name: 't.echo', input: z.object({ text: z.string() }), output: z.object({ text: z.string() }), run: ({ text }) => ({ text }) });
+    const { server, address } = await roomrunner(emulator, { agents: [adder, echo] });
+    emulator.roomServer.startSession('picked');
+    const token = mintParticipantToken({ name: 'picked-agent', room: 'picked', role: 'agent', secret: SECRET });
+    const response = await postSigned(address.url, 'room.call', { room_name: 'picked', room_url: emulator.roomUrl('picked'), token, arguments: { agents: ['samples.adder'] } });
+    expect(response.status).toBe(200);
+    await registered(emulator, 'picked');
+    await expect.poll(() => server.attachments.status()).toMatchObject([{ room: 'picked', state: 'attached', agents: ['samples.adder'] }]);
+    const toolkits = emulator.roomServer.events.filter((e) => e.kind === 'toolkit.registered' && e.room === 'picked').map((e) => (e as { toolkit: string }).toolkit);
+    expect(toolkits).toEqual(['samples.adder']);
+  });
+
+  it('fails a room.call that names an agent it does not host, and attaches nothing', async () => {
+    const emulator = await emulatorUp(60_000);
+    const { server, address } = await roomrunner(emulator);
+    const token = mintParticipantToken({ name: 'nobody', room: 'unknown-agent', role: 'agent', secret: SECRET });
+    const response = await postSigned(address.url, 'room.call', { room_name: 'unknown-agent', room_url: emulator.roomUrl('unknown-agent'), token, arguments: { agents: ['samples.adder', 'no.such'] } });
+    expect(response.status).toBe(200);
+    await server.idle();
+    const [delivery] = await server.store.listDeliveries({ event: 'room.call' });
+    expect(delivery).toMatchObject({ result: 'failed' });
+    expect(delivery?.lastError).toMatch(/no\.such.*known: samples\.adder/);
+    expect(server.attachments.size).toBe(0);
   });
 
   it('re-attaches live rooms by reconciliation after a restart', async () => {

@@ -231,6 +231,57 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
         expect(await store.getDelivery('nobody')).toBeUndefined();
       });
 
+      it('records the replica that runs a delivery', async () => {
+        const store = await open();
+        const { record } = await store.recordDelivery(delivery('by-a', { replica: 'a' }), WEEK_MS);
+        expect(record.replica).toBe('a');
+        await store.recordDelivery(delivery('by-nobody'), WEEK_MS);
+        expect(await store.getDelivery('by-nobody')).toMatchObject({ replica: null });
+      });
+
+      it('hands its own pending deliveries from an earlier process, and stale ones, to crash recovery, never running or finished ones', async () => {
+        const store = await open();
+        const started = at(10_000);
+        await store.recordDelivery(delivery('before-crash', { replica: 'a', receivedAt: at(9_000) }), WEEK_MS);
+        await store.recordDelivery(delivery('before-crash-2', { replica: 'a', receivedAt: at(9_500) }), WEEK_MS);
+        await store.recordDelivery(delivery('finished', { replica: 'a', receivedAt: at(9_000) }), WEEK_MS);
+        await store.finishDelivery('finished', 'processed', null, at(9_001));
+        await store.recordDelivery(delivery('running-here', { replica: 'a', receivedAt: at(9_000) }), WEEK_MS);
+        await store.recordDelivery(delivery('fresh', { replica: 'a', receivedAt: at(11_000) }), WEEK_MS);
+        const claim = { replica: 'a', processStartedAt: started, staleBefore: at(-50_000), at: at(12_000), exclude: ['running-here'], limit: 10 };
+        const taken = await store.claimPendingDeliveries(claim);
+        expect(taken.map((record) => record.key)).toEqual(['before-crash', 'before-crash-2']);
+        expect(taken[0]).toMatchObject({ replica: 'a', result: 'pending', body: delivery('before-crash').body });
+        expect(taken[0]?.updatedAt.getTime()).toBe(at(12_000).getTime());
+        // Taken rows are touched now: the next sweep leaves them to the hook running them.
+        expect(await store.claimPendingDeliveries(claim)).toEqual([]);
+        // Once stale (an outcome never recorded), this process's own rows come back too, oldest first, up to the limit.
+        const stale = await store.claimPendingDeliveries({ ...claim, staleBefore: at(70_000), at: at(70_001), limit: 2 });
+        expect(stale.map((record) => record.key)).toEqual(['before-crash', 'before-crash-2']);
+        expect(await store.claimPendingDeliveries({ ...claim, limit: 0 })).toEqual([]);
+      });
+
+      it('hands a pending delivery of a replica whose lease ran out to one peer only, and none of a live replica', async () => {
+        const store = await open();
+        const peer = await open({ peerOf: store });
+        await store.registerReplica('dead', 5);
+        await store.registerReplica('alive', 5);
+        await peer.registerReplica('b', 5);
+        await peer.registerReplica('c', 5);
+        await store.recordDelivery(delivery('of-dead', { replica: 'dead', receivedAt: at(1) }), WEEK_MS);
+        await store.recordDelivery(delivery('of-alive', { replica: 'alive', receivedAt: at(2) }), WEEK_MS);
+        await store.recordDelivery(delivery('of-unknown', { replica: 'gone', receivedAt: at(3) }), WEEK_MS);
+        expect(await store.heartbeat('dead', 0)).toEqual({ ok: true });
+        const claim = (replica: string, staleBefore: Date) => ({ replica, processStartedAt: at(0), staleBefore, at: at(5), limit: 10 });
+        // Not stale yet: only the row of the replica whose lease ran out may be taken, and by one of two racing peers.
+        const raced = await Promise.all([store.claimPendingDeliveries(claim('b', at(-1))), peer.claimPendingDeliveries(claim('c', at(-1)))]);
+        expect(raced.flat().map((record) => record.key)).toEqual(['of-dead']);
+        // Stale: the unknown replica's row too, never the live one's, nor again the one a live peer took.
+        const later = await peer.claimPendingDeliveries(claim('c', at(60_000)));
+        expect(later.map((record) => record.key)).toEqual(['of-unknown']);
+        expect(await store.getDelivery('of-alive')).toMatchObject({ replica: 'alive' });
+      });
+
       it('rejects calls made after close with RR_STORE_UNAVAILABLE, and writes those made before it', async () => {
         const store = await open();
         const peer = await open({ peerOf: store });
@@ -272,6 +323,30 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
         expect((await store.getRoom('sess'))?.status).toBe('ended');
         expect(await store.markRoomStarted('sess', at(1), 60_000, 's-2')).toBe(true);
         expect((await store.getRoom('sess'))?.status).toBe('started');
+      });
+
+      it('ignores the late end of an earlier session once the room runs another, and ends the current one', async () => {
+        const store = await open();
+        expect(await store.markRoomStarted('two', T0, 0, 's-1')).toBe(true);
+        expect(await store.markRoomEnded('two', at(10), 's-1')).toBe(true);
+        expect(await store.markRoomStarted('two', at(20), 0, 's-2')).toBe(true);
+        // s-1's end again (a replay, a reordered retry): the room stays started under s-2.
+        expect(await store.markRoomEnded('two', at(30), 's-1')).toBe(false);
+        expect((await store.getRoom('two'))?.status).toBe('started');
+        // An end with no session id, or of s-2, ends it; a second end of an ended room is still an end.
+        expect(await store.markRoomEnded('two', at(40), 's-2')).toBe(true);
+        expect(await store.markRoomEnded('two', at(50))).toBe(true);
+        expect((await store.getRoom('two'))?.status).toBe('ended');
+        expect(await store.markRoomStarted('two', at(60), 0, 's-2')).toBe(false);
+      });
+
+      it('takes the session of a start that names a new one while the room is live, so the old session\'s end is late', async () => {
+        const store = await open();
+        expect(await store.markRoomStarted('swap', T0, 0, 's-1')).toBe(true);
+        expect(await store.markRoomStarted('swap', at(10), 0, 's-2')).toBe(true);
+        expect(await store.markRoomEnded('swap', at(20), 's-1')).toBe(false);
+        expect((await store.getRoom('swap'))?.status).toBe('started');
+        expect(await store.markRoomEnded('swap', at(30), 's-2')).toBe(true);
       });
 
       it('leaves a tombstone for an end that arrives before any start, so the late start is ignored', async () => {

@@ -36,6 +36,22 @@ describe('MemoryStore deliveries', () => {
     expect(later.record).toMatchObject({ result: 'pending', attempts: 0 });
   });
 
+  it('hands pending deliveries to crash recovery: its own from before the process, stale ones of anyone, never running or finished ones', async () => {
+    const store = new MemoryStore();
+    await store.recordDelivery(delivery('mine-old', T0, { replica: 'a' }), HOUR);
+    await store.recordDelivery(delivery('mine-running', T0, { replica: 'a' }), HOUR);
+    await store.recordDelivery(delivery('mine-new', T0 + 10, { replica: 'a' }), HOUR);
+    await store.recordDelivery(delivery('other', T0 + 1, { replica: 'b' }), HOUR);
+    await store.recordDelivery(delivery('done', T0, { replica: 'a' }), HOUR);
+    await store.finishDelivery('done', 'processed', null, new Date(T0 + 1));
+    const claim = { replica: 'a', processStartedAt: new Date(T0 + 5), staleBefore: new Date(T0 - HOUR), at: new Date(T0 + 20), exclude: ['mine-running'], limit: 10 };
+    expect((await store.claimPendingDeliveries(claim)).map((r) => [r.key, r.replica])).toEqual([['mine-old', 'a']]);
+    expect(await store.claimPendingDeliveries(claim)).toEqual([]);
+    const stale = await store.claimPendingDeliveries({ ...claim, staleBefore: new Date(T0 + 15), exclude: [] });
+    expect(stale.map((r) => r.key)).toEqual(['mine-running', 'other', 'mine-new']);
+    expect(await store.getDelivery('other')).toMatchObject({ replica: 'a', result: 'pending' });
+  });
+
   it('counts attempts and keeps the last error, timed by the injected clock', async () => {
     const store = new MemoryStore({ now: () => T0 + 5 });
     await store.recordDelivery(delivery('k1', T0), HOUR);

@@ -4,7 +4,7 @@ import { Metrics } from '../../src/http/metrics.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { Store } from '../../src/store/store.js';
 import { CallEvent, RoomStartedEvent, type WebhookEvent } from '../../src/webhooks/events.js';
-import { InflightWork, webhookPlugin, type HookOutcome, type WebhookPluginOptions } from '../../src/webhooks/plugin.js';
+import { DEFAULT_DEDUPE_WINDOW_MS, InflightWork, webhookPlugin, type HookOutcome, type WebhookPluginOptions } from '../../src/webhooks/plugin.js';
 import { buildMeshagentDelivery, pythonDumps, sha256Hex, signWebhook } from '../../src/webhooks/signatures/index.js';
 
 const SECRET = 'ma-webhook-secret-1';
@@ -139,6 +139,27 @@ describe('webhook plugin: MeshAgent signatures', () => {
     expect(dispatched).toHaveLength(1);
   });
 
+  it('dispatches the same MeshAgent body again once the short dedupe window has passed: a room that starts again', async () => {
+    let nowMs = NOW_S * 1000;
+    const { app, work, dispatched, store } = setup({ now: () => nowMs, dedupeWindowMs: DEFAULT_DEDUPE_WINDOW_MS, replicaId: 'replica-1' });
+    const delivery = buildMeshagentDelivery(STARTED, SECRET);
+    expect((await post(app, delivery.body, delivery.headers)).json).toStrictEqual({ ok: true });
+    // The sender's own retry, seconds later: absorbed.
+    nowMs += 5_000;
+    expect((await post(app, delivery.body, delivery.headers)).json).toStrictEqual({ ok: true, duplicate: true });
+    // The same room started again minutes later sends the very same bytes: it is a new delivery.
+    nowMs += 2 * 60_000;
+    expect((await post(app, delivery.body, delivery.headers)).json).toStrictEqual({ ok: true });
+    await work.idle();
+    expect(dispatched).toHaveLength(2);
+    expect(await store.getDelivery(`sha256:${sha256Hex(delivery.body)}`)).toMatchObject({ result: 'processed', replica: 'replica-1' });
+  });
+
+  it('keeps the default body window at a few minutes at most, not days', () => {
+    expect(DEFAULT_DEDUPE_WINDOW_MS).toBeGreaterThanOrEqual(5_000);
+    expect(DEFAULT_DEDUPE_WINDOW_MS).toBeLessThanOrEqual(5 * 60_000);
+  });
+
   it('does not burn a dedupe key on a forged request', async () => {
     const { app, work, dispatched } = setup();
     const good = buildMeshagentDelivery(STARTED, SECRET);
@@ -162,6 +183,19 @@ describe('webhook plugin: Standard Webhooks', () => {
     await work.idle();
     expect(dispatched).toHaveLength(1);
     expect(await store.getDelivery('msg_1')).toMatchObject({ scheme: 'standard-webhooks', result: 'processed' });
+  });
+
+  it('keeps a webhook-id a duplicate for its own long window while body digests expire in seconds', async () => {
+    let nowMs = NOW_S * 1000;
+    const { app, work, dispatched } = setup({ now: () => nowMs, dedupeWindowMs: 1_000, deliveryIdWindowMs: 7 * DAY_MS });
+    expect((await post(app, body, sign('msg_long', NOW_S))).json).toStrictEqual({ ok: true });
+    // A retry an hour later (same id, fresh timestamp and signature) is still the same message.
+    nowMs += 3_600_000;
+    expect((await post(app, body, sign('msg_long', NOW_S + 3_600))).json).toStrictEqual({ ok: true, duplicate: true });
+    // A new message with the same body has a new id.
+    expect((await post(app, body, sign('msg_other', NOW_S + 3_600))).json).toStrictEqual({ ok: true });
+    await work.idle();
+    expect(dispatched).toHaveLength(2);
   });
 
   it('refuses a timestamp outside ±300 s with 401 RR_WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE', async () => {

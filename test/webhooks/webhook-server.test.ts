@@ -327,7 +327,7 @@ describe('WebhookServer readiness and lifecycle', () => {
 });
 
 describe('pruning', () => {
-  it('deletes deliveries older than the dedupe window and keeps younger ones', async () => {
+  it('deletes deliveries older than the ledger retention and keeps younger ones, whatever the dedupe window', async () => {
     const { MemoryStore: Memory } = await import('../../src/store/memory-store.js');
     const { silentLogger: silent } = await import('../../src/logger.js');
     let nowMs = Date.parse('2026-01-10T00:00:00Z');
@@ -335,7 +335,7 @@ describe('pruning', () => {
     const at = (iso: string) => new Date(iso);
     await store.recordDelivery({ key: 'old', event: 'room.started', room: 'r', scheme: 'meshagent', body: '{}', receivedAt: at('2026-01-01T00:00:00Z') }, 1);
     await store.recordDelivery({ key: 'new', event: 'room.started', room: 'r', scheme: 'meshagent', body: '{}', receivedAt: at('2026-01-09T00:00:00Z') }, 1);
-    const server = new WebhookServer({ secrets: ['s'], store, logger: silent(), defaultMetrics: false, now: () => nowMs, dedupeWindowMs: 7 * 24 * 3600 * 1000 });
+    const server = new WebhookServer({ secrets: ['s'], store, logger: silent(), defaultMetrics: false, now: () => nowMs, dedupeWindowMs: 1_000, ledgerRetentionMs: 7 * 24 * 3600 * 1000 });
     expect(await server.prune()).toEqual({ deliveries: 1, rooms: 0, replicas: 0 });
     expect((await store.listDeliveries()).map((d) => d.key)).toEqual(['new']);
     nowMs += 30 * 24 * 3600 * 1000;
