@@ -94,6 +94,7 @@ export const ERROR_CATALOG = {
 
   // --- orchestrator (src/orchestrator) ---
   RR_PLATFORM_UNAVAILABLE: { description: 'The platform REST API (active sessions, for reconciliation) failed or answered an unexpected shape; readiness turns false until it answers again.' },
+  RR_ROOM_URL_REFUSED: { description: "A webhook's `room_url` is not dialed: its origin is neither MESHAGENT_API_URL's nor in ROOMRUNNER_ROOM_HOSTS, it is link-local, it carries credentials, a query or a fragment, or its path names another room than `room_name`. The delivery's outcome is `failed` and no token is sent." },
 
   // --- agents (src/agents) ---
   RR_AGENT_INVALID_INPUT: { description: "A call's arguments do not match the agent's input schema; the text names each field and what was wrong. The agent does not run.", content: 1002 },
