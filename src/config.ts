@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { RoomrunnerError } from './errors.js';
+import { DEFAULT_TOKEN_TTL_MS } from './room/token.js';
 import { SIGNATURE_SCHEMES } from './webhooks/signatures/index.js';
 
 type Env = Record<string, string | undefined>;
@@ -68,7 +69,7 @@ export const SETTINGS = {
   tokenTtlMs: {
     env: ['ROOMRUNNER_TOKEN_TTL_MS'],
     flag: '--token-ttl-ms',
-    schema: int(60_000).default(3_600_000),
+    schema: int(60_000).default(DEFAULT_TOKEN_TTL_MS),
     doc: 'Lifetime of the participant tokens roomrunner mints (their `exp`); each connection attempt mints a new one.',
   },
   databaseUrl: {

@@ -41,7 +41,7 @@ export const command: Command = {
       logUnhandledRejections(logger);
       const toolkits = (await discoverAgents(config.agentsDir)).map((a) => a.toolkit);
       const secret = resolveTokenSecret(tokenEnv(config));
-      const token = (): string => mintParticipantToken({ ...secret, name: config.identity, room, role: 'agent' });
+      const token = (): string => mintParticipantToken({ ...secret, name: config.identity, room, role: 'agent', expiresInSeconds: config.tokenTtlMs / 1000 });
       const url = roomUrl(config.apiUrl, room);
       const joined = await joinRoom({ url, room, token, toolkits, logger });
       logger.info({ room, url, agents: toolkits.map((t) => t.name), participant: joined.connection.participantId }, 'joined the room');
