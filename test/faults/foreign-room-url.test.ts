@@ -3,11 +3,9 @@
  * default) gets signed deliveries whose `room_url` names a host that only records what reaches it. It must see
  * no connection at all, the deliveries must be `failed` with the reason, and a good room still attaches.
  */
-import { once } from 'node:events';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/index.js';
-import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
+import { postSignedWebhook, recordingHost } from '../support/recording-host.js';
 import { startServe } from './serve-process.js';
 
 const SECRET = 'foreign-url-secret';
@@ -18,30 +16,6 @@ const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/** A TCP listener that records every connection and every byte sent to it, and never answers. */
-async function recordingHost(): Promise<{ port: number; connections: Socket[]; bytes: () => string }> {
-  const connections: Socket[] = [];
-  let received = '';
-  const server = createServer((socket) => {
-    connections.push(socket);
-    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(() => {
-    for (const socket of connections) socket.destroy();
-    return new Promise((resolve) => server.close(resolve));
-  });
-  return { port: (server.address() as AddressInfo).port, connections, bytes: () => received };
-}
-
-async function postSigned(base: string, event: string, data: Record<string, unknown>): Promise<void> {
-  const body = pythonDumps({ event, data });
-  const headers = signWebhook('meshagent', { body, secret: WEBHOOK_SECRET });
-  const response = await fetch(`${base}/webhook`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
-  expect(response.status).toBe(200);
-}
 
 interface DeliverySummary {
   readonly event: string;
@@ -54,7 +28,7 @@ describe('roomrunner serve and a foreign room_url', () => {
   it('opens no connection to it (so sends no token), fails the deliveries with the reason, and still attaches a good room', async () => {
     const emulator = await startEmulator({ port: 0, secret: SECRET, projectId: 'foreign-url-project', idleGraceMs: 60_000 });
     cleanups.push(() => emulator.close());
-    const foreign = await recordingHost();
+    const foreign = await recordingHost(cleanups);
     const serve = startServe({
       args: ['--data-dir', 'memory://'],
       env: { MESHAGENT_API_URL: emulator.url, MESHAGENT_SECRET: SECRET, MESHAGENT_WEBHOOK_SECRET: WEBHOOK_SECRET, ROOMRUNNER_ADMIN_TOKEN: ADMIN_TOKEN },
@@ -63,11 +37,11 @@ describe('roomrunner serve and a foreign room_url', () => {
     const url = await serve.serving;
 
     const elsewhere = `ws://127.0.0.1:${foreign.port}/rooms/victim`;
-    await postSigned(url, 'room.started', { room_name: 'victim', room_url: elsewhere });
-    await postSigned(url, 'room.call', { room_name: 'victim', room_url: elsewhere, token: 'a-token-for-victim', arguments: null });
+    await postSignedWebhook(url, WEBHOOK_SECRET, 'room.started', { room_name: 'victim', room_url: elsewhere });
+    await postSignedWebhook(url, WEBHOOK_SECRET, 'room.call', { room_name: 'victim', room_url: elsewhere, token: 'a-token-for-victim', arguments: null });
     // After them, a good room: once it is attached, the replica has claimed and dialed every pending room.
     const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === 'good', { includePast: true });
-    await postSigned(url, 'room.started', { room_name: 'good', room_url: `${emulator.wsUrl}/rooms/good` });
+    await postSignedWebhook(url, WEBHOOK_SECRET, 'room.started', { room_name: 'good', room_url: `${emulator.wsUrl}/rooms/good` });
     await registered;
     expect(foreign.bytes(), 'what the foreign host received').toBe('');
     expect(foreign.connections).toHaveLength(0);

@@ -2,8 +2,6 @@
  * Where a webhook may send roomrunner, and what it carries there: a foreign `room_url` gets no connection (so no
  * token), and every token roomrunner mints expires and is minted again for each connection attempt.
  */
-import { once } from 'node:events';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { adder } from '../../agents/adder.js';
 import { loadConfig, type ConfigOverrides } from '../../src/config.js';
@@ -11,7 +9,7 @@ import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { RemoteTaskRunnerServer, type RemoteTaskRunnerServerOptions } from '../../src/orchestrator/runner-server.js';
 import { createWebSocketDialer, type Dialer } from '../../src/room/connection.js';
 import { verifyParticipantToken } from '../../src/room/token.js';
-import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
+import { postSignedWebhook, recordingHost } from '../support/recording-host.js';
 
 const SECRET = 'room-url-room-secret';
 const WEBHOOK_SECRET = 'room-url-webhook-secret';
@@ -40,44 +38,20 @@ async function roomrunner(emulator: Emulator, overrides: ConfigOverrides = {}, e
   return { server, address };
 }
 
-/** A TCP listener that records every connection and every byte sent to it, and never answers. */
-async function recordingHost(): Promise<{ port: number; connections: Socket[]; bytes: () => string }> {
-  const connections: Socket[] = [];
-  let received = '';
-  const server = createServer((socket) => {
-    connections.push(socket);
-    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(() => {
-    for (const socket of connections) socket.destroy();
-    return new Promise((resolve) => server.close(resolve));
-  });
-  return { port: (server.address() as AddressInfo).port, connections, bytes: () => received };
-}
-
-async function postSigned(base: string, event: string, data: Record<string, unknown>): Promise<void> {
-  const body = pythonDumps({ event, data });
-  const headers = signWebhook('meshagent', { body, secret: WEBHOOK_SECRET });
-  const response = await fetch(`${base}/webhook`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
-  expect(response.status).toBe(200);
-}
-
 describe('room_url from a webhook', () => {
   it('sends no token to a foreign room_url: the delivery fails with the reason and the host sees no connection', async () => {
     const emulator = await emulatorUp();
-    const foreign = await recordingHost();
+    const foreign = await recordingHost(cleanups);
     const { server, address } = await roomrunner(emulator);
     const elsewhere = `ws://127.0.0.1:${foreign.port}/rooms/victim`;
 
-    await postSigned(address.url, 'room.started', { room_name: 'victim', room_url: elsewhere });
-    await postSigned(address.url, 'room.call', { room_name: 'victim', room_url: elsewhere, token: 'a-token-for-victim', arguments: null });
+    await postSignedWebhook(address.url, WEBHOOK_SECRET, 'room.started', { room_name: 'victim', room_url: elsewhere });
+    await postSignedWebhook(address.url, WEBHOOK_SECRET, 'room.call', { room_name: 'victim', room_url: elsewhere, token: 'a-token-for-victim', arguments: null });
     // On the platform's own host, but naming another room than room_name.
-    await postSigned(address.url, 'room.started', { room_name: 'decoy', room_url: `${emulator.wsUrl}/rooms/elsewhere` });
+    await postSignedWebhook(address.url, WEBHOOK_SECRET, 'room.started', { room_name: 'decoy', room_url: `${emulator.wsUrl}/rooms/elsewhere` });
     // A good room after them: once it is attached, anything the bad ones would have dialed was dialed too.
     const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === 'good', { includePast: true });
-    await postSigned(address.url, 'room.started', { room_name: 'good', room_url: `${emulator.wsUrl}/rooms/good` });
+    await postSignedWebhook(address.url, WEBHOOK_SECRET, 'room.started', { room_name: 'good', room_url: `${emulator.wsUrl}/rooms/good` });
     await registered;
     await server.idle();
     expect(foreign.bytes(), 'what the foreign host received').toBe('');
@@ -102,7 +76,7 @@ describe('room_url from a webhook', () => {
     const port = new URL(emulator.url).port;
     const { address } = await roomrunner(emulator, { apiUrl: `http://localhost:${port}`, roomHosts: `ws://127.0.0.1:${port}` });
     const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === 'listed', { includePast: true });
-    await postSigned(address.url, 'room.started', { room_name: 'listed', room_url: `ws://127.0.0.1:${port}/rooms/listed` });
+    await postSignedWebhook(address.url, WEBHOOK_SECRET, 'room.started', { room_name: 'listed', room_url: `ws://127.0.0.1:${port}/rooms/listed` });
     await registered;
   });
 });
@@ -127,7 +101,7 @@ describe('participant tokens roomrunner mints', () => {
     };
     const { address } = await roomrunner(emulator, { tokenTtlMs: 30 * 60_000 }, { connection: { dial } });
     const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === 'ttl', { includePast: true });
-    await postSigned(address.url, 'room.started', { room_name: 'ttl', room_url: `${emulator.wsUrl}/rooms/ttl` });
+    await postSignedWebhook(address.url, WEBHOOK_SECRET, 'room.started', { room_name: 'ttl', room_url: `${emulator.wsUrl}/rooms/ttl` });
     await registered;
 
     expect(dials).toHaveLength(2);
