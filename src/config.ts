@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { RoomrunnerError } from './errors.js';
 import { ApiScopeSchema } from './service/spec.js';
+import { DEFAULT_TOKEN_TTL_MS } from './room/token.js';
 import { SIGNATURE_SCHEMES } from './webhooks/signatures/index.js';
 
 type Env = Record<string, string | undefined>;
@@ -90,6 +91,18 @@ export const SETTINGS = {
   apiKey: { env: ['MESHAGENT_API_KEY'], flag: '--api-key', schema: z.string().optional(), doc: '`ma-…` API key: signs participant tokens and authenticates REST calls.' },
   secret: { env: ['MESHAGENT_SECRET'], flag: '--secret', schema: z.string().optional(), doc: 'Token signing secret when no API key is set.' },
   projectId: { env: ['MESHAGENT_PROJECT_ID'], flag: '--project-id', schema: z.string().optional(), doc: 'Project id (taken from the API key when one is set).' },
+  roomHosts: {
+    env: ['ROOMRUNNER_ROOM_HOSTS'],
+    flag: '--room-hosts',
+    schema: list.default([]),
+    doc: 'Room hosts a webhook\'s room_url may name besides MESHAGENT_API_URL\'s origin: origins (`wss://rooms.example.com`) or bare hosts (wss only), comma-separated.',
+  },
+  tokenTtlMs: {
+    env: ['ROOMRUNNER_TOKEN_TTL_MS'],
+    flag: '--token-ttl-ms',
+    schema: int(60_000).default(DEFAULT_TOKEN_TTL_MS),
+    doc: 'Lifetime of the participant tokens roomrunner mints (their `exp`); each connection attempt mints a new one.',
+  },
   databaseUrl: {
     env: ['DATABASE_URL'],
     flag: '--database-url',

@@ -100,6 +100,7 @@ export const ERROR_CATALOG = {
   // --- orchestrator (src/orchestrator) ---
   RR_PLATFORM_UNAVAILABLE: { description: 'The platform REST API (active sessions, for reconciliation) failed or answered an unexpected shape; readiness turns false until it answers again.' },
   RR_CALL_AGENTS_UNKNOWN: { description: 'A room.call\'s `arguments.agents` names an agent roomrunner does not host, or is not a list of names; nothing is attached and the delivery is recorded failed.' },
+  RR_ROOM_URL_REFUSED: { description: "A webhook's `room_url` is not dialed: its origin is neither MESHAGENT_API_URL's nor in ROOMRUNNER_ROOM_HOSTS, it is link-local, it carries credentials, a query or a fragment, or its path names another room than `room_name`. The delivery's outcome is `failed` and no token is sent." },
 
   // --- agents (src/agents) ---
   RR_AGENT_INVALID_INPUT: { description: "A call's arguments do not match the agent's input schema; the text names each field and what was wrong. The agent does not run.", content: 1002 },
@@ -143,7 +144,7 @@ export const ERROR_CATALOG = {
 
   // --- store (src/store) ---
   RR_STORE_OPTION_INVALID: { description: 'A store option or argument is out of range (e.g. a negative lease, a capacity that is not an integer, a database URL that is not postgres:).' },
-  RR_STORE_LOCKED: { description: 'The PGlite data directory is in use by another roomrunner process (its pid is named); give each process its own data directory, or use PostgreSQL (DATABASE_URL) for several processes.' },
+  RR_STORE_LOCKED: { description: 'The PGlite data directory is in use by another live process that holds its file lock (the pid it recorded is named); give each process its own data directory, or use PostgreSQL (DATABASE_URL) for several processes. A killed process never leaves this lock behind.' },
   RR_STORE_MIGRATION_FAILED: { description: 'A schema migration failed at start-up; the message names its number, and nothing of it was applied.' },
 } as const satisfies Record<string, ErrorSpec>;
 

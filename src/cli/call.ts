@@ -53,7 +53,7 @@ export const command: Command = {
       const timeoutMs = integerFlag('timeout-ms', v['timeout-ms'], 60_000, { min: 1 });
       const config = configFromFlags(v, parsed.given);
       const secret = resolveTokenSecret(tokenEnv(config));
-      const token = mintParticipantToken({ ...secret, name: v.name ?? 'roomrunner-cli', room: v.room, role: 'user', api: userDefaultApiScope() });
+      const token = mintParticipantToken({ ...secret, name: v.name ?? 'roomrunner-cli', room: v.room, role: 'user', api: userDefaultApiScope(), expiresInSeconds: config.tokenTtlMs / 1000 });
       connection = new RoomConnection({ url: roomUrl(config.apiUrl, v.room), token, logger: silentLogger(), reconnect: false });
       await connection.start();
       const client = new RoomClient(connection);

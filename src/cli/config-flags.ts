@@ -12,6 +12,8 @@ export const CONFIG_FLAGS = {
   'api-key': 'apiKey',
   secret: 'secret',
   'project-id': 'projectId',
+  'room-hosts': 'roomHosts',
+  'token-ttl-ms': 'tokenTtlMs',
   identity: 'identity',
   'api-scope': 'apiScope',
   'service-name': 'serviceName',

@@ -62,5 +62,5 @@ export const command: Command = {
 /** `--room` given: mint our own token (MESHAGENT_API_KEY or MESHAGENT_SECRET) for the room under the API URL. */
 function directTarget(config: Config, room: string): { room: string; url: string; token: () => string } {
   const secret = resolveTokenSecret(tokenEnv(config));
-  return { room, url: roomUrl(config.apiUrl, room), token: () => mintParticipantToken({ ...secret, name: config.identity, room, role: 'agent' }) };
+  return { room, url: roomUrl(config.apiUrl, room), token: () => mintParticipantToken({ ...secret, name: config.identity, room, role: 'agent', expiresInSeconds: config.tokenTtlMs / 1000 }) };
 }

@@ -24,6 +24,8 @@ export const SERVE_FLAGS = {
   'api-key': { type: 'string', placeholder: '<ma-…>', env: 'MESHAGENT_API_KEY', description: 'API key: signs participant tokens, authenticates REST.' },
   secret: { type: 'string', placeholder: '<secret>', env: 'MESHAGENT_SECRET', description: 'Token secret when no API key is set.' },
   'project-id': { type: 'string', placeholder: '<id>', env: 'MESHAGENT_PROJECT_ID', description: 'Project id (needed for reconciliation without an API key).' },
+  'room-hosts': { type: 'string', placeholder: '<list>', env: 'ROOMRUNNER_ROOM_HOSTS', description: 'More hosts a room_url may name (origins or wss hosts).' },
+  'token-ttl-ms': { type: 'string', placeholder: '<ms>', env: 'ROOMRUNNER_TOKEN_TTL_MS', description: 'Lifetime of minted participant tokens.', defaultText: '3600000' },
   identity: { type: 'string', placeholder: '<name>', env: 'ROOMRUNNER_IDENTITY', description: 'Participant name in rooms.', defaultText: 'roomrunner' },
   'api-scope': { type: 'string', placeholder: '<json>', env: 'ROOMRUNNER_API_SCOPE', description: 'ApiScope the service asks for in its descriptor.', defaultText: 'agents: register toolkits, call' },
   'service-name': { type: 'string', placeholder: '<name>', env: 'ROOMRUNNER_SERVICE_NAME', description: 'Service name in the descriptor.', defaultText: 'roomrunner' },

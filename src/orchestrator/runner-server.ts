@@ -42,6 +42,7 @@ import { reconcileCoordinated } from './reconcile.js';
 import { registerRoomAdminRoutes, type AdminRoom } from './admin-rooms.js';
 import { registerDashboard, type EmulatorDeliveryView } from '../dashboard/plugin.js';
 import { parseEvent, RoomEndedEvent as RoomEnded, RoomStartedEvent as RoomStarted } from '../webhooks/events.js';
+import { RoomUrlPolicy } from './room-url-policy.js';
 import type { RoomConnectionOptions } from '../room/connection.js';
 
 /** A room.started within this long after its room.ended (same room, no session id to compare) is ignored. */
@@ -63,6 +64,10 @@ export interface RemoteTaskRunnerServerOptions extends WebhookServerOptions {
   readonly identity?: string;
   /** Platform base URL (default MESHAGENT_API_URL). */
   readonly apiUrl?: string;
+  /** Room hosts a webhook's `room_url` may name besides the platform's origin (default ROOMRUNNER_ROOM_HOSTS). */
+  readonly roomHosts?: readonly string[];
+  /** Lifetime of the participant tokens minted here (default ROOMRUNNER_TOKEN_TTL_MS or 1 h). */
+  readonly tokenTtlMs?: number;
   /** Hard cap on rooms (default ROOMRUNNER_MAX_ROOMS or 1000). */
   readonly maxRooms?: number;
   /** Join attempts (connect + handshake + register) in progress at once; more rooms wait as `attaching` (default 256). */
@@ -92,6 +97,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   readonly #options: RemoteTaskRunnerServerOptions;
   readonly #apiUrl: string;
   readonly #identity: string;
+  readonly #roomUrlPolicy: RoomUrlPolicy;
   readonly #platform: PlatformClient | undefined;
   readonly #reconcileIntervalMs: number;
   readonly #tombstoneWindowMs: number;
@@ -125,13 +131,17 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     this.#identity = options.identity ?? config.identity;
     this.#reconcileIntervalMs = options.reconcileIntervalMs ?? config.reconcileIntervalMs;
     this.#tombstoneWindowMs = options.tombstoneWindowMs ?? DEFAULT_TOMBSTONE_WINDOW_MS;
+    this.#roomUrlPolicy = new RoomUrlPolicy({ apiUrl: this.#apiUrl, roomHosts: options.roomHosts ?? config.roomHosts });
     const secret = resolveTokenSecret(tokenEnv(config));
     const identity = this.#identity;
+    // Every mint (one per connection attempt, so a reconnect gets a fresh one) expires: a token that leaks
+    // stops opening the room.
+    const expiresInSeconds = (options.tokenTtlMs ?? config.tokenTtlMs) / 1000;
     const agents = options.agents;
     this.attachments = new RoomAttachments({
       toolkits: agents,
       select: options.selectAgents ?? ((_room, args) => agentsForCall(agents, args)),
-      mintToken: (room) => mintParticipantToken({ ...secret, name: identity, room, role: 'agent' }),
+      mintToken: (room) => mintParticipantToken({ ...secret, name: identity, room, role: 'agent', expiresInSeconds }),
       maxRooms: options.maxRooms ?? config.maxRooms,
       ...(options.maxConcurrentJoins === undefined ? {} : { maxConcurrentJoins: options.maxConcurrentJoins }),
       logger: this.logger,
@@ -162,7 +172,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
             apiUrl: this.#apiUrl,
             projectId,
             // The platform takes the API key itself; with a bare secret, a token signed with it (the emulator accepts both).
-            bearer: () => config.apiKey ?? mintParticipantToken({ ...secret, name: identity, room: '*', role: 'agent' }),
+            bearer: () => config.apiKey ?? mintParticipantToken({ ...secret, name: identity, room: '*', role: 'agent', expiresInSeconds }),
           });
   }
 
@@ -174,6 +184,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   // --- hooks ---
 
   override async onRoomStarted(event: RoomStartedEvent, context: HookContext): Promise<void> {
+    this.#refuseForeignRoomUrl(event);
     const room = event.roomName;
     if (event.sessionId && this.#endedSessions.has(event.sessionId)) {
       context.log.info({ session: event.sessionId }, 'ignored a late room.started: its session already ended');
@@ -223,6 +234,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
    * @throws RoomrunnerError `RR_CALL_AGENTS_UNKNOWN` (the delivery is recorded failed) for a name not hosted here.
    */
   override async onCall(event: CallEvent, context: HookContext): Promise<void> {
+    this.#refuseForeignRoomUrl(event);
     // Refused here, before anything is reserved, so the failure is the delivery's outcome.
     if (this.#options.selectAgents === undefined) agentsForCall(this.#options.agents, event.arguments);
     this.#attach(
@@ -503,6 +515,14 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       const oldest = this.#roomUrls.keys().next().value;
       if (oldest !== undefined) this.#roomUrls.delete(oldest);
     }
+  }
+
+  /**
+   * The one gate between a delivery's `room_url` and a dial: throws RR_ROOM_URL_REFUSED (see ./room-url-policy.ts),
+   * so the hook fails with that reason logged and recorded as the delivery's outcome, before any token is minted.
+   */
+  #refuseForeignRoomUrl(event: { readonly roomName: string; readonly roomUrl: string | undefined }): void {
+    if (event.roomUrl !== undefined) this.#roomUrlPolicy.check(event.roomUrl, event.roomName);
   }
 
   #attach(request: AttachRequest, context: HookContext): void {

@@ -9,6 +9,13 @@
 import { RoomrunnerError } from '../errors.js';
 import { signJwt, verifyJwt, type JwtClaims } from './jwt.js';
 
+/**
+ * How long the tokens roomrunner mints for itself live (ROOMRUNNER_TOKEN_TTL_MS's default). Short enough that a
+ * leaked one soon stops opening the room, long enough for any handshake; a reconnect mints a new one anyway.
+ * `mintParticipantToken` itself still writes no `exp` unless asked, like the SDK.
+ */
+export const DEFAULT_TOKEN_TTL_MS = 3_600_000;
+
 /** The token-schema version npm 0.39.9 writes in `version` (§B, npm `version.js`). */
 export const TOKEN_SCHEMA_VERSION = '0.36.3';
 

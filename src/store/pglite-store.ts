@@ -4,13 +4,14 @@
  * under `pglite/` in it) or only in memory (`memory://`).
  *
  * PGlite is one connection: it queues queries and transactions itself, so the store needs no lock of its
- * own. One process per directory: a lock file (`roomrunner.lock`, holding the pid) refuses a second one,
- * since two PGlite instances on one directory corrupt it. Several replicas need PostgreSQL.
+ * own. One process per directory: a kernel file lock on `roomrunner.lock` (./directory-lock.ts) refuses a second
+ * one, since two PGlite instances on one directory corrupt it, and is gone the moment its holder dies (a killed
+ * container starts again). Several replicas need PostgreSQL.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { RoomrunnerError } from '../errors.js';
+import { lockDirectory } from './directory-lock.js';
 import { migrate, type SqlClient } from './sql.js';
 import { SqlStore } from './sql-store.js';
 
@@ -50,7 +51,8 @@ export class PgliteStore extends SqlStore {
       throw new RoomrunnerError('RR_STORE_OPTION_INVALID', `dataDir must be a directory or ${MEMORY_DATA_DIR}`, { data: { option: 'dataDir' } });
     }
     const inMemory = dataDir === MEMORY_DATA_DIR;
-    const releaseLock = inMemory ? () => undefined : lockDirectory(resolve(dataDir));
+    const lock = inMemory ? undefined : lockDirectory(resolve(dataDir));
+    const releaseLock = (): void => lock?.release();
     let pglite: PGlite;
     try {
       pglite = inMemory ? await PGlite.create() : await PGlite.create(join(resolve(dataDir), 'pglite'));
@@ -108,47 +110,4 @@ function pgliteClient(pglite: PGlite, closeFn: () => Promise<void>): SqlClient {
       }),
     close: () => (closing ??= closeFn()),
   };
-}
-
-/**
- * Takes `<dir>/roomrunner.lock` for this process, or throws RR_STORE_LOCKED naming the live holder. A lock left
- * by a dead process is taken over. Returns the release.
- */
-function lockDirectory(dir: string): () => void {
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, 'roomrunner.lock');
-  for (let round = 0; round < 2; round++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        rmSync(path, { force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new RoomrunnerError('RR_STORE_UNAVAILABLE', `cannot create the lock file ${path}`, { cause: err, data: { dataDir: dir } });
-      }
-      const holder = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
-      if (Number.isSafeInteger(holder) && holder > 0 && isAlive(holder)) {
-        throw new RoomrunnerError('RR_STORE_LOCKED', `the data directory ${dir} is in use by process ${holder} (if that is not roomrunner, delete ${path})`, {
-          data: { dataDir: dir, pid: holder },
-        });
-      }
-      rmSync(path, { force: true }); // stale: its process is gone
-    }
-  }
-  throw new RoomrunnerError('RR_STORE_LOCKED', `the data directory ${dir} is being locked by another process`, { data: { dataDir: dir } });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

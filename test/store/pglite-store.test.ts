@@ -76,7 +76,7 @@ describe('PgliteStore in a directory', () => {
   });
 
   it(
-    'keeps deliveries and tombstones across a restart of the same directory, taking over a stale lock',
+    'keeps deliveries and tombstones across a restart of the same directory, taking a lock file that names a live pid',
     async () => {
       await base.pglite.query('TRUNCATE deliveries, rooms, replicas');
       const receivedAt = new Date('2026-03-01T12:00:00.000Z');
@@ -84,9 +84,9 @@ describe('PgliteStore in a directory', () => {
       await base.finishDelivery('kept', 'processed');
       await base.markRoomEnded('r', receivedAt);
       await base.close();
-      // As if the process had been killed: a lock file whose process is gone is taken over. (No Linux pid is
-      // this large: pid_max is at most 2^22.)
-      await writeFile(join(dir, 'roomrunner.lock'), '2147483646');
+      // As a killed container leaves it: the lock file names pid 1, which is alive (in a container it is the
+      // new process itself), but nobody holds the lock, so it is taken.
+      await writeFile(join(dir, 'roomrunner.lock'), '1');
 
       base = await PgliteStore.open({ dataDir: dir });
       expect(await base.getDelivery('kept')).toMatchObject({ key: 'kept', result: 'processed', attempts: 1, body: '{"a":1}' });
