@@ -8,9 +8,11 @@
  * `room.tool_call_request_chunk`s go to the host as `room.tool_call_request_chunk.<toolkit>` and are acknowledged
  * with `empty`. When the host leaves first, every caller still waiting gets an `error` content.
  *
- * Request chunks are held until the host has answered `control open` and then forwarded in order, as the
- * SDK's own test server orders them: a 0.47 host drops chunks that arrive before it reads its input
- * (docs/protocol.md §E.5). A host that answers anything else ends the call, and the held chunks are dropped.
+ * Request chunks of a tool whose output streams are held until the host has answered `control open`, then
+ * forwarded in order, as the SDK's own test server orders them (docs/protocol.md §E.5). A tool that takes a
+ * streamed input but answers once never opens a stream (the 0.47 host reads all its input, then answers): its
+ * chunks are forwarded as soon as the call itself has been written to the host, so they always follow it. A host
+ * that answers anything but `open` ends the call, and chunks still held are dropped.
  */
 import { RoomrunnerError } from '../errors.js';
 import { contentFromParts, errorContent, unpackContent, type Content } from '../protocol/content.js';
@@ -56,7 +58,11 @@ interface PendingCall {
   readonly toolCallId: string;
   /** True once `__response__` Q went out (a `control open` starts a stream). */
   streaming: boolean;
-  /** The caller's request chunks that arrived before the host answered `control open`, oldest first. */
+  /** True when the tool's output streams: its request chunks wait for the host's `control open`. */
+  readonly waitsForOpen: boolean;
+  /** True once the call went out to a tool that answers once: its request chunks are forwarded at once. */
+  forwarding: boolean;
+  /** The caller's request chunks that arrived before they could be forwarded, oldest first. */
   readonly held: HeldChunk[];
   heldBytes: number;
 }
@@ -103,6 +109,8 @@ export class ToolCallRouter {
       callerToolCallId,
       toolCallId: callerToolCallId ?? this.#room.createId(),
       streaming: false,
+      waitsForOpen: registration.tools[tool]?.output_spec?.stream === true,
+      forwarding: false,
       held: [],
       heldBytes: 0,
     };
@@ -119,9 +127,14 @@ export class ToolCallRouter {
       caller_context: request.caller_context ?? null,
     };
     this.#room.record({ kind: 'tool.called', participantId: host.id, callerId: caller.id, toolkit, tool, toolCallId: call.toolCallId, registrationId: registration.id });
-    host.session.sendPacked(toolCallType(toolkit), header, payload, hostMessageId).catch(() => {
-      this.#fail(call, `the participant hosting toolkit '${toolkit}' could not be reached`);
-    });
+    host.session.sendPacked(toolCallType(toolkit), header, payload, hostMessageId).then(
+      () => {
+        if (call.waitsForOpen || !this.#byHost.has(hostKey(host.id, hostMessageId))) return;
+        call.forwarding = true;
+        this.#flushHeld(call);
+      },
+      () => this.#fail(call, `the participant hosting toolkit '${toolkit}' could not be reached`),
+    );
   }
 
   /** The host's `room.tool_call_response` (id K): relay its bytes to the caller (§E.5 steps 4–5). */
@@ -158,8 +171,7 @@ export class ToolCallRouter {
     });
     if (opensStream) {
       call.streaming = true;
-      for (const { chunk, payload } of call.held.splice(0)) this.#forwardRequestChunk(call, chunk, payload);
-      call.heldBytes = 0;
+      this.#flushHeld(call);
     } else {
       this.#finish(call);
     }
@@ -192,7 +204,7 @@ export class ToolCallRouter {
 
   /**
    * The caller's `room.tool_call_request_chunk` (a request for npm): forward it to the host, or hold it until
-   * the host has answered `control open`, and acknowledge it.
+   * it may be forwarded (see the file comment), and acknowledge it.
    * @throws RoomrunnerError `RR_EMULATOR_TOOL_CALL_NOT_FOUND` (1003) when no call of this caller has that id;
    *   `RR_EMULATOR_STREAM_BACKLOG_FULL` (1006) when holding it would pass {@link MAX_HELD_REQUEST_CHUNKS} or
    *   {@link MAX_HELD_REQUEST_BYTES} (the chunk is not kept; the caller may send it again).
@@ -208,7 +220,7 @@ export class ToolCallRouter {
         data: { toolCallId: chunk.tool_call_id },
       });
     }
-    if (call.streaming) {
+    if (call.streaming || call.forwarding) {
       this.#forwardRequestChunk(call, chunk.chunk, payload);
       return;
     }
@@ -223,6 +235,11 @@ export class ToolCallRouter {
     // An own copy: the payload is a view into the received message's buffer.
     call.held.push({ chunk: chunk.chunk, payload: Uint8Array.from(payload) });
     call.heldBytes += bytes;
+  }
+
+  #flushHeld(call: PendingCall): void {
+    for (const { chunk, payload } of call.held.splice(0)) this.#forwardRequestChunk(call, chunk, payload);
+    call.heldBytes = 0;
   }
 
   #forwardRequestChunk(call: PendingCall, chunk: JsonObject, payload: Uint8Array): void {
