@@ -9,6 +9,8 @@ import { CONTENT_CODES, RoomrunnerError, isRoomrunnerError } from '../errors.js'
 import { CONTROL_CLOSE_INVALID_DATA, CONTROL_CLOSE_NORMAL, type Content } from '../protocol/content.js';
 import { describeIssues } from '../protocol/messages.js';
 import type { Logger } from '../logger.js';
+import { isAsyncIterable } from '../room/chunk-queue.js';
+import { serverError } from '../room/session.js';
 import type { AgentContext, Toolkit, Tool } from './define-agent.js';
 
 /** One call a handler makes into the room: single or streamed arguments. */
@@ -330,10 +332,6 @@ function validatedInput(source: AsyncIterable<Content>, tool: Tool, agent: strin
   };
 }
 
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
-}
-
 /** A json object argument, or `{}` for `empty` (as npm hosts do, §E.5 step 3). */
 function argumentsValue(content: Content): unknown {
   if (content.type === 'json') return content.json;
@@ -360,9 +358,7 @@ function makeContext(request: CallRequest, logger: Logger, signal: AbortSignal):
     },
     async *callStream(toolkit, tool, args = {}) {
       for await (const content of invokeStream(toolkit, tool, jsonArguments(args))) {
-        if (content.type === 'error') {
-          throw new RoomrunnerError('RR_ROOM_SERVER_ERROR', content.text, { data: content.code === undefined ? {} : { code: content.code } });
-        }
+        if (content.type === 'error') throw serverError(content);
         yield resultValue(toolkit, tool, content);
       }
     },
@@ -378,7 +374,7 @@ function resultValue(toolkit: string, tool: string, content: Content): unknown {
 }
 
 /** One json content, or each object of a streamed input as a json chunk. */
-function jsonArguments(args: Record<string, unknown> | AsyncIterable<Record<string, unknown>>): Content | AsyncIterable<Content> {
+export function jsonArguments(args: Record<string, unknown> | AsyncIterable<Record<string, unknown>>): Content | AsyncIterable<Content> {
   if (!isAsyncIterable(args)) return { type: 'json', json: args };
   const items = args as AsyncIterable<Record<string, unknown>>;
   return {

@@ -5,10 +5,11 @@
  */
 import { RoomrunnerError } from '../errors.js';
 import { CONTROL_CLOSE_NORMAL, type Content } from '../protocol/content.js';
-import { ChunkQueue } from '../room/chunk-queue.js';
+import { ChunkQueue, isAsyncIterable } from '../room/chunk-queue.js';
+import { serverError } from '../room/session.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { AGENT_TOOL_NAME, type Toolkit } from './define-agent.js';
-import { CallLimiter, runCall, type CallOutcome, type ResponseSink, type RoomApi } from './run-call.js';
+import { CallLimiter, jsonArguments, runCall, type CallOutcome, type ResponseSink, type RoomApi } from './run-call.js';
 
 export interface AgentHarnessOptions {
   room?: string;
@@ -51,12 +52,12 @@ export function createAgentHarness(toolkits: readonly Toolkit[], options: AgentH
     if (!toolkit) {
       return Promise.resolve({ content: { type: 'error', text: `toolkit '${toolkitName}' was not found`, code: 1003 }, outcome: 'not_found', durationMs: 0 });
     }
-    const streamed = isContentStream(args);
+    const streamed = isAsyncIterable(args);
     return runCall({
       toolkit,
       tool,
-      arguments: streamed ? { type: 'control', method: 'open' } : args,
-      input: streamed ? args : null,
+      arguments: streamed ? { type: 'control', method: 'open' } : (args as Content),
+      input: streamed ? (args as AsyncIterable<Content>) : null,
       stream,
       room,
       callerId: options.callerId ?? 'test-caller',
@@ -120,28 +121,10 @@ export function createAgentHarness(toolkits: readonly Toolkit[], options: AgentH
       const content = await roomApi.invokeTool({
         toolkit: name,
         tool: callOptions.tool ?? AGENT_TOOL_NAME,
-        arguments: jsonInput(args),
+        arguments: jsonArguments(args),
         ...(callOptions.signal ? { signal: callOptions.signal } : {}),
       });
       return content.type === 'json' ? content.json : content;
-    },
-  };
-}
-
-function serverError(content: Content & { type: 'error' }): RoomrunnerError {
-  return new RoomrunnerError('RR_ROOM_SERVER_ERROR', content.text, { data: content.code === undefined ? {} : { code: content.code } });
-}
-
-function isContentStream(value: unknown): value is AsyncIterable<Content> {
-  return value !== null && typeof value === 'object' && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
-}
-
-function jsonInput(args: Record<string, unknown> | AsyncIterable<Record<string, unknown>>): Content | AsyncIterable<Content> {
-  if (!isContentStream(args)) return { type: 'json', json: args };
-  const items = args as AsyncIterable<Record<string, unknown>>;
-  return {
-    async *[Symbol.asyncIterator]() {
-      for await (const item of items) yield { type: 'json', json: item } as Content;
     },
   };
 }

@@ -89,3 +89,8 @@ export class ChunkQueue<T> implements AsyncIterable<T> {
     };
   }
 }
+
+/** True for anything `for await` can read: how a streamed argument is told from a single one. */
+export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+}

@@ -17,9 +17,9 @@ import {
   toolCallType,
 } from '../protocol/messages.js';
 import { packMessage, unpackMessage, type JsonObject } from '../protocol/packing.js';
-import { ChunkQueue } from './chunk-queue.js';
+import { ChunkQueue, isAsyncIterable } from './chunk-queue.js';
 import type { ConnectionRequestOptions, RoomConnection } from './connection.js';
-import type { Session } from './session.js';
+import { serverError, type Session } from './session.js';
 
 /** A toolkit registration as sent in `room.register_toolkit` (§E.2); `public` defaults to false. */
 export type ToolkitRegistration = z.input<typeof RegisterToolkitSchema>;
@@ -201,7 +201,7 @@ export class RoomClient {
   #startCall(params: InvokeToolParams): { toolCallId: string; response: Promise<Content>; chunks: ChunkQueue<Content> } {
     this.#listenForChunks();
     const toolCallId = params.toolCallId ?? newToolCallId();
-    const streamed = isAsyncIterable(params.arguments) ? params.arguments : undefined;
+    const streamed = isAsyncIterable(params.arguments) ? (params.arguments as AsyncIterable<Content>) : undefined;
     const { header: args, payload } = streamed ? { header: { type: 'control', method: 'open' }, payload: new Uint8Array(0) } : contentToParts(toContent(params.arguments as Content | JsonObject | undefined));
     const header: JsonObject = { toolkit: params.toolkit, tool: params.tool, arguments: args, tool_call_id: toolCallId };
     if (params.participantId !== undefined) header['participant_id'] = params.participantId;
@@ -483,17 +483,9 @@ function isStreamOpen(content: Content): boolean {
   return content.type === 'control' && content.method === 'open';
 }
 
-function isAsyncIterable(value: unknown): value is AsyncIterable<Content> {
-  return value !== null && typeof value === 'object' && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
-}
-
 /** `<ms>-<hex>`, the shape the npm SDK sends (§E.4). */
 function newToolCallId(): string {
   return `${Date.now()}-${Math.random().toString(16).slice(2)}`;
-}
-
-function serverError(content: Content & { type: 'error' }): RoomrunnerError {
-  return new RoomrunnerError('RR_ROOM_SERVER_ERROR', content.text, { data: content.code === undefined ? {} : { code: content.code } });
 }
 
 /** Send on the socket that carried the call; a socket that closed meanwhile drops the message. */
