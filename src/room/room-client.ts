@@ -269,23 +269,28 @@ export class RoomClient {
 
   #onResponseChunk(data: Uint8Array): void {
     const { header, payload } = unpackMessage(data);
-    const message = parseHeader(ToolCallChunkSchema, header, MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK);
-    const stream = this.#responseStreams.get(message.tool_call_id);
+    const toolCallId = header['tool_call_id'];
+    const stream = typeof toolCallId === 'string' ? this.#responseStreams.get(toolCallId) : undefined;
     if (!stream) return;
-    const chunk = contentFromParts(message.chunk, payload);
+    const raw = header['chunk'];
+    // Python hosts also send a tool's events as bare JSON chunks with no content `type`; the SDKs read those as json.
+    const chunk =
+      raw !== null && typeof raw === 'object' && !Array.isArray(raw) && typeof (raw as JsonObject)['type'] === 'string'
+        ? contentFromParts(raw as JsonObject, payload)
+        : json(raw ?? null);
     if (chunk.type !== 'control') {
       stream.push(chunk);
       return;
     }
     if (chunk.method !== 'close') return;
-    this.#responseStreams.delete(message.tool_call_id);
+    this.#responseStreams.delete(toolCallId as string);
     const status = chunk.statusCode ?? CONTROL_CLOSE_NORMAL;
     if (status === CONTROL_CLOSE_NORMAL) {
       stream.end();
       return;
     }
     const reason = chunk.message ?? `the tool call stream closed with status ${status}`;
-    stream.fail(new RoomrunnerError('RR_ROOM_STREAM_CLOSED', reason, { data: { statusCode: status, toolCallId: message.tool_call_id } }));
+    stream.fail(new RoomrunnerError('RR_ROOM_STREAM_CLOSED', reason, { data: { statusCode: status, toolCallId } }));
   }
 
   /**

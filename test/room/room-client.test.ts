@@ -347,6 +347,15 @@ describe('RoomClient streamed calls (docs/protocol.md §E.5)', () => {
     expect(await reading).toEqual({ chunks: [json({ n: 1 }), { type: 'error', text: 'a hiccup' }, json({ n: 2 })] });
   });
 
+  it('reads a bare JSON chunk without a content type (a Python tool event) as json', async () => {
+    const r = await room({ 'room.invoke_tool': () => open });
+    const reading = collect(r.client.invoke({ toolkit: 'count', tool: 'up', toolCallId: 'py1' }));
+    await r.next('room.invoke_tool');
+    await sendChunk(r, 'py1', { kind: 'progress', item_id: 'i1' });
+    await sendChunk(r, 'py1', { type: 'control', method: 'close' });
+    expect(await reading).toEqual({ chunks: [json({ kind: 'progress', item_id: 'i1' })] });
+  });
+
   it('resolves invokeTool on a streamed answer with its last chunk', async () => {
     const r = await room({ 'room.invoke_tool': () => open });
     const answer = r.client.invokeTool({ toolkit: 'count', tool: 'up', toolCallId: 'mine' });
