@@ -66,6 +66,7 @@ export const ERROR_CATALOG = {
   RR_ROOM_TOOLKIT_NOT_HOSTED: { description: 'The room sent a tool call (`room.tool_call.<toolkit>`) for a toolkit this participant does not serve.', content: 1003 },
   RR_ROOM_UNEXPECTED_RESPONSE: { description: 'The room answered a request with a content of the wrong type or shape (e.g. register_toolkit without `json {id}`).', content: 1100 },
   RR_ROOM_HANDOFF_SOCKET_USED: { description: 'A connection over a websocket handoff tried to connect again: the socket the platform opened is used once, with no reconnect (the platform dials again for a new session).' },
+  RR_ROOM_STREAM_CLOSED: { description: "A streamed tool answer closed with a status other than 1000 (1007: a chunk did not match its schema); the message is the host's reason, `data.statusCode` the status." },
 
   // --- emulator (src/emulator) ---
   RR_EMULATOR_TOOLKIT_NOT_FOUND: { description: 'room.invoke_tool named a toolkit (or tool) that is not registered or not visible to the caller.', content: 1003 },
@@ -114,6 +115,7 @@ export const ERROR_CATALOG = {
   RR_AGENT_DEFINITION_INVALID: { description: 'An agent or toolkit definition is missing a name, schema or handler, or its input schema has a part LLM agents cannot be asked for (a start-up error naming the field).' },
   RR_AGENT_DUPLICATE_NAME: { description: 'Two agents or toolkits share one name (a start-up error naming both files).' },
   RR_AGENT_DISCOVERY_FAILED: { description: 'A file in the agents folder failed to load or exports something that is not an agent (a start-up error naming the file and export).' },
+  RR_AGENT_INVALID_CHUNK: { description: 'A streamed chunk does not match its schema: an input chunk (the tool stops reading; a streamed answer closes with 1007, a single one is this error) or an output chunk or final value (the stream closes with 1007 and this text).', content: 1002 },
 
   // --- webhook signatures (src/webhooks/signatures) ---
   RR_WEBHOOK_SIGNATURE_MISSING: { description: 'The webhook carries no signature header for the configured scheme.', http: 401 },

@@ -3,6 +3,10 @@
  * toolkit named after the agent with one tool, `ask`, whose argument and result types are inferred from zod
  * schemas. {@link defineToolkit} groups several {@link defineTool} tools under one name when an author wants
  * more than one entry point. The runner validates input before and output after every handler.
+ *
+ * A tool can stream both ways (docs/protocol.md §E.5): with `chunk`, `run` is an async generator whose yields are
+ * the output chunks and whose return value is the final value; with `streamInput: true`, `run` gets an async
+ * iterable of validated `input` items instead of one value.
  */
 import { z } from 'zod';
 import { RoomrunnerError } from '../errors.js';
@@ -37,9 +41,17 @@ export interface AgentContext {
    * Call a tool of another toolkit in the same room and return its JSON result (its `json` field). Fails with a
    * RoomrunnerError carrying the room's error code; aborted with this call's signal.
    */
-  call(toolkit: string, tool: string, args?: Record<string, unknown>): Promise<unknown>;
+  call(toolkit: string, tool: string, args?: Record<string, unknown> | AsyncIterable<Record<string, unknown>>): Promise<unknown>;
   /** As {@link call} with any argument content, returning the raw result content (text, file, link, ...). */
-  invoke(toolkit: string, tool: string, args?: Content): Promise<Content>;
+  invoke(toolkit: string, tool: string, args?: Content | AsyncIterable<Content>): Promise<Content>;
+  /**
+   * Call a tool and read its answer as it arrives: each JSON chunk's value (the last one is a streamed tool's
+   * final value; a single answer is one value). `args` may be an async iterable of objects: streamed input. An
+   * `error` chunk or a close other than 1000 fails the iteration with a RoomrunnerError.
+   */
+  callStream(toolkit: string, tool: string, args?: Record<string, unknown> | AsyncIterable<Record<string, unknown>>): AsyncIterable<unknown>;
+  /** As {@link callStream} with contents: every chunk as it arrives, `error` chunks included (they do not end a stream). */
+  invokeStream(toolkit: string, tool: string, args?: Content | AsyncIterable<Content>): AsyncIterable<Content>;
   /** The toolkits visible in the room, by name, with their tools. */
   listToolkits(): Promise<Record<string, { participantId?: string | null; title?: string | null; tools: string[] }>>;
 }
@@ -47,14 +59,31 @@ export interface AgentContext {
 /** Schemas an input or output may use: any zod type. JSON object schemas are what rooms expect. */
 export type Schema = z.ZodType;
 
-export interface ToolDefinition<I extends Schema, O extends Schema> {
+/** What `run` gets: one validated value, or with `streamInput: true` an async iterable of them. */
+export type ToolArgs<I extends Schema, S extends boolean> = S extends true ? AsyncIterable<z.output<I>> : z.output<I>;
+
+/**
+ * What `run` returns: the output value, or with a `chunk` schema an async generator that yields chunks and
+ * returns the final value.
+ */
+export type ToolResult<O extends Schema, C extends Schema | undefined> = C extends Schema
+  ? AsyncGenerator<z.input<C>, z.input<O>, undefined>
+  : Promise<z.input<O>> | z.input<O>;
+
+export interface ToolDefinition<I extends Schema, O extends Schema, C extends Schema | undefined = undefined, S extends boolean = false> {
   title?: string;
   description?: string;
+  /** The arguments; with `streamInput: true`, each item of the input stream. */
   input: I;
+  /** The final value (with `chunk`, what the generator returns; sent as the last chunk unless undefined). */
   output: O;
+  /** Stream the output: the schema of each chunk `run` yields. Registered with `output_spec.stream: true`. */
+  chunk?: C;
+  /** Take streamed input: `run` gets an async iterable of `input` items. Registered with `input_spec.stream: true`. */
+  streamInput?: S;
   /** Answer one call. Gets fully typed, already validated arguments; must return the output type. */
-  run(args: z.output<I>, ctx: AgentContext): Promise<z.input<O>> | z.input<O>;
-  /** Deadline of one call in ms (default 60 s). The call answers 1009 and `ctx.signal` aborts past it. */
+  run(args: ToolArgs<I, S>, ctx: AgentContext): ToolResult<O, C>;
+  /** Deadline of one call in ms (default 60 s), streams included. The call answers 1009 and `ctx.signal` aborts past it. */
   timeoutMs?: number;
   /** Calls this tool runs at once per room (default 64). */
   concurrency?: number;
@@ -63,22 +92,26 @@ export interface ToolDefinition<I extends Schema, O extends Schema> {
 }
 
 /** A tool after {@link defineTool}: its definition plus the JSON Schemas rooms see. */
-export interface Tool<I extends Schema = Schema, O extends Schema = Schema> {
+export interface Tool<I extends Schema = Schema, O extends Schema = Schema, C extends Schema | undefined = Schema | undefined, S extends boolean = boolean> {
   readonly title: string;
   readonly description: string;
   readonly input: I;
   readonly output: O;
+  /** The output chunk schema of a streaming tool, else undefined. */
+  readonly chunk: C;
+  readonly streamInput: S;
   readonly timeoutMs: number;
   readonly concurrency: number;
   readonly maxQueue: number;
   /** The schemas registered in rooms, in the form LLM agents accept (./json-schema.ts). */
   readonly inputJsonSchema: Record<string, unknown>;
+  /** For a streaming tool, the schema every output chunk matches: chunk or final value. */
   readonly outputJsonSchema: Record<string, unknown>;
   /** Arguments as `input` reads them: `null` for an optional field means absent (the LLM schema rule). */
   normalizeInput(args: unknown): unknown;
   /** A validated output as `outputJsonSchema` promises it: an absent optional field is sent as `null`. */
   normalizeOutput(output: unknown): unknown;
-  run(args: z.output<I>, ctx: AgentContext): Promise<z.input<O>> | z.input<O>;
+  run(args: ToolArgs<I, S>, ctx: AgentContext): ToolResult<O, C>;
 }
 
 /** A named group of tools, registered in a room as one toolkit (§E.2). */
@@ -94,11 +127,13 @@ export interface Toolkit {
 }
 
 /** A toolkit with a single `ask` tool whose types are kept for inference and type tests. */
-export interface Agent<I extends Schema = Schema, O extends Schema = Schema> extends Toolkit {
-  readonly tools: Readonly<{ ask: Tool<I, O> }>;
+export interface Agent<I extends Schema = Schema, O extends Schema = Schema, C extends Schema | undefined = Schema | undefined, S extends boolean = boolean>
+  extends Toolkit {
+  readonly tools: Readonly<{ ask: Tool<I, O, C, S> }>;
 }
 
-export interface AgentDefinition<I extends Schema, O extends Schema> extends ToolDefinition<I, O> {
+export interface AgentDefinition<I extends Schema, O extends Schema, C extends Schema | undefined = undefined, S extends boolean = false>
+  extends ToolDefinition<I, O, C, S> {
   /** Toolkit name callers use, e.g. `samples.adder`. */
   name: string;
   public?: boolean;
@@ -115,10 +150,17 @@ export interface ToolkitDefinition {
 }
 
 /** Define one typed tool, to group with others in {@link defineToolkit}. */
-export function defineTool<I extends Schema, O extends Schema>(definition: ToolDefinition<I, O>): Tool<I, O> {
+export function defineTool<I extends Schema, O extends Schema, C extends Schema | undefined = undefined, S extends boolean = false>(
+  definition: ToolDefinition<I, O, C, S>,
+  // NoInfer: inside `tools: { … }` the contextual Tool<…, boolean> must not widen S and C of this definition.
+): Tool<I, O, NoInfer<C>, NoInfer<S>> {
   const where = definition.title ?? 'tool';
   if (!(definition.input instanceof z.ZodType)) throw invalid(`${where}: "input" must be a zod schema`);
   if (!(definition.output instanceof z.ZodType)) throw invalid(`${where}: "output" must be a zod schema`);
+  const chunk = definition.chunk;
+  if (chunk !== undefined && !(chunk instanceof z.ZodType)) throw invalid(`${where}: "chunk" must be a zod schema`);
+  const streamInput = definition.streamInput ?? (false as S);
+  if (typeof streamInput !== 'boolean') throw invalid(`${where}: "streamInput" must be true or false`);
   if (typeof definition.run !== 'function') throw invalid(`${where}: "run" must be a function`);
   const timeoutMs = definition.timeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
   const concurrency = definition.concurrency ?? DEFAULT_AGENT_CONCURRENCY;
@@ -131,11 +173,14 @@ export function defineTool<I extends Schema, O extends Schema>(definition: ToolD
     description: definition.description ?? '',
     input: definition.input,
     output: definition.output,
+    chunk: chunk as C,
+    streamInput,
     timeoutMs,
     concurrency,
     maxQueue,
     inputJsonSchema: registeredJsonSchema(definition.input, 'input', where),
-    outputJsonSchema: registeredJsonSchema(definition.output, 'output', where),
+    // A streaming tool's final value travels as its last chunk, so each chunk is one or the other.
+    outputJsonSchema: registeredJsonSchema(chunk === undefined ? definition.output : z.union([chunk, definition.output]), 'output', where),
     normalizeInput: nullAsAbsent.bind(undefined, zodJsonSchema(definition.input, 'input', where)),
     normalizeOutput: absentAsNull.bind(undefined, zodJsonSchema(definition.output, 'output', where)),
     run: definition.run.bind(definition),
@@ -165,7 +210,9 @@ export function defineToolkit(definition: ToolkitDefinition): Toolkit {
  * Define a typed agent: a toolkit named `name` with one tool `ask`. Callers use
  * `room.agents.invokeTool({ toolkit: name, tool: 'ask', arguments })` and get the output as JSON.
  */
-export function defineAgent<I extends Schema, O extends Schema>(definition: AgentDefinition<I, O>): Agent<I, O> {
+export function defineAgent<I extends Schema, O extends Schema, C extends Schema | undefined = undefined, S extends boolean = false>(
+  definition: AgentDefinition<I, O, C, S>,
+): Agent<I, O, C, S> {
   checkName(definition.name);
   const tool = defineTool({ ...definition, title: definition.title ?? definition.name });
   return defineToolkit({
@@ -175,7 +222,7 @@ export function defineAgent<I extends Schema, O extends Schema>(definition: Agen
     ...(definition.public === undefined ? {} : { public: definition.public }),
     ...(definition.annotations === undefined ? {} : { annotations: definition.annotations }),
     tools: { [AGENT_TOOL_NAME]: tool },
-  }) as Agent<I, O>;
+  }) as Agent<I, O, C, S>;
 }
 
 /** True for values made by defineAgent, defineToolkit or the class form. */

@@ -9,7 +9,7 @@ import type { Content } from '../protocol/content.js';
 import type { JsonObject } from '../protocol/packing.js';
 import { silentLogger, withBindings, type Logger } from '../logger.js';
 import { RoomConnection, type RoomConnectionOptions } from '../room/connection.js';
-import { RoomClient, type ToolkitRegistration } from '../room/room-client.js';
+import { RoomClient, type ToolCall, type ToolkitRegistration } from '../room/room-client.js';
 import type { Toolkit } from './define-agent.js';
 import { CallLimiter, runCall, type CallGroup, type CallOutcome, type RoomApi } from './run-call.js';
 
@@ -31,8 +31,8 @@ export function toolkitRegistration(toolkit: Toolkit): ToolkitRegistration {
     tools[name] = {
       title: tool.title || name,
       description: tool.description,
-      input_spec: { types: ['json'], stream: false, schema: tool.inputJsonSchema },
-      output_spec: { types: ['json'], stream: false, schema: tool.outputJsonSchema },
+      input_spec: { types: ['json'], stream: tool.streamInput, schema: tool.inputJsonSchema },
+      output_spec: { types: ['json'], stream: tool.chunk !== undefined, schema: tool.outputJsonSchema },
     };
   }
   return {
@@ -77,6 +77,7 @@ export class AgentHost {
     this.#logger = withBindings(options.logger ?? silentLogger(), { room: options.room });
     this.#roomApi = {
       invokeTool: ({ toolkit, tool, arguments: args, signal }) => client.invokeTool({ toolkit, tool, arguments: args, ...(signal ? { signal } : {}) }),
+      invokeStream: ({ toolkit, tool, arguments: args, signal }) => client.invoke({ toolkit, tool, arguments: args, ...(signal ? { signal } : {}) }),
       listToolkits: async () => {
         const listed = await client.listToolkits();
         return Object.fromEntries(
@@ -85,7 +86,7 @@ export class AgentHost {
       },
     };
     for (const toolkit of options.toolkits) {
-      this.#unserve.push(client.serveToolkit(toolkit.name, (call) => this.#answer(toolkit, call.name, call.arguments, call.callerId, call.toolCallId, call.signal)));
+      this.#unserve.push(client.serveToolkit(toolkit.name, (call) => this.#answer(toolkit, call)));
     }
   }
 
@@ -157,7 +158,8 @@ export class AgentHost {
     for (const unserve of this.#unserve.splice(0)) unserve();
   }
 
-  #answer(toolkit: Toolkit, tool: string, args: Content, callerId: string | null, toolCallId: string, callSignal: AbortSignal): Promise<Content> {
+  #answer(toolkit: Toolkit, call: ToolCall): Promise<Content> {
+    const { name: tool, signal: callSignal } = call;
     if (this.#leaving !== undefined) {
       const error = new RoomrunnerError('RR_AGENT_ABORTED', `agent ${toolkit.name} is leaving the room: ${this.#leaving}`);
       return Promise.resolve({ type: 'error', text: error.message, code: error.contentCode });
@@ -170,10 +172,12 @@ export class AgentHost {
     const work = runCall({
       toolkit,
       tool,
-      arguments: args,
+      arguments: call.arguments,
+      input: call.input,
+      stream: { open: call.openStream, chunk: call.sendChunk },
       room: this.#options.room,
-      callerId,
-      toolCallId,
+      callerId: call.callerId,
+      toolCallId: call.toolCallId,
       logger: this.#logger,
       roomApi: this.#roomApi,
       limiter: this.#limiter,

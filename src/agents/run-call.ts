@@ -6,15 +6,34 @@
  */
 import { z } from 'zod';
 import { CONTENT_CODES, RoomrunnerError, isRoomrunnerError } from '../errors.js';
-import type { Content } from '../protocol/content.js';
+import { CONTROL_CLOSE_INVALID_DATA, CONTROL_CLOSE_NORMAL, type Content } from '../protocol/content.js';
 import { describeIssues } from '../protocol/messages.js';
 import type { Logger } from '../logger.js';
+import { isAsyncIterable } from '../room/chunk-queue.js';
+import { serverError } from '../room/session.js';
 import type { AgentContext, Toolkit, Tool } from './define-agent.js';
+
+/** One call a handler makes into the room: single or streamed arguments. */
+export interface RoomApiRequest {
+  toolkit: string;
+  tool: string;
+  arguments: Content | AsyncIterable<Content>;
+  signal?: AbortSignal;
+}
 
 /** What a handler's context needs from the room. */
 export interface RoomApi {
-  invokeTool(request: { toolkit: string; tool: string; arguments: Content; signal?: AbortSignal }): Promise<Content>;
+  /** The answer content; for a streamed answer its final value (last chunk). Rejects on `error`. */
+  invokeTool(request: RoomApiRequest): Promise<Content>;
+  /** The answer as it arrives (see RoomClient.invoke). */
+  invokeStream(request: RoomApiRequest): AsyncIterable<Content>;
   listToolkits(): Promise<Record<string, { participantId?: string | null; title?: string | null; tools: string[] }>>;
+}
+
+/** Where a streaming tool's answer goes: `open` once, then each chunk in order (backed by the socket). */
+export interface ResponseSink {
+  open(): Promise<void>;
+  chunk(content: Content): Promise<void>;
 }
 
 /**
@@ -88,6 +107,14 @@ export interface CallRequest {
   signal?: AbortSignal;
   /** The calls of one owner (a host) that it may abort together; the call joins it while it runs. */
   group?: CallGroup;
+  /** The request chunks when the caller streams its input (`arguments` is then `control open`). */
+  input?: AsyncIterable<Content> | null;
+  /**
+   * Where a streaming tool's chunks go. The outcome's content is then the stream's end (a `control close`, or
+   * an `error` that goes out as a chunk before a normal close). Without it a streaming tool answers with its
+   * final value as one content.
+   */
+  stream?: ResponseSink;
 }
 
 /**
@@ -118,11 +145,25 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
     return done(error('RR_AGENT_TOOL_NOT_FOUND', `toolkit ${toolkit.name} has no tool "${request.tool}" (it has: ${known})`), 'not_found');
   }
 
-  const raw = argumentsValue(request.arguments);
-  if (raw instanceof RoomrunnerError) return done(toContent(raw), 'invalid_input');
-  const parsed = tool.input.safeParse(tool.normalizeInput(raw));
-  if (!parsed.success) {
-    return done(error('RR_AGENT_INVALID_INPUT', `Invalid arguments for agent ${toolkit.name}: ${describeIssues(parsed.error)}`), 'invalid_input');
+  const streamedIn = request.input != null;
+  if (tool.streamInput !== streamedIn) {
+    const why = tool.streamInput ? 'takes streamed input: send its arguments as a stream of json chunks' : 'does not take streamed input: send one json object';
+    return done(error('RR_AGENT_UNSUPPORTED_INPUT', `tool "${request.tool}" of toolkit ${toolkit.name} ${why}`), 'invalid_input');
+  }
+  // Set by the input stream when a chunk fails its schema: the call then fails as invalid input, whatever the
+  // handler did with the error.
+  const inputFailure: { error?: RoomrunnerError } = {};
+  let args: unknown;
+  if (request.input != null) {
+    args = validatedInput(request.input, tool, toolkit.name, inputFailure);
+  } else {
+    const raw = argumentsValue(request.arguments);
+    if (raw instanceof RoomrunnerError) return done(toContent(raw), 'invalid_input');
+    const parsed = tool.input.safeParse(tool.normalizeInput(raw));
+    if (!parsed.success) {
+      return done(error('RR_AGENT_INVALID_INPUT', `Invalid arguments for agent ${toolkit.name}: ${describeIssues(parsed.error)}`), 'invalid_input');
+    }
+    args = parsed.data;
   }
 
   const key = `${toolkit.name}\u0000${request.tool}`;
@@ -157,7 +198,9 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
     }
     if (!acquired) throw signal.reason;
     const ctx = makeContext(request, logger, signal);
-    const output = await untilAborted(Promise.resolve().then(() => tool.run(parsed.data, ctx)), signal);
+    if (tool.chunk !== undefined) return await streamOutput({ tool, chunk: tool.chunk, agent: toolkit.name, args, ctx, signal, sink: request.stream, logger, inputFailure, done });
+    const output = await untilAborted(Promise.resolve().then(() => tool.run(args, ctx)), signal);
+    if (inputFailure.error) return done(toContent(inputFailure.error), 'invalid_input');
     const checked = tool.output.safeParse(output);
     if (!checked.success) {
       logger.error({ issues: checked.error.issues }, 'agent returned output that does not match its output schema');
@@ -176,6 +219,7 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
       const why = thrown instanceof Error ? thrown.message : String(thrown);
       return done(error('RR_AGENT_ABORTED', `call to agent ${toolkit.name} was aborted: ${why}`), 'aborted');
     }
+    if (inputFailure.error) return done(streamEnd(inputFailure.error, request.stream !== undefined && tool.chunk !== undefined), 'invalid_input');
     logger.warn({ err: thrown instanceof Error ? thrown.message : String(thrown) }, 'agent threw');
     return done(thrownToContent(thrown), 'failed');
   } finally {
@@ -186,6 +230,108 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
   }
 }
 
+interface StreamRun {
+  tool: Tool;
+  chunk: z.ZodType;
+  agent: string;
+  args: unknown;
+  ctx: AgentContext;
+  signal: AbortSignal;
+  sink: ResponseSink | undefined;
+  logger: Logger;
+  inputFailure: { error?: RoomrunnerError };
+  done(content: Content, outcome: CallOutcome['outcome']): CallOutcome;
+}
+
+/**
+ * Run a streaming tool (docs/protocol.md §E.5): open the answer, send each yielded chunk once it matches the
+ * chunk schema, then the final value, then `close`. A chunk or final value that does not match ends the stream
+ * with close 1007 and the reason; a throw is left to the caller of this function (an `error` chunk, then close).
+ */
+async function streamOutput(run: StreamRun): Promise<CallOutcome> {
+  const { tool, chunk, agent, signal, sink, done } = run;
+  let last: Content | undefined;
+  const emit = async (content: Content): Promise<void> => {
+    if (sink) await untilAborted(sink.chunk(content), signal);
+    else last = content;
+  };
+  if (sink) await untilAborted(sink.open(), signal);
+  const produced = tool.run(run.args, run.ctx) as unknown;
+  if (!isAsyncIterable(produced)) {
+    const err = new RoomrunnerError('RR_AGENT_INVALID_CHUNK', `agent ${agent} streams its output but run did not return an async generator`);
+    run.logger.error({ err }, 'streaming agent returned no async generator');
+    return done(streamEnd(err, sink !== undefined), 'invalid_output');
+  }
+  const iterator = produced[Symbol.asyncIterator]();
+  // Stop the generator (its finally blocks run) without waiting: it may be stuck in an await of its own.
+  const stop = (): void => void Promise.resolve()
+    .then(() => iterator.return?.())
+    .catch(() => undefined);
+  let final: unknown;
+  try {
+    for (let index = 0; ; index += 1) {
+      const step = await untilAborted(Promise.resolve().then(() => iterator.next()), signal);
+      if (run.inputFailure.error) {
+        stop();
+        return done(streamEnd(run.inputFailure.error, sink !== undefined), 'invalid_input');
+      }
+      if (step.done) {
+        final = step.value;
+        break;
+      }
+      const parsed = chunk.safeParse(step.value);
+      if (!parsed.success) {
+        stop();
+        const err = new RoomrunnerError('RR_AGENT_INVALID_CHUNK', `agent ${agent} yielded chunk ${index} that does not match its chunk schema: ${describeIssues(parsed.error)}`);
+        run.logger.error({ issues: parsed.error.issues, index }, 'agent yielded a chunk that does not match its chunk schema');
+        return done(streamEnd(err, sink !== undefined), 'invalid_output');
+      }
+      await emit({ type: 'json', json: parsed.data });
+    }
+  } catch (thrown) {
+    stop();
+    throw thrown;
+  }
+  const checked = tool.output.safeParse(final);
+  if (!checked.success) {
+    const err = new RoomrunnerError('RR_AGENT_INVALID_CHUNK', `agent ${agent} returned a final value that does not match its output schema: ${describeIssues(checked.error)}`);
+    run.logger.error({ issues: checked.error.issues }, 'agent returned a final value that does not match its output schema');
+    return done(streamEnd(err, sink !== undefined), 'invalid_output');
+  }
+  if (checked.data !== undefined) await emit({ type: 'json', json: checked.data });
+  return done(sink ? { type: 'control', method: 'close', statusCode: CONTROL_CLOSE_NORMAL } : (last ?? { type: 'empty' }), 'ok');
+}
+
+/** How a validation failure ends a call: close 1007 with the reason on an open stream, else an `error` answer. */
+function streamEnd(err: RoomrunnerError, streaming: boolean): Content {
+  return streaming ? { type: 'control', method: 'close', statusCode: CONTROL_CLOSE_INVALID_DATA, message: err.message } : toContent(err);
+}
+
+/**
+ * The input stream a streamed-input tool reads: each request chunk's json value, checked against the input
+ * schema. The first that fails is recorded in `failure` and thrown into the reader.
+ */
+function validatedInput(source: AsyncIterable<Content>, tool: Tool, agent: string, failure: { error?: RoomrunnerError }): AsyncIterable<unknown> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      let index = 0;
+      for await (const content of source) {
+        if (content.type !== 'json') {
+          failure.error = new RoomrunnerError('RR_AGENT_INVALID_CHUNK', `input chunk ${index} of agent ${agent} is a ${content.type} content; this tool reads json chunks`);
+          throw failure.error;
+        }
+        const parsed = tool.input.safeParse(content.json);
+        if (!parsed.success) {
+          failure.error = new RoomrunnerError('RR_AGENT_INVALID_CHUNK', `input chunk ${index} of agent ${agent} does not match its input schema: ${describeIssues(parsed.error)}`);
+          throw failure.error;
+        }
+        yield parsed.data;
+        index += 1;
+      }
+    },
+  };
+}
+
 /** A json object argument, or `{}` for `empty` (as npm hosts do, §E.5 step 3). */
 function argumentsValue(content: Content): unknown {
   if (content.type === 'json') return content.json;
@@ -194,8 +340,11 @@ function argumentsValue(content: Content): unknown {
 }
 
 function makeContext(request: CallRequest, logger: Logger, signal: AbortSignal): AgentContext {
-  const invoke = (toolkit: string, tool: string, args: Content = { type: 'empty' }): Promise<Content> =>
-    request.roomApi.invokeTool({ toolkit, tool, arguments: args, signal });
+  const { roomApi } = request;
+  const invoke = (toolkit: string, tool: string, args: Content | AsyncIterable<Content> = { type: 'empty' }): Promise<Content> =>
+    roomApi.invokeTool({ toolkit, tool, arguments: args, signal });
+  const invokeStream = (toolkit: string, tool: string, args: Content | AsyncIterable<Content> = { type: 'empty' }): AsyncIterable<Content> =>
+    roomApi.invokeStream({ toolkit, tool, arguments: args, signal });
   return {
     room: request.room,
     callerId: request.callerId ?? '',
@@ -203,14 +352,35 @@ function makeContext(request: CallRequest, logger: Logger, signal: AbortSignal):
     logger,
     signal,
     invoke,
+    invokeStream,
     async call(toolkit, tool, args = {}) {
-      const content = await invoke(toolkit, tool, { type: 'json', json: args });
-      if (content.type === 'json') return content.json;
-      if (content.type === 'text') return content.text;
-      if (content.type === 'empty') return null;
-      throw new RoomrunnerError('RR_AGENT_FAILED', `${toolkit}.${tool} answered with a ${content.type} content; use ctx.invoke for non-JSON results`);
+      return resultValue(toolkit, tool, await invoke(toolkit, tool, jsonArguments(args)));
     },
-    listToolkits: () => request.roomApi.listToolkits(),
+    async *callStream(toolkit, tool, args = {}) {
+      for await (const content of invokeStream(toolkit, tool, jsonArguments(args))) {
+        if (content.type === 'error') throw serverError(content);
+        yield resultValue(toolkit, tool, content);
+      }
+    },
+    listToolkits: () => roomApi.listToolkits(),
+  };
+}
+
+function resultValue(toolkit: string, tool: string, content: Content): unknown {
+  if (content.type === 'json') return content.json;
+  if (content.type === 'text') return content.text;
+  if (content.type === 'empty') return null;
+  throw new RoomrunnerError('RR_AGENT_FAILED', `${toolkit}.${tool} answered with a ${content.type} content; use ctx.invoke for non-JSON results`);
+}
+
+/** One json content, or each object of a streamed input as a json chunk. */
+export function jsonArguments(args: Record<string, unknown> | AsyncIterable<Record<string, unknown>>): Content | AsyncIterable<Content> {
+  if (!isAsyncIterable(args)) return { type: 'json', json: args };
+  const items = args as AsyncIterable<Record<string, unknown>>;
+  return {
+    async *[Symbol.asyncIterator]() {
+      for await (const item of items) yield { type: 'json', json: item } as Content;
+    },
   };
 }
 

@@ -4,10 +4,12 @@
  * harness is routed through it too, so an agent that calls another can be tested with the real one.
  */
 import { RoomrunnerError } from '../errors.js';
-import type { Content } from '../protocol/content.js';
+import { CONTROL_CLOSE_NORMAL, type Content } from '../protocol/content.js';
+import { ChunkQueue, isAsyncIterable } from '../room/chunk-queue.js';
+import { serverError } from '../room/session.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { AGENT_TOOL_NAME, type Toolkit } from './define-agent.js';
-import { CallLimiter, runCall, type CallOutcome, type RoomApi } from './run-call.js';
+import { CallLimiter, jsonArguments, runCall, type CallOutcome, type ResponseSink, type RoomApi } from './run-call.js';
 
 export interface AgentHarnessOptions {
   room?: string;
@@ -16,13 +18,27 @@ export interface AgentHarnessOptions {
 }
 
 export interface AgentHarness {
-  /** Call `toolkit`'s `tool` and return the whole outcome (content + outcome label). */
-  invoke(toolkit: string, tool: string, args: Content, options?: { signal?: AbortSignal }): Promise<CallOutcome>;
   /**
-   * Call an agent's `ask` tool and return its JSON output, or throw a RoomrunnerError whose `contentCode` is
-   * the code a room caller would get (1002 bad input, 1008 failure, 1009 timeout, ...).
+   * Call `toolkit`'s `tool` and return the whole outcome (content + outcome label). `chunks` holds what a
+   * streaming tool sent before `content`, which is then the stream's end (`control close`, or an `error` that a
+   * room caller gets as a last chunk before a normal close). `args` may be an async iterable: streamed input.
    */
-  call(agent: string | Toolkit, args: Record<string, unknown>, options?: { tool?: string; signal?: AbortSignal }): Promise<unknown>;
+  invoke(toolkit: string, tool: string, args: Content | AsyncIterable<Content>, options?: { signal?: AbortSignal }): Promise<CallOutcome & { chunks: readonly Content[] }>;
+  /**
+   * Read a call's answer as a room caller does (RoomClient.invoke): each chunk as it is sent, `error` chunks
+   * included; a close other than 1000 fails with RR_ROOM_STREAM_CLOSED, an `error` answer with RR_ROOM_SERVER_ERROR.
+   */
+  stream(toolkit: string, tool: string, args: Content | AsyncIterable<Content>, options?: { signal?: AbortSignal }): AsyncIterable<Content>;
+  /**
+   * Call an agent's `ask` tool and return its JSON output (a streaming agent's final value), or throw a
+   * RoomrunnerError whose `contentCode` is the code a room caller would get (1002 bad input, 1008 failure,
+   * 1009 timeout, ...). An async iterable of objects is sent as streamed input.
+   */
+  call(
+    agent: string | Toolkit,
+    args: Record<string, unknown> | AsyncIterable<Record<string, unknown>>,
+    options?: { tool?: string; signal?: AbortSignal },
+  ): Promise<unknown>;
 }
 
 export function createAgentHarness(toolkits: readonly Toolkit[], options: AgentHarnessOptions = {}): AgentHarness {
@@ -31,33 +47,66 @@ export function createAgentHarness(toolkits: readonly Toolkit[], options: AgentH
   const logger = options.logger ?? silentLogger();
   const room = options.room ?? 'test-room';
 
-  const invoke: AgentHarness['invoke'] = async (toolkitName, tool, args, invokeOptions = {}) => {
+  const run = (toolkitName: string, tool: string, args: Content | AsyncIterable<Content>, signal: AbortSignal | undefined, stream: ResponseSink): Promise<CallOutcome> => {
     const toolkit = byName.get(toolkitName);
     if (!toolkit) {
-      return { content: { type: 'error', text: `toolkit '${toolkitName}' was not found`, code: 1003 }, outcome: 'not_found', durationMs: 0 };
+      return Promise.resolve({ content: { type: 'error', text: `toolkit '${toolkitName}' was not found`, code: 1003 }, outcome: 'not_found', durationMs: 0 });
     }
+    const streamed = isAsyncIterable(args);
     return runCall({
       toolkit,
       tool,
-      arguments: args,
+      arguments: streamed ? { type: 'control', method: 'open' } : (args as Content),
+      input: streamed ? (args as AsyncIterable<Content>) : null,
+      stream,
       room,
       callerId: options.callerId ?? 'test-caller',
       toolCallId: `test-${Math.random().toString(16).slice(2)}`,
       logger,
       roomApi,
       limiter,
-      ...(invokeOptions.signal ? { signal: invokeOptions.signal } : {}),
+      ...(signal ? { signal } : {}),
     });
+  };
+
+  const invoke: AgentHarness['invoke'] = async (toolkitName, tool, args, invokeOptions = {}) => {
+    const chunks: Content[] = [];
+    const outcome = await run(toolkitName, tool, args, invokeOptions.signal, { open: async () => undefined, chunk: async (c) => void chunks.push(c) });
+    return { ...outcome, chunks };
+  };
+
+  const stream: AgentHarness['stream'] = (toolkitName, tool, args, streamOptions = {}) => {
+    const queue = new ChunkQueue<Content>();
+    let opened = false;
+    const sink: ResponseSink = {
+      open: async () => void (opened = true),
+      chunk: async (c) => queue.push(c),
+    };
+    void run(toolkitName, tool, args, streamOptions.signal, sink).then(({ content }) => {
+      if (content.type === 'control' && content.method === 'close') {
+        const status = content.statusCode ?? CONTROL_CLOSE_NORMAL;
+        if (status === CONTROL_CLOSE_NORMAL) queue.end();
+        else queue.fail(new RoomrunnerError('RR_ROOM_STREAM_CLOSED', content.message ?? `the tool call stream closed with status ${status}`, { data: { statusCode: status } }));
+        return;
+      }
+      if (content.type === 'error' && !opened) {
+        queue.fail(serverError(content));
+        return;
+      }
+      queue.push(content);
+      queue.end();
+    });
+    return queue;
   };
 
   const roomApi: RoomApi = {
     async invokeTool(request) {
-      const { content } = await invoke(request.toolkit, request.tool, request.arguments, request.signal ? { signal: request.signal } : {});
-      if (content.type === 'error') {
-        throw new RoomrunnerError('RR_ROOM_SERVER_ERROR', content.text, { data: content.code === undefined ? {} : { code: content.code } });
-      }
-      return content;
+      let last: Content | undefined;
+      for await (const content of stream(request.toolkit, request.tool, request.arguments, request.signal ? { signal: request.signal } : {})) last = content;
+      if (last?.type === 'error') throw serverError(last);
+      return last ?? { type: 'empty' };
     },
+    invokeStream: (request) => stream(request.toolkit, request.tool, request.arguments, request.signal ? { signal: request.signal } : {}),
     async listToolkits() {
       return Object.fromEntries([...byName.values()].map((t) => [t.name, { participantId: 'test-host', title: t.title, tools: Object.keys(t.tools) }]));
     },
@@ -65,15 +114,17 @@ export function createAgentHarness(toolkits: readonly Toolkit[], options: AgentH
 
   return {
     invoke,
+    stream,
     async call(agent, args, callOptions = {}) {
       const name = typeof agent === 'string' ? agent : agent.name;
       if (typeof agent !== 'string' && !byName.has(name)) byName.set(name, agent);
-      const { content } = await invoke(name, callOptions.tool ?? AGENT_TOOL_NAME, { type: 'json', json: args }, callOptions.signal ? { signal: callOptions.signal } : {});
-      if (content.type === 'error') {
-        throw new RoomrunnerError('RR_ROOM_SERVER_ERROR', content.text, { data: content.code === undefined ? {} : { code: content.code } });
-      }
+      const content = await roomApi.invokeTool({
+        toolkit: name,
+        tool: callOptions.tool ?? AGENT_TOOL_NAME,
+        arguments: jsonArguments(args),
+        ...(callOptions.signal ? { signal: callOptions.signal } : {}),
+      });
       return content.type === 'json' ? content.json : content;
     },
   };
 }
-

@@ -1,7 +1,10 @@
 /**
  * `roomrunner call --room <r> --agent <toolkit> --args '<json>'`: join a room as a person, call an agent (or any
  * toolkit's tool) and print the answer. Waits up to --wait-ms for the toolkit to appear, so it works right after a
- * room starts. Exit 0 with the JSON answer on stdout; exit 1 with `error <code>: <text>` on stderr.
+ * room starts. Exit 0 with the JSON answer on stdout; exit 1 with `error <code>: <text>` on stderr (`error: <text>`
+ * when the host sent no code, as Python hosts do). A streamed answer prints one JSON per line as each chunk
+ * arrives, the final value last; an `error` chunk goes to stderr and the stream goes on (docs/protocol.md §E.5),
+ * a close other than 1000 ends it with `stream closed <status>: <reason>`.
  */
 import { isRoomrunnerError } from '../errors.js';
 import { silentLogger } from '../logger.js';
@@ -58,17 +61,30 @@ export const command: Command = {
       await connection.start();
       const client = new RoomClient(connection);
       await waitForToolkit(client, v.agent, waitMs);
-      const answer = await client.invokeTool({ toolkit: v.agent, tool: v.tool ?? AGENT_TOOL_NAME, arguments: args as Record<string, unknown>, timeoutMs });
-      console.log(JSON.stringify(answer.type === 'json' ? answer.json : answer));
-      return 0;
+      const answer = client.invoke({ toolkit: v.agent, tool: v.tool ?? AGENT_TOOL_NAME, arguments: args as Record<string, unknown>, timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+      let failed = false;
+      for await (const content of answer) {
+        if (content.type === 'error') {
+          failed = true;
+          console.error(content.code === undefined ? `error: ${content.text}` : `error ${content.code}: ${content.text}`);
+        } else {
+          console.log(JSON.stringify(content.type === 'json' ? content.json : content));
+        }
+      }
+      return failed ? 1 : 0;
     } catch (error) {
       if (error instanceof UsageError) {
         console.error(`roomrunner call: ${error.message}\nRun \`roomrunner call --help\` for the flags.`);
         return USAGE_EXIT_CODE;
       }
+      if (isRoomrunnerError(error, 'RR_ROOM_STREAM_CLOSED')) {
+        console.error(`stream closed ${String(error.data['statusCode'])}: ${error.message}`);
+        return 1;
+      }
       if (isRoomrunnerError(error)) {
-        const code = error.code === 'RR_ROOM_SERVER_ERROR' ? error.contentCode : error.code;
-        console.error(`error ${code}: ${error.message}`);
+        // A host's error without a code (Python's) stays codeless: 1008 would be a code nobody sent.
+        const code = error.code === 'RR_ROOM_SERVER_ERROR' ? error.data['code'] : error.code;
+        console.error(code === undefined ? `error: ${error.message}` : `error ${String(code)}: ${error.message}`);
         return 1;
       }
       throw error;

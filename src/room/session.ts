@@ -7,7 +7,7 @@
  * so two messages never interleave (§D.1).
  */
 import { RoomrunnerError } from '../errors.js';
-import { contentFromParts, packContent, type Content } from '../protocol/content.js';
+import { contentFromParts, packContent, type Content, type ErrorContent } from '../protocol/content.js';
 import { encodeFrames } from '../protocol/frames.js';
 import { FrameReader, type FrameMessage } from '../protocol/frame-reader.js';
 import { MESSAGE_TYPES } from '../protocol/messages.js';
@@ -253,10 +253,13 @@ export class Session {
 export function unpackResponse(bytes: Uint8Array): Content {
   const { header, payload } = unpackMessage(bytes);
   const content = contentFromParts(header, payload);
-  if (content.type === 'error') {
-    throw new RoomrunnerError('RR_ROOM_SERVER_ERROR', content.text, { data: content.code === undefined ? {} : { code: content.code } });
-  }
+  if (content.type === 'error') throw serverError(content);
   return content;
+}
+
+/** The RR_ROOM_SERVER_ERROR for an `error` content; `data.code` stays unset when the content has no code. */
+export function serverError(content: ErrorContent): RoomrunnerError {
+  return new RoomrunnerError('RR_ROOM_SERVER_ERROR', content.text, { data: content.code === undefined ? {} : { code: content.code } });
 }
 
 function abortError(type: string, signal: AbortSignal): RoomrunnerError {

@@ -15,7 +15,7 @@ describe('discovering agents in a folder', () => {
 
   it('finds the shipped reference agents', async () => {
     const found = await discoverAgents(path.join(import.meta.dirname, '../../agents'));
-    expect(found.map((a) => a.toolkit.name).sort()).toEqual(['samples.adder', 'samples.summer']);
+    expect(found.map((a) => a.toolkit.name).sort()).toEqual(['samples.adder', 'samples.counter', 'samples.summer', 'samples.tally']);
   });
 
   it('refuses a file that exports something that is not an agent, naming file and export', async () => {

@@ -6,6 +6,8 @@ import { JsonContent, RoomClient, RoomServerException, WebSocketClientProtocol }
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { adder } from '../../agents/adder.js';
+import { counter } from '../../agents/counter.js';
+import { tally } from '../../agents/tally.js';
 import { summer } from '../../agents/summer.js';
 import { joinRoom, toolkitRegistration, type JoinedRoom } from '../../src/agents/host.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
@@ -75,6 +77,14 @@ describe('hosting agents in a room (official client as caller)', () => {
     const names = listed.map((t) => t.name);
     expect(names).toEqual(expect.arrayContaining(['samples.adder', 'samples.summer']));
     expect(toolkitRegistration(adder).tools['ask']).toMatchObject({ input_spec: { types: ['json'], schema: { required: ['a', 'b'] } } });
+  });
+
+  it('registers streaming tools with stream set on their specs, and chunk-or-final as the output schema', () => {
+    const ask = toolkitRegistration(counter).tools['ask'];
+    expect(ask).toMatchObject({ input_spec: { stream: false }, output_spec: { types: ['json'], stream: true } });
+    expect((ask?.['output_spec'] as unknown as { schema: { anyOf: Array<{ required: string[] }> } }).schema.anyOf.map((s) => s.required)).toEqual([['n'], ['total']]);
+    expect(toolkitRegistration(tally).tools['sum']).toMatchObject({ input_spec: { stream: true, schema: { required: ['n'] } }, output_spec: { stream: false } });
+    expect(toolkitRegistration(adder).tools['ask']).toMatchObject({ input_spec: { stream: false }, output_spec: { stream: false } });
   });
 
   it('answers the Adder with { result: 3 } as JsonContent', async () => {

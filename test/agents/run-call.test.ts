@@ -1,8 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { adder } from '../../agents/adder.js';
+import { counter } from '../../agents/counter.js';
 import { summer } from '../../agents/summer.js';
+import { tally } from '../../agents/tally.js';
+import { RoomrunnerError } from '../../src/errors.js';
 import { createAgentHarness, defineAgent, defineTool, defineToolkit } from '../../src/index.js';
+import type { Content } from '../../src/protocol/content.js';
 
 const harness = createAgentHarness([adder, summer]);
 
@@ -139,5 +143,188 @@ describe('running an agent call', () => {
     const h = createAgentHarness([math]);
     await expect(h.call('samples.math', { a: 2, b: 5 }, { tool: 'add' })).resolves.toBe(7);
     await expect(h.call('samples.math', { x: 2 }, { tool: 'negate' })).resolves.toBe(-2);
+  });
+});
+
+describe('running a streaming call (docs/protocol.md §E.5)', () => {
+  const streams = createAgentHarness([counter, tally]);
+  const json = (value: unknown): Content => ({ type: 'json', json: value });
+  const close = { type: 'control', method: 'close', statusCode: 1000 };
+  async function* items(...values: unknown[]): AsyncGenerator<Content> {
+    for (const value of values) yield json(value);
+  }
+  async function read(stream: AsyncIterable<unknown>): Promise<{ got: unknown[]; error?: RoomrunnerError }> {
+    const got: unknown[] = [];
+    try {
+      for await (const value of stream) got.push(value);
+      return { got };
+    } catch (error) {
+      if (error instanceof RoomrunnerError) return { got, error };
+      throw error;
+    }
+  }
+
+  it('sends each chunk the counter yields, then its final value, then a normal close', async () => {
+    const { chunks, content, outcome } = await streams.invoke('samples.counter', 'ask', json({ to: 3 }));
+    expect(chunks).toEqual([json({ n: 1 }), json({ n: 2 }), json({ n: 3 }), json({ total: 6 })]);
+    expect([content, outcome]).toEqual([close, 'ok']);
+  });
+
+  it('gives ctx.call and harness.call the final value of a stream', async () => {
+    await expect(streams.call('samples.counter', { to: 4 })).resolves.toEqual({ total: 10 });
+  });
+
+  it('ends the stream with 1007 and a readable reason when a chunk does not match the chunk schema', async () => {
+    const sloppy = defineAgent({
+      name: 'sloppy',
+      input: z.object({}),
+      chunk: z.object({ n: z.int() }),
+      output: z.object({}),
+      async *run() {
+        yield { n: 1 };
+        yield { n: 'two' } as unknown as { n: number };
+        return {};
+      },
+    });
+    const { chunks, content, outcome } = await createAgentHarness([sloppy]).invoke('sloppy', 'ask', json({}));
+    expect(chunks).toEqual([json({ n: 1 })]);
+    expect(outcome).toBe('invalid_output');
+    expect(content).toEqual({
+      type: 'control',
+      method: 'close',
+      statusCode: 1007,
+      message: 'agent sloppy yielded chunk 1 that does not match its chunk schema: n: Invalid input: expected number, received string',
+    });
+  });
+
+  it('ends the stream with 1007 when the final value does not match the output schema', async () => {
+    const wrong = defineAgent({
+      name: 'wrong',
+      input: z.object({}),
+      chunk: z.object({}),
+      output: z.object({ total: z.int() }),
+      async *run() {
+        return { total: 0.5 };
+      },
+    });
+    const { content } = await createAgentHarness([wrong]).invoke('wrong', 'ask', json({}));
+    expect(content).toMatchObject({ type: 'control', statusCode: 1007, message: expect.stringMatching(/^agent wrong returned a final value that does not match its output schema: total: /) });
+  });
+
+  it('sends an error chunk and then a normal close when a streaming agent throws (the SDKs do the same)', async () => {
+    const flaky = defineAgent({
+      name: 'flaky',
+      input: z.object({}),
+      chunk: z.object({ n: z.int() }),
+      output: z.object({}),
+      async *run() {
+        yield { n: 1 };
+        throw new Error('lost the thread');
+      },
+    });
+    const h = createAgentHarness([flaky]);
+    const { chunks, content, outcome } = await h.invoke('flaky', 'ask', json({}));
+    expect([chunks, content, outcome]).toEqual([[json({ n: 1 })], { type: 'error', text: 'lost the thread', code: 1008 }, 'failed']);
+    expect(await read(h.stream('flaky', 'ask', json({})))).toEqual({ got: [json({ n: 1 }), { type: 'error', text: 'lost the thread', code: 1008 }] });
+  });
+
+  it('reads streamed input as validated items, for a single answer and for a stream', async () => {
+    async function* numbers(): AsyncGenerator<Record<string, unknown>> {
+      yield* [{ n: 1 }, { n: 2 }, { n: 3 }];
+    }
+    await expect(streams.call('samples.tally', numbers(), { tool: 'sum' })).resolves.toEqual({ total: 6 });
+    expect(await read(streams.stream('samples.tally', 'running', items({ n: 1 }, { n: 2 })))).toEqual({ got: [json({ total: 1 }), json({ total: 3 }), json({ total: 3 })] });
+  });
+
+  it('ends a streamed answer with 1007 when an input chunk does not match the input schema', async () => {
+    const { chunks, content, outcome } = await streams.invoke('samples.tally', 'running', items({ n: 1 }, { n: 'x' }, { n: 3 }));
+    expect(chunks).toEqual([json({ total: 1 })]);
+    expect(outcome).toBe('invalid_input');
+    expect(content).toEqual({
+      type: 'control',
+      method: 'close',
+      statusCode: 1007,
+      message: 'input chunk 1 of agent samples.tally does not match its input schema: n: Invalid input: expected number, received string',
+    });
+    const { error } = await read(streams.stream('samples.tally', 'running', items({ n: 'x' })));
+    expect([error?.code, error?.data['statusCode']]).toEqual(['RR_ROOM_STREAM_CLOSED', 1007]);
+  });
+
+  it('answers a single-answer tool with 1002 when an input chunk is invalid, even if the handler swallowed it', async () => {
+    const forgiving = defineToolkit({
+      name: 'forgiving',
+      tools: {
+        count: defineTool({
+          input: z.object({ n: z.int() }),
+          streamInput: true,
+          output: z.object({ seen: z.int() }),
+          async run(input) {
+            let seen = 0;
+            try {
+              for await (const _ of input) seen += 1;
+            } catch {
+              // a handler that hides the failure must not turn bad input into a good answer
+            }
+            return { seen };
+          },
+        }),
+      },
+    });
+    const { content, outcome } = await createAgentHarness([forgiving]).invoke('forgiving', 'count', items({ n: 1 }, 'no'));
+    expect(outcome).toBe('invalid_input');
+    expect(content).toMatchObject({ type: 'error', code: 1002, text: expect.stringContaining('input chunk 1 of agent forgiving does not match its input schema') });
+  });
+
+  it('refuses a single argument for a streamed-input tool, and a stream for a tool that takes one value', async () => {
+    const single = await streams.invoke('samples.tally', 'sum', json({ n: 1 }));
+    expect(single.content).toMatchObject({ type: 'error', code: 1002, text: 'tool "sum" of toolkit samples.tally takes streamed input: send its arguments as a stream of json chunks' });
+    const streamed = await streams.invoke('samples.counter', 'ask', items({ to: 1 }));
+    expect(streamed.content).toMatchObject({ type: 'error', code: 1002, text: 'tool "ask" of toolkit samples.counter does not take streamed input: send one json object' });
+  });
+
+  it('lets an agent read another agent\'s stream with ctx.callStream', async () => {
+    const relay = defineAgent({
+      name: 'relay',
+      input: z.object({ to: z.int() }),
+      output: z.object({ seen: z.array(z.unknown()) }),
+      async run({ to }, ctx) {
+        const seen: unknown[] = [];
+        for await (const value of ctx.callStream('samples.counter', 'ask', { to })) seen.push(value);
+        return { seen };
+      },
+    });
+    await expect(createAgentHarness([relay, counter]).call('relay', { to: 2 })).resolves.toEqual({ seen: [{ n: 1 }, { n: 2 }, { total: 3 }] });
+  });
+
+  it('aborts a stream past its deadline with an error chunk 1009 and stops the generator', async () => {
+    vi.useFakeTimers();
+    try {
+      let stopped = false;
+      const slow = defineAgent({
+        name: 'slow',
+        input: z.object({}),
+        chunk: z.object({ n: z.int() }),
+        output: z.object({}),
+        timeoutMs: 1_000,
+        async *run(_args, ctx) {
+          try {
+            yield { n: 1 };
+            await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+            return {};
+          } finally {
+            stopped = true;
+          }
+        },
+      });
+      const pending = createAgentHarness([slow]).invoke('slow', 'ask', json({}));
+      await vi.advanceTimersByTimeAsync(1_000);
+      const { chunks, content, outcome } = await pending;
+      expect([chunks, outcome]).toEqual([[json({ n: 1 })], 'timeout']);
+      expect(content).toMatchObject({ type: 'error', code: 1009 });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(stopped).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

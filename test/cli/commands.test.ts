@@ -7,8 +7,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { adder } from '../../agents/adder.js';
+import { counter } from '../../agents/counter.js';
 import { joinRoom, toolkitRegistration } from '../../src/agents/host.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
+import { errorContent } from '../../src/protocol/content.js';
+import { RoomConnection } from '../../src/room/connection.js';
+import { RoomClient } from '../../src/room/room-client.js';
 import { mintParticipantToken } from '../../src/room/token.js';
 import { WebhookServer } from '../../src/webhooks/webhook-server.js';
 
@@ -63,7 +67,7 @@ describe('roomrunner commands', () => {
     const run = await roomrunner(['agents', '--json']);
     expect(run.code).toBe(0);
     const listed = JSON.parse(run.stdout) as { agents: Array<{ name: string; tools: { ask: { input: { required: string[] } } } }> };
-    expect(listed.agents.map((a) => a.name)).toEqual(['samples.adder', 'samples.summer']);
+    expect(listed.agents.map((a) => a.name)).toEqual(['samples.adder', 'samples.counter', 'samples.summer', 'samples.tally']);
     expect(listed.agents[0]?.tools.ask.input.required).toEqual(['a', 'b']);
     // What is printed is what is registered, byte for byte.
     expect((listed.agents[0] as unknown as { registration: unknown }).registration).toEqual(JSON.parse(JSON.stringify(toolkitRegistration(adder))));
@@ -81,6 +85,29 @@ describe('roomrunner commands', () => {
     const run = await roomrunner(['call', '--room', 'cli-bad', '--agent', 'samples.adder', '--args', '{"a":"x","b":1}', '--api-url', emulator.url], { MESHAGENT_SECRET: SECRET });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/^error 1002: Invalid arguments for agent samples.adder: a: /);
+  });
+
+  it('prints each chunk of a streamed answer on its own line, the final value last', async () => {
+    const emulator = await startEmulator({ port: 0, secret: SECRET, projectId: 'p', idleGraceMs: 60_000 });
+    cleanups.push(() => emulator.close());
+    const joined = await joinRoom({ url: emulator.roomUrl('cli-stream'), room: 'cli-stream', toolkits: [counter], token: mintParticipantToken({ name: 'host', room: 'cli-stream', role: 'agent', secret: SECRET }) });
+    cleanups.push(() => joined.leave());
+    const run = await roomrunner(['call', '--room', 'cli-stream', '--agent', 'samples.counter', '--args', '{"to":3}', '--api-url', emulator.url], { MESHAGENT_SECRET: SECRET });
+    expect(run.stderr).toBe('');
+    expect([run.code, run.stdout]).toEqual([0, '{"n":1}\n{"n":2}\n{"n":3}\n{"total":6}\n']);
+  });
+
+  it('keeps an error without a code codeless, as a Python host sends it', async () => {
+    const emulator = await startEmulator({ port: 0, secret: SECRET, projectId: 'p', idleGraceMs: 60_000 });
+    cleanups.push(() => emulator.close());
+    const connection = new RoomConnection({ url: emulator.roomUrl('cli-py'), token: mintParticipantToken({ name: 'py', room: 'cli-py', role: 'agent', secret: SECRET }), reconnect: false });
+    cleanups.push(() => connection.close());
+    await connection.start();
+    const host = new RoomClient(connection);
+    host.serveToolkit('py.tools', () => errorContent('ValueError: no such city'));
+    await host.registerToolkit({ name: 'py.tools', public: true, tools: { weather: { input_spec: { types: ['json'], stream: false } } } });
+    const run = await roomrunner(['call', '--room', 'cli-py', '--agent', 'py.tools', '--tool', 'weather', '--api-url', emulator.url], { MESHAGENT_SECRET: SECRET });
+    expect([run.code, run.stderr]).toEqual([1, 'error: ValueError: no such city\n']);
   });
 
   it('refuses --args that are not a JSON object, naming the flag', async () => {

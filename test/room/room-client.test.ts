@@ -145,7 +145,7 @@ describe('RoomClient requests', () => {
     expect(header(await r.next('room.list_toolkits'))).toEqual({});
   });
 
-  it('invokes a tool with a plain object as json content (§E.4)', async () => {
+  it('invokes a tool with a plain object as json content and a fresh tool_call_id (§E.4)', async () => {
     const r = await room({ 'room.invoke_tool': (h) => json({ got: h['arguments'] }) });
     const result = await r.client.invokeTool({ toolkit: 'calc', tool: 'add', arguments: { a: 1, b: 2 }, participantId: 'p2' });
     expect(result).toEqual(json({ got: { type: 'json', json: { a: 1, b: 2 } } }));
@@ -154,6 +154,7 @@ describe('RoomClient requests', () => {
       tool: 'add',
       arguments: { type: 'json', json: { a: 1, b: 2 } },
       participant_id: 'p2',
+      tool_call_id: expect.stringMatching(/^\d+-[0-9a-f]+$/),
     });
   });
 
@@ -187,7 +188,7 @@ describe('RoomClient requests', () => {
     await r.client.sendMessage({ to: 'p2', type: 'chat', message: { text: 'hi' }, attachment: new Uint8Array([1, 2, 3]) });
     await r.client.broadcastMessage({ type: 'note', message: 'all' });
     await r.client.disableMessaging();
-    const calls = r.received.filter((m) => m.type === 'room.invoke_tool').map(header);
+    const calls = r.received.filter((m) => m.type === 'room.invoke_tool').map((m) => ({ ...header(m), tool_call_id: undefined }));
     expect(calls).toEqual([
       { toolkit: 'messaging', tool: 'enable', arguments: { type: 'json', json: {} } },
       {
@@ -217,7 +218,7 @@ describe('RoomClient.serveToolkit', () => {
     const r = await room();
     const seen: unknown[] = [];
     r.client.serveToolkit('calc', (c) => {
-      seen.push({ ...c, signal: undefined });
+      seen.push({ ...c, signal: undefined, openStream: undefined, sendChunk: undefined });
       return json({ sum: 3 });
     });
     const answer = await call(
@@ -239,6 +240,9 @@ describe('RoomClient.serveToolkit', () => {
         callerContext: { x: 1 },
         messageId: 77,
         signal: undefined,
+        input: null,
+        openStream: undefined,
+        sendChunk: undefined,
       },
     ]);
   });
@@ -309,5 +313,134 @@ describe('isContent', () => {
     expect(isContent(packContent)).toBe(false);
     expect(isContent({ type: 'raw' })).toBe(false);
     expect(isContent(null)).toBe(false);
+  });
+});
+
+describe('RoomClient streamed calls (docs/protocol.md §E.5)', () => {
+  const open: Content = { type: 'control', method: 'open' };
+
+  async function sendChunk(r: Room, toolCallId: string, chunk: JsonObject): Promise<void> {
+    await r.server.sendPacked(MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK, { tool_call_id: toolCallId, toolkit: 'count', tool: 'up', chunk });
+  }
+
+  async function collect(stream: AsyncIterable<Content>): Promise<{ chunks: Content[]; error?: RoomrunnerError }> {
+    const chunks: Content[] = [];
+    try {
+      for await (const chunk of stream) chunks.push(chunk);
+      return { chunks };
+    } catch (error) {
+      if (error instanceof RoomrunnerError) return { chunks, error };
+      throw error;
+    }
+  }
+
+  it('reads a streamed answer chunk by chunk, error chunks included, until the close', async () => {
+    const r = await room({ 'room.invoke_tool': () => open });
+    const stream = r.client.invoke({ toolkit: 'count', tool: 'up', arguments: { to: 2 } });
+    const reading = collect(stream);
+    const id = header(await r.next('room.invoke_tool'))['tool_call_id'] as string;
+    expect(id).toBe(stream.toolCallId);
+    await sendChunk(r, id, { type: 'json', json: { n: 1 } });
+    await sendChunk(r, id, { type: 'error', text: 'a hiccup' });
+    await sendChunk(r, id, { type: 'json', json: { n: 2 } });
+    await sendChunk(r, id, { type: 'control', method: 'close', status_code: 1000 });
+    expect(await reading).toEqual({ chunks: [json({ n: 1 }), { type: 'error', text: 'a hiccup' }, json({ n: 2 })] });
+  });
+
+  it('reads a bare JSON chunk without a content type (a Python tool event) as json', async () => {
+    const r = await room({ 'room.invoke_tool': () => open });
+    const reading = collect(r.client.invoke({ toolkit: 'count', tool: 'up', toolCallId: 'py1' }));
+    await r.next('room.invoke_tool');
+    await sendChunk(r, 'py1', { kind: 'progress', item_id: 'i1' });
+    await sendChunk(r, 'py1', { type: 'control', method: 'close' });
+    expect(await reading).toEqual({ chunks: [json({ kind: 'progress', item_id: 'i1' })] });
+  });
+
+  it('resolves invokeTool on a streamed answer with its last chunk', async () => {
+    const r = await room({ 'room.invoke_tool': () => open });
+    const answer = r.client.invokeTool({ toolkit: 'count', tool: 'up', toolCallId: 'mine' });
+    expect(header(await r.next('room.invoke_tool'))['tool_call_id']).toBe('mine');
+    await sendChunk(r, 'mine', { type: 'json', json: { n: 1 } });
+    await sendChunk(r, 'mine', { type: 'json', json: { total: 1 } });
+    await sendChunk(r, 'mine', { type: 'control', method: 'close' });
+    expect(await answer).toEqual(json({ total: 1 }));
+  });
+
+  it('fails the stream with RR_ROOM_STREAM_CLOSED, the status and the reason when it closes with 1007', async () => {
+    const r = await room({ 'room.invoke_tool': () => open });
+    const reading = collect(r.client.invoke({ toolkit: 'count', tool: 'up', toolCallId: 'c7' }));
+    await r.next('room.invoke_tool');
+    await sendChunk(r, 'c7', { type: 'json', json: { n: 1 } });
+    await sendChunk(r, 'c7', { type: 'control', method: 'close', status_code: 1007, message: 'chunk 1: n: expected number' });
+    const { chunks, error } = await reading;
+    expect(chunks).toEqual([json({ n: 1 })]);
+    expect(error?.code).toBe('RR_ROOM_STREAM_CLOSED');
+    expect(error?.message).toBe('chunk 1: n: expected number');
+    expect(error?.data).toMatchObject({ statusCode: 1007 });
+  });
+
+  it('yields a single answer as one content, and fails on an error answer without inventing a code', async () => {
+    const r = await room({ 'room.invoke_tool': (h) => (h['tool'] === 'bad' ? errorContent('ValueError: nope') : json({ ok: true })) });
+    expect(await collect(r.client.invoke({ toolkit: 't', tool: 'good' }))).toEqual({ chunks: [json({ ok: true })] });
+    const { error } = await collect(r.client.invoke({ toolkit: 't', tool: 'bad' }));
+    expect([error?.code, error?.message, error?.data['code']]).toEqual(['RR_ROOM_SERVER_ERROR', 'ValueError: nope', undefined]);
+  });
+
+  it('sends streamed input as request chunks after the invoke, then a control close', async () => {
+    const r = await room({ 'room.invoke_tool': () => open, 'room.tool_call_request_chunk': () => empty() });
+    async function* input(): AsyncGenerator<Content> {
+      yield json({ n: 1 });
+      yield json({ n: 2 });
+    }
+    const answer = r.client.invokeTool({ toolkit: 'sum', tool: 'all', arguments: input(), toolCallId: 's1' });
+    const chunks = [await r.next('room.tool_call_request_chunk'), await r.next('room.tool_call_request_chunk'), await r.next('room.tool_call_request_chunk')];
+    await sendChunk(r, 's1', { type: 'json', json: { total: 3 } });
+    await sendChunk(r, 's1', { type: 'control', method: 'close' });
+    expect(await answer).toEqual(json({ total: 3 }));
+    expect(header(r.received.find((m) => m.type === 'room.invoke_tool') as FrameMessage)['arguments']).toEqual({ type: 'control', method: 'open' });
+    expect(r.received.findIndex((m) => m.type === 'room.invoke_tool')).toBeLessThan(r.received.indexOf(chunks[0] as FrameMessage));
+    expect(chunks.map(header)).toEqual([
+      { tool_call_id: 's1', chunk: { type: 'json', json: { n: 1 } } },
+      { tool_call_id: 's1', chunk: { type: 'json', json: { n: 2 } } },
+      { tool_call_id: 's1', chunk: { type: 'control', method: 'close', status_code: 1000 } },
+    ]);
+  });
+});
+
+describe('RoomClient.serveToolkit streams (docs/protocol.md §E.5)', () => {
+  it('hands streamed input to the handler, chunks that came before the call first', async () => {
+    const r = await room();
+    const seen: Content[] = [];
+    r.client.serveToolkit('sum', async (c) => {
+      for await (const chunk of c.input ?? []) seen.push(chunk);
+      return json({ read: seen.length });
+    });
+    const chunk = (id: string, body: JsonObject): Promise<number> => r.server.sendPacked('room.tool_call_request_chunk.sum', { tool_call_id: id, chunk: body });
+    await chunk('in1', { type: 'json', json: { n: 1 } });
+    await r.server.sendPacked('room.tool_call.sum', { name: 'all', arguments: { type: 'control', method: 'open' }, caller_id: 'c', tool_call_id: 'in1' }, undefined, 5);
+    await chunk('in1', { type: 'json', json: { n: 2 } });
+    await chunk('in1', { type: 'control', method: 'close', status_code: 1000 });
+    const answer = await r.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE);
+    expect(unpackContent(answer.data)).toEqual(json({ read: 2 }));
+    expect(seen).toEqual([json({ n: 1 }), json({ n: 2 })]);
+  });
+
+  it('answers control open, sends each chunk with the call id, and closes after the returned content', async () => {
+    const r = await room();
+    r.client.serveToolkit('count', async (c) => {
+      await c.openStream();
+      await c.sendChunk(json({ n: 1 }));
+      return { type: 'error', text: 'stopped early', code: 1008 };
+    });
+    await r.server.sendPacked('room.tool_call.count', { name: 'up', arguments: { type: 'empty' }, caller_id: 'c', tool_call_id: 'k1' }, undefined, 8);
+    const response = await r.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE);
+    const chunks = [await r.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK), await r.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK), await r.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK)];
+    expect(unpackContent(response.data)).toEqual({ type: 'control', method: 'open' });
+    expect(chunks.map((m) => m.id)).toEqual([8, 8, 8]);
+    expect(chunks.map(header)).toEqual([
+      { tool_call_id: 'k1', chunk: { type: 'json', json: { n: 1 } } },
+      { tool_call_id: 'k1', chunk: { type: 'error', text: 'stopped early', code: 1008 } },
+      { tool_call_id: 'k1', chunk: { type: 'control', method: 'close', status_code: 1000 } },
+    ]);
   });
 });
