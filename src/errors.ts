@@ -55,7 +55,7 @@ export const ERROR_CATALOG = {
   RR_TOKEN_NO_SECRET: { description: 'No secret to mint or verify tokens: set MESHAGENT_API_KEY or MESHAGENT_SECRET.' },
 
   // --- room connection (src/room) ---
-  RR_ROOM_HANDSHAKE_REFUSED: { description: 'The room server refused the websocket handshake with 403 or 404; this is final, no retry.' },
+  RR_ROOM_HANDSHAKE_REFUSED: { description: 'The room server refused us: HTTP 401, 403, 404 or 423 (room disabled) at the websocket upgrade, or close 1008 before `room_ready`; this is final, no retry.' },
   RR_ROOM_CLOSED: { description: 'The room connection closed (1000 is final) before the request was answered.', content: 1006 },
   RR_ROOM_NOT_READY: { description: 'The room connection closed or failed before `room_ready` and `connected` arrived.' },
   RR_REQUEST_TIMEOUT: { description: 'A room request got no answer within its timeout.', content: 1009 },
@@ -65,6 +65,7 @@ export const ERROR_CATALOG = {
   RR_ROOM_ABORTED: { description: 'Connecting to the room was given up: the AbortSignal passed to start() fired, or close() was called before the room became ready.' },
   RR_ROOM_TOOLKIT_NOT_HOSTED: { description: 'The room sent a tool call (`room.tool_call.<toolkit>`) for a toolkit this participant does not serve.', content: 1003 },
   RR_ROOM_UNEXPECTED_RESPONSE: { description: 'The room answered a request with a content of the wrong type or shape (e.g. register_toolkit without `json {id}`).', content: 1100 },
+  RR_ROOM_JOIN_TIMEOUT: { description: 'A join attempt (connect, `room_ready`, registration) did not finish within ROOMRUNNER_JOIN_ATTEMPT_TIMEOUT_MS (15 s); the message says what never came, and the attempt is retried with backoff.' },
 
   // --- emulator (src/emulator) ---
   RR_EMULATOR_TOOLKIT_NOT_FOUND: { description: 'room.invoke_tool named a toolkit (or tool) that is not registered or not visible to the caller.', content: 1003 },
