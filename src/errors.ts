@@ -95,6 +95,7 @@ export const ERROR_CATALOG = {
 
   // --- orchestrator (src/orchestrator) ---
   RR_PLATFORM_UNAVAILABLE: { description: 'The platform REST API (active sessions, for reconciliation) failed or answered an unexpected shape; readiness turns false until it answers again.' },
+  RR_JOINS_FAILING: { description: 'Joins fail across the board: at least 10 join attempts failed in the last 60 s and none succeeded; readiness turns false until one succeeds or the window passes. GET /status shows each room\'s last error.' },
 
   // --- agents (src/agents) ---
   RR_AGENT_INVALID_INPUT: { description: "A call's arguments do not match the agent's input schema; the text names each field and what was wrong. The agent does not run.", content: 1002 },
