@@ -99,7 +99,8 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     const config = options.config ?? loadConfig();
     const platformCheck = { name: 'platform', check: () => this.#platformReady() };
     const leaseCheck = { name: 'replica lease', check: () => this.#coordination?.check() };
-    super({ ...options, config, readinessChecks: [...(options.readinessChecks ?? []), platformCheck, leaseCheck] });
+    const joinsCheck = { name: 'room joins', check: () => this.attachments.checkJoins() };
+    super({ ...options, config, readinessChecks: [...(options.readinessChecks ?? []), platformCheck, leaseCheck, joinsCheck] });
     if (!options.agents || options.agents.length === 0) {
       throw new RoomrunnerError('RR_AGENT_DEFINITION_INVALID', 'RemoteTaskRunnerServer needs at least one agent: pass { agents: [...] } or put agents in the agents folder');
     }
@@ -120,8 +121,8 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       ...(options.maxConcurrentJoins === undefined ? {} : { maxConcurrentJoins: options.maxConcurrentJoins }),
       logger: this.logger,
       metrics: this.metrics,
-      ...(options.retry ? { retry: options.retry } : {}),
-      ...(options.connection ? { connection: options.connection } : {}),
+      retry: { attemptTimeoutMs: config.joinAttemptTimeoutMs, ...options.retry },
+      connection: { ...options.connection, backoff: { resetAfterMs: config.reconnectResetMs, ...options.connection?.backoff } },
       onLost: (room, reason) => this.#coordination?.onLost(room, reason),
     });
     const store = this.store;
