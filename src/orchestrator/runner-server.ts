@@ -54,7 +54,7 @@ export interface RemoteTaskRunnerServerOptions extends WebhookServerOptions {
   readonly apiUrl?: string;
   /** Hard cap on rooms (default ROOMRUNNER_MAX_ROOMS or 1000). */
   readonly maxRooms?: number;
-  /** Join attempts (connect + handshake + register) in progress at once; more rooms wait as `attaching` (default 256). */
+  /** Rooms registering at once (dialing and waiting for room_ready hold no slot); more wait as `attaching` (default 256). */
   readonly maxConcurrentJoins?: number;
   /** Reconciliation period; 0 = only at start-up (default ROOMRUNNER_RECONCILE_INTERVAL_MS or 30 s). */
   readonly reconcileIntervalMs?: number;
