@@ -20,8 +20,8 @@
  * room server that never answers cannot keep a healthy room from joining; they only wait out their own bound.
  * The wait for a slot counts toward the attempt bound, so "each attempt bounded" stays true.
  *
- * Join health: when every attempt in the last `joinHealth.windowMs` failed (at least `joinHealth.failures` of
- * them, none succeeded), {@link RoomAttachments.checkJoins} throws, and readiness turns false.
+ * Join health (./join-health.ts): when joins fail across the board, {@link RoomAttachments.checkJoins} throws
+ * and readiness turns false. Attempts given up because the room ended or roomrunner is stopping do not count.
  */
 import pRetry from 'p-retry';
 import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
@@ -31,6 +31,10 @@ import { joinRoom, type JoinedRoom } from '../agents/host.js';
 import type { Toolkit } from '../agents/define-agent.js';
 import type { RoomConnectionOptions } from '../room/connection.js';
 import { NODE_TIMERS, type Timers } from '../room/timers.js';
+import { JoinHealth, type JoinHealthOptions } from './join-health.js';
+
+export type { JoinHealthOptions } from './join-health.js';
+export { DEFAULT_JOIN_FAILURES_NOT_READY, DEFAULT_JOIN_HEALTH_WINDOW_MS } from './join-health.js';
 
 /** What asked for the attachment; `claim`: this replica claimed the room in the store (coordinated mode). */
 export type AttachTrigger = 'room.started' | 'room.call' | 'reconcile' | 'claim' | 'manual';
@@ -73,14 +77,6 @@ export interface RetryOptions {
   maxTimeoutMs?: number;
   /** Bound on one attempt (connect + handshake + wait for a join slot + register), default 15 s. */
   attemptTimeoutMs?: number;
-}
-
-/** When readiness calls joins failing: at least `failures` attempts failed within `windowMs`, and none succeeded. */
-export interface JoinHealthOptions {
-  /** Default {@link DEFAULT_JOIN_FAILURES_NOT_READY}. */
-  failures?: number;
-  /** Default {@link DEFAULT_JOIN_HEALTH_WINDOW_MS}. */
-  windowMs?: number;
 }
 
 export interface RoomAttachmentsOptions {
@@ -144,9 +140,6 @@ interface Entry {
 
 /** Rooms registering at once; more rooms wait their turn as `attaching`. */
 export const DEFAULT_MAX_CONCURRENT_JOINS = 256;
-/** Failed attempts (with no success) within the window that make readiness false. */
-export const DEFAULT_JOIN_FAILURES_NOT_READY = 10;
-export const DEFAULT_JOIN_HEALTH_WINDOW_MS = 60_000;
 
 /** After the attempt bound, how long the connection may take to let go (and say where it was) before we stop waiting. */
 const GIVE_UP_GRACE_MS = 1_000;
@@ -164,10 +157,7 @@ export class RoomAttachments {
   #accepting = true;
   readonly #timers: Timers;
   readonly #now: () => number;
-  readonly #health: Required<JoinHealthOptions>;
-  /** Times of the latest failed attempts (at most `#health.failures`), and of the latest success. */
-  readonly #recentFailures: number[] = [];
-  #lastSuccessAt = Number.NEGATIVE_INFINITY;
+  readonly #health: JoinHealth;
 
   constructor(options: RoomAttachmentsOptions) {
     if (!Number.isInteger(options.maxRooms) || options.maxRooms < 1) {
@@ -183,9 +173,9 @@ export class RoomAttachments {
     if (!(Number.isFinite(this.#retry.attemptTimeoutMs) && this.#retry.attemptTimeoutMs > 0)) {
       throw new RoomrunnerError('RR_CONFIG_INVALID', `attemptTimeoutMs must be a number of ms > 0, got ${String(this.#retry.attemptTimeoutMs)} (set ROOMRUNNER_JOIN_ATTEMPT_TIMEOUT_MS)`);
     }
-    this.#health = { failures: DEFAULT_JOIN_FAILURES_NOT_READY, windowMs: DEFAULT_JOIN_HEALTH_WINDOW_MS, ...options.joinHealth };
     this.#timers = options.timers ?? NODE_TIMERS;
     this.#now = options.now ?? Date.now;
+    this.#health = new JoinHealth(options.joinHealth, this.#now);
     options.metrics?.roomsCapacity.set(options.maxRooms);
   }
 
@@ -226,17 +216,11 @@ export class RoomAttachments {
   }
 
   /**
-   * A readiness check: throws RR_JOINS_FAILING when joins fail across the board (see {@link JoinHealthOptions});
-   * a success, or a window with fewer failures, makes it pass again.
+   * A readiness check: throws RR_JOINS_FAILING when joins fail across the board (see ./join-health.ts); a
+   * success, or a window with fewer failures, makes it pass again.
    */
   checkJoins(): void {
-    const since = this.#now() - this.#health.windowMs;
-    const failures = this.#recentFailures.filter((at) => at >= since).length;
-    if (failures >= this.#health.failures && this.#lastSuccessAt < since) {
-      throw new RoomrunnerError('RR_JOINS_FAILING', `the last ${failures} join attempts failed and none succeeded in ${this.#health.windowMs} ms; GET /status shows each room's last error`, {
-        data: { failures, windowMs: this.#health.windowMs },
-      });
-    }
+    this.#health.check();
   }
 
   has(room: string): boolean {
@@ -385,7 +369,7 @@ export class RoomAttachments {
           onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
             if (entry.abort.signal.aborted) return;
             entry.lastError = error.message;
-            this.#recordFailure();
+            this.#health.failed();
             logger.warn({ room, attempt: attemptNumber, retriesLeft, err: error }, 'attach attempt failed');
           },
         },
@@ -398,8 +382,7 @@ export class RoomAttachments {
       entry.joined = joined;
       entry.state = 'attached';
       entry.attachedAt = Date.now();
-      this.#lastSuccessAt = this.#now();
-      this.#recentFailures.length = 0;
+      this.#health.succeeded();
       metrics?.roomsAttached.inc();
       metrics?.roomAttachSeconds.observe((entry.attachedAt - entry.started) / 1000);
       logger.info({ room, agents: entry.toolkits.map((t) => t.name), attempts: entry.attempts, participant: joined.connection.participantId }, 'agents attached');
@@ -462,11 +445,6 @@ export class RoomAttachments {
       this.#timers.clearTimeout(timer);
       entry.abort.signal.removeEventListener('abort', onRoomAbort);
     }
-  }
-
-  #recordFailure(): void {
-    this.#recentFailures.push(this.#now());
-    if (this.#recentFailures.length > this.#health.failures) this.#recentFailures.shift();
   }
 
   /** The connection's `registrationSlot`: a turn among `maxConcurrentJoins`, given back once (idempotent). */
