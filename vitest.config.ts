@@ -1,5 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/** Tests that force garbage collection (`global.gc()`); they run in forks started with --expose-gc. */
+const GC_TESTS = 'test/**/*.gc.test.ts';
 
 export default defineConfig({
   resolve: {
@@ -10,12 +13,23 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Interop and e2e tests open real sockets; two cores here, so keep the pool small.
     pool: 'forks',
     maxWorkers: 2,
-    typecheck: { enabled: true, include: ['test/**/*.test-d.ts'] },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, GC_TESTS],
+          typecheck: { enabled: true, include: ['test/**/*.test-d.ts'] },
+        },
+      },
+      // Only these files pay for --expose-gc; `npm test` (vitest run) runs both projects.
+      { extends: true, test: { name: 'gc', include: [GC_TESTS], execArgv: ['--expose-gc'] } },
+    ],
   },
 });

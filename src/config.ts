@@ -156,6 +156,16 @@ export const SETTINGS = {
   sessionId: { env: ['MESHAGENT_SESSION_ID'], schema: z.string().min(1).optional(), doc: 'Container mode: the room session this container serves (logged).' },
   agentsDir: { env: ['ROOMRUNNER_AGENTS'], flag: '--agents', schema: z.string().min(1).default('agents'), doc: 'Folder the agents are loaded from.' },
   maxRooms: { env: ['ROOMRUNNER_MAX_ROOMS'], flag: '--max-rooms', schema: int(1).default(1000), doc: 'Hard cap on rooms attached by this process.' },
+  joinAttemptTimeoutMs: {
+    env: ['ROOMRUNNER_JOIN_ATTEMPT_TIMEOUT_MS'],
+    schema: int(1).default(15_000),
+    doc: 'Bound on one join attempt (connect, room_ready, wait for a join slot, registration); a slower attempt is given up and retried.',
+  },
+  reconnectResetMs: {
+    env: ['ROOMRUNNER_RECONNECT_RESET_MS'],
+    schema: int(0).default(30_000),
+    doc: 'How long a room connection must stay up before its reconnect backoff starts again from 0.5 s.',
+  },
   reconcileIntervalMs: { env: ['ROOMRUNNER_RECONCILE_INTERVAL_MS'], flag: '--reconcile-interval-ms', schema: int(0).default(30_000), doc: 'Period of reconciliation with the platform (0 = only at start-up).' },
   drainTimeoutMs: { env: ['ROOMRUNNER_DRAIN_TIMEOUT_MS'], flag: '--drain-timeout-ms', schema: int(0).default(10_000), doc: 'Bound on the graceful drain at SIGTERM/SIGINT.' },
   adminToken: { env: ['ROOMRUNNER_ADMIN_TOKEN'], flag: '--admin-token', schema: z.string().min(8).optional(), doc: 'Bearer token guarding /status and the admin API (open when unset).' },

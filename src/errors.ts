@@ -55,7 +55,7 @@ export const ERROR_CATALOG = {
   RR_TOKEN_NO_SECRET: { description: 'No secret to mint or verify tokens: set MESHAGENT_API_KEY or MESHAGENT_SECRET.' },
 
   // --- room connection (src/room) ---
-  RR_ROOM_HANDSHAKE_REFUSED: { description: 'The room server refused the websocket handshake with 403 or 404; this is final, no retry.' },
+  RR_ROOM_HANDSHAKE_REFUSED: { description: 'The room server refused us: HTTP 401, 403, 404 or 423 (room disabled) at the websocket upgrade, or close 1008 before `room_ready`; this is final, no retry.' },
   RR_ROOM_CLOSED: { description: 'The room connection closed (1000 is final) before the request was answered.', content: 1006 },
   RR_ROOM_NOT_READY: { description: 'The room connection closed or failed before `room_ready` and `connected` arrived.' },
   RR_REQUEST_TIMEOUT: { description: 'A room request got no answer within its timeout.', content: 1009 },
@@ -67,6 +67,7 @@ export const ERROR_CATALOG = {
   RR_ROOM_UNEXPECTED_RESPONSE: { description: 'The room answered a request with a content of the wrong type or shape (e.g. register_toolkit without `json {id}`).', content: 1100 },
   RR_ROOM_HANDOFF_SOCKET_USED: { description: 'A connection over a websocket handoff tried to connect again: the socket the platform opened is used once, with no reconnect (the platform dials again for a new session).' },
   RR_ROOM_STREAM_CLOSED: { description: "A streamed tool answer closed with a status other than 1000 (1007: a chunk did not match its schema); the message is the host's reason, `data.statusCode` the status." },
+  RR_ROOM_JOIN_TIMEOUT: { description: 'A join attempt (connect, `room_ready`, registration) did not finish within ROOMRUNNER_JOIN_ATTEMPT_TIMEOUT_MS (15 s); the message says what never came, and the attempt is retried with backoff.' },
 
   // --- emulator (src/emulator) ---
   RR_EMULATOR_TOOLKIT_NOT_FOUND: { description: 'room.invoke_tool named a toolkit (or tool) that is not registered or not visible to the caller.', content: 1003 },
@@ -102,6 +103,7 @@ export const ERROR_CATALOG = {
   RR_PLATFORM_UNAVAILABLE: { description: 'The platform REST API (active sessions, for reconciliation) failed or answered an unexpected shape; readiness turns false until it answers again.' },
   RR_CALL_AGENTS_UNKNOWN: { description: 'A room.call\'s `arguments.agents` names an agent roomrunner does not host, or is not a list of names; nothing is attached and the delivery is recorded failed.' },
   RR_ROOM_URL_REFUSED: { description: "A webhook's `room_url` is not dialed: its origin is neither MESHAGENT_API_URL's nor in ROOMRUNNER_ROOM_HOSTS, it is link-local, it carries credentials, a query or a fragment, or its path names another room than `room_name`. The delivery's outcome is `failed` and no token is sent." },
+  RR_JOINS_FAILING: { description: 'Joins fail across the board: at least 10 join attempts failed in the last 60 s and none succeeded; readiness turns false until one succeeds or the window passes. GET /status shows each room\'s last error.' },
 
   // --- agents (src/agents) ---
   RR_AGENT_INVALID_INPUT: { description: "A call's arguments do not match the agent's input schema; the text names each field and what was wrong. The agent does not run.", content: 1002 },

@@ -9,11 +9,19 @@
  * `attach` reserves the room synchronously, so duplicate starts attach once and the cap on rooms is race-free in
  * this process (JavaScript runs one handler at a time; the check and the reservation happen in one step).
  * Connect and register run under p-retry (exponential backoff with jitter, bounded), aborted if the room ends.
+ * A refusal (RR_ROOM_HANDSHAKE_REFUSED, a token or URL error) is final: the room is `failed` with that reason.
  *
- * At most `maxConcurrentJoins` attempts (connect + handshake + register) run at once; further rooms wait in a
- * FIFO, in state `attaching` (they hold their slot under the room cap). A storm of rooms then joins at the pace
- * the event loop allows without starving the HTTP server (webhook acks) on the same loop. Detaching a waiting
- * room takes it out of the queue.
+ * Each attempt is bounded by a timer of our own (`attemptTimeoutMs`): `AbortSignal.timeout` inside
+ * `AbortSignal.any` can be garbage-collected before it fires (nodejs/node#57736), which left hung attempts
+ * hanging for good. The timer aborts the attempt's controller and the attempt gives up whatever it waited for.
+ *
+ * Join slots: at most `maxConcurrentJoins` rooms register (the CPU-heavy part: tool schemas out, answers in) at
+ * once; further rooms wait for a turn in a FIFO. Dialing and waiting for `room_ready` hold no slot, so rooms on a
+ * room server that never answers cannot keep a healthy room from joining; they only wait out their own bound.
+ * The wait for a slot counts toward the attempt bound, so "each attempt bounded" stays true.
+ *
+ * Join health (./join-health.ts): when joins fail across the board, {@link RoomAttachments.checkJoins} throws
+ * and readiness turns false. Attempts given up because the room ended or roomrunner is stopping do not count.
  */
 import pRetry from 'p-retry';
 import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
@@ -22,6 +30,11 @@ import type { Metrics } from '../http/metrics.js';
 import { joinRoom, type JoinedRoom } from '../agents/host.js';
 import type { Toolkit } from '../agents/define-agent.js';
 import type { Dialer, RoomConnectionOptions } from '../room/connection.js';
+import { NODE_TIMERS, type Timers } from '../room/timers.js';
+import { JoinHealth, type JoinHealthOptions } from './join-health.js';
+
+export type { JoinHealthOptions } from './join-health.js';
+export { DEFAULT_JOIN_FAILURES_NOT_READY, DEFAULT_JOIN_HEALTH_WINDOW_MS } from './join-health.js';
 
 /** What asked for the attachment; `claim`: this replica claimed the room in the store (coordinated mode). */
 export type AttachTrigger = 'room.started' | 'room.call' | 'reconcile' | 'claim' | 'manual';
@@ -54,6 +67,8 @@ export interface AttachmentStatus {
   readonly sessionId: string | null;
   readonly attempts: number;
   readonly lastError: string | null;
+  /** True when the room refused us (final): it is not retried until it starts again. */
+  readonly final: boolean;
   readonly since: string;
   readonly attachedAt: string | null;
   readonly participantId: string | null;
@@ -65,7 +80,7 @@ export interface RetryOptions {
   retries?: number;
   minTimeoutMs?: number;
   maxTimeoutMs?: number;
-  /** Bound on one attempt (connect + handshake + register), default 15 s. */
+  /** Bound on one attempt (connect + handshake + wait for a join slot + register), default 15 s. */
   attemptTimeoutMs?: number;
 }
 
@@ -86,8 +101,12 @@ export interface RoomAttachmentsOptions {
    * or removed us) or dismissed us. Not called for {@link RoomAttachments.detach}.
    */
   readonly onLost?: (room: string, reason: string) => void;
-  /** Join attempts in progress at once (default {@link DEFAULT_MAX_CONCURRENT_JOINS}). */
+  /** Rooms registering at once (default {@link DEFAULT_MAX_CONCURRENT_JOINS}); dialing and handshakes hold no slot. */
   readonly maxConcurrentJoins?: number;
+  readonly joinHealth?: JoinHealthOptions;
+  /** Injected in tests (STYLE.md habit 2): the attempt bound's timer and the clock of the join health. */
+  readonly timers?: Timers;
+  readonly now?: () => number;
 }
 
 interface JoinWaiter {
@@ -118,13 +137,17 @@ interface Entry {
   state: AttachmentState;
   attempts: number;
   lastError: string | null;
+  final: boolean;
   attachedAt: number | null;
   joined: JoinedRoom | undefined;
   done: Promise<void>;
 }
 
-/** Joins (connect + handshake + register) in progress at once; more rooms wait their turn as `attaching`. */
+/** Rooms registering at once; more rooms wait their turn as `attaching`. */
 export const DEFAULT_MAX_CONCURRENT_JOINS = 256;
+
+/** After the attempt bound, how long the connection may take to let go (and say where it was) before we stop waiting. */
+const GIVE_UP_GRACE_MS = 1_000;
 
 const DEFAULT_RETRY: Required<RetryOptions> = { retries: 6, minTimeoutMs: 250, maxTimeoutMs: 5_000, attemptTimeoutMs: 15_000 };
 
@@ -137,6 +160,9 @@ export class RoomAttachments {
   #joining = 0;
   readonly #joinQueue: JoinWaiter[] = [];
   #accepting = true;
+  readonly #timers: Timers;
+  readonly #now: () => number;
+  readonly #health: JoinHealth;
 
   constructor(options: RoomAttachmentsOptions) {
     if (!Number.isInteger(options.maxRooms) || options.maxRooms < 1) {
@@ -149,6 +175,12 @@ export class RoomAttachments {
     this.#options = options;
     this.#maxConcurrentJoins = maxConcurrentJoins;
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    if (!(Number.isFinite(this.#retry.attemptTimeoutMs) && this.#retry.attemptTimeoutMs > 0)) {
+      throw new RoomrunnerError('RR_CONFIG_INVALID', `attemptTimeoutMs must be a number of ms > 0, got ${String(this.#retry.attemptTimeoutMs)} (set ROOMRUNNER_JOIN_ATTEMPT_TIMEOUT_MS)`);
+    }
+    this.#timers = options.timers ?? NODE_TIMERS;
+    this.#now = options.now ?? Date.now;
+    this.#health = new JoinHealth(options.joinHealth, this.#now);
     options.metrics?.roomsCapacity.set(options.maxRooms);
   }
 
@@ -182,6 +214,20 @@ export class RoomAttachments {
     return this.#rooms.get(room)?.lastError ?? null;
   }
 
+  /** True when the room failed with a refusal no retry can change (it stays failed until it starts again). */
+  failedFinally(room: string): boolean {
+    const entry = this.#rooms.get(room);
+    return entry?.state === 'failed' && entry.final;
+  }
+
+  /**
+   * A readiness check: throws RR_JOINS_FAILING when joins fail across the board (see ./join-health.ts); a
+   * success, or a window with fewer failures, makes it pass again.
+   */
+  checkJoins(): void {
+    this.#health.check();
+  }
+
   has(room: string): boolean {
     const entry = this.#rooms.get(room);
     return entry !== undefined && entry.state !== 'failed';
@@ -202,6 +248,7 @@ export class RoomAttachments {
       sessionId: e.sessionId,
       attempts: e.attempts,
       lastError: e.lastError,
+      final: e.final,
       since: new Date(e.started).toISOString(),
       attachedAt: e.attachedAt === null ? null : new Date(e.attachedAt).toISOString(),
       participantId: e.joined?.connection.participantId ?? null,
@@ -235,6 +282,7 @@ export class RoomAttachments {
       state: 'attaching',
       attempts: 0,
       lastError: null,
+      final: false,
       attachedAt: null,
       joined: undefined,
       done: Promise.resolve(),
@@ -319,28 +367,7 @@ export class RoomAttachments {
       const joined = await pRetry(
         async (attemptNumber) => {
           entry.attempts = attemptNumber;
-          await this.#acquireJoin(entry.abort.signal);
-          try {
-            const attemptSignal = AbortSignal.any([entry.abort.signal, AbortSignal.timeout(this.#retry.attemptTimeoutMs)]);
-            return await joinRoom(
-              {
-                ...this.#options.connection,
-                ...(dial ? { dial, reconnect: false } : {}),
-                url: entry.url,
-                room,
-                toolkits: entry.toolkits,
-                token: fixedToken ?? (() => this.#options.mintToken(room)),
-                logger,
-                onCall: (agent, _tool, outcome) => {
-                  metrics?.agentCalls.inc({ agent, outcome: outcome.outcome });
-                  metrics?.agentCallSeconds.observe({ agent }, outcome.durationMs / 1000);
-                },
-              },
-              attemptSignal,
-            );
-          } finally {
-            this.#releaseJoin();
-          }
+          return this.#attempt(entry, fixedToken, dial);
         },
         {
           retries: this.#retry.retries,
@@ -351,8 +378,10 @@ export class RoomAttachments {
           signal: entry.abort.signal,
           shouldRetry: ({ error }) => !entry.abort.signal.aborted && !isFinal(error),
           onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+            if (entry.abort.signal.aborted) return;
             entry.lastError = error.message;
-            logger.warn({ room, attempt: attemptNumber, retriesLeft, err: error.message }, 'attach attempt failed');
+            this.#health.failed();
+            logger.warn({ room, attempt: attemptNumber, retriesLeft, err: error }, 'attach attempt failed');
           },
         },
       );
@@ -364,6 +393,7 @@ export class RoomAttachments {
       entry.joined = joined;
       entry.state = 'attached';
       entry.attachedAt = Date.now();
+      this.#health.succeeded();
       metrics?.roomsAttached.inc();
       metrics?.roomAttachSeconds.observe((entry.attachedAt - entry.started) / 1000);
       logger.info({ room, agents: entry.toolkits.map((t) => t.name), attempts: entry.attempts, participant: joined.connection.participantId }, 'agents attached');
@@ -380,10 +410,66 @@ export class RoomAttachments {
         return;
       }
       entry.state = 'failed';
+      entry.final = isFinal(error);
       entry.lastError = error instanceof Error ? error.message : String(error);
-      logger.error({ room, attempts: entry.attempts, err: entry.lastError }, 'attach failed');
+      logger.error({ room, attempts: entry.attempts, final: entry.final, err: error }, entry.final ? 'attach refused by the room: not retrying' : 'attach failed');
     }
   }
+
+  /**
+   * One join attempt, bounded by our own timer (see the file comment): connect, wait for room_ready, wait for a
+   * join slot, register. Rejects with RR_ROOM_JOIN_TIMEOUT (saying what never came) when the bound passes, even if
+   * the connection were slow to let go; a join that completes after that is left at once.
+   */
+  async #attempt(entry: Entry, fixedToken: string | undefined, dial: Dialer | undefined): Promise<JoinedRoom> {
+    const { logger, metrics } = this.#options;
+    const room = entry.room;
+    const boundMs = this.#retry.attemptTimeoutMs;
+    const controller = new AbortController();
+    const timer = this.#timers.setTimeout(() => {
+      controller.abort(new RoomrunnerError('RR_ROOM_JOIN_TIMEOUT', `join attempt did not finish within ${boundMs} ms`, { data: { timeoutMs: boundMs } }));
+    }, boundMs);
+    const onRoomAbort = (): void => controller.abort(entry.abort.signal.reason);
+    entry.abort.signal.addEventListener('abort', onRoomAbort, { once: true });
+    if (entry.abort.signal.aborted) onRoomAbort();
+    const joining = joinRoom(
+      {
+        ...this.#options.connection,
+        // A handoff socket is used once: no reconnect on it (the platform dials again for a new session).
+        ...(dial ? { dial, reconnect: false } : {}),
+        url: entry.url,
+        room,
+        toolkits: entry.toolkits,
+        token: fixedToken ?? (() => this.#options.mintToken(room)),
+        logger,
+        // One retry layer: this p-retry with its bound. The connection still reconnects after the first ready.
+        retryBeforeReady: false,
+        registrationSlot: this.#takeJoinSlot,
+        onCall: (agent, _tool, outcome) => {
+          metrics?.agentCalls.inc({ agent, outcome: outcome.outcome });
+          metrics?.agentCallSeconds.observe({ agent }, outcome.durationMs / 1000);
+        },
+      },
+      controller.signal,
+    );
+    try {
+      return await untilAborted(joining, controller.signal, GIVE_UP_GRACE_MS, this.#timers, (late) => void late.leave({ reason: 'join attempt gave up' }));
+    } finally {
+      this.#timers.clearTimeout(timer);
+      entry.abort.signal.removeEventListener('abort', onRoomAbort);
+    }
+  }
+
+  /** The connection's `registrationSlot`: a turn among `maxConcurrentJoins`, given back once (idempotent). */
+  readonly #takeJoinSlot = async (signal: AbortSignal): Promise<() => void> => {
+    await this.#acquireJoin(signal);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#releaseJoin();
+    };
+  };
 
   /** Waits for a turn to join (FIFO); rejects with the abort reason if `signal` aborts first (leaving the queue). */
   #acquireJoin(signal: AbortSignal): Promise<void> {
@@ -449,7 +535,41 @@ async function handOver(joined: JoinedRoom, reason: string, graceMs: number, onU
   }
 }
 
-/** Failures no retry can fix: a refused handshake, a bad token or secret, a bad agent definition. */
+/**
+ * Settles like `promise`, except once `signal` aborts: then it rejects with the promise's own error if that comes
+ * within `graceMs` (the connection's, which says what the attempt was waiting for), else with the signal's
+ * reason. The bound holds even if what it waits for never lets go; a value that arrives after the abort goes
+ * to `discard`.
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, graceMs: number, timers: Timers, discard: (value: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let grace: unknown;
+    const onAbort = (): void => {
+      grace = timers.setTimeout(() => reject(signal.reason), graceMs);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    const settle = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      if (grace !== undefined) timers.clearTimeout(grace);
+    };
+    promise.then(
+      (value) => {
+        settle();
+        if (signal.aborted) {
+          discard(value);
+          reject(signal.reason);
+        } else resolve(value);
+      },
+      (error: unknown) => {
+        settle();
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Failures no retry can fix: a refusal by the room server, a bad token or secret, a bad room URL. */
 function isFinal(error: unknown): boolean {
   if (!isRoomrunnerError(error)) return false;
   return (

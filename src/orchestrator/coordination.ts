@@ -426,7 +426,7 @@ export class RoomCoordination {
     if (this.#held.get(room) !== held) return;
     const state = this.#attachments.state(room);
     if (state === 'attached') await this.#markAttached(room, held);
-    else if (state === 'failed') await this.#attachFailed(room, held, this.#attachments.lastError(room) ?? 'attach failed');
+    else if (state === 'failed') await this.#attachFailed(room, held, this.#attachments.lastError(room) ?? 'attach failed', this.#attachments.failedFinally(room));
     else if (state !== 'attaching') this.#held.delete(room);
   }
 
@@ -447,17 +447,18 @@ export class RoomCoordination {
     await this.#leave(room, 'fenced: the room has a new owner or ended', 'not-owned');
   }
 
-  async #attachFailed(room: string, held: Held, error: string): Promise<void> {
+  /** `final`: the room refused us (e.g. 423, disabled); it stays failed here, neither retried nor handed to a peer. */
+  async #attachFailed(room: string, held: Held, error: string, final = false): Promise<void> {
     held.phase = 'failed';
     held.failures += 1;
-    held.retryAt = this.#now() + this.#lease.heartbeatIntervalMs;
+    held.retryAt = final ? Number.POSITIVE_INFINITY : this.#now() + this.#lease.heartbeatIntervalMs;
     const recorded = await this.#store.recordAttachFailure(room, this.replicaId, held.epoch, error).catch(() => true);
     if (this.#held.get(room) !== held) return;
     if (!recorded) {
       this.#held.delete(room);
       return;
     }
-    if (held.failures >= this.#maxAttachFailures) {
+    if (!final && held.failures >= this.#maxAttachFailures) {
       this.#log.warn({ room, failures: held.failures, err: error }, 'attach keeps failing here: releasing the room to a peer');
       this.#held.delete(room);
       this.#claimPauseUntil = this.#now() + 2 * this.#lease.heartbeatIntervalMs;

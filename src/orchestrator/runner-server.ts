@@ -70,7 +70,7 @@ export interface RemoteTaskRunnerServerOptions extends WebhookServerOptions {
   readonly tokenTtlMs?: number;
   /** Hard cap on rooms (default ROOMRUNNER_MAX_ROOMS or 1000). */
   readonly maxRooms?: number;
-  /** Join attempts (connect + handshake + register) in progress at once; more rooms wait as `attaching` (default 256). */
+  /** Rooms registering at once (dialing and waiting for room_ready hold no slot); more wait as `attaching` (default 256). */
   readonly maxConcurrentJoins?: number;
   /** Reconciliation period; 0 = only at start-up (default ROOMRUNNER_RECONCILE_INTERVAL_MS or 30 s). */
   readonly reconcileIntervalMs?: number;
@@ -120,7 +120,8 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     const leaseCheck = { name: 'replica lease', check: () => this.#coordination?.check() };
     // One id for the ledger (crash recovery) and the coordination (room ownership).
     const replicaId = options.replicaId ?? config.replicaId ?? defaultReplicaId((options.store as { engine?: string } | undefined)?.engine);
-    super({ ...options, config, replicaId, readinessChecks: [...(options.readinessChecks ?? []), platformCheck, leaseCheck] });
+    const joinsCheck = { name: 'room joins', check: () => this.attachments.checkJoins() };
+    super({ ...options, config, replicaId, readinessChecks: [...(options.readinessChecks ?? []), platformCheck, leaseCheck, joinsCheck] });
     if (!options.agents || options.agents.length === 0) {
       throw new RoomrunnerError('RR_AGENT_DEFINITION_INVALID', 'RemoteTaskRunnerServer needs at least one agent: pass { agents: [...] } or put agents in the agents folder');
     }
@@ -146,8 +147,8 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       ...(options.maxConcurrentJoins === undefined ? {} : { maxConcurrentJoins: options.maxConcurrentJoins }),
       logger: this.logger,
       metrics: this.metrics,
-      ...(options.retry ? { retry: options.retry } : {}),
-      ...(options.connection ? { connection: options.connection } : {}),
+      retry: { attemptTimeoutMs: config.joinAttemptTimeoutMs, ...options.retry },
+      connection: { ...options.connection, backoff: { resetAfterMs: config.reconnectResetMs, ...options.connection?.backoff } },
       onLost: (room, reason) => this.#coordination?.onLost(room, reason),
     });
     const store = this.store;

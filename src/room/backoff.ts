@@ -10,11 +10,17 @@
  * the 500 ms MeshAgent uses, never waits longer than MeshAgent would, and still spreads runners that lost the
  * same room server at the same instant (a deploy) over a window of a fifth of the delay (6 s at the 30 s
  * ceiling). `jitter: 1` is AWS "full jitter", `jitter: 0.5` "equal jitter", `jitter: 0` none.
+ *
+ * Reset: the attempt count starts again from 0 only once a connection has stayed up for `resetAfterMs`. A room
+ * that accepts, registers and drops us at once (close 1011 right after registration) would otherwise be
+ * redialed every half second forever; with the reset tied to uptime its retries back off like any other failure.
  */
 
 export const DEFAULT_BACKOFF_INITIAL_MS = 500;
 export const DEFAULT_BACKOFF_MAX_MS = 30_000;
 export const DEFAULT_BACKOFF_JITTER = 0.2;
+/** A connection that stayed up this long counts as healthy: its next drop retries from the first delay again. */
+export const DEFAULT_BACKOFF_RESET_AFTER_MS = 30_000;
 
 export interface BackoffOptions {
   /** Ceiling of the first retry (attempt 0), in ms. Default 500. */
@@ -23,6 +29,8 @@ export interface BackoffOptions {
   maxMs?: number;
   /** Fraction of the delay, in [0, 1], that is random (subtracted). Default 0.2. */
   jitter?: number;
+  /** Uptime after which a dropped connection retries from attempt 0 again, in ms. Default 30 000. */
+  resetAfterMs?: number;
 }
 
 /**
@@ -46,6 +54,7 @@ export function resolveBackoffOptions(options: BackoffOptions = {}): Required<Ba
   const initialMs = options.initialMs ?? DEFAULT_BACKOFF_INITIAL_MS;
   const maxMs = options.maxMs ?? DEFAULT_BACKOFF_MAX_MS;
   const jitter = options.jitter ?? DEFAULT_BACKOFF_JITTER;
+  const resetAfterMs = options.resetAfterMs ?? DEFAULT_BACKOFF_RESET_AFTER_MS;
   if (!Number.isFinite(initialMs) || initialMs < 0) {
     throw new TypeError(`backoff initialMs must be a finite number >= 0, got ${String(initialMs)}`);
   }
@@ -55,5 +64,17 @@ export function resolveBackoffOptions(options: BackoffOptions = {}): Required<Ba
   if (!(jitter >= 0 && jitter <= 1)) {
     throw new TypeError(`backoff jitter must be a fraction in [0, 1] (0.5 = equal jitter, 1 = full jitter), got ${String(jitter)}`);
   }
-  return { initialMs, maxMs, jitter };
+  if (!Number.isFinite(resetAfterMs) || resetAfterMs < 0) {
+    throw new TypeError(`backoff resetAfterMs must be a finite number of ms >= 0, got ${String(resetAfterMs)}`);
+  }
+  return { initialMs, maxMs, jitter, resetAfterMs };
+}
+
+/**
+ * The retry number to use after a connection that was up for `uptimeMs` dropped: 0 when it stayed up for
+ * `resetAfterMs`, else `attempt` unchanged, so a room that keeps dropping us soon after the handshake backs off.
+ */
+export function attemptAfterDrop(attempt: number, uptimeMs: number, options: BackoffOptions = {}): number {
+  const { resetAfterMs } = resolveBackoffOptions(options);
+  return uptimeMs >= resetAfterMs ? 0 : attempt;
 }

@@ -7,8 +7,13 @@
  * handshake so toolkits can be registered again (§E.2).
  *
  * Close rules (§G): close 1000 is final; any other close, a dropped socket or a missed pong reconnects with
- * backoff (see ./backoff.ts) until {@link RoomConnection.close}. Before the first ready: 403/404 at the HTTP
- * handshake and close 1000 are final, everything else is retried.
+ * backoff (see ./backoff.ts) until {@link RoomConnection.close}. A refusal is final whenever it comes: 401, 403,
+ * 404 or 423 at the HTTP upgrade, or close 1008 before `room_ready` (docs/protocol.md §G). Before the first
+ * ready, close 1000 is final too (unless its reason asks to try again later); everything else is retried, or
+ * reported to start() at once with `retryBeforeReady: false` (the orchestrator retries joins itself).
+ *
+ * The backoff counts on across drops until a connection has stayed up for `backoff.resetAfterMs`: a room that
+ * accepts, registers and closes 1011 at once is redialed later and later, not every half second.
  *
  * Requests while the room is not ready (initial connect, reconnecting) wait for it, within the request's own
  * timeout and AbortSignal; they are sent on the new socket once it is ready. Requests already sent when a
@@ -21,7 +26,7 @@ import { errorContent, packContent, type Content } from '../protocol/content.js'
 import type { FrameMessage } from '../protocol/frame-reader.js';
 import { ConnectedSchema, MESSAGE_TYPES, MessagingSendSchema, parseHeader, RoomReadySchema, RoomStatusSchema } from '../protocol/messages.js';
 import { unpackMessage, type JsonObject } from '../protocol/packing.js';
-import { backoffDelayMs, resolveBackoffOptions, type BackoffOptions } from './backoff.js';
+import { attemptAfterDrop, backoffDelayMs, resolveBackoffOptions, type BackoffOptions } from './backoff.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, Session, type CloseInfo, type MessageHandler } from './session.js';
 import type { Transport } from './transport.js';
 import { Emitter } from './emitter.js';
@@ -36,6 +41,17 @@ import { roomNameFromUrl, roomUrl } from './url.js';
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
 /** Close code we send when the re-registration hook fails after a reconnect, so the next attempt starts clean. */
 const CLOSE_HOOK_FAILED = 1011;
+/** A close the room sends to refuse a participant (policy violation); final before `room_ready` (§G). */
+const CLOSE_POLICY_VIOLATION = 1008;
+
+/** Where a connection attempt is, so a give-up can say what never came. */
+type AttemptPhase = 'dialing' | 'handshake' | 'waiting for a registration turn' | 'registering';
+const PHASE_TEXT: Record<AttemptPhase, string> = {
+  dialing: 'while connecting to',
+  handshake: 'while waiting for room_ready from',
+  'waiting for a registration turn': 'while waiting for a registration turn for',
+  registering: 'while registering in',
+};
 
 /** The four states, in the order a connection moves through them. `closed` is terminal. */
 export type RoomConnectionState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
@@ -46,7 +62,7 @@ export interface ReadyInfo {
 }
 
 export interface ReconnectingEvent {
-  /** 0 for the first retry after a drop or failed attempt; resets once a socket is ready. */
+  /** 0 for the first retry after a drop or failed attempt; resets once a socket stayed ready for `backoff.resetAfterMs`. */
   readonly attempt: number;
   readonly delayMs: number;
   /** The close that caused this retry, if a socket closed. */
@@ -108,6 +124,18 @@ export interface RoomConnectionOptions {
   pingIntervalMs?: number;
   /** Reconnect after drops and retry failed start attempts (default true). False: the first failure is final. */
   reconnect?: boolean;
+  /**
+   * Retry failed attempts before the first ready (default true). False: start() rejects with the first
+   * attempt's own error (e.g. `connect ECONNREFUSED …`), for callers that retry with their own bound; drops
+   * after the first ready still reconnect.
+   */
+  retryBeforeReady?: boolean;
+  /**
+   * Waits for a turn before each (re-)registration (`onReady`) and returns the function that ends it. The signal
+   * aborts when the socket closes or the connection is closed meanwhile. Callers bound the CPU-heavy part of many
+   * joins with it (the orchestrator's join slots) without holding a turn while a room is slow to answer.
+   */
+  registrationSlot?: (signal: AbortSignal) => Promise<() => void>;
   backoff?: BackoffOptions;
   random?: () => number;
   timers?: Timers;
@@ -145,6 +173,8 @@ export class RoomConnection {
   readonly #handshakeTimeoutMs: number;
   readonly #maxMessageBytes: number | undefined;
   readonly #reconnect: boolean;
+  readonly #retryBeforeReady: boolean;
+  readonly #registrationSlot: RoomConnectionOptions['registrationSlot'];
   readonly #backoff: Required<BackoffOptions>;
   readonly #random: () => number;
   readonly #timers: Timers;
@@ -169,6 +199,9 @@ export class RoomConnection {
   /** The socket's session once its handshake is done: requests may use it. */
   #session: Session | undefined;
   #attempt: AbortController | undefined;
+  #phase: AttemptPhase = 'dialing';
+  /** Why start() was given up by its signal: the caller's reason, with the phase it caught. */
+  #startAbort: RoomrunnerError | undefined;
   /** The handshake in progress, if any: where room_ready and connected of its socket go. */
   #handshakeSink: HandshakeSink | undefined;
   #wake: (() => void) | undefined;
@@ -197,6 +230,8 @@ export class RoomConnection {
     this.#handshakeTimeoutMs = positive('handshakeTimeoutMs', options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
     this.#maxMessageBytes = options.maxMessageBytes;
     this.#reconnect = options.reconnect ?? true;
+    this.#retryBeforeReady = options.retryBeforeReady ?? true;
+    this.#registrationSlot = options.registrationSlot;
     this.#backoff = resolveBackoffOptions(options.backoff);
     this.#random = options.random ?? Math.random;
     this.#timers = options.timers ?? NODE_TIMERS;
@@ -254,8 +289,9 @@ export class RoomConnection {
 
   /**
    * Connect. Resolves on the first ready (handshake + `onReady`); rejects on a final failure
-   * (RR_ROOM_HANDSHAKE_REFUSED, RR_ROOM_NOT_READY, the hook's error) or with RR_ROOM_ABORTED when `signal`
-   * aborts or close() is called first. `signal` only bounds the start. A second call returns the same promise.
+   * (RR_ROOM_HANDSHAKE_REFUSED, RR_ROOM_NOT_READY, the hook's error), with RR_ROOM_ABORTED when close() is
+   * called first, and when `signal` aborts with its reason (a RoomrunnerError keeps its code) plus what the
+   * attempt was waiting for and the URL. `signal` only bounds the start. A second call returns the same promise.
    */
   start(signal?: AbortSignal): Promise<void> {
     if (this.#start) return this.#start.promise;
@@ -270,7 +306,10 @@ export class RoomConnection {
       return promise;
     }
     if (signal) {
-      const onAbort = (): void => void this.close(1000, 'start aborted');
+      const onAbort = (): void => {
+        this.#startAbort = givenUp(signal.reason, this.#phase, this.#url);
+        void this.close(1000, 'start aborted');
+      };
       if (signal.aborted) onAbort();
       else {
         signal.addEventListener('abort', onAbort, { once: true });
@@ -369,13 +408,15 @@ export class RoomConnection {
 
   async #run(): Promise<void> {
     let failures = 0;
+    let readyAt: number | undefined;
     while (!this.#closing) {
       let session: Session;
+      this.#phase = 'dialing';
       try {
         session = await this.#connectAttempt();
       } catch (error) {
         if (this.#closing) return;
-        if (!this.#reconnect || isFinal(error)) {
+        if (!this.#reconnect || isFinal(error) || (!this.#everReady && !this.#retryBeforeReady)) {
           this.#finish(closeInfoOf(error), error);
           return;
         }
@@ -387,7 +428,20 @@ export class RoomConnection {
       const reconnected = this.#everReady;
       this.#session = session;
       this.#sendAttributesAfterHandshake(session, reconnected);
-      const hook = await this.#runReadyHook(session, reconnected);
+      const release = await this.#takeRegistrationSlot(session);
+      if (this.#closing) {
+        release?.();
+        return;
+      }
+      let hook: HookResult = { ok: true };
+      if (release) {
+        try {
+          this.#phase = 'registering';
+          hook = await this.#runReadyHook(session, reconnected);
+        } finally {
+          release();
+        }
+      }
       if (this.#closing) return;
       if (!hook.ok && session.isOpen) {
         if (!reconnected) {
@@ -401,16 +455,23 @@ export class RoomConnection {
         this.#events.emit('error', hook.error);
         session.close(CLOSE_HOOK_FAILED, 'ready hook failed');
       } else if (session.isOpen) {
-        failures = 0;
+        readyAt = this.#now();
         this.#markReady(session, reconnected);
       }
 
       const info = await session.closed;
       this.#session = undefined;
       if (this.#closing) return;
-      const terminal = info.code === 1000 && !(this.#state !== 'ready' && /1013/.test(info.reason));
-      if (terminal || !this.#reconnect) {
-        this.#finish(info, this.#everReady ? undefined : notReady(info));
+      if (readyAt !== undefined) {
+        // Only a connection that stayed up for a while starts the backoff again (see ./backoff.ts).
+        failures = attemptAfterDrop(failures, this.#now() - readyAt, this.#backoff);
+        readyAt = undefined;
+      }
+      const wasReady = this.#state === 'ready';
+      const refusal = wasReady ? undefined : notReady(info);
+      const terminal = wasReady ? info.code === 1000 : refusal?.data['retryable'] === false;
+      if (terminal || !this.#reconnect || (!this.#everReady && !this.#retryBeforeReady)) {
+        this.#finish(info, this.#everReady ? undefined : refusal);
         return;
       }
       if (this.#everReady) this.#state = 'reconnecting';
@@ -435,6 +496,7 @@ export class RoomConnection {
       const transport = await abortable(this.#dial({ url: this.#url, token, signal: controller.signal }), controller.signal, (t) =>
         t.close(1000, 'connect abandoned'),
       );
+      this.#phase = 'handshake';
       return await this.#handshake(transport, controller.signal);
     } finally {
       this.#timers.clearTimeout(timer);
@@ -583,8 +645,34 @@ export class RoomConnection {
     });
   }
 
+  /**
+   * Waits for a registration turn (the `registrationSlot` option); resolves with the function that ends it, or
+   * undefined when the socket closed or the connection was closed first (no turn is then held).
+   */
+  async #takeRegistrationSlot(session: Session): Promise<(() => void) | undefined> {
+    const take = this.#registrationSlot;
+    if (take === undefined) return () => undefined;
+    this.#phase = 'waiting for a registration turn';
+    const controller = new AbortController();
+    this.#attempt = controller;
+    const stop = (): void => controller.abort(new RoomrunnerError('RR_ROOM_CLOSED', 'the socket closed while waiting for a registration turn'));
+    void session.closed.then(stop);
+    try {
+      const release = await take(controller.signal);
+      if (!session.isOpen || this.#closing) {
+        release();
+        return undefined;
+      }
+      return release;
+    } catch {
+      return undefined;
+    } finally {
+      if (this.#attempt === controller) this.#attempt = undefined;
+    }
+  }
+
   /** Run onReady, but stop waiting if the socket closes under it (its late result is ignored). */
-  async #runReadyHook(session: Session, reconnected: boolean): Promise<{ ok: true } | { ok: false; error: unknown }> {
+  async #runReadyHook(session: Session, reconnected: boolean): Promise<HookResult> {
     if (!this.#onReady) return { ok: true };
     const hook = (async () => this.#onReady?.(this, { reconnected }))().then(
       () => ({ ok: true as const }),
@@ -634,6 +722,7 @@ export class RoomConnection {
       start.settled = true;
       start.reject(
         error ??
+          this.#startAbort ??
           (this.#closing
             ? new RoomrunnerError('RR_ROOM_ABORTED', `room connection closed before it became ready${info.reason ? `: ${info.reason}` : ''}`)
             : notReady(info)),
@@ -715,6 +804,7 @@ export class RoomConnection {
   }
 }
 
+type HookResult = { ok: true } | { ok: false; error: unknown };
 type HandshakeSink = { readonly session: Session; roomReady(header: RoomReadyHeader): void; connected(header: ConnectedHeader): void };
 type RoomReadyHeader = { room_name: string; room_url?: string | undefined; session_id?: string | undefined };
 type ConnectedHeader = { participantId: string; attributes: Record<string, unknown> };
@@ -732,13 +822,33 @@ function watchClosed(session: Session, watch: { onClosed: ((info: CloseInfo) => 
   });
 }
 
+/** The typed error for a socket that closed before the room was ready; `data.retryable` says whether to try again. */
 function notReady(info: CloseInfo): RoomrunnerError {
-  return new RoomrunnerError(
-    'RR_ROOM_NOT_READY',
-    `room connection closed before the room became ready (${info.code}${info.reason ? `: ${info.reason}` : ''})`,
-    // close 1000 before ready is final unless the reason says 1013 "try again later" (npm, §G).
-    { data: { closeCode: info.code, reason: info.reason, retryable: info.code !== 1000 || /1013/.test(info.reason) } },
-  );
+  const close = `${info.code}${info.reason ? `: ${info.reason}` : ''}`;
+  if (info.code === CLOSE_POLICY_VIOLATION) {
+    return new RoomrunnerError('RR_ROOM_HANDSHAKE_REFUSED', `the room refused the connection before it became ready (${close})`, {
+      data: { closeCode: info.code, reason: info.reason, retryable: false },
+    });
+  }
+  return new RoomrunnerError('RR_ROOM_NOT_READY', `room connection closed before the room became ready (${close})`, {
+    data: { closeCode: info.code, reason: info.reason, retryable: info.code !== 1000 || saysTryAgainLater(info.reason) },
+  });
+}
+
+/**
+ * A 1000 close whose reason carries 1013 ("try again later") is a busy room, not a refusal: MeshAgent's npm
+ * client retries it (docs/protocol.md §G). The reason text is the only place the protocol puts that code.
+ */
+function saysTryAgainLater(reason: string): boolean {
+  return /\b1013\b/.test(reason);
+}
+
+/** start() given up by its signal: the caller's reason (its code kept), with what the attempt was waiting for. */
+function givenUp(reason: unknown, phase: AttemptPhase, url: string): RoomrunnerError {
+  const where = `${PHASE_TEXT[phase]} ${url}`;
+  if (isRoomrunnerError(reason)) return new RoomrunnerError(reason.code, `${reason.message} (${where})`, { cause: reason, data: { ...reason.data, phase, url } });
+  const text = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+  return new RoomrunnerError('RR_ROOM_ABORTED', `room connection given up ${where}: ${text}`, { cause: reason, data: { phase, url } });
 }
 
 /** Final failures: a refused handshake, a token problem, or anything marked `retryable: false`. */

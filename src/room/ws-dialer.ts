@@ -8,6 +8,17 @@ import type { CloseInfo } from './session.js';
 import { WebSocketTransport, type Transport, type TransportHandlers } from './transport.js';
 import { NODE_TIMERS, type Timers } from './timers.js';
 
+/**
+ * Upgrade answers that no retry can change: 401 (the token is refused), 403 (not allowed in this room), 404 (no
+ * such room) and 423 (the room is disabled; MeshAgent's Python room client gives up on it too, docs/protocol.md §G).
+ */
+export const REFUSED_STATUSES: ReadonlyMap<number, string> = new Map([
+  [401, 'the token was refused'],
+  [403, 'not allowed in this room'],
+  [404, 'no such room'],
+  [423, 'the room is disabled'],
+]);
+
 /** Default websocket ping interval. */
 export const DEFAULT_PING_INTERVAL_MS = 30_000;
 
@@ -35,8 +46,10 @@ export interface WebSocketDialerOptions {
 /**
  * Dial `<url>?token=<jwt>` with `Authorization: Bearer <jwt>` (§C: the header for Python-era and current
  * servers, the query for npm-era ones), permessage-deflate off. A non-101 answer is read from
- * 'unexpected-response': 403/404 become RR_ROOM_HANDSHAKE_REFUSED (final), other statuses RR_ROOM_NOT_READY
- * (retried). An 'error' listener stays on the socket for its whole life, so no 'error' event is ever unhandled.
+ * 'unexpected-response': 401/403/404/423 become RR_ROOM_HANDSHAKE_REFUSED (final, see {@link REFUSED_STATUSES}),
+ * other statuses RR_ROOM_NOT_READY (retried). Every failure names the URL (never the token) and the cause (e.g.
+ * `connect ECONNREFUSED 10.0.0.7:443`). An 'error' listener stays on the socket for its whole life, so no
+ * 'error' event is ever unhandled.
  */
 export function createWebSocketDialer(options: WebSocketDialerOptions = {}): Dialer {
   const timers = options.timers ?? NODE_TIMERS;
@@ -72,20 +85,20 @@ export function createWebSocketDialer(options: WebSocketDialerOptions = {}): Dia
         signal.removeEventListener('abort', onAbort);
         if (opened) return;
         if (signal.aborted) reject(signal.reason);
-        else reject(handshakeError(status, lastError, code, reason.toString()));
+        else reject(handshakeError(url, status, lastError, code, reason.toString()));
       });
     });
 }
 
-function handshakeError(status: { code: number; text: string } | undefined, cause: Error | undefined, code: number, reason: string): RoomrunnerError {
+function handshakeError(url: string, status: { code: number; text: string } | undefined, cause: Error | undefined, code: number, reason: string): RoomrunnerError {
   if (status) {
-    const message = `websocket connect failed with status ${status.code}${status.text ? `: ${status.text}` : ''}`;
-    const refused = status.code === 403 || status.code === 404;
-    return new RoomrunnerError(refused ? 'RR_ROOM_HANDSHAKE_REFUSED' : 'RR_ROOM_NOT_READY', message, {
-      data: { status: status.code, statusText: status.text, retryable: !refused },
+    const why = REFUSED_STATUSES.get(status.code);
+    const message = `websocket connect to ${url} failed with status ${status.code}${status.text ? `: ${status.text}` : ''}${why ? ` (${why})` : ''}`;
+    return new RoomrunnerError(why ? 'RR_ROOM_HANDSHAKE_REFUSED' : 'RR_ROOM_NOT_READY', message, {
+      data: { status: status.code, statusText: status.text, retryable: why === undefined },
     });
   }
-  return new RoomrunnerError('RR_ROOM_NOT_READY', `websocket connect failed: ${cause?.message ?? reason ?? `close ${code}`}`, {
+  return new RoomrunnerError('RR_ROOM_NOT_READY', `websocket connect to ${url} failed: ${cause?.message || reason || `close ${code}`}`, {
     ...(cause ? { cause } : {}),
     data: { closeCode: code, retryable: true },
   });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backoffDelayMs, DEFAULT_BACKOFF_MAX_MS } from '../../src/room/backoff.js';
+import { attemptAfterDrop, backoffDelayMs, DEFAULT_BACKOFF_MAX_MS, DEFAULT_BACKOFF_RESET_AFTER_MS } from '../../src/room/backoff.js';
 
 const noJitter = { jitter: 0 };
 
@@ -47,5 +47,21 @@ describe('backoffDelayMs', () => {
     expect(() => backoffDelayMs(0, Math.random, { jitter: 2 })).toThrow(/jitter must be a fraction in \[0, 1\]/);
     expect(() => backoffDelayMs(0, Math.random, { initialMs: 100, maxMs: 10 })).toThrow(/maxMs must be .* >= initialMs/);
     expect(() => backoffDelayMs(0, () => Number.NaN)).toThrow(/random\(\) must return/);
+  });
+
+  it('rejects a resetAfterMs that is not a number of ms >= 0', () => {
+    expect(() => backoffDelayMs(0, Math.random, { resetAfterMs: -1 })).toThrow(/resetAfterMs must be a finite number of ms >= 0/);
+  });
+});
+
+describe('attemptAfterDrop', () => {
+  it('keeps counting after a connection that dropped soon, so a flapping room backs off', () => {
+    expect(attemptAfterDrop(3, 50)).toBe(3);
+    expect(attemptAfterDrop(3, DEFAULT_BACKOFF_RESET_AFTER_MS - 1)).toBe(3);
+  });
+
+  it('starts from the first delay again after a connection that stayed up for resetAfterMs', () => {
+    expect(attemptAfterDrop(3, DEFAULT_BACKOFF_RESET_AFTER_MS)).toBe(0);
+    expect(attemptAfterDrop(5, 200, { resetAfterMs: 100 })).toBe(0);
   });
 });

@@ -248,7 +248,7 @@ describe('RoomConnection over a websocket', () => {
     expect(room.upgrades).toHaveLength(1);
   });
 
-  it.each([403, 404])('stops at a %i handshake with RR_ROOM_HANDSHAKE_REFUSED', async (status) => {
+  it.each([401, 403, 404, 423])('stops at a %i handshake with RR_ROOM_HANDSHAKE_REFUSED', async (status) => {
     const room = await wsRoom();
     room.refuse(status);
     const conn = connect(room);
@@ -308,6 +308,21 @@ describe('RoomConnection over a websocket', () => {
     await new Promise((resolve) => conn.once('reconnecting', resolve));
     await conn.close();
     expect((await rejection(started)).code).toBe('RR_ROOM_ABORTED');
+  });
+
+  it('names the URL and the socket error when the TCP connect is refused, and keeps the token out', async () => {
+    const room = await wsRoom();
+    const url = room.url;
+    await room.close();
+    rooms.splice(rooms.indexOf(room), 1);
+    const conn = new RoomConnection({ url, token: 'secret-token', retryBeforeReady: false });
+    connections.push(conn);
+    const error = await rejection(conn.start());
+    expect(error.code).toBe('RR_ROOM_NOT_READY');
+    expect(error.message).toContain('ECONNREFUSED');
+    expect(error.message).toContain(new URL(url).host);
+    expect(error.message).not.toContain('secret-token');
+    expect(error.data).toMatchObject({ retryable: true });
   });
 
   it('sends an empty request and reads an empty answer over the socket', async () => {

@@ -2,7 +2,7 @@
  * RoomConnection over in-memory transports: a test-side Session plays the room server (no sockets). Real
  * websockets are in connection-ws.test.ts.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isRoomrunnerError, RoomrunnerError } from '../../src/errors.js';
 import { empty, json, packContent, unpackContent, type Content } from '../../src/protocol/content.js';
 import type { FrameMessage } from '../../src/protocol/frame-reader.js';
@@ -542,5 +542,127 @@ describe('RoomConnection reconnects', () => {
     expect(await server.session.closed).toEqual({ code: 1000, reason: 'done' });
     expect(await closed).toEqual({ code: 1000, reason: 'done' });
     await conn.close();
+  });
+});
+
+describe('RoomConnection refusals and join bounds', () => {
+  it('stops at close 1008 before ready: the room refused us, a retry would be refused again', async () => {
+    const room = memoryRoom();
+    const conn = connection(room);
+    const started = conn.start();
+    (await room.accept()).session.close(1008, 'not allowed');
+    const error = await rejection(started);
+    expect(error.code).toBe('RR_ROOM_HANDSHAKE_REFUSED');
+    expect(error.message).toContain('not allowed');
+    expect(error.data).toMatchObject({ closeCode: 1008, retryable: false });
+    expect(room.dials).toBe(1);
+  });
+
+  it('reports the first failed attempt to start() with retryBeforeReady: false, with its own error', async () => {
+    const room = memoryRoom();
+    room.refuseWith(new RoomrunnerError('RR_ROOM_NOT_READY', 'websocket connect to ws://memory/rooms/test failed: connect ECONNREFUSED 10.0.0.7:443'));
+    const conn = connection(room, { retryBeforeReady: false });
+    const error = await rejection(conn.start());
+    expect(error.message).toContain('ECONNREFUSED 10.0.0.7:443');
+    expect(room.dials).toBe(1);
+    expect(conn.state).toBe('closed');
+  });
+
+  it('still reconnects after the first ready with retryBeforeReady: false', async () => {
+    const room = memoryRoom();
+    const { conn, server } = await ready(room, { retryBeforeReady: false });
+    const readyAgain = once(conn, 'ready');
+    server.session.close(1011, 'restart');
+    await (await room.accept()).handshake();
+    expect(await readyAgain).toEqual({ reconnected: true });
+  });
+
+  it("rejects start() with its signal's reason and code, naming what never came and from where", async () => {
+    const room = memoryRoom();
+    const conn = connection(room);
+    const controller = new AbortController();
+    const started = conn.start(controller.signal);
+    await room.accept();
+    await new Promise((resolve) => setTimeout(resolve, 5)); // the dial has returned: now waiting for room_ready
+    controller.abort(new RoomrunnerError('RR_ROOM_JOIN_TIMEOUT', 'join attempt did not finish within 50 ms'));
+    const error = await rejection(started);
+    expect(error.code).toBe('RR_ROOM_JOIN_TIMEOUT');
+    expect(error.message).toBe('join attempt did not finish within 50 ms (while waiting for room_ready from ws://memory/rooms/test)');
+    expect(error.data).toMatchObject({ phase: 'handshake', url: 'ws://memory/rooms/test' });
+  });
+
+  it('takes a registration turn only once the handshake is done, and gives it back after registering', async () => {
+    const room = memoryRoom({ 'room.register_toolkit': () => json({ id: 'reg' }) });
+    const turns: string[] = [];
+    const conn = connection(room, {
+      registrationSlot: async () => {
+        turns.push('take');
+        return () => turns.push('give back');
+      },
+      onReady: async (c) => {
+        turns.push('register');
+        await c.request('room.register_toolkit', { name: 'tk', tools: {} });
+      },
+    });
+    const started = conn.start();
+    const server = await room.accept();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(turns).toEqual([]);
+    await server.handshake();
+    await started;
+    expect(turns).toEqual(['take', 'register', 'give back']);
+  });
+
+  it('stops waiting for a registration turn when the socket closes, and holds none', async () => {
+    const room = memoryRoom();
+    let waitSignal: AbortSignal | undefined;
+    const conn = connection(room, {
+      registrationSlot: (signal) => {
+        waitSignal = signal;
+        return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+      },
+    });
+    const started = conn.start();
+    const first = await room.accept();
+    await first.handshake();
+    await vi.waitFor(() => expect(waitSignal).toBeDefined());
+    first.session.close(1011, 'gone');
+    await vi.waitFor(() => expect(waitSignal?.aborted).toBe(true));
+    expect(conn.state).toBe('connecting');
+    await conn.close();
+    expect((await rejection(started)).code).toBe('RR_ROOM_ABORTED');
+  });
+});
+
+describe('RoomConnection backoff after drops', () => {
+  /** A connection on a fake clock whose room accepts, becomes ready, stays up `upFor[i]` ms and closes 1011. */
+  async function flapping(upFor: readonly number[]): Promise<Array<{ attempt: number; delayMs: number }>> {
+    const room = memoryRoom();
+    let clock = 0;
+    const conn = connection(room, { now: () => clock, random: () => 0, backoff: { initialMs: 1, maxMs: 64, jitter: 0, resetAfterMs: 1_000 } });
+    const retries: Array<{ attempt: number; delayMs: number }> = [];
+    conn.on('reconnecting', (e) => retries.push({ attempt: e.attempt, delayMs: e.delayMs }));
+    const started = conn.start();
+    for (const ms of upFor) {
+      const server = await room.accept();
+      const readyNow = once(conn, 'ready');
+      await server.handshake();
+      await readyNow;
+      clock += ms;
+      server.session.close(1011, 'internal error');
+    }
+    await started;
+    await vi.waitFor(() => expect(retries).toHaveLength(upFor.length));
+    return retries;
+  }
+
+  it('backs off more and more when the room closes 1011 right after every registration', async () => {
+    const retries = await flapping([10, 10, 10, 10, 10]);
+    expect(retries.map((r) => r.delayMs)).toEqual([1, 2, 4, 8, 16]);
+  });
+
+  it('starts the backoff again once a connection stayed up for resetAfterMs', async () => {
+    const retries = await flapping([10, 10, 1_000, 10]);
+    expect(retries.map((r) => r.attempt)).toEqual([0, 1, 0, 1]);
   });
 });
