@@ -18,11 +18,12 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { loadConfig, type Config } from '../config.js';
+import { httpLimits, loadConfig, type Config } from '../config.js';
 import { RoomrunnerError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { registerAdminRoutes } from '../http/admin.js';
 import { buildApp, type ReadinessCheck } from '../http/app.js';
+import type { HttpServerLimits } from '../http/server-limits.js';
 import { Metrics } from '../http/metrics.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
@@ -137,6 +138,7 @@ export class WebhookServer {
   readonly #hmacHeader: string;
   readonly #insecure: boolean;
   readonly #bodyLimitBytes: number;
+  readonly #httpLimits: HttpServerLimits;
   readonly #dedupeWindowMs: number;
   readonly #drainTimeoutMs: number;
   readonly #adminToken: string | undefined;
@@ -170,6 +172,7 @@ export class WebhookServer {
     this.#dedupeWindowMs = options.dedupeWindowMs ?? config.dedupeWindowMs;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? config.drainTimeoutMs;
     this.#adminToken = options.adminToken ?? config.adminToken;
+    this.#httpLimits = httpLimits(config);
     this.path = options.path ?? DEFAULT_WEBHOOK_PATH;
     assertWebhookSecret(this.#secrets, this.#insecure);
     if (this.#schemes.length === 0) {
@@ -209,6 +212,7 @@ export class WebhookServer {
       store: this.store,
       lifecycle: () => this.#lifecycleReasons(),
       readinessChecks: this.#options.readinessChecks ?? [],
+      limits: this.#httpLimits,
       webhook: {
         path: this.path,
         secrets: this.#secrets,
