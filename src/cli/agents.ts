@@ -3,6 +3,7 @@ import { discoverAgents } from '../agents/discover.js';
 import { formatHelp, parseFlags, reportFailure, type FlagSpecs } from './args.js';
 import { configFromFlags } from './config-flags.js';
 import type { Command } from './main.js';
+import { exitQuietlyOnClosedStdout } from './stdout.js';
 
 const FLAGS = {
   agents: { type: 'string', placeholder: '<dir>', env: 'ROOMRUNNER_AGENTS', description: 'Folder the agents are loaded from.', defaultText: 'agents' },
@@ -12,6 +13,7 @@ const FLAGS = {
 export const command: Command = {
   summary: 'list the agents found, with their JSON Schemas',
   async run(argv) {
+    exitQuietlyOnClosedStdout();
     try {
       const parsed = parseFlags(argv, FLAGS);
       if (parsed.help) {
