@@ -1,19 +1,10 @@
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { describeNetworkError, reasonOf } from '../src/net-error.js';
-
-/** A port on 127.0.0.1 that nothing listens on (listened on, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort } from './faults/support.js';
 
 describe('describeNetworkError', () => {
   it('names the URL and ECONNREFUSED for a fetch to a closed port, not just "fetch failed"', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const url = `http://127.0.0.1:${port}/webhook`;
     const error = await fetch(url, { method: 'POST' }).then(
       () => undefined,

@@ -2,9 +2,9 @@
  * How commands behave at the edges of a terminal: a reader that stops early, a webhook URL nobody listens on.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../faults/support.js';
 
 const BIN = path.join(import.meta.dirname, '../../bin/roomrunner.js');
 
@@ -28,14 +28,6 @@ function roomrunner(args: string[], options: { closeStdout?: boolean } = {}): Pr
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 describe('roomrunner output', () => {
   it('exits quietly when the reader of `roomrunner agents` goes away (| head -1)', async () => {
     const run = await roomrunner(['agents'], { closeStdout: true });
@@ -44,7 +36,7 @@ describe('roomrunner output', () => {
   }, 60_000);
 
   it('names the URL and the cause when send-event cannot connect', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}/webhook`;
+    const url = `http://127.0.0.1:${await freePort()}/webhook`;
     const run = await roomrunner(['send-event', 'room.started', '--room', 'r', '--url', url]);
     expect(run.code).toBe(1);
     expect(run.stderr.trim()).toBe(`roomrunner send-event: POST ${url} failed: connect ECONNREFUSED ${url.slice('http://'.length, url.indexOf('/webhook'))}`);

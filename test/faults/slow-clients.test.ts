@@ -3,15 +3,12 @@
  * within the request timeout, idle connections beyond the cap do not lock out the platform or the load
  * balancer, and through all of it signed webhooks and /readyz are answered.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
-import type { Readable } from 'node:stream';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/index.js';
 import { buildMeshagentDelivery } from '../../src/webhooks/signatures/index.js';
+import { openRaw, within, type RawClient } from '../support/raw-http.js';
+import { startServeProcess, type ServeProcess } from '../support/serve-process.js';
 
-const BIN = path.join(import.meta.dirname, '../../bin/roomrunner.js');
 const WEBHOOK_SECRET = 'slow-clients-webhook-secret';
 const REQUEST_TIMEOUT_MS = 1_000;
 const MAX_CONNECTIONS = 40;
@@ -23,71 +20,23 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function startServe(apiUrl: string): Promise<{ url: string; port: number; child: ChildProcessByStdio<null, Readable, Readable>; exited: Promise<number | null> }> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', 'memory://', '--request-timeout-ms', String(REQUEST_TIMEOUT_MS), '--max-connections', String(MAX_CONNECTIONS)],
+const open = (port: number, send?: string): Promise<RawClient> => openRaw(port, send, (socket) => cleanups.push(() => socket.destroy()));
+const bounded = <T>(work: Promise<T>, what: string): Promise<T> => within(work, what, WAIT_BOUND_MS);
+
+async function startServe(apiUrl: string): Promise<ServeProcess & { port: number }> {
+  const args = ['--port', '0', '--host', '127.0.0.1', '--data-dir', 'memory://', '--request-timeout-ms', String(REQUEST_TIMEOUT_MS), '--max-connections', String(MAX_CONNECTIONS)];
+  const serve = await startServeProcess(
+    args,
     {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        HOME: process.env['HOME'] ?? '/tmp',
-        MESHAGENT_API_URL: apiUrl,
-        MESHAGENT_SECRET: 'slow-clients-secret',
-        MESHAGENT_PROJECT_ID: 'slow-clients-project',
-        MESHAGENT_WEBHOOK_SECRET: WEBHOOK_SECRET,
-        ROOMRUNNER_HEADERS_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
-        ROOMRUNNER_LOG_PRETTY: '0',
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      MESHAGENT_API_URL: apiUrl,
+      MESHAGENT_SECRET: 'slow-clients-secret',
+      MESHAGENT_PROJECT_ID: 'slow-clients-project',
+      MESHAGENT_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      ROOMRUNNER_HEADERS_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
     },
+    (cleanup) => cleanups.push(cleanup),
   );
-  cleanups.push(() => child.exitCode === null && child.kill('SIGKILL'));
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      for (const line of out.split('\n')) {
-        if (line.includes('"roomrunner serving"')) resolve((JSON.parse(line) as { url: string }).url);
-      }
-    });
-    void exited.then((code) => reject(new Error(`serve exited ${String(code)} before serving: ${stderr}`)));
-  });
-  return { url, port: Number(new URL(url).port), child, exited };
-}
-
-interface RawClient {
-  readonly closed: Promise<string>;
-}
-
-async function openRaw(port: number, send?: string): Promise<RawClient> {
-  const socket: Socket = connect(port, '127.0.0.1');
-  cleanups.push(() => socket.destroy());
-  let received = '';
-  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
-  socket.on('error', () => undefined);
-  const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(received)));
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  if (send !== undefined) socket.write(send);
-  return { closed };
-}
-
-async function within<T>(work: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${WAIT_BOUND_MS} ms`)), WAIT_BOUND_MS);
-  });
-  try {
-    return await Promise.race([work, bound]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return { ...serve, port: Number(new URL(serve.url).port) };
 }
 
 async function deliverSigned(url: string, room: string): Promise<{ status: number; body: unknown }> {
@@ -104,13 +53,13 @@ describe('roomrunner serve under slow and idle clients', () => {
 
     // 20 bodies announced at 1 MB, of which a few bytes arrive, and then nothing.
     const head = 'POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n';
-    const slow = await Promise.all(Array.from({ length: 20 }, () => openRaw(port, `${head}{"event": "room.started", "data": {"room_name": "`)));
+    const slow = await Promise.all(Array.from({ length: 20 }, () => open(port, `${head}{"event": "room.started", "data": {"room_name": "`)));
     expect(await deliverSigned(url, 'answered-meanwhile')).toStrictEqual({ status: 200, body: { ok: true } });
-    const answers = await within(Promise.all(slow.map((client) => client.closed)), 'the never-finished bodies were not cut off');
+    const answers = await bounded(Promise.all(slow.map((client) => client.closed)), 'the never-finished bodies were not cut off');
     for (const answer of answers) expect(answer).toMatch(/^HTTP\/1\.1 408 /);
 
     // Three times the cap in connections that say nothing.
-    for (let i = 0; i < MAX_CONNECTIONS * 3; i++) await openRaw(port);
+    for (let i = 0; i < MAX_CONNECTIONS * 3; i++) await open(port);
     const ready = await fetch(`${url}/readyz`);
     expect(await ready.json()).toStrictEqual({ ready: true });
     expect(ready.status).toBe(200);
@@ -118,6 +67,6 @@ describe('roomrunner serve under slow and idle clients', () => {
 
     // The drain ends the silent connections left over: node stops timing them out once the server closes.
     child.kill('SIGTERM');
-    expect(await within(exited, 'serve did not exit after SIGTERM')).toBe(0);
+    expect(await bounded(exited, 'serve did not exit after SIGTERM')).toBe(0);
   }, 180_000); // start-up alone can take a minute on a loaded two-core machine
 });
