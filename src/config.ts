@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { RoomrunnerError } from './errors.js';
 import { ApiScopeSchema } from './service/spec.js';
 import { DEFAULT_TOKEN_TTL_MS } from './room/token.js';
+import { DEFAULT_HTTP_LIMITS, type HttpServerLimits } from './http/server-limits.js';
 import { SIGNATURE_SCHEMES } from './webhooks/signatures/index.js';
 
 type Env = Record<string, string | undefined>;
@@ -72,6 +73,42 @@ export const SETTINGS = {
   hmacHeader: { env: ['ROOMRUNNER_HMAC_HEADER'], flag: '--hmac-header', schema: z.string().min(1).default('x-meshia-signature'), doc: 'Header carrying `sha256=<hex>` signatures.' },
   insecure: { env: ['ROOMRUNNER_INSECURE'], flag: '--insecure', schema: bool.default(false), doc: 'Accept unsigned webhooks (local work only).' },
   bodyLimitBytes: { env: ['ROOMRUNNER_BODY_LIMIT_BYTES'], flag: '--body-limit', schema: int(1).default(1024 * 1024), doc: 'Largest webhook body; larger ones get 413.' },
+  headersTimeoutMs: {
+    env: ['ROOMRUNNER_HEADERS_TIMEOUT_MS'],
+    flag: '--headers-timeout-ms',
+    schema: int(1).default(DEFAULT_HTTP_LIMITS.headersTimeoutMs),
+    doc: 'Time a client has to send a request\'s headers (at most the request timeout); then 408 and the connection is closed.',
+  },
+  requestTimeoutMs: {
+    env: ['ROOMRUNNER_REQUEST_TIMEOUT_MS'],
+    flag: '--request-timeout-ms',
+    schema: int(1).default(DEFAULT_HTTP_LIMITS.requestTimeoutMs),
+    doc: 'Time a client has to send a whole request, body included; then 408, the connection is closed and the partial body dropped.',
+  },
+  idleTimeoutMs: {
+    env: ['ROOMRUNNER_IDLE_TIMEOUT_MS'],
+    flag: '--idle-timeout-ms',
+    schema: int(1).default(DEFAULT_HTTP_LIMITS.idleTimeoutMs),
+    doc: 'A connection with no traffic either way this long is closed (e.g. a client that stopped reading the answer).',
+  },
+  keepAliveTimeoutMs: {
+    env: ['ROOMRUNNER_KEEP_ALIVE_TIMEOUT_MS'],
+    flag: '--keep-alive-timeout-ms',
+    schema: int(1).default(DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs),
+    doc: 'Idle time allowed between two requests on one keep-alive connection (keep it above your load balancer\'s idle timeout).',
+  },
+  maxRequestsPerSocket: {
+    env: ['ROOMRUNNER_MAX_REQUESTS_PER_SOCKET'],
+    flag: '--max-requests-per-socket',
+    schema: int(0).default(DEFAULT_HTTP_LIMITS.maxRequestsPerSocket),
+    doc: 'Requests one connection may carry before it is closed (0 = no limit).',
+  },
+  maxConnections: {
+    env: ['ROOMRUNNER_MAX_CONNECTIONS'],
+    flag: '--max-connections',
+    schema: int(1).default(DEFAULT_HTTP_LIMITS.maxConnections),
+    doc: 'Open HTTP connections; a new one beyond it closes the longest idle (else the slowest unfinished) connection, so webhooks and health checks still get in.',
+  },
   dedupeWindowMs: {
     env: ['ROOMRUNNER_DEDUPE_WINDOW_MS'],
     schema: int(0).default(60_000),
@@ -201,6 +238,12 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
     throw new RoomrunnerError('RR_CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`, { data: { problems } });
   }
   return Object.freeze(out) as Config;
+}
+
+/** The HTTP server's timeouts and connection bounds, taken from a config (see src/http/server-limits.ts). */
+export function httpLimits(config: Config): HttpServerLimits {
+  const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, keepAliveTimeoutMs, maxRequestsPerSocket, maxConnections } = config;
+  return { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, keepAliveTimeoutMs, maxRequestsPerSocket, maxConnections };
 }
 
 /** The env vars a participant token minter needs, taken from a config (see src/room/token.ts). */

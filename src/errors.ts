@@ -53,6 +53,7 @@ export const ERROR_CATALOG = {
   RR_TOKEN_EXPIRED: { description: 'A participant token has an `exp` in the past.', http: 401, close: 1008 },
   RR_TOKEN_WRONG_ROOM: { description: 'A participant token has a `room` grant for another room.', http: 403, close: 1008 },
   RR_TOKEN_NO_SECRET: { description: 'No secret to mint or verify tokens: set MESHAGENT_API_KEY or MESHAGENT_SECRET.' },
+  RR_TOKEN_NOT_YET_VALID: { description: 'A token (a participant token, or the JWT of a MeshAgent webhook signature) has an `nbf` or `iat` later than now plus the clock leeway (60 s).', http: 401, close: 1008 },
 
   // --- room connection (src/room) ---
   RR_ROOM_HANDSHAKE_REFUSED: { description: 'The room server refused us: HTTP 401, 403, 404 or 423 (room disabled) at the websocket upgrade, or close 1008 before `room_ready`; this is final, no retry.' },
@@ -145,6 +146,8 @@ export const ERROR_CATALOG = {
   RR_DASHBOARD_CSRF: { description: 'A state-changing dashboard request lacked the page\'s x-csrf-token header or came from another origin.', http: 403 },
   RR_HTTP_INTERNAL: { description: 'roomrunner failed while answering a request (a bug: please report it).', http: 500 },
   RR_WEBHOOK_HANDOFF_NOT_CALL: { description: 'A websocket handoff (`GET <path>` with `Upgrade: websocket`) carried a verified event other than `room.call` in `Meshagent-Webhook`; it is answered 400 and nothing is upgraded.', http: 400 },
+  RR_WEBHOOK_NAME_INVALID: { description: 'A webhook `event`, `room_name` or `session_id` holds a NUL character, or a `room_name` is longer than 256 bytes of UTF-8; refused with 400 so the sender stops retrying.', http: 400 },
+  RR_HTTP_URI_TOO_LONG: { description: 'A path parameter (e.g. an admin delivery key) is longer than 1024 characters.', http: 414 },
 
   // --- store (src/store) ---
   RR_STORE_OPTION_INVALID: { description: 'A store option or argument is out of range (e.g. a negative lease, a capacity that is not an integer, a database URL that is not postgres:).' },

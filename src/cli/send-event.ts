@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { pythonDumps, signWebhook, SIGNATURE_SCHEMES, type SignatureScheme } from '../webhooks/signatures/index.js';
+import { describeNetworkError } from '../net-error.js';
 import { roomUrl } from '../room/url.js';
 import { choiceFlag, formatHelp, parseFlags, urlFlag, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
 import type { Command } from './main.js';
@@ -56,8 +57,15 @@ export const command: Command = {
       if (v.secret) {
         Object.assign(headers, signWebhook(scheme, { body, secret: v.secret, id: `msg_${randomUUID()}`, timestamp: Math.floor(Date.now() / 1000), ...(v.header ? { header: v.header } : {}) }));
       }
-      const response = await fetch(url, { method: 'POST', headers, body });
-      const text = await response.text();
+      let response: Response;
+      let text: string;
+      try {
+        response = await fetch(url, { method: 'POST', headers, body });
+        text = await response.text();
+      } catch (error) {
+        console.error(`roomrunner send-event: ${describeNetworkError(error, `POST ${url}`)}`);
+        return 1;
+      }
       console.log(`${response.status} ${text}`);
       return response.ok ? 0 : 1;
     } catch (error) {

@@ -25,9 +25,12 @@ export interface AdminRoutesOptions {
   readonly replay: (event: WebhookEvent, key: string) => Promise<'processed' | 'ignored' | 'failed'>;
 }
 
+// PostgreSQL text cannot hold a NUL: without this check `?room=%00` made the store throw and answered 500.
+const storable = z.string().min(1).refine((value) => !value.includes('\u0000'), 'must not contain a NUL character (%00)');
+
 const ListQuery = z.strictObject({
-  event: z.string().min(1).optional(),
-  room: z.string().min(1).optional(),
+  event: storable.optional(),
+  room: storable.optional(),
   result: z.enum(['pending', 'processed', 'ignored', 'failed']).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -66,6 +69,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
 }
 
 async function find(store: Store, key: string): Promise<DeliveryRecord> {
+  if (key.includes('\u0000')) throw new RoomrunnerError('RR_HTTP_BAD_REQUEST', 'the delivery key must not contain a NUL character (%00)');
   const record = await store.getDelivery(key);
   if (!record) throw new RoomrunnerError('RR_ADMIN_DELIVERY_NOT_FOUND', `no delivery with key ${JSON.stringify(key)} (it may have been pruned)`);
   return record;

@@ -2,7 +2,8 @@
  * The HTTP app: health, readiness, metrics and the webhook plugin (STYLE.md habit 8). `buildApp()` never
  * listens; `WebhookServer.start()` (or the CLI) does, and tests use `app.inject()`.
  *
- * - `GET /` (and HEAD) → `200 {"ok":true}`: MeshAgent's liveness route (§A.5), for any health check.
+ * - `/`, any method → `200 {"ok":true}`: MeshAgent's liveness route (§A.5), for any health check (Cloud Run style
+ *   checks may POST); a body sent there is read and dropped.
  * - `GET /healthz` → `200 {"ok":true}` while the process serves HTTP.
  * - `GET /readyz` → `200 {"ready":true}`, or `503 {"ready":false,"reasons":[...]}` while starting or draining,
  *   or when the store or another dependency does not answer (anchors.md §1.6: a worker must not look healthy
@@ -18,7 +19,9 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import { webhookPlugin, type WebhookPluginOptions } from '../webhooks/plugin.js';
 import { errorResponse } from '../webhooks/receive.js';
+import { ConnectionCap } from './connection-cap.js';
 import { Metrics } from './metrics.js';
+import { DEFAULT_HTTP_LIMITS, fastifyLimitOptions, MAX_PARAM_LENGTH, type HttpServerLimits } from './server-limits.js';
 
 /** Bound on each readiness check, so `/readyz` answers even when a dependency hangs. */
 export const DEFAULT_READINESS_TIMEOUT_MS = 2_000;
@@ -44,14 +47,27 @@ export interface AppDeps {
   readonly readinessTimeoutMs?: number;
   /** The webhook route; omitted: no webhook route. */
   readonly webhook?: WebhookPluginOptions;
+  /** Timeouts and connection bounds of the HTTP server; default {@link DEFAULT_HTTP_LIMITS}. */
+  readonly limits?: HttpServerLimits;
 }
 
 /** Builds the app; it does not listen. */
 export function buildApp(deps: AppDeps = {}): FastifyInstance {
   const log = deps.logger ?? silentLogger();
   const metrics = deps.metrics ?? new Metrics();
-  // Per-request logs are off: the webhook plugin logs each delivery with its key, never its body.
-  const app = Fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance;
+  const limits = deps.limits ?? DEFAULT_HTTP_LIMITS;
+  const app = Fastify({
+    loggerInstance: log,
+    // Per-request logs are off: the webhook plugin logs each delivery with its key, never its body.
+    logController: new LogController({ disableRequestLogging: true }),
+    ...fastifyLimitOptions(limits),
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Router errors (a parameter too long, a bad percent-encoding) answer in the envelope too.
+    frameworkErrors: (err, _request, reply) => sendError(reply, err, log),
+  }) as unknown as FastifyInstance;
+  const connections = new ConnectionCap(app.server, limits.maxConnections, log);
+  // Before fastify calls server.close(), after which node no longer times out silent or slow clients.
+  app.addHook('preClose', async () => connections.closing());
   let started = false;
   app.addHook('onReady', async () => {
     started = true;
@@ -64,16 +80,12 @@ export function buildApp(deps: AppDeps = {}): FastifyInstance {
   }
   checks.push(...(deps.readinessChecks ?? []));
 
-  app.setErrorHandler((err, _request, reply) => {
-    const response = errorResponse(err);
-    if (!response.expected) log.error({ err }, 'request failed');
-    return reply.code(response.status).send({ ok: false, error: { code: response.code, message: response.message } });
-  });
+  app.setErrorHandler((err, _request, reply) => sendError(reply, err, log));
   app.setNotFoundHandler((request, reply) => {
     return reply.code(404).send({ ok: false, error: { code: 'RR_HTTP_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
   });
 
-  app.get('/', async () => ({ ok: true }));
+  void app.register(livenessRoot);
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_request, reply) => {
     const lifecycle = started ? [...(deps.lifecycle?.() ?? [])] : ['starting'];
@@ -89,6 +101,24 @@ export function buildApp(deps: AppDeps = {}): FastifyInstance {
     void app.register(webhookPlugin, { logger: log, metrics, ...deps.webhook });
   }
   return app;
+}
+
+/** `/` answers 200 to every method and content type, in a scope of its own so its catch-all body parser stays here. */
+async function livenessRoot(scope: FastifyInstance): Promise<void> {
+  scope.removeAllContentTypeParsers();
+  scope.addContentTypeParser('*', (_request, payload, done) => {
+    // Drain and drop: a health check's body means nothing, and unread bytes would stall a keep-alive socket.
+    payload.on('end', () => done(null, undefined));
+    payload.on('error', (err) => done(err, undefined));
+    payload.resume();
+  });
+  scope.all('/', async () => ({ ok: true }));
+}
+
+function sendError(reply: FastifyReply, err: unknown, log: Logger): FastifyReply {
+  const response = errorResponse(err);
+  if (!response.expected) log.error({ err }, 'request failed');
+  return reply.code(response.status).send({ ok: false, error: { code: response.code, message: response.message } });
 }
 
 /** Runs every check (each bounded by `timeoutMs`) and adds their failures to `reasons`. */

@@ -27,9 +27,17 @@ export interface DecodedJwt {
   readonly signature: string;
 }
 
+/**
+ * How far ahead of our clock a sender's may run: an `nbf` or `iat` up to this many seconds in the future is
+ * accepted, as clocks a few seconds apart are normal. `exp` gets no leeway: a token is never used past it.
+ */
+export const DEFAULT_JWT_LEEWAY_SECONDS = 60;
+
 export interface VerifyJwtOptions {
-  /** Current time in seconds since the epoch, for the `exp` check. Defaults to the wall clock. */
+  /** Current time in seconds since the epoch, for the `exp`, `nbf` and `iat` checks. Defaults to the wall clock. */
   readonly now?: number;
+  /** See {@link DEFAULT_JWT_LEEWAY_SECONDS}. */
+  readonly leewaySeconds?: number;
 }
 
 // Header bytes as the SDKs write them (`{"alg":"HS256","typ":"JWT"}`), encoded once.
@@ -63,7 +71,8 @@ export function decodeJwt(token: string): DecodedJwt {
 /**
  * Verifies an HS256 JWT with any of `secrets` (several allow key rotation) and returns its claims.
  * @throws RoomrunnerError `RR_TOKEN_MALFORMED`, `RR_TOKEN_SIGNATURE` (wrong key or an `alg` other than
- *   HS256), `RR_TOKEN_EXPIRED` (an `exp` at or before `now`), `RR_TOKEN_NO_SECRET` (no usable secret).
+ *   HS256), `RR_TOKEN_EXPIRED` (an `exp` at or before `now`), `RR_TOKEN_NOT_YET_VALID` (an `nbf` or `iat`
+ *   later than `now` plus the leeway), `RR_TOKEN_NO_SECRET` (no usable secret).
  */
 export function verifyJwt(
   token: string,
@@ -83,18 +92,32 @@ export function verifyJwt(
   if (!keys.some((key) => signatureMatches(decoded, key))) {
     throw new RoomrunnerError('RR_TOKEN_SIGNATURE', 'JWT signature does not verify with any configured secret');
   }
-  checkExpiry(decoded.claims, options.now ?? Math.floor(Date.now() / 1000));
+  checkTimes(decoded.claims, options.now ?? Math.floor(Date.now() / 1000), options.leewaySeconds ?? DEFAULT_JWT_LEEWAY_SECONDS);
   return decoded.claims;
 }
 
-function checkExpiry(claims: JwtClaims, now: number): void {
-  // §B: `exp` is optional and not set by default; enforce it only when present.
-  if (!('exp' in claims)) return;
-  const exp = claims['exp'];
-  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw malformed('the JWT `exp` claim is not a number');
-  if (now >= exp) {
+/** `exp`, `nbf` and `iat` are optional (RFC 7519 §4.1.4–4.1.6; MeshAgent sets none by default, §B): checked when present. */
+function checkTimes(claims: JwtClaims, now: number, leeway: number): void {
+  const exp = numericDate(claims, 'exp');
+  if (exp !== undefined && now >= exp) {
     throw new RoomrunnerError('RR_TOKEN_EXPIRED', 'JWT has expired', { data: { exp, now } });
   }
+  const nbf = numericDate(claims, 'nbf');
+  if (nbf !== undefined && nbf > now + leeway) {
+    throw new RoomrunnerError('RR_TOKEN_NOT_YET_VALID', `JWT is not valid before ${nbf} (now ${now}, leeway ${leeway} s)`, { data: { nbf, now } });
+  }
+  // A token issued in the future comes from a clock we cannot trust, or was forged to outlive its `exp` checks.
+  const iat = numericDate(claims, 'iat');
+  if (iat !== undefined && iat > now + leeway) {
+    throw new RoomrunnerError('RR_TOKEN_NOT_YET_VALID', `JWT was issued at ${iat}, in the future (now ${now}, leeway ${leeway} s)`, { data: { iat, now } });
+  }
+}
+
+function numericDate(claims: JwtClaims, name: 'exp' | 'nbf' | 'iat'): number | undefined {
+  if (!(name in claims)) return undefined;
+  const value = claims[name];
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw malformed(`the JWT \`${name}\` claim is not a number`);
+  return value;
 }
 
 function signatureMatches(decoded: DecodedJwt, key: JwtSecret): boolean {

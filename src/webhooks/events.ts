@@ -22,6 +22,12 @@ export const PING_EVENTS: readonly string[] = ['webhook.ping', 'ping'];
 
 type Json = Record<string, unknown>;
 
+/**
+ * Longest room name accepted, in bytes of UTF-8. MeshAgent publishes no limit; a room name travels in a URL path,
+ * a participant token and a PostgreSQL NOTIFY payload (at most 8000 bytes), so 256 bytes leaves room for all.
+ */
+export const MAX_ROOM_NAME_BYTES = 256;
+
 const data = z.record(z.string(), z.unknown(), { error: '`data` must be a JSON object' });
 
 /** `{event, data?}`; extra top-level keys are kept. A missing `data` reads as `{}`. */
@@ -169,6 +175,10 @@ export function parseEvent(body: unknown): WebhookEvent {
   const raw = envelope.data as Json;
   const name = envelope.data.event;
   const payload: Json = envelope.data.data ?? {};
+  checkStorable(name, '`event`');
+  // Every event that names a room is recorded under it, so the same rules hold for unknown events too.
+  if (typeof payload['room_name'] === 'string') checkRoomName(payload['room_name']);
+  for (const id of [payload['session_id'], raw['session_id']]) if (typeof id === 'string') checkStorable(id, '`session_id`');
   if (PING_EVENTS.includes(name)) return new PingEvent(raw, name, payload);
   switch (name) {
     case ROOM_STARTED:
@@ -187,6 +197,27 @@ export function roomOf(event: WebhookEvent): string | null {
   if (event instanceof RoomStartedEvent || event instanceof RoomEndedEvent || event instanceof CallEvent) return event.roomName;
   const room = event.data['room_name'];
   return typeof room === 'string' ? room : null;
+}
+
+/**
+ * A room name must fit the store and the NOTIFY payload: no NUL (PostgreSQL text cannot hold one, so the store
+ * would fail and the sender would retry a 503 forever) and at most {@link MAX_ROOM_NAME_BYTES}.
+ */
+function checkRoomName(room: string): void {
+  checkStorable(room, '`data.room_name`');
+  const bytes = Buffer.byteLength(room, 'utf8');
+  if (bytes > MAX_ROOM_NAME_BYTES) {
+    throw new RoomrunnerError('RR_WEBHOOK_NAME_INVALID', `\`data.room_name\` is ${bytes} bytes long; room names are at most ${MAX_ROOM_NAME_BYTES} bytes of UTF-8`, {
+      data: { field: 'data.room_name', bytes, limit: MAX_ROOM_NAME_BYTES },
+    });
+  }
+}
+
+function checkStorable(value: string, field: string): void {
+  if (!value.includes('\u0000')) return;
+  throw new RoomrunnerError('RR_WEBHOOK_NAME_INVALID', `${field} contains a NUL character (\\u0000), which roomrunner cannot store`, {
+    data: { field: field.replaceAll('`', '') },
+  });
 }
 
 function parseData<S extends z.ZodType>(schema: S, payload: Json, event: string): z.output<S> {

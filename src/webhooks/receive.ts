@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ERROR_CATALOG, RoomrunnerError, type ErrorCode, type ErrorSpec } from '../errors.js';
+import { MAX_PARAM_LENGTH } from '../http/server-limits.js';
 import {
   DEFAULT_HMAC_HEADER,
   MESHAGENT_SIGNATURE_HEADER,
@@ -14,6 +15,7 @@ import {
   type HeaderRecord,
   type SignatureScheme,
 } from './signatures/index.js';
+import { pythonJsonLoads } from './signatures/python-json.js';
 import { parseEvent, type WebhookEvent } from './events.js';
 
 /** The scheme a delivery was accepted under; `none` only with `--insecure`. */
@@ -122,15 +124,24 @@ export class WebhookVerifier {
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * Parses a verified body into an event.
- * @throws RoomrunnerError `RR_WEBHOOK_BODY_NOT_JSON` (not UTF-8 JSON) or `RR_WEBHOOK_ENVELOPE_INVALID`.
+ * Parses a verified body into an event. The body is read as Python's `json.loads` reads it, since MeshAgent's
+ * sender writes it with Python's `json.dumps`: a float that is not finite arrives as `NaN` or `Infinity`, which
+ * `JSON.parse` refuses (docs/protocol.md §A.4). `JSON.parse` reads everything else, faster.
+ * @throws RoomrunnerError `RR_WEBHOOK_BODY_NOT_JSON` (not UTF-8, or not JSON Python accepts),
+ *   `RR_WEBHOOK_ENVELOPE_INVALID` or `RR_WEBHOOK_NAME_INVALID`.
  */
 export function parseWebhookBody(rawBody: Uint8Array): WebhookEvent {
+  let text: string;
+  try {
+    text = STRICT_UTF8.decode(rawBody);
+  } catch (cause) {
+    throw new RoomrunnerError('RR_WEBHOOK_BODY_NOT_JSON', 'the webhook body is not UTF-8', { cause });
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(STRICT_UTF8.decode(rawBody));
-  } catch (cause) {
-    throw new RoomrunnerError('RR_WEBHOOK_BODY_NOT_JSON', 'the webhook body is not UTF-8 JSON', { cause });
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = pythonJsonLoads(text);
   }
   return parseEvent(parsed);
 }
@@ -147,6 +158,8 @@ export interface ErrorResponse {
 const FASTIFY_CODES: Readonly<Record<string, ErrorCode>> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'RR_WEBHOOK_BODY_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'RR_WEBHOOK_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_MAX_PARAM_LENGTH: 'RR_HTTP_URI_TOO_LONG',
+  FST_ERR_BAD_URL: 'RR_HTTP_BAD_REQUEST',
 };
 
 /** Maps any error to its HTTP answer: catalog errors by their code, fastify's own by status, the rest to 500. */
@@ -158,6 +171,8 @@ export function errorResponse(err: unknown): ErrorResponse {
   }
   const fastifyCode = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : undefined;
   const mapped = fastifyCode === undefined ? undefined : FASTIFY_CODES[fastifyCode];
+  // fastify's message would echo the whole over-long path.
+  if (mapped === 'RR_HTTP_URI_TOO_LONG') return fromCatalog(mapped, `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`);
   if (mapped !== undefined) return fromCatalog(mapped, (err as Error).message);
   const status = (err as { statusCode?: unknown })?.statusCode;
   if (typeof status === 'number' && status === 404) return fromCatalog('RR_HTTP_NOT_FOUND', 'not found');

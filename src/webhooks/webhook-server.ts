@@ -18,11 +18,12 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { loadConfig, type Config } from '../config.js';
+import { httpLimits, loadConfig, type Config } from '../config.js';
 import { RoomrunnerError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { registerAdminRoutes } from '../http/admin.js';
 import { buildApp, type ReadinessCheck } from '../http/app.js';
+import type { HttpServerLimits } from '../http/server-limits.js';
 import { Metrics } from '../http/metrics.js';
 import { RoomConnection } from '../room/connection.js';
 import { RoomClient } from '../room/room-client.js';
@@ -158,6 +159,7 @@ export class WebhookServer {
   readonly #hmacHeader: string;
   readonly #insecure: boolean;
   readonly #bodyLimitBytes: number;
+  readonly #httpLimits: HttpServerLimits;
   readonly #dedupeWindowMs: number;
   readonly #ledgerRetentionMs: number;
   readonly #redispatchAfterMs: number;
@@ -199,6 +201,7 @@ export class WebhookServer {
     this.#redispatchAfterMs = options.redispatchAfterMs ?? config.redispatchAfterMs;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? config.drainTimeoutMs;
     this.#adminToken = options.adminToken ?? config.adminToken;
+    this.#httpLimits = httpLimits(config);
     this.path = options.path ?? DEFAULT_WEBHOOK_PATH;
     assertWebhookSecret(this.#secrets, this.#insecure);
     if (this.#schemes.length === 0) {
@@ -246,6 +249,7 @@ export class WebhookServer {
       store: this.store,
       lifecycle: () => this.#lifecycleReasons(),
       readinessChecks: this.#options.readinessChecks ?? [],
+      limits: this.#httpLimits,
       webhook: {
         path: this.path,
         secrets: this.#secrets,

@@ -1,6 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
+import { openStore } from '../../src/store/open-store.js';
+import type { SqlStore } from '../../src/store/sql-store.js';
 import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
 import { WebhookServer, type WebhookServerOptions } from '../../src/webhooks/webhook-server.js';
 
@@ -75,5 +77,46 @@ describe('the admin API', () => {
     const response = await app.inject({ method: 'POST', url: '/admin/deliveries/sha256%3Anope/replay', headers: auth });
     expect(response.statusCode).toBe(404);
     expect(response.json()).toMatchObject({ error: { code: 'RR_ADMIN_DELIVERY_NOT_FOUND' } });
+  });
+});
+
+describe('the admin API on odd keys and queries', () => {
+  let store: SqlStore;
+  beforeAll(async () => {
+    // PGlite refuses a NUL in text as PostgreSQL does; the memory store would not show the 500.
+    store = await openStore({ dataDir: 'memory://' });
+  }, 120_000); // PGlite starts slowly on a loaded machine
+  afterAll(async () => {
+    await store.close();
+  });
+
+  it('answers a key over fastify\'s 100-character default with a clean 404', async () => {
+    const { app } = server({ adminToken: TOKEN, store });
+    const response = await app.inject({ method: 'GET', url: `/admin/deliveries/${'k'.repeat(300)}`, headers: auth });
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toMatchObject({ ok: false, error: { code: 'RR_ADMIN_DELIVERY_NOT_FOUND' } });
+  });
+
+  it('answers a key over 1024 characters with 414 in the error envelope', async () => {
+    const { app } = server({ adminToken: TOKEN, store });
+    const response = await app.inject({ method: 'POST', url: `/admin/deliveries/${'k'.repeat(2000)}/replay`, headers: auth });
+    expect(response.statusCode).toBe(414);
+    expect(response.json()).toStrictEqual({ ok: false, error: { code: 'RR_HTTP_URI_TOO_LONG', message: 'a path parameter is longer than 1024 characters' } });
+  });
+
+  it('answers a NUL in a query or a key with 400, not 500', async () => {
+    const { app } = server({ adminToken: TOKEN, store });
+    for (const url of ['/admin/deliveries?room=%00', '/admin/deliveries?event=a%00b', '/admin/deliveries/%00']) {
+      const response = await app.inject({ method: 'GET', url, headers: auth });
+      expect(response.statusCode, url).toBe(400);
+      expect(response.json(), url).toMatchObject({ ok: false, error: { code: 'RR_HTTP_BAD_REQUEST', message: expect.stringContaining('NUL') } });
+    }
+  });
+
+  it('answers a bad percent-encoding in the path with 400 in the error envelope', async () => {
+    const { app } = server({ adminToken: TOKEN, store });
+    const response = await app.inject({ method: 'GET', url: '/admin/deliveries/%E0%A4%A', headers: auth });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ ok: false, error: { code: 'RR_HTTP_BAD_REQUEST' } });
   });
 });

@@ -25,6 +25,24 @@ describe('buildApp health routes', () => {
     expect((await a.inject({ method: 'GET', url: '/?probe=cloud-run' })).statusCode).toBe(200);
   });
 
+  it('answers / with 200 {"ok":true} to any method, with any body', async () => {
+    const a = app();
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const) {
+      const response = await a.inject({ method, url: '/' });
+      expect(response.statusCode, method).toBe(200);
+      expect(response.json(), method).toStrictEqual({ ok: true });
+    }
+    const withBodies = [
+      { 'content-type': 'application/json', payload: '{"probe": tru' },
+      { 'content-type': 'application/octet-stream', payload: Buffer.alloc(4096, 1) },
+      { 'content-type': 'text/plain', payload: 'ping' },
+    ];
+    for (const { payload, ...headers } of withBodies) {
+      const response = await a.inject({ method: 'POST', url: '/', headers, payload });
+      expect(response.statusCode, headers['content-type']).toBe(200);
+    }
+  });
+
   it('answers GET /healthz with 200 {"ok":true}', async () => {
     expect((await app().inject({ method: 'GET', url: '/healthz' })).json()).toStrictEqual({ ok: true });
   });

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeJwt, signJwt, verifyJwt } from '../../src/room/jwt.js';
+import { decodeJwt, DEFAULT_JWT_LEEWAY_SECONDS, signJwt, verifyJwt } from '../../src/room/jwt.js';
 import { codeOf } from '../support/errors.js';
 
 const NOW = 1_750_000_000;
@@ -93,6 +93,27 @@ describe('verifyJwt', () => {
 
   it('checks exp with the wall clock when no now is given', () => {
     expect(codeOf(() => verifyJwt(signJwt({ exp: 1 }, secret), secret))).toBe('RR_TOKEN_EXPIRED');
+  });
+
+  it('refuses an nbf later than now plus the leeway, and accepts one within it', () => {
+    const later = signJwt({ name: 'x', nbf: NOW + 600 }, secret);
+    expect(codeOf(() => verifyJwt(later, secret, { now: NOW }))).toBe('RR_TOKEN_NOT_YET_VALID');
+    expect(verifyJwt(later, secret, { now: NOW + 600 })['nbf']).toBe(NOW + 600);
+    const skewed = signJwt({ name: 'x', nbf: NOW + DEFAULT_JWT_LEEWAY_SECONDS }, secret);
+    expect(verifyJwt(skewed, secret, { now: NOW })['name']).toBe('x');
+    expect(codeOf(() => verifyJwt(skewed, secret, { now: NOW, leewaySeconds: 0 }))).toBe('RR_TOKEN_NOT_YET_VALID');
+  });
+
+  it('refuses a token issued in the future beyond the leeway', () => {
+    const future = signJwt({ name: 'x', iat: NOW + DEFAULT_JWT_LEEWAY_SECONDS + 1 }, secret);
+    expect(codeOf(() => verifyJwt(future, secret, { now: NOW }))).toBe('RR_TOKEN_NOT_YET_VALID');
+    expect(verifyJwt(signJwt({ iat: NOW - 86_400 }, secret), secret, { now: NOW })['iat']).toBe(NOW - 86_400);
+  });
+
+  it('treats a non-numeric nbf or iat as malformed', () => {
+    for (const claims of [{ nbf: 'soon' }, { iat: null }, { nbf: [1] }]) {
+      expect(codeOf(() => verifyJwt(signJwt(claims, secret), secret, { now: NOW }))).toBe('RR_TOKEN_MALFORMED');
+    }
   });
 
   it('treats a non-numeric exp as malformed', () => {

@@ -132,7 +132,18 @@ function shortestDigits(magnitude: number): { digits: string; exponent: number }
  * @throws RoomrunnerError `RR_WEBHOOK_BODY_NOT_JSON` when Python's `json.loads` would refuse the text.
  */
 export function pythonDumpsFromJsonText(text: string): string {
-  return new PythonJsonReserialiser(text).run();
+  return new PythonJsonReader(text, DUMPS).run();
+}
+
+/**
+ * Parses JSON text as Python's `json.loads` does, so a body that Python's `json.dumps` wrote (with `NaN`,
+ * `Infinity` or `-Infinity` in it, which `JSON.parse` refuses) reads as it was meant: those constants become
+ * the JS numbers of the same name, a duplicate key keeps its last value, and an int longer than 4300 digits is
+ * refused as CPython refuses it. JS has one number type, so an int beyond 2^53 keeps only its nearest double.
+ * @throws RoomrunnerError `RR_WEBHOOK_BODY_NOT_JSON` when Python's `json.loads` would refuse the text.
+ */
+export function pythonJsonLoads(text: string): unknown {
+  return new PythonJsonReader(text, LOADS).run();
 }
 
 const WHITESPACE = /[ \t\n\r]*/y;
@@ -144,17 +155,53 @@ const STRING_ESCAPES: Readonly<Record<string, string>> = {
   '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t',
 };
 const CONSTANTS = ['true', 'false', 'null', 'NaN', 'Infinity', '-Infinity'] as const;
+type JsonConstant = (typeof CONSTANTS)[number];
 
-/** A recursive-descent reader of JSON text that writes Python's serialisation as it goes. */
-class PythonJsonReserialiser {
+/** What the reader makes of each JSON value it has read: Python's serialisation, or a JS value. */
+interface JsonBuilder<T> {
+  string(value: string): T;
+  /** `integer` is the literal's sign and integer digits; the literal is a float when it has a fraction or exponent. */
+  number(literal: string, integer: string, isFloat: boolean): T;
+  constant(name: JsonConstant): T;
+  /** A Map keeps the first position of a key and takes its last value: the same as a Python dict. */
+  object(members: ReadonlyMap<string, T>): T;
+  array(items: readonly T[]): T;
+}
+
+const DUMPS: JsonBuilder<string> = {
+  string: pythonJsonString,
+  // An int: Python keeps every digit, and `-0` is the int 0.
+  number: (literal, integer, isFloat) => (isFloat ? pythonJsonFloat(Number(literal)) : integer === '-0' ? '0' : integer),
+  constant: (name) => name,
+  object: (members) => `{${Array.from(members, ([key, value]) => `${pythonJsonString(key)}: ${value}`).join(', ')}}`,
+  array: (items) => `[${items.join(', ')}]`,
+};
+
+const CONSTANT_VALUES: Readonly<Record<JsonConstant, unknown>> = {
+  true: true, false: false, null: null, NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': Number.NEGATIVE_INFINITY,
+};
+
+const LOADS: JsonBuilder<unknown> = {
+  string: (value) => value,
+  number: (literal, _integer, isFloat) => (isFloat ? Number(literal) : Number(literal) || 0),
+  constant: (name) => CONSTANT_VALUES[name],
+  // fromEntries defines own properties, so a `__proto__` key is data, as in JSON.parse.
+  object: (members) => Object.fromEntries(members),
+  array: (items) => [...items],
+};
+
+/** A recursive-descent reader of JSON text with Python's `json.loads` rules, building values with a builder. */
+class PythonJsonReader<T> {
   readonly #text: string;
+  readonly #build: JsonBuilder<T>;
   #pos = 0;
 
-  constructor(text: string) {
+  constructor(text: string, build: JsonBuilder<T>) {
     this.#text = text;
+    this.#build = build;
   }
 
-  run(): string {
+  run(): T {
     this.#skipWhitespace();
     const out = this.#value(0);
     this.#skipWhitespace();
@@ -162,11 +209,11 @@ class PythonJsonReserialiser {
     return out;
   }
 
-  #value(depth: number): string {
+  #value(depth: number): T {
     const char = this.#text[this.#pos];
     if (char === '{') return this.#object(depth + 1);
     if (char === '[') return this.#array(depth + 1);
-    if (char === '"') return pythonJsonString(this.#string());
+    if (char === '"') return this.#build.string(this.#string());
     if (char !== undefined && (char === '-' || (char >= '0' && char <= '9'))) {
       const number = this.#number();
       if (number !== undefined) return number;
@@ -174,19 +221,18 @@ class PythonJsonReserialiser {
     for (const constant of CONSTANTS) {
       if (this.#text.startsWith(constant, this.#pos)) {
         this.#pos += constant.length;
-        return constant;
+        return this.#build.constant(constant);
       }
     }
     throw this.#error('expected a JSON value');
   }
 
-  #object(depth: number): string {
+  #object(depth: number): T {
     this.#checkDepth(depth);
     this.#pos++; // `{`
-    // A Map keeps the first position of a key and takes its last value: the same as a Python dict.
-    const members = new Map<string, string>();
+    const members = new Map<string, T>();
     this.#skipWhitespace();
-    if (this.#eat('}')) return '{}';
+    if (this.#eat('}')) return this.#build.object(members);
     for (;;) {
       if (this.#text[this.#pos] !== '"') throw this.#error('expected a string key');
       const key = this.#string();
@@ -199,17 +245,15 @@ class PythonJsonReserialiser {
       if (!this.#eat(',')) throw this.#error('expected `,` or `}` in an object');
       this.#skipWhitespace();
     }
-    const parts: string[] = [];
-    for (const [key, value] of members) parts.push(`${pythonJsonString(key)}: ${value}`);
-    return `{${parts.join(', ')}}`;
+    return this.#build.object(members);
   }
 
-  #array(depth: number): string {
+  #array(depth: number): T {
     this.#checkDepth(depth);
     this.#pos++; // `[`
-    const items: string[] = [];
+    const items: T[] = [];
     this.#skipWhitespace();
-    if (this.#eat(']')) return '[]';
+    if (this.#eat(']')) return this.#build.array(items);
     for (;;) {
       items.push(this.#value(depth));
       this.#skipWhitespace();
@@ -217,20 +261,19 @@ class PythonJsonReserialiser {
       if (!this.#eat(',')) throw this.#error('expected `,` or `]` in an array');
       this.#skipWhitespace();
     }
-    return `[${items.join(', ')}]`;
+    return this.#build.array(items);
   }
 
   /** Reads a number literal; undefined when none starts here (e.g. `-Infinity`). */
-  #number(): string | undefined {
+  #number(): T | undefined {
     NUMBER.lastIndex = this.#pos;
     const match = NUMBER.exec(this.#text);
     if (match === null) return undefined;
     this.#pos = NUMBER.lastIndex;
     const [literal, integer = '', fraction, exponent] = match;
-    if (fraction !== undefined || exponent !== undefined) return pythonJsonFloat(Number(literal));
-    // An int: Python keeps every digit, and `-0` is the int 0.
-    if (integer.replace('-', '').length > MAX_INT_DIGITS) throw this.#error('an integer literal has too many digits');
-    return /^-0$/.test(integer) ? '0' : integer;
+    const isFloat = fraction !== undefined || exponent !== undefined;
+    if (!isFloat && integer.replace('-', '').length > MAX_INT_DIGITS) throw this.#error('an integer literal has too many digits');
+    return this.#build.number(literal, integer, isFloat);
   }
 
   /** Reads a string literal and returns its decoded value. */

@@ -7,6 +7,7 @@ import {
   pythonDumps,
   pythonDumpsFromJsonText,
   pythonJsonFloat,
+  pythonJsonLoads,
   pythonJsonString,
 } from '../../../src/webhooks/signatures/python-json.js';
 
@@ -146,6 +147,32 @@ const jsonValue = fc.letrec((tie) => ({
 })).value;
 
 const hasPython = spawnSync('python3', ['-c', 'import json'], { encoding: 'utf8' }).status === 0;
+
+describe('pythonJsonLoads', () => {
+  it('reads the constants Python writes for floats that are not finite', () => {
+    expect(pythonJsonLoads('[NaN, Infinity, -Infinity, -0, 1.5, 12]')).toStrictEqual([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, 1.5, 12]);
+  });
+
+  it('keeps the last value of a duplicate key and a __proto__ key as data, as JSON.parse does', () => {
+    const value = pythonJsonLoads('{"a": 1, "__proto__": {"polluted": true}, "a": 2}') as Record<string, unknown>;
+    expect(value['a']).toBe(2);
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+    expect(Object.hasOwn(value, '__proto__')).toBe(true);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
+  it('agrees with JSON.parse on any JSON text', () => {
+    fc.assert(
+      fc.property(fc.json(), (text) => {
+        expect(pythonJsonLoads(text)).toStrictEqual(JSON.parse(text));
+      }),
+    );
+  });
+
+  it('refuses what Python refuses', () => {
+    for (const text of ['nan', '{"a": 1,}', '1'.repeat(4301), '[1] 2']) expectNotJson(() => pythonJsonLoads(text));
+  });
+});
 
 describe('pythonDumpsFromJsonText', () => {
   it.each(TEXT_VECTORS)('matches CPython json.dumps(json.loads(%j))', (text, expected) => {
