@@ -1,5 +1,5 @@
 /**
- * Attach storm (issue #6): 1,000 rooms started within one second on the emulator; how long until every room has
+ * Attach storm: 1,000 rooms started within one second on the emulator; how long until every room has
  * the Adder registered, and the per-room attach latency from "webhook received" (the ledger's receivedAt, taken
  * right after the signature verifies) to "toolkit registered" (the emulator's event time). The driver starts
  * the sessions, then POSTs each room's signed `room.started` itself, 1 ms apart, so the platform side never

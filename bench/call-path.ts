@@ -1,5 +1,5 @@
 /**
- * Call path (issue #6): the OFFICIAL @meshagent/meshagent client invokes the Adder through the emulator
+ * Call path: the OFFICIAL @meshagent/meshagent client invokes the Adder through the emulator
  * (client → room server → our agent host → room server → client), against a raw two-hop websocket echo of
  * the same bytes (client → relay → echo → relay → client). Both paths have the same shape and the same process
  * layout: client in the driver; room server and relay in one child; agent host and echo server in another.

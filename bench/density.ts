@@ -1,5 +1,5 @@
 /**
- * Density (issue #6): 10,000 rooms attached in one process. Memory per room = (RSS after − RSS before) / rooms,
+ * Density: 10,000 rooms attached in one process. Memory per room = (RSS after − RSS before) / rooms,
  * against a bare `ws` client connection measured the same way in the same run; and the event-loop delay p99
  * (perf_hooks.monitorEventLoopDelay) while everything idles and pings every second. The emulator (and, for
  * the baseline, a bare websocket server) runs in a separate process so its memory is not counted; each side

@@ -1,5 +1,5 @@
 /**
- * Failover (issue #6): three replicas (test/replicas/replica-process.ts, the documented replica entry) on one
+ * Failover: three replicas (test/replicas/replica-process.ts, the documented replica entry) on one
  * PostgreSQL schema hold 1,000 rooms; the one holding the most is SIGKILLed; how long until every one of its
  * rooms has the Adder registered by another replica, and whether any room ever had two live registrations.
  * Baseline, same run: how long the same three replicas took to attach the 1,000 rooms in the first place

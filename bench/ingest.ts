@@ -1,5 +1,5 @@
 /**
- * Webhook ingest (issue #6): signed `room.started` deliveries through the whole path (verify, dedupe, ledger,
+ * Webhook ingest: signed `room.started` deliveries through the whole path (verify, dedupe, ledger,
  * acknowledge) against a bare fastify route that parses the same body, both under the same autocannon load
  * on loopback. Every delivery is distinct (a counter in `room_name`, MeshAgent scheme: the signature covers
  * the body), pre-signed before the run so the load generator spends no time signing. The server under test

@@ -2,7 +2,7 @@
  * `npm run bench [-- <name>...] [-- --profile]`: runs the benchmarks (all, or those named: ingest, attach-storm,
  * call-path, density, failover), prints a table per benchmark, and records the results with the machine and
  * package versions in bench/results.json and bench/RESULTS.md. Benchmarks not run this time keep their last
- * recorded results. Every figure is a ratio to a baseline measured in the same run (issue #6).
+ * recorded results. Every figure is a ratio to a baseline measured in the same run.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';

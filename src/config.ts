@@ -1,5 +1,5 @@
 /**
- * All settings in one zod schema (STYLE.md habit 7). This is the only module that reads `process.env`; CLI
+ * All settings in one zod schema (docs/architecture.md §Style 7). This is the only module that reads `process.env`; CLI
  * flags override env vars; the result is frozen. Every error names the env var and the flag that fix it.
  */
 import { z } from 'zod';

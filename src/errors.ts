@@ -1,14 +1,14 @@
 /**
- * One error class and one catalog of stable codes (STYLE.md habits 3–5).
+ * One error class and one catalog of stable codes (docs/architecture.md §Style 3–§Style 5).
  *
  * Every failure roomrunner reports carries a `RR_*` code from {@link ERROR_CATALOG}. Each entry knows how it
  * crosses its boundary: `http` for webhook answers, `content` for the MeshAgent `error` content code
- * (meshagent-protocol.md §E.10), `close` for a websocket close code. The mapping happens once, at the edge.
+ * (docs/protocol.md §E.10), `close` for a websocket close code. The mapping happens once, at the edge.
  * A shipped code is never renamed or reused; `test/errors.test.ts` checks that every code is documented in
  * the README's error table.
  */
 
-/** MeshAgent error content codes, meshagent-protocol.md §E.10. */
+/** MeshAgent error content codes, docs/protocol.md §E.10. */
 export const CONTENT_CODES = {
   PERMISSION_DENIED: 1001,
   INVALID_REQUEST: 1002,

@@ -1,5 +1,5 @@
 /**
- * roomrunner's public entry: explicit named exports only (STYLE.md habit 6). The emulator and the protocol
+ * roomrunner's public entry: explicit named exports only (docs/architecture.md §Style 6). The emulator and the protocol
  * codec live on subpaths (`roomrunner/emulator`, `roomrunner/protocol`) so this entry loads neither.
  */
 export { RoomrunnerError, isRoomrunnerError, ERROR_CATALOG, CONTENT_CODES, type ErrorCode } from './errors.js';

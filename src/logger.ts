@@ -1,5 +1,5 @@
 /**
- * pino loggers (STYLE.md habit 14): static messages, ids in fields, child loggers per room and agent. Pretty
+ * pino loggers (docs/architecture.md §Style 14): static messages, ids in fields, child loggers per room and agent. Pretty
  * output when a person watches a terminal, JSON otherwise. Tokens, secrets and payloads never go into logs:
  * the redact list is a second line of defence, not the first.
  */

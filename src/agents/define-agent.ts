@@ -1,5 +1,5 @@
 /**
- * Typed agents and toolkits (STYLE.md habit 12). An agent is a plain value made by {@link defineAgent}: a
+ * Typed agents and toolkits (docs/architecture.md §Style 12). An agent is a plain value made by {@link defineAgent}: a
  * toolkit named after the agent with one tool, `ask`, whose argument and result types are inferred from zod
  * schemas. {@link defineToolkit} groups several {@link defineTool} tools under one name when an author wants
  * more than one entry point. The runner validates input before and output after every handler.
@@ -14,7 +14,7 @@ import type { Content } from '../protocol/content.js';
 import type { Logger } from '../logger.js';
 import { absentAsNull, nullAsAbsent, registeredJsonSchema, zodJsonSchema } from './json-schema.js';
 
-/** Default deadline of one call (anchors.md §6 goal 7). */
+/** Default deadline of one call (docs/references.md §goals item 7). */
 export const DEFAULT_AGENT_TIMEOUT_MS = 60_000;
 /** Default number of calls one agent runs at once in one room. */
 export const DEFAULT_AGENT_CONCURRENCY = 64;

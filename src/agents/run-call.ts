@@ -1,7 +1,7 @@
 /**
  * Runs one call of one tool: the only place that validates input before the handler and output after it,
  * enforces the deadline and the per-room concurrency limit, and turns every failure into an `error` content
- * for the caller (anchors.md §3.5). It never throws and needs no socket: the room is reached through
+ * for the caller (docs/references.md §typed-agents). It never throws and needs no socket: the room is reached through
  * {@link RoomApi}, which the host backs with a live connection and the test harness with other agents.
  */
 import { z } from 'zod';

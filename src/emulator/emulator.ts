@@ -1,5 +1,5 @@
 /**
- * The local MeshAgent platform in one process (meshagent-protocol.md §H): one fastify server carries the
+ * The local MeshAgent platform in one process (docs/protocol.md §H): one fastify server carries the
  * REST subset (./platform-api.ts) and the room websockets (./room-server.ts, attached to the server's
  * `upgrade` event); the webhook sender (./webhook-sender.ts) tells subscribers when sessions start and end
  * and delivers `room.call` handoffs (§A.8).

@@ -1,7 +1,7 @@
 /**
  * `roomrunner/emulator`: a local MeshAgent-compatible platform for tests and development — room websockets
  * the official `RoomClient` can join, the REST subset roomrunner calls, and signed webhooks with retries and
- * a delivery log. A subpath so `import … from 'roomrunner'` never loads it (STYLE.md habit 6).
+ * a delivery log. A subpath so `import … from 'roomrunner'` never loads it (docs/architecture.md §Style 6).
  */
 export { startEmulator, DEFAULT_EMULATOR_HOST, DEFAULT_CLOSE_GRACE_MS } from './emulator.js';
 export type { Emulator, EmulatorWebhookOptions, StartEmulatorOptions } from './emulator.js';

@@ -1,8 +1,8 @@
 /**
  * The emulator's REST surface: the subset of MeshAgent's platform API that roomrunner and its users call
- * (meshagent-protocol.md §F, §A.7, §C "REST connect"), plus emulator-only control routes.
+ * (docs/protocol.md §F, §A.7, §C "REST connect"), plus emulator-only control routes.
  *
- * `buildEmulatorApp(deps)` never listens (STYLE.md habit 8): tests use `app.inject()`, and
+ * `buildEmulatorApp(deps)` never listens (docs/architecture.md §Style 8): tests use `app.inject()`, and
  * `startEmulator` (./emulator.ts) listens and attaches the room websocket.
  *
  * Platform routes, all under `/accounts/projects/:projectId` (when the emulator has a `projectId`, the path

@@ -1,4 +1,4 @@
-/** Session history of the emulated platform, for `GET /sessions…` (meshagent-protocol.md §F). */
+/** Session history of the emulated platform, for `GET /sessions…` (docs/protocol.md §F). */
 
 /** Sessions kept after they end, for `GET /sessions/:id`. */
 export const DEFAULT_ENDED_SESSIONS_KEPT = 1_000;

@@ -1,5 +1,5 @@
 /**
- * Who is connecting: the participant token of a room websocket (meshagent-protocol.md §C, §H.1 item 1).
+ * Who is connecting: the participant token of a room websocket (docs/protocol.md §C, §H.1 item 1).
  *
  * Clients pass the token three ways and the emulator accepts all of them: npm 0.39.9 as `?token=`, Python and
  * TS ≥ 0.47 on Node as `Authorization: Bearer`, browsers as a `meshagent-room.<jwt>` subprotocol (echoed back).

@@ -1,5 +1,5 @@
 /**
- * What the emulated room server saw, for tests and benches (STYLE.md habit 11: the emulator records what it saw).
+ * What the emulated room server saw, for tests and benches (docs/architecture.md §Style 11: the emulator records what it saw).
  *
  * A bounded ring buffer of {@link EmulatorEvent}s plus listeners, so a test can await "the host registered its
  * toolkit again" instead of polling or sleeping.

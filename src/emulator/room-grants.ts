@@ -1,5 +1,5 @@
 /**
- * Permission checks from a participant's `api` grant (meshagent-protocol.md §B, §E.2, §E.5, §A.8).
+ * Permission checks from a participant's `api` grant (docs/protocol.md §B, §E.2, §E.5, §A.8).
  *
  * An absent ApiScope key denies that surface; `{}` allows it with every default (all `agents` booleans default
  * to true). A token with no `api` grant at all is allowed everything: old SDKs mint such tokens and the real

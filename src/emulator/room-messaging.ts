@@ -1,5 +1,5 @@
 /**
- * The built-in `messaging` toolkit, reached through `room.invoke_tool` (meshagent-protocol.md §E.6).
+ * The built-in `messaging` toolkit, reached through `room.invoke_tool` (docs/protocol.md §E.6).
  *
  * `enable` answers the caller with `messaging.enabled {participants}` and tells the other enabled participants
  * `participant.enabled`; `disable` tells them `participant.disabled`; `send` pushes `messaging.send` to one

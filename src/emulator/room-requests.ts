@@ -1,5 +1,5 @@
 /**
- * The wiring between one participant's {@link Session} and its room (meshagent-protocol.md §E, §H.1 item 5).
+ * The wiring between one participant's {@link Session} and its room (docs/protocol.md §E, §H.1 item 5).
  *
  * Every request gets exactly one `__response__` with its id: a content, or an `error` content whose code comes
  * from the error catalog (1001 grants, 1002 malformed, 1003 not found, …). Unknown types are answered 1002 so no

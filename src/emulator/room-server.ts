@@ -1,5 +1,5 @@
 /**
- * A local MeshAgent room server (meshagent-protocol.md §H.1): websocket endpoints at `/rooms/<name>` that the
+ * A local MeshAgent room server (docs/protocol.md §H.1): websocket endpoints at `/rooms/<name>` that the
  * official `RoomClient` and our own room client can join, register and call toolkits on, and message through.
  *
  * It never listens itself: an http server passes its `upgrade` events to {@link RoomServer.handleUpgrade}. A

@@ -1,5 +1,5 @@
 /**
- * Routing `room.invoke_tool` to the participant hosting the toolkit, meshagent-protocol.md §E.5.
+ * Routing `room.invoke_tool` to the participant hosting the toolkit, docs/protocol.md §E.5.
  *
  * A call from caller C with request id Q goes to the host as `room.tool_call.<toolkit>` with a fresh id K of the
  * host's connection. The host's `room.tool_call_response` (id K) goes back to C as `__response__` Q with its

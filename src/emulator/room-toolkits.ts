@@ -1,5 +1,5 @@
 /**
- * Toolkit registrations in an emulated room (meshagent-protocol.md §E.2, §E.3) and the visibility rules the
+ * Toolkit registrations in an emulated room (docs/protocol.md §E.2, §E.3) and the visibility rules the
  * emulator applies when listing and routing (§E.3, §E.5 step 1):
  *
  * - a public registration is visible to everyone (grants permitting);

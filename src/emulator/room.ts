@@ -1,6 +1,6 @@
 /**
  * One emulated room: its participants, toolkit registrations, tool calls in flight, and session lifecycle
- * (meshagent-protocol.md §E, §H.1 items 4–10).
+ * (docs/protocol.md §E, §H.1 items 4–10).
  *
  * Lifecycle rules (the real server's are undocumented; these are the emulator's):
  * - A room exists without a session. Agents and tools (role `agent`/`tool`) may connect to it; that does not

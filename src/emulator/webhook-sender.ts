@@ -1,6 +1,6 @@
 /**
  * The emulator's webhook sender: project webhook subscriptions, signed deliveries with retries, and a
- * delivery log (meshagent-protocol.md §A.1–A.4, §A.7; anchors.md §2.1–2.7; the Meshia webhook page).
+ * delivery log (docs/protocol.md §A.1–A.4, §A.7; docs/references.md §webhook-senders, §receiver-pitfalls, §meshia-webhooks).
  *
  * - Body: the MeshAgent envelope `{"event": …, "data": {…}}` as Python's `json.dumps` prints it (§A.4
  *   sender step 1), built once per delivery and sent byte for byte on every attempt.
@@ -8,14 +8,14 @@
  *   (`webhook-id` stable across the retries of one delivery, `webhook-timestamp` per attempt) or
  *   `hmac-sha256` (`X-Meshia-Signature: sha256=<hex>` by default). No secret, no signature header (§A.4
  *   step 5).
- * - Delivery policy (MeshAgent's is unknown, §Gaps 3; this follows the Meshia page and Standard Webhooks):
+ * - Delivery policy (MeshAgent's is unknown, docs/protocol.md §Gaps 3; this follows docs/references.md §meshia-webhooks and Standard Webhooks):
  *   2xx is success, anything else (3xx included: redirects are not followed) is a failure; 3 retries by
  *   default, so 4 attempts; exponential backoff from `backoffDelayMs` (the same pure function the room
  *   client uses); a per-attempt timeout of 10 s.
  * - A test ping, event {@link WEBHOOK_PING_EVENT} with data `{webhook_id}`, goes to every new subscription
  *   whatever its event filter (as GitHub's `ping` and Meshia's "test ping on save").
  * - Deliveries of one room to one subscription go out one at a time in event order (LiveKit's per-resource
- *   queue, anchors.md §1.12), so `room.started` never overtakes `room.ended`; different rooms go out in
+ *   queue, docs/references.md §livekit-webhooks), so `room.started` never overtakes `room.ended`; different rooms go out in
  *   parallel, at most {@link DEFAULT_MAX_IN_FLIGHT} at once per subscription. A failing endpoint delays only
  *   its own later events. Direct deliveries (`deliverTo`, used for `room.call`) are not queued.
  */
@@ -121,7 +121,7 @@ export interface WebhookSubscription {
   readonly scheme: SignatureScheme;
   /** null: deliveries are unsigned. */
   readonly secret: string | null;
-  /** Header of the `hmac-sha256` scheme; null means `X-Meshia-Signature` (the Meshia page). */
+  /** Header of the `hmac-sha256` scheme; null means `X-Meshia-Signature` (docs/references.md §meshia-webhooks). */
   readonly header: string | null;
   /** ISO time of creation. */
   readonly createdAt: string;

@@ -1,5 +1,5 @@
 /**
- * The admin API over the deliveries ledger (issue #5): list and filter deliveries, read one, replay one. It is
+ * The admin API over the deliveries ledger: list and filter deliveries, read one, replay one. It is
  * enabled only when ROOMRUNNER_ADMIN_TOKEN is set, and every call needs `Authorization: Bearer <token>`.
  *
  *   GET  /admin/deliveries?event=&room=&result=&since=<ISO time>&limit=   newest first, bodies left out

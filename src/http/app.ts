@@ -1,12 +1,12 @@
 /**
- * The HTTP app: health, readiness, metrics and the webhook plugin (STYLE.md habit 8). `buildApp()` never
+ * The HTTP app: health, readiness, metrics and the webhook plugin (docs/architecture.md §Style 8). `buildApp()` never
  * listens; `WebhookServer.start()` (or the CLI) does, and tests use `app.inject()`.
  *
  * - `/`, any method → `200 {"ok":true}`: MeshAgent's liveness route (§A.5), for any health check (Cloud Run style
  *   checks may POST); a body sent there is read and dropped.
  * - `GET /healthz` → `200 {"ok":true}` while the process serves HTTP.
  * - `GET /readyz` → `200 {"ready":true}`, or `503 {"ready":false,"reasons":[...]}` while starting or draining,
- *   or when the store or another dependency does not answer (anchors.md §1.6: a worker must not look healthy
+ *   or when the store or another dependency does not answer (docs/references.md §livekit-health: a worker must not look healthy
  *   while it cannot work).
  * - `GET /metrics` → Prometheus text from this app's own registry.
  * - the webhook route (plugin.ts) at its path, `/webhook` by default.

@@ -1,5 +1,5 @@
 /**
- * A cap on open HTTP connections that keeps the server answering (issue #9).
+ * A cap on open HTTP connections that keeps the server answering.
  *
  * Node's own `server.maxConnections` drops every new connection once the cap is reached, so a few thousand idle
  * clients would lock out the platform's webhooks and the load balancer's health checks. Here a new connection

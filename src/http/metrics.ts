@@ -3,7 +3,7 @@
  * process (tests, several servers) never share or double-register series. Served at `GET /metrics`.
  *
  * The orchestrator's metrics are created here too, with their final names, so `/metrics` documents them from
- * the start (anchors.md §1.7: LiveKit's gauges only say "busy"; a counter of refusals says how often).
+ * the start (docs/references.md §livekit-metrics: LiveKit's gauges only say "busy"; a counter of refusals says how often).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 

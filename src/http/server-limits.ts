@@ -1,6 +1,6 @@
 /**
  * Bounds on what one HTTP client can hold: time to send headers, time to send the whole request, idle time,
- * keep-alive time, requests per connection and open connections (issue #9). Without them a client that sends
+ * keep-alive time, requests per connection and open connections. Without them a client that sends
  * a body one byte a minute, or thousands of clients that connect and say nothing, hold memory and file
  * descriptors for good, and the webhook path, the health checks and outgoing room connects fail with them.
  *

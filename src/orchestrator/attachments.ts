@@ -104,7 +104,7 @@ export interface RoomAttachmentsOptions {
   /** Rooms registering at once (default {@link DEFAULT_MAX_CONCURRENT_JOINS}); dialing and handshakes hold no slot. */
   readonly maxConcurrentJoins?: number;
   readonly joinHealth?: JoinHealthOptions;
-  /** Injected in tests (STYLE.md habit 2): the attempt bound's timer and the clock of the join health. */
+  /** Injected in tests (docs/architecture.md §Style 2): the attempt bound's timer and the clock of the join health. */
   readonly timers?: Timers;
   readonly now?: () => number;
 }

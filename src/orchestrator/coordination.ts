@@ -1,6 +1,6 @@
 /**
  * Coordinated mode: several replicas share one store and every live room is attached by exactly one of them
- * (issue 5, anchors.md §4). This is the replica's side of the store's {@link Coordinator}:
+ * (docs/coordination.md). This is the replica's side of the store's {@link Coordinator}:
  *
  * - **Lease** (./replica-lease.ts). One heartbeat per replica (not per room) every `heartbeatIntervalMs` renews
  *   its lease. A replica that stops renewing (killed, partitioned) loses its rooms when the lease runs out;
@@ -41,7 +41,7 @@ export const DEFAULT_MAX_ATTACH_FAILURES = 2;
 export const DEFAULT_CLAIM_BATCH = 5;
 /**
  * Before claiming, a replica waits this long times its load (rooms held / cap): the least loaded replica claims
- * first, so rooms spread by load (LiveKit weighs its dispatch by load the same way, anchors.md §1.2).
+ * first, so rooms spread by load (LiveKit weighs its dispatch by load the same way, docs/references.md §livekit-dispatch).
  */
 export const DEFAULT_CLAIM_SPREAD_MS = 250;
 /** Largest claim: a full claim is followed at once by one twice as large, up to this many rooms. */

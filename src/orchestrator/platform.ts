@@ -1,5 +1,5 @@
 /**
- * The slice of the platform REST API the orchestrator calls (meshagent-protocol.md §F): the active sessions, to
+ * The slice of the platform REST API the orchestrator calls (docs/protocol.md §F): the active sessions, to
  * reconcile rooms after a lost webhook or a restart. Auth is `Authorization: Bearer <ma- API key>`, or a token
  * signed with MESHAGENT_SECRET when there is no key (the emulator accepts both).
  */

@@ -1,5 +1,5 @@
 /**
- * The replica's lease (anchors.md §4): one heartbeat per replica, not per room, every `heartbeatIntervalMs`.
+ * The replica's lease (docs/coordination.md §leases, §self-fencing): one heartbeat per replica, not per room, every `heartbeatIntervalMs`.
  *
  * Self-fencing on our own clock: the lease is trusted until a little before `leaseMs` after the last successful
  * renewal was SENT (the store renews from when it runs the statement, which is later, so our deadline falls

@@ -1,5 +1,5 @@
 /**
- * Content values, meshagent-protocol.md §D.4: the argument and result encoding of room requests. A content is a
+ * Content values, docs/protocol.md §D.4: the argument and result encoding of room requests. A content is a
  * packed message whose header has a `type`. Inside requests a content is often split: its header goes into a
  * field (`arguments`, `chunk`) and its payload becomes the message payload; {@link contentToParts} and
  * {@link contentFromParts} handle that split, {@link packContent} and {@link unpackContent} the whole form.

@@ -1,5 +1,5 @@
 /**
- * Reassembles MeshAgent messages from frames, meshagent-protocol.md §D.1.
+ * Reassembles MeshAgent messages from frames, docs/protocol.md §D.1.
  *
  * The reader follows the official clients' state machine `ready → processing → ready`: a header frame (packet
  * index 0) always resets it; a data frame with an unexpected id or index, or one that arrives while no message is

@@ -1,5 +1,5 @@
 /**
- * MeshAgent frame encoding, meshagent-protocol.md §D.1.
+ * MeshAgent frame encoding, docs/protocol.md §D.1.
  *
  * One websocket binary message is one frame. A message is a 16-byte header frame (id, packet index 0, data frame
  * count N, then the UTF-8 type to the end of the frame) followed by N data frames (id, 1-based packet index, up

@@ -1,4 +1,4 @@
-/** `roomrunner/protocol`: the pure MeshAgent wire format (meshagent-protocol.md §D, §E). */
+/** `roomrunner/protocol`: the pure MeshAgent wire format (docs/protocol.md §D, §E). */
 export { CHUNK_SIZE_BYTES, encodeFrames, encodeHeaderFrame, encodeDataFrame, dataFrameCount } from './frames.js';
 export { FrameReader, DEFAULT_MAX_MESSAGE_BYTES, type FrameMessage, type FrameReadResult, type FrameReaderOptions } from './frame-reader.js';
 export { packMessage, unpackMessage, MESHAGENT_META_KEY, type JsonObject, type PackedMessage } from './packing.js';

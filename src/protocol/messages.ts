@@ -1,5 +1,5 @@
 /**
- * Room message types and zod schemas for the headers we send and receive, meshagent-protocol.md §E.
+ * Room message types and zod schemas for the headers we send and receive, docs/protocol.md §E.
  *
  * Receivers parse every incoming header with these schemas; a header that does not match becomes a
  * RR_MESSAGE_INVALID error, answered to the sender as an `error` content with code 1002, never a crash.
@@ -173,7 +173,7 @@ export function parseHeader<S extends z.ZodType>(schema: S, header: JsonObject, 
   });
 }
 
-/** zod issues as `path: message` joined by `; ` (the MCP / Mastra style, anchors.md §3.5). */
+/** zod issues as `path: message` joined by `; ` (the MCP / Mastra style, docs/references.md §typed-agents). */
 export function describeIssues(error: z.ZodError): string {
   return error.issues
     .map((issue) => (issue.path.length === 0 ? issue.message : `${issue.path.map(String).join('.')}: ${issue.message}`))

@@ -1,5 +1,5 @@
 /**
- * Packed messages, meshagent-protocol.md §D.3: an 8-byte big-endian header length L, L bytes of JSON header
+ * Packed messages, docs/protocol.md §D.3: an 8-byte big-endian header length L, L bytes of JSON header
  * (UTF-8), then the binary payload. Python adds a `__meshagent__` key (OpenTelemetry propagation) to every
  * header it packs; we strip it when unpacking and never send it.
  */

@@ -1,8 +1,8 @@
 /**
- * Reconnect timing as a pure function of the attempt number and one random draw (STYLE.md habit 2, the
+ * Reconnect timing as a pure function of the attempt number and one random draw (docs/architecture.md §Style 2, the
  * p-retry/ky shape), so tests inject `random` and read the delay instead of waiting for it.
  *
- * The ceiling follows MeshAgent's clients (meshagent-protocol.md §G): min(30 s, 0.5 s × 2^attempt), the first
+ * The ceiling follows MeshAgent's clients (docs/protocol.md §G): min(30 s, 0.5 s × 2^attempt), the first
  * retry after about 500 ms.
  *
  * Jitter: "subtractive proportional jitter". A fraction `jitter` of the ceiling is random and taken off it:

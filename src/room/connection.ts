@@ -1,5 +1,5 @@
 /**
- * A participant's reconnecting connection to one room (meshagent-protocol.md §C, §E.1, §G).
+ * A participant's reconnecting connection to one room (docs/protocol.md §C, §E.1, §G).
  *
  * One {@link Session} per socket: a reconnect builds a fresh Session, so ids restart (§D.2). The connection
  * owns what outlives a socket: the handlers registered with {@link RoomConnection.handle}, the local

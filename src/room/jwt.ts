@@ -1,7 +1,7 @@
 /**
  * Minimal HS256 JSON Web Tokens over node:crypto.
  *
- * MeshAgent uses HS256 for two things: participant tokens (meshagent-protocol.md §B) and webhook
+ * MeshAgent uses HS256 for two things: participant tokens (docs/protocol.md §B) and webhook
  * signatures (§A.4). Both key the HMAC with the UTF-8 bytes of a shared secret. We accept only HS256:
  * any other `alg` (notably `none`) is refused before a key is touched, so there is no algorithm confusion.
  */

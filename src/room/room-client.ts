@@ -1,5 +1,5 @@
 /**
- * The typed room API over a {@link RoomConnection} (meshagent-protocol.md §E): toolkit registration and
+ * The typed room API over a {@link RoomConnection} (docs/protocol.md §E): toolkit registration and
  * listing, tool invocation, serving `room.tool_call.<toolkit>`, attributes, the `messaging` toolkit and
  * `room.call`. Every method is one request; reconnects, timeouts and aborts are the connection's job.
  */

@@ -1,5 +1,5 @@
 /**
- * The protocol engine of one connection, either side (meshagent-protocol.md §D.2): message ids, requests
+ * The protocol engine of one connection, either side (docs/protocol.md §D.2): message ids, requests
  * matched to `__response__` by id, routing of incoming messages by type (exact, then prefix), per-request
  * timeouts and AbortSignal. It knows nothing about websockets; a {@link Transport} moves its frames.
  *

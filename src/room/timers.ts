@@ -1,4 +1,4 @@
-/** Timers as the room connection uses them; injected in tests (STYLE.md habit 2). */
+/** Timers as the room connection uses them; injected in tests (docs/architecture.md §Style 2). */
 export interface Timers {
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;

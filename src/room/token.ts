@@ -1,5 +1,5 @@
 /**
- * MeshAgent participant tokens and API keys (meshagent-protocol.md §B).
+ * MeshAgent participant tokens and API keys (docs/protocol.md §B).
  *
  * Tokens are HS256 JWTs (see ./jwt.ts) whose claims match what the official npm SDK 0.39.9 writes:
  * `{...extra, name, grants, sub?, kid?, version, exp?}` with grants `room`, `role` and `api`.

@@ -1,5 +1,5 @@
 /**
- * A transport only moves frames (STYLE.md habit 1): one websocket binary message is one frame (§D.1). The
+ * A transport only moves frames (docs/architecture.md §Style 1): one websocket binary message is one frame (§D.1). The
  * session above it owns ids, requests and routing. Two implementations: {@link WebSocketTransport} over `ws`,
  * and {@link createMemoryTransportPair}, a linked pair for tests that need no socket.
  */

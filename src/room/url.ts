@@ -1,5 +1,5 @@
 /**
- * Room websocket URLs, meshagent-protocol.md §C: `<base>/rooms/<room>`, with `https:` → `wss:` and `http:` →
+ * Room websocket URLs, docs/protocol.md §C: `<base>/rooms/<room>`, with `https:` → `wss:` and `http:` →
  * `ws:`. The base is a base URL (MESHAGENT_ROOM_URL too): the SDKs still append `/rooms/<name>`. A URL that
  * already ends in `/rooms/<name>` (a webhook's `room_url`, §A.2) is taken as it is.
  */

@@ -1,5 +1,5 @@
 /**
- * Opens the websocket of a room connection (meshagent-protocol.md §C, §G) and keeps it alive with pings. The
+ * Opens the websocket of a room connection (docs/protocol.md §C, §G) and keeps it alive with pings. The
  * connection gets a {@link Transport} that holds early frames until its Session starts.
  */
 import { WebSocket, type ClientOptions } from 'ws';

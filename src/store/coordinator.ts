@@ -1,5 +1,5 @@
 /**
- * Room ownership across replicas (anchors.md §4): every live room has at most one owner, held as a lease that
+ * Room ownership across replicas (docs/coordination.md §Invariant): every live room has at most one owner, held as a lease that
  * the owning replica renews with one heartbeat for all its rooms; a fencing epoch that changes on every
  * ownership change lets a replica that lost a room find out and leave it. Epochs come from one database
  * sequence, so they only grow, across rooms, restarts, `clearRoom` and pruning alike (never reused).

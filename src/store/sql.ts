@@ -1,5 +1,5 @@
 /**
- * The one SQL schema, its migrations, and the tiny query interface both engines implement (STYLE.md habit 10).
+ * The one SQL schema, its migrations, and the tiny query interface both engines implement (docs/architecture.md §Style 10).
  * Every string here runs unchanged on PGlite (in process) and PostgreSQL (several replicas): one statement
  * per string (PGlite's extended-protocol `query` takes one), `$n` parameters, no engine-specific syntax.
  *

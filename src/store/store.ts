@@ -1,7 +1,7 @@
 /**
  * What roomrunner keeps: the deliveries ledger (every accepted webhook, recorded before it is acknowledged,
  * deduplicated by key) and room state (started/ended, with tombstones so a late `room.started` after its
- * `room.ended` is ignored). One interface, several engines (STYLE.md habit 10).
+ * `room.ended` is ignored). One interface, several engines (docs/architecture.md §Style 10).
  */
 
 export type DeliveryResult = 'pending' | 'processed' | 'ignored' | 'failed';

@@ -1,5 +1,5 @@
 /**
- * Webhook envelopes and events (meshagent-protocol.md §A.1–A.2).
+ * Webhook envelopes and events (docs/protocol.md §A.1–A.2).
  *
  * Every delivery is `{"event": <name>, "data": {...}}`. The schemas are loose on purpose: MeshAgent's Python
  * models ignore extra keys (§A.2), and other senders add some (`session_id`, `timestamp`), so unknown keys are
@@ -16,7 +16,7 @@ export const ROOM_CALL = 'room.call';
 
 /**
  * Test pings, answered `200 {"ok":true}` and never dispatched or recorded. `webhook.ping` is what the
- * roomrunner emulator sends when a subscription is created; `ping` is GitHub's name (anchors.md §2.4).
+ * roomrunner emulator sends when a subscription is created; `ping` is GitHub's name (docs/references.md §github-webhooks).
  */
 export const PING_EVENTS: readonly string[] = ['webhook.ping', 'ping'];
 

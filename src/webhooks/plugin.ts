@@ -1,5 +1,5 @@
 /**
- * The webhook route as an encapsulated fastify plugin (STYLE.md habit 8; anchors.md §2.7).
+ * The webhook route as an encapsulated fastify plugin (docs/architecture.md §Style 8; docs/references.md §receiver-pitfalls).
  *
  * It has its own content-type parser that keeps the raw bytes (`application/json`, `application/*+json`;
  * anything else, or no Content-Type, gets 415), so signatures are checked over exactly what was sent. Each
@@ -190,7 +190,7 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
 
     deliveryLog.info({ scheme }, 'webhook accepted');
     answered(request, reply, 'accepted');
-    // Answer first, then work: the hook runs once the answer is on its way (anchors.md §2.7).
+    // Answer first, then work: the hook runs once the answer is on its way (docs/references.md §receiver-pitfalls).
     work.track(runHook(event, dedupeKey, deliveryLog), dedupeKey);
     return { ok: true };
   });

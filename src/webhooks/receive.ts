@@ -1,6 +1,6 @@
 /**
  * The framework-free half of receiving a webhook: pick the signature scheme, verify the raw bytes, parse the
- * envelope, and map any failure to its HTTP answer (the one edge mapping, STYLE.md habit 4). The fastify
+ * envelope, and map any failure to its HTTP answer (the one edge mapping, docs/architecture.md §Style 4). The fastify
  * plugin (plugin.ts) only moves bytes and calls these.
  */
 import { createHash } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * `WebhookServer`: the receiving half, shaped like MeshAgent's Python `WebhookServer` (meshagent-protocol.md
+ * `WebhookServer`: the receiving half, shaped like MeshAgent's Python `WebhookServer` (docs/protocol.md
  * §A.5) so the docs' example carries over:
  *
  * ```ts
@@ -10,7 +10,7 @@
  * await new CustomWebhookServer().run();
  * ```
  *
- * Differences from Python, on purpose: hooks run after the `200` is sent (Python awaits them first, §2.5), a
+ * Differences from Python, on purpose: hooks run after the `200` is sent (Python awaits them first, docs/protocol.md §A.5), a
  * hook's exception is logged and recorded as a failed delivery instead of a 500, deliveries are deduplicated,
  * and `run()` drains on SIGINT/SIGTERM. Lifecycle: `start()` resolves once listening; `run()` is `start()`
  * plus waiting for SIGINT/SIGTERM (or an AbortSignal), then `close()`, so it resolves when the server has

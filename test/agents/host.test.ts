@@ -1,6 +1,6 @@
 /**
  * Hosting agents in a room, over real sockets: the emulator is the room server, our host registers the agents,
- * and the OFFICIAL @meshagent/meshagent client calls them (issue 3, "What must be shown").
+ * and the OFFICIAL @meshagent/meshagent client calls them.
  */
 import { JsonContent, RoomClient, RoomServerException, WebSocketClientProtocol } from '@meshagent/meshagent';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

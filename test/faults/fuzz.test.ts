@@ -1,5 +1,5 @@
 /**
- * Fault suite, fuzzing (issue #6): the frame reader, the content unpacker, the participant-token verifier and
+ * Fault suite, fuzzing: the frame reader, the content unpacker, the participant-token verifier and
  * the webhook endpoint under arbitrary and mutated input. Nothing throws that is not a RoomrunnerError with
  * its documented code, every answer carries the catalog's mapping (content code, HTTP status), and no hook
  * runs for a delivery that is not signed. A process-wide watch fails the file on any unhandled rejection.

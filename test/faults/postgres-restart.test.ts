@@ -1,5 +1,5 @@
 /**
- * Fault suite, PostgreSQL restarted mid-run (issue #6). A WebhookServer on a PostgresStore whose server is a
+ * Fault suite, PostgreSQL restarted mid-run. A WebhookServer on a PostgresStore whose server is a
  * PRIVATE one (./private-postgres.ts), never the machine's shared cluster that other files use in parallel.
  * Signed deliveries are posted continuously, as the platform would (a 503 is retried with backoff); the server
  * is stopped mid-run and started again once the outage has been seen by both /readyz and a delivery. After it,

@@ -1,5 +1,5 @@
 /**
- * Fault suite, rooms (issue #6), over real sockets: a room server killed mid-call, a server that accepts and
+ * Fault suite, rooms, over real sockets: a room server killed mid-call, a server that accepts and
  * never answers, a server that never answers a request, a slow agent, agents whose promises reject late, and
  * oversize messages. Every bound is checked as "answered by the code's own timeout", never by a clock.
  */

@@ -1,5 +1,5 @@
 /**
- * `roomrunner serve` as a process against slow and idle clients (issue #9): never-finished bodies are cut off
+ * `roomrunner serve` as a process against slow and idle clients: never-finished bodies are cut off
  * within the request timeout, idle connections beyond the cap do not lock out the platform or the load
  * balancer, and through all of it signed webhooks and /readyz are answered.
  */

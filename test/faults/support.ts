@@ -1,5 +1,5 @@
 /**
- * Shared pieces of the fault suite (issue #6): a watch on the process for unhandled rejections and uncaught
+ * Shared pieces of the fault suite: a watch on the process for unhandled rejections and uncaught
  * exceptions, a free TCP port, and timers that count what is still armed.
  */
 import { createServer } from 'node:net';

@@ -1,5 +1,5 @@
 /**
- * Fault suite, webhook flood (issue #6), over real HTTP: 1,000 invalid deliveries of ten kinds interleaved with
+ * Fault suite, webhook flood, over real HTTP: 1,000 invalid deliveries of ten kinds interleaved with
  * 100 valid signed room events, sent with bounded concurrency. Every invalid one gets its documented status and
  * code, every valid one gets 200 before its own deadline (an AbortSignal.timeout per request) and runs its hook
  * exactly once; refused requests that carry a valid delivery's body and signature do not burn its dedupe key.

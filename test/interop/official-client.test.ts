@@ -1,6 +1,6 @@
 /**
  * Interop: the OFFICIAL npm `@meshagent/meshagent` 0.39.9 RoomClient against our room-server emulator
- * (meshagent-protocol.md §H.2 (b)). One official client hosts a toolkit with `startHostedToolkit`, another lists
+ * (docs/protocol.md §H.2 (b)). One official client hosts a toolkit with `startHostedToolkit`, another lists
  * and calls it. No timed assertions: waits are on client promises and recorded emulator events.
  */
 import { once } from 'node:events';

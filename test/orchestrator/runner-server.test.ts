@@ -1,5 +1,5 @@
 /**
- * End to end over real sockets and HTTP (issue 4): the emulator POSTs signed webhooks to a listening
+ * End to end over real sockets and HTTP: the emulator POSTs signed webhooks to a listening
  * RemoteTaskRunnerServer, which joins the room with the Adder; the OFFICIAL @meshagent/meshagent client calls it.
  */
 import { createServer, type Server } from 'node:http';

@@ -1,5 +1,5 @@
 /**
- * Several replicas against a real PostgreSQL server (issue 5): separate processes (test/replicas/replica-process.ts)
+ * Several replicas against a real PostgreSQL server (docs/coordination.md §Tests): separate processes (test/replicas/replica-process.ts)
  * attach the Adder to rooms on the emulator, coordinated through one database schema.
  *
  * What it shows, in order, on one run:

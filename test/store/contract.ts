@@ -1,5 +1,5 @@
 /**
- * The store contract (STYLE.md habit 10): one suite, run against every engine. An engine's test file calls
+ * The store contract (docs/architecture.md §Style 10): one suite, run against every engine. An engine's test file calls
  * `runStoreContract` with a factory that opens a store on an empty database, or, given `peerOf`, a second store
  * (another replica) on the same database as that one.
  *

@@ -1,5 +1,5 @@
 /**
- * Hex HMAC-SHA256 over the raw body, GitHub style (anchors.md §2.4): `sha256=<hex>` in one header,
+ * Hex HMAC-SHA256 over the raw body, GitHub style (docs/references.md §github-webhooks): `sha256=<hex>` in one header,
  * keyed with the secret's UTF-8 bytes. No timestamp and no id, so the body hash is the dedupe key.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';

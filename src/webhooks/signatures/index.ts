@@ -106,7 +106,7 @@ export interface VerifiedWebhook {
   /**
    * What identifies the delivered message across retries: `sha256:<digest>` for MeshAgent (the signed
    * digest; deliveries have no id, §A.4), the `webhook-id` for Standard Webhooks, and
-   * `sha256:<hex of the raw body>` for hex HMAC. Record it only after verification (anchors.md §2.7).
+   * `sha256:<hex of the raw body>` for hex HMAC. Record it only after verification (docs/references.md §receiver-pitfalls).
    */
   readonly dedupeKey: string;
 }

@@ -1,5 +1,5 @@
 /**
- * MeshAgent's webhook signature (meshagent-protocol.md §A.4).
+ * MeshAgent's webhook signature (docs/protocol.md §A.4).
  *
  * `Meshagent-Signature: Bearer <jwt>`, where the JWT is HS256 over the webhook secret's UTF-8 bytes and
  * its only claim is `{"sha256": <lowercase hex SHA-256 of the body S>}`. S is Python's `json.dumps` of

@@ -1,5 +1,5 @@
 /**
- * Python `json.dumps(obj)` with default arguments, in TypeScript (meshagent-protocol.md §A.4).
+ * Python `json.dumps(obj)` with default arguments, in TypeScript (docs/protocol.md §A.4).
  *
  * MeshAgent's Python sender signs `json.dumps(envelope)` and its Python verifier re-serialises the parsed
  * body the same way before hashing. To sign bodies Python can verify, and to verify bodies that went

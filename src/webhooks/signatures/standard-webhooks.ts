@@ -1,5 +1,5 @@
 /**
- * Standard Webhooks symmetric signatures (anchors.md §2.1, as sent by Svix §2.2).
+ * Standard Webhooks symmetric signatures (docs/references.md §standard-webhooks and §svix).
  *
  * Headers `webhook-id`, `webhook-timestamp` (unix seconds) and `webhook-signature` (a space-separated list
  * of `v1,<base64 HMAC-SHA256>` for key rotation). The signed content is `${id}.${timestamp}.${rawBody}`;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_HMAC_HEADER, signHmacHex, verifyHmacHex } from '../../../src/webhooks/signatures/hmac-hex.js';
 import { codeOf } from '../../support/errors.js';
 
-// GitHub's known-answer vector (anchors.md §2.4).
+// GitHub's known-answer vector (docs/references.md §github-webhooks).
 const GITHUB = {
   secret: "It's a Secret to Everybody",
   body: 'Hello, World!',

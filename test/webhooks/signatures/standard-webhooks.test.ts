@@ -10,7 +10,7 @@ import {
 } from '../../../src/webhooks/signatures/standard-webhooks.js';
 import { codeOf } from '../../support/errors.js';
 
-// Svix known-answer vector (anchors.md §2.2).
+// Svix known-answer vector (docs/references.md §svix).
 const SVIX = {
   secret: 'whsec_plJ3nmyCDGBKInavdOK15jsl',
   id: 'msg_loFOjxBNrRLzqYUf',
