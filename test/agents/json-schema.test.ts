@@ -66,7 +66,7 @@ const SHAPES: Record<string, z.ZodType> = {
 describe('registered schemas and the strict-schema treatment', () => {
   it('leaves every schema the sample agents register unchanged, input and output', async () => {
     const found = await discoverAgents(SAMPLE_AGENTS);
-    expect(found.map((agent) => agent.toolkit.name).sort()).toEqual(['samples.adder', 'samples.summer']);
+    expect(found.map((agent) => agent.toolkit.name).sort()).toEqual(['samples.adder', 'samples.counter', 'samples.summer', 'samples.tally']);
     for (const { toolkit } of found) {
       for (const tool of Object.values(toolkitRegistration(toolkit).tools)) {
         const specs = [(tool as Record<string, { schema: Record<string, unknown> }>)['input_spec'], (tool as Record<string, { schema: Record<string, unknown> }>)['output_spec']];

@@ -428,11 +428,11 @@ describe('RoomServer toolkits (§E.2–§E.5)', () => {
     await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'never', chunk: { type: 'text', text: 'x' } })).rejects.toMatchObject({ contentCode: 1003 });
   });
 
-  it('holds a caller’s request chunks until the host has answered control open, then forwards them in order', async () => {
+  it('holds request chunks for a tool whose output streams until the host has answered control open, then forwards them in order', async () => {
     const h = await startServer();
     const host = await connect(h, { role: 'agent' });
     const caller = await connect(h);
-    await register(host, 'collect', true, { gather: { title: 'g', description: '', input_spec: { types: ['text'], stream: true } } });
+    await register(host, 'collect', true, { gather: { title: 'g', description: '', input_spec: { types: ['text'], stream: true }, output_spec: { types: ['text'], stream: true } } });
     const hostCall = host.inbox.next('room.tool_call.collect');
     const result = caller.session.request('room.invoke_tool', { toolkit: 'collect', tool: 'gather', tool_call_id: 'c-9', arguments: { type: 'control', method: 'open' } });
     const chunks = ['alpha', 'beta', 'gamma'];
@@ -461,7 +461,7 @@ describe('RoomServer toolkits (§E.2–§E.5)', () => {
     const h = await startServer();
     const host = await connect(h, { role: 'agent' });
     const caller = await connect(h);
-    await register(host, 'strict', true, { gather: { title: 'g', description: '', input_spec: { types: ['text'], stream: true } } });
+    await register(host, 'strict', true, { gather: { title: 'g', description: '', input_spec: { types: ['text'], stream: true }, output_spec: { types: ['text'], stream: true } } });
     const hostCall = host.inbox.next('room.tool_call.strict');
     const result = caller.session.request('room.invoke_tool', { toolkit: 'strict', tool: 'gather', tool_call_id: 'c-2', arguments: { type: 'control', method: 'open' } });
     await caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-2', chunk: { type: 'text', text: 'lost' } });
@@ -470,6 +470,24 @@ describe('RoomServer toolkits (§E.2–§E.5)', () => {
     await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-2', chunk: { type: 'text', text: 'late' } })).resolves.toEqual({ type: 'empty' });
     await listToolkits(host);
     expect(host.transport.received.filter((m) => m.type.startsWith('room.tool_call_request_chunk'))).toEqual([]);
+  });
+
+  it('forwards request chunks of a tool that answers once right behind its call, so the host can read them all and answer', async () => {
+    const h = await startServer();
+    const host = await connect(h, { role: 'agent' });
+    const caller = await connect(h);
+    await register(host, 'summing', true, { sum: { title: 's', description: '', input_spec: { types: ['json'], stream: true }, output_spec: { types: ['json'], stream: false } } });
+    const hostCall = host.inbox.next('room.tool_call.summing');
+    const result = caller.session.request('room.invoke_tool', { toolkit: 'summing', tool: 'sum', tool_call_id: 'c-5', arguments: { type: 'control', method: 'open' } });
+    for (const n of [1, 2]) await caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-5', chunk: { type: 'json', json: { n } } });
+    await caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-5', chunk: { type: 'control', method: 'close' } });
+    const call = await hostCall;
+    // The host never opens a stream: it reads every chunk first, then answers once.
+    expect(await host.inbox.nextHeader('room.tool_call_request_chunk.summing')).toEqual({ tool_call_id: 'c-5', chunk: { type: 'json', json: { n: 1 } } });
+    expect(await host.inbox.nextHeader('room.tool_call_request_chunk.summing')).toEqual({ tool_call_id: 'c-5', chunk: { type: 'json', json: { n: 2 } } });
+    expect(await host.inbox.nextHeader('room.tool_call_request_chunk.summing')).toEqual({ tool_call_id: 'c-5', chunk: { type: 'control', method: 'close' } });
+    await host.session.send('room.tool_call_response', packContent({ type: 'json', json: { total: 3 } }), call.id);
+    await expect(result).resolves.toEqual({ type: 'json', json: { total: 3 } });
   });
 
   it('checks the api grant: register_public_toolkit, use_tools and a missing agents key are 1001; no api grant allows all', async () => {
