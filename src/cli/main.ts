@@ -8,6 +8,7 @@ export interface Command {
 }
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
+  init: async () => (await import('./init.js')).command,
   dev: async () => (await import('./dev.js')).command,
   serve: async () => (await import('./serve.js')).command,
   join: async () => (await import('./join.js')).command,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/run-cli.js';
 
-const COMMANDS = ['dev', 'serve', 'join', 'agents', 'call', 'token', 'send-event', 'emulator'];
+const COMMANDS = ['init', 'dev', 'serve', 'join', 'agents', 'call', 'token', 'send-event', 'emulator'];
 
 describe('roomrunner (top level)', () => {
   it('lists each command with the summary from its own file under --help', async () => {
