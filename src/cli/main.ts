@@ -2,6 +2,8 @@
  * The `roomrunner` command. Each command lives in its own file and is loaded on demand, so `roomrunner
  * emulator` never loads the orchestrator and the other way round.
  */
+import { exitQuietlyOnClosedStdout } from './stdout.js';
+
 export interface Command {
   readonly summary: string;
   run(argv: string[]): Promise<number>;
@@ -30,24 +32,10 @@ async function usage(): Promise<string> {
   return ['usage: roomrunner <command> [flags]', '', 'commands:', ...lines, '', 'Run `roomrunner <command> --help` for its flags.'].join('\n');
 }
 
-let quietOnClosedPipe = false;
-
-/**
- * `roomrunner agents | head -1`: once `head` has what it wants it closes the pipe, and the next write fails with
- * EPIPE. That is the reader's choice, not a failure, so the process ends quietly with 0 instead of a stack trace.
- */
-function exitQuietlyOnClosedPipe(): void {
-  if (quietOnClosedPipe) return;
-  quietOnClosedPipe = true;
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(0);
-    throw error;
-  });
-}
-
 /** Run the CLI; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
-  exitQuietlyOnClosedPipe();
+  // `roomrunner <any command> | head -1`: a reader that stops early is its choice, not a failure.
+  exitQuietlyOnClosedStdout();
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(await usage());
