@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The package as a consumer meets it: `npm pack` (which builds dist/), check what the tarball holds, install it into
 # fresh projects, type-check a strict consumer (tsc --init defaults with skipLibCheck off), run the compiled consumer
-# on plain node, run the installed CLI on the consumer's own TypeScript agent, and require() it from CommonJS.
+# on plain node, run the installed CLI on the consumer's own TypeScript agent, scaffold a project with the installed
+# `roomrunner init` and run its own npm test, build and dev, and require() it from CommonJS.
 # Runs with whichever node is first on PATH (CI runs it on Node 20 and on Node 24).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -82,6 +83,19 @@ TS
 listed="$(npx roomrunner agents --agents agents)" || fail "roomrunner agents failed on the consumer's TypeScript agent"
 grep -q 'consumer.greeter' <<<"$listed" || fail "roomrunner agents did not list consumer.greeter: $listed"
 say "installed CLI loaded the consumer's .ts agent"
+
+# --- a project made by the installed `roomrunner init`: its own tests and build pass as scaffolded ---
+# Outside $app, so nothing resolves through the consumer's node_modules; its roomrunner is the tarball.
+npx roomrunner init "$work/scaffolded" >/dev/null || fail "roomrunner init failed"
+cd "$work/scaffolded"
+npm install --no-audit --no-fund --silent "$tarball" >/dev/null || fail "the scaffolded project does not install"
+npm test >"$work/scaffolded-test.log" 2>&1 || { cat "$work/scaffolded-test.log" >&2; fail "the scaffolded project's npm test fails"; }
+npm run build >"$work/scaffolded-build.log" 2>&1 || { cat "$work/scaffolded-build.log" >&2; fail "the scaffolded project's npm run build fails"; }
+listed="$(npx roomrunner agents --agents dist/agents)" || fail "roomrunner agents failed on the scaffolded project's built agent"
+grep -q 'my.greeter' <<<"$listed" || fail "the scaffolded project's built agent is not listed: $listed"
+dev="$(npm run dev --silent -- --port 0 --emulator-port 0 --exit-after-demo --data-dir "$work/scaffolded-dev" 2>&1)" || fail "the scaffolded project's npm run dev failed: $dev"
+grep -q 'agents attached in room "demo"' <<<"$dev" || fail "the scaffolded project's npm run dev attached no agents: $dev"
+say "roomrunner init: the scaffolded project's npm test ($(grep -E '^# (pass|fail) ' "$work/scaffolded-test.log" | tr '\n' ' '| sed 's/ $//')), npm run build and npm run dev pass"
 
 # --- a CommonJS project (npm init's default) ---
 cjs="$work/cjs"

@@ -153,6 +153,9 @@ export const ERROR_CATALOG = {
   RR_STORE_OPTION_INVALID: { description: 'A store option or argument is out of range (e.g. a negative lease, a capacity that is not an integer, a database URL that is not postgres:).' },
   RR_STORE_LOCKED: { description: 'The PGlite data directory is in use by another live process that holds its file lock (the pid it recorded is named); give each process its own data directory, or use PostgreSQL (DATABASE_URL) for several processes. A killed process never leaves this lock behind.' },
   RR_STORE_MIGRATION_FAILED: { description: 'A schema migration failed at start-up; the message names its number, and nothing of it was applied.' },
+
+  // --- project scaffolding (src/cli/init.ts) ---
+  RR_INIT_DIR_NOT_EMPTY: { description: '`roomrunner init` was given a directory that is not empty (or a file); nothing was written: name a new or empty directory.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
