@@ -142,7 +142,12 @@ describe('roomrunner serve with a room server that never answers', () => {
     // Which phase an attempt was in when its bound passed depends on how busy the machine is; that it says so does not.
     const errors = status.attachments.filter((a) => a.lastError !== null).map((a) => a.lastError ?? '');
     expect(errors.length).toBeGreaterThan(0);
-    for (const error of errors) expect(error).toMatch(new RegExp(`^join attempt did not finish within ${ATTEMPT_TIMEOUT_MS} ms \\(while .* ${front.url.replace('http', 'ws')}/rooms/`));
+    // When the connection does not let go within the give-up grace (a loaded machine), the bound's own message
+    // stands alone; otherwise it names the phase and the URL.
+    for (const error of errors) {
+      expect(error).toMatch(new RegExp(`^join attempt did not finish within ${ATTEMPT_TIMEOUT_MS} ms($| \\(while .* ${front.url.replace('http', 'ws')}/rooms/)`));
+    }
+    expect(errors.some((error) => error.includes(`${front.url.replace('http', 'ws')}/rooms/`))).toBe(true);
 
     emulator.roomServer.startSession('healthy');
     const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === 'healthy', { includePast: true });
