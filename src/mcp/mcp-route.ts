@@ -27,6 +27,8 @@ export interface McpRouteOptions {
   /** Bearer token every request must carry; undefined: open (only allowed with --insecure, see assertMcpToken). */
   readonly token: string | undefined;
   readonly logger: Logger;
+  /** Largest request body (the webhook's limit, ROOMRUNNER_BODY_LIMIT_BYTES); larger ones get 413. */
+  readonly bodyLimitBytes: number;
   /** `serverInfo.name` in the MCP handshake. */
   readonly name: string;
 }
@@ -50,11 +52,13 @@ export function registerMcpRoutes(app: FastifyInstance, options: McpRouteOptions
   const logger = options.logger.child({ endpoint: 'mcp' });
   const guard = mcpGuard(options.token);
 
-  app.post(MCP_PATH, { preHandler: guard }, async (request, reply) => {
+  app.post(MCP_PATH, { preHandler: guard, bodyLimit: options.bodyLimitBytes }, async (request, reply) => {
     const server = createMcpToolServer({ entries, limiter, logger, name: options.name, version: MCP_SERVER_VERSION });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     // The SDK writes the answer itself; fastify must not send one too.
     reply.hijack();
+    // Closing the server aborts the handlers still running (the SDK's protocol does), so a client that goes
+    // away before the answer aborts ctx.signal; after an answer it only frees the pair.
     reply.raw.on('close', () => {
       void transport.close().catch(() => undefined);
       void server.close().catch(() => undefined);

@@ -306,7 +306,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
         ...(this.#options.dashboard?.emulatorDeliveries ? { emulatorDeliveries: this.#options.dashboard.emulatorDeliveries } : {}),
       });
       if (this.#config.mcp) {
-        registerMcpRoutes(app, { agents: this.#options.agents, token: this.#config.mcpToken, logger: this.logger, name: this.#config.serviceName });
+        registerMcpRoutes(app, { agents: this.#options.agents, token: this.#config.mcpToken, logger: this.logger, name: this.#config.serviceName, bodyLimitBytes: this.#options.bodyLimitBytes ?? this.#config.bodyLimitBytes });
       }
       registerServiceDescriptor(
         app,

@@ -114,4 +114,42 @@ describe('the MCP endpoint', () => {
     const client = await mcpClient(await roomrunner({ mcpToken: undefined, insecure: true }), undefined);
     expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['samples.adder']);
   });
+  it('aborts the call (ctx.signal) when the client goes away before the answer', async () => {
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    let aborted!: (reason: unknown) => void;
+    const sawAbort = new Promise<unknown>((resolve) => (aborted = resolve));
+    const waiter = defineAgent({
+      name: 'samples.waiter',
+      input: z.strictObject({}),
+      output: z.strictObject({}),
+      run: (_args, ctx) =>
+        new Promise<Record<string, never>>(() => {
+          ctx.signal.addEventListener('abort', () => aborted(ctx.signal.reason), { once: true });
+          started();
+        }),
+    });
+    const base = await roomrunner({}, [waiter]);
+    const gone = new AbortController();
+    const call = fetch(new URL('/mcp', base), {
+      method: 'POST',
+      signal: gone.signal,
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'samples.waiter', arguments: {} } }),
+    });
+    await running;
+    gone.abort();
+    await expect(call).rejects.toThrow();
+    expect(await sawAbort).toBeDefined();
+  });
+  it('refuses a body over the limit with 413 and runs nothing', async () => {
+    const base = await roomrunner({ bodyLimitBytes: 1024 });
+    const response = await fetch(new URL('/mcp', base), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'samples.adder', arguments: { a: 1, b: 2, pad: 'x'.repeat(2048) } } }),
+    });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ ok: false, error: { code: 'RR_WEBHOOK_BODY_TOO_LARGE' } });
+  });
 });
