@@ -7,14 +7,13 @@
  *   server messages on or to end (the SDK's client treats 405 on GET as "no stream").
  * - A token is set: every method needs `Authorization: Bearer <token>`, else 401 `RR_MCP_UNAUTHORIZED`.
  */
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Toolkit } from '../agents/define-agent.js';
 import { CallLimiter } from '../agents/run-call.js';
 import { RoomrunnerError, isRoomrunnerError } from '../errors.js';
 import { requireBearerToken } from '../http/app.js';
 import type { Logger } from '../logger.js';
-import { createMcpToolServer, mcpEntries } from './mcp-tools.js';
+import { mcpEntries } from './mcp-entries.js';
 
 /** Where the MCP endpoint is served. */
 export const MCP_PATH = '/mcp';
@@ -45,6 +44,16 @@ export function assertMcpToken(token: string | undefined, insecure: boolean): vo
   );
 }
 
+/**
+ * The MCP SDK, loaded on the first MCP request: importing it costs about 300 ms, which every `import
+ * 'roomrunner'` would pay otherwise, MCP on or off.
+ */
+let sdk: Promise<[typeof import('./mcp-tools.js'), typeof import('@modelcontextprotocol/sdk/server/streamableHttp.js')]> | undefined;
+function loadSdk(): NonNullable<typeof sdk> {
+  sdk ??= Promise.all([import('./mcp-tools.js'), import('@modelcontextprotocol/sdk/server/streamableHttp.js')]);
+  return sdk;
+}
+
 /** Adds `POST/GET/DELETE /mcp` to `app`. */
 export function registerMcpRoutes(app: FastifyInstance, options: McpRouteOptions): void {
   const entries = mcpEntries(options.agents);
@@ -53,6 +62,7 @@ export function registerMcpRoutes(app: FastifyInstance, options: McpRouteOptions
   const guard = mcpGuard(options.token);
 
   app.post(MCP_PATH, { preHandler: guard, bodyLimit: options.bodyLimitBytes }, async (request, reply) => {
+    const [{ createMcpToolServer }, { StreamableHTTPServerTransport }] = await loadSdk();
     const server = createMcpToolServer({ entries, limiter, logger, name: options.name, version: MCP_SERVER_VERSION });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     // The SDK writes the answer itself; fastify must not send one too.

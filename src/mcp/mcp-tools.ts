@@ -1,81 +1,22 @@
 /**
- * The hosted agents as MCP tools (docs/protocol.md §E.5 for the room side of a call). One MCP tool per agent
- * tool, named by {@link mcpToolName}; its `inputSchema` and `outputSchema` are the JSON Schemas the tool
- * registers in rooms (built from its zod schemas), and every call runs through {@link runCall}, so the zod
- * validation, the deadline, the concurrency limit and the error texts are those a room caller gets.
+ * The MCP server over the hosted agents (listing: ./mcp-entries.ts). Every call runs through {@link runCall}
+ * (docs/protocol.md §E.5 for the room side of a call), so the zod validation, the deadline, the concurrency
+ * limit and the error texts are those a room caller gets.
  *
- * The MCP server is the SDK's low-level `Server` rather than `McpServer`: `McpServer` validates arguments
- * against the zod schema itself and answers with its own message, so a caller would see other words than a
- * room caller for the same mistake. Here runCall is the one validator.
+ * The server is the SDK's low-level `Server` rather than `McpServer`: `McpServer` validates arguments against
+ * the zod schema itself and answers with its own message, so a caller would see other words than a room caller
+ * for the same mistake. Here runCall is the one validator.
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Content } from '../protocol/content.js';
-import { AGENT_TOOL_NAME, type Tool, type Toolkit } from '../agents/define-agent.js';
 import { CallLimiter, runCall, type RoomApi } from '../agents/run-call.js';
+import { hasStructuredOutput, mcpToolListing, type McpEntry } from './mcp-entries.js';
 
 /** What `ctx.room` says in a call that came over MCP: there is no room. */
 export const MCP_ROOM = 'mcp';
-
-/** One agent tool as MCP offers it. */
-export interface McpEntry {
-  readonly name: string;
-  readonly toolkit: Toolkit;
-  readonly tool: string;
-  readonly definition: Tool;
-}
-
-/**
- * The MCP name of a tool: `<toolkit>` for an agent (a toolkit whose only tool is `ask`), else `<toolkit>.<tool>`.
- * Toolkit names already carry dots (`samples.adder`), which MCP tool names allow.
- */
-export function mcpToolName(toolkit: Toolkit, tool: string): string {
-  const names = Object.keys(toolkit.tools);
-  return names.length === 1 && names[0] === AGENT_TOOL_NAME && tool === AGENT_TOOL_NAME ? toolkit.name : `${toolkit.name}.${tool}`;
-}
-
-/**
- * Every tool of `toolkits` that MCP can call, by MCP name. Tools that read streamed input are left out: an MCP
- * call carries one arguments object.
- * @throws RoomrunnerError `RR_AGENT_DUPLICATE_NAME` when two tools get the same MCP name.
- */
-export function mcpEntries(toolkits: readonly Toolkit[]): ReadonlyMap<string, McpEntry> {
-  const entries = new Map<string, McpEntry>();
-  for (const toolkit of toolkits) {
-    for (const [tool, definition] of Object.entries(toolkit.tools)) {
-      if (definition.streamInput) continue;
-      const name = mcpToolName(toolkit, tool);
-      const clash = entries.get(name);
-      if (clash) {
-        throw new RoomrunnerError('RR_AGENT_DUPLICATE_NAME', `MCP tool name "${name}" is taken by both ${clash.toolkit.name}/${clash.tool} and ${toolkit.name}/${tool}: rename one toolkit`);
-      }
-      entries.set(name, { name, toolkit, tool, definition });
-    }
-  }
-  return entries;
-}
-
-/** The MCP listing of one entry: the registered JSON Schemas; an output schema only where MCP allows one. */
-export function mcpToolListing(entry: McpEntry): McpTool {
-  const { definition } = entry;
-  return {
-    name: entry.name,
-    ...(definition.title ? { title: definition.title } : {}),
-    ...(definition.description || entry.toolkit.description ? { description: definition.description || entry.toolkit.description } : {}),
-    inputSchema: definition.inputJsonSchema as McpTool['inputSchema'],
-    ...(hasStructuredOutput(definition) ? { outputSchema: definition.outputJsonSchema as NonNullable<McpTool['outputSchema']> } : {}),
-  };
-}
-
-/**
- * MCP's structured content is a JSON object: a tool whose output is one gets `outputSchema` and
- * `structuredContent`. A streaming tool's answer over MCP is its final value alone, so it gets neither.
- */
-function hasStructuredOutput(definition: Tool): boolean {
-  return definition.chunk === undefined && definition.outputJsonSchema['type'] === 'object';
-}
 
 /** The room a call over MCP does not have: `ctx.call`, `ctx.invoke` and `ctx.listToolkits` fail with this. */
 const noRoom: RoomApi = {

@@ -11,7 +11,8 @@ import { tally } from '../../agents/tally.js';
 import { CallLimiter } from '../../src/agents/run-call.js';
 import { defineAgent, defineTool, defineToolkit } from '../../src/index.js';
 import { silentLogger } from '../../src/logger.js';
-import { createMcpToolServer, mcpEntries, mcpToolListing, type McpEntry } from '../../src/mcp/mcp-tools.js';
+import { mcpEntries, mcpToolListing, type McpEntry } from '../../src/mcp/mcp-entries.js';
+import { createMcpToolServer } from '../../src/mcp/mcp-tools.js';
 import type { Toolkit } from '../../src/agents/define-agent.js';
 
 const math = defineToolkit({
