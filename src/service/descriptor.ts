@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Toolkit } from '../agents/define-agent.js';
+import { mcpEntries } from '../mcp/mcp-entries.js';
 import { ServiceSpecSchema, type ServiceSpec } from './spec.js';
 
 /** Where the descriptor is served (the path the platform's tooling reads). */
@@ -60,9 +61,9 @@ export function buildServiceDescriptor(options: ServiceDescriptorOptions): Servi
   });
 }
 
-/** What the MCP endpoint offers, in one line for whoever picks MCP servers. */
+/** What the MCP endpoint offers, by MCP tool name, in one line for whoever picks MCP servers. */
 function mcpDescription(agents: readonly Toolkit[]): string {
-  return `roomrunner agents as MCP tools: ${agents.map((toolkit) => toolkit.name).join(', ')}`;
+  return `roomrunner agents as MCP tools: ${[...mcpEntries(agents).keys()].join(', ')}`;
 }
 
 /** Registers `GET /.well-known/meshagent-service.json` answering `descriptor` (computed once). */
