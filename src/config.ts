@@ -206,6 +206,13 @@ export const SETTINGS = {
   reconcileIntervalMs: { env: ['ROOMRUNNER_RECONCILE_INTERVAL_MS'], flag: '--reconcile-interval-ms', schema: int(0).default(30_000), doc: 'Period of reconciliation with the platform (0 = only at start-up).' },
   drainTimeoutMs: { env: ['ROOMRUNNER_DRAIN_TIMEOUT_MS'], flag: '--drain-timeout-ms', schema: int(0).default(10_000), doc: 'Bound on the graceful drain at SIGTERM/SIGINT.' },
   adminToken: { env: ['ROOMRUNNER_ADMIN_TOKEN'], flag: '--admin-token', schema: z.string().min(8).optional(), doc: 'Bearer token guarding /status and the admin API (open when unset).' },
+  mcp: { env: ['ROOMRUNNER_MCP'], flag: '--mcp', schema: bool.default(false), doc: 'Serve the hosted agents as MCP tools at /mcp (streamable HTTP).' },
+  mcpToken: {
+    env: ['ROOMRUNNER_MCP_TOKEN'],
+    flag: '--mcp-token',
+    schema: z.string().min(8).optional(),
+    doc: 'Bearer token every /mcp request must carry; required with ROOMRUNNER_MCP unless --insecure.',
+  },
   logLevel: { env: ['LOG_LEVEL'], flag: '--log-level', schema: z.enum(LOG_LEVELS).default('info'), doc: 'pino log level.' },
   logPretty: { env: ['ROOMRUNNER_LOG_PRETTY'], schema: bool.optional(), doc: 'Force pretty (1) or JSON (0) logs; default pretty on a terminal.' },
 } as const satisfies Record<string, Setting>;

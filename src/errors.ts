@@ -99,6 +99,7 @@ export const ERROR_CATALOG = {
   RR_CONFIG_INVALID: { description: 'A setting has a bad value; the message names each env var and flag to fix.' },
   RR_CONFIG_NO_WEBHOOK_SECRET: { description: 'No MESHAGENT_WEBHOOK_SECRET is set and --insecure was not given: the server refuses to start.' },
   RR_CONFIG_CONTAINER_ENV_MISSING: { description: '`roomrunner join` without `--room` (container mode) is missing an environment variable the platform injects; the message names each one (MESHAGENT_TOKEN, MESHAGENT_ROOM, MESHAGENT_ROOM_URL or MESHAGENT_API_URL).' },
+  RR_CONFIG_MCP_NO_TOKEN: { description: 'ROOMRUNNER_MCP is on but ROOMRUNNER_MCP_TOKEN / --mcp-token is not set and --insecure was not given: the server refuses to start rather than run the agents for anyone.' },
 
   // --- orchestrator (src/orchestrator) ---
   RR_PLATFORM_UNAVAILABLE: { description: 'The platform REST API (active sessions, for reconciliation) failed or answered an unexpected shape; readiness turns false until it answers again.' },
@@ -148,6 +149,11 @@ export const ERROR_CATALOG = {
   RR_WEBHOOK_HANDOFF_NOT_CALL: { description: 'A websocket handoff (`GET <path>` with `Upgrade: websocket`) carried a verified event other than `room.call` in `Meshagent-Webhook`; it is answered 400 and nothing is upgraded.', http: 400 },
   RR_WEBHOOK_NAME_INVALID: { description: 'A webhook `event`, `room_name` or `session_id` holds a NUL character, or a `room_name` is longer than 256 bytes of UTF-8; refused with 400 so the sender stops retrying.', http: 400 },
   RR_HTTP_URI_TOO_LONG: { description: 'A path parameter (e.g. an admin delivery key) is longer than 1024 characters.', http: 414 },
+
+  // --- MCP endpoint (src/mcp) ---
+  RR_MCP_UNAUTHORIZED: { description: 'A request to /mcp came without `Authorization: Bearer <ROOMRUNNER_MCP_TOKEN>` (or with another token).', http: 401 },
+  RR_MCP_METHOD_NOT_ALLOWED: { description: 'GET or DELETE /mcp: the MCP endpoint is stateless (no session to stream on or end); send each request as a POST.', http: 405 },
+  RR_MCP_NO_ROOM: { description: 'An agent called over MCP used ctx.call, ctx.invoke or ctx.listToolkits: an MCP call comes from outside any room, so there is no other toolkit to reach.', content: 1006 },
 
   // --- store (src/store) ---
   RR_STORE_OPTION_INVALID: { description: 'A store option or argument is out of range (e.g. a negative lease, a capacity that is not an integer, a database URL that is not postgres:).' },

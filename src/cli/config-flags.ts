@@ -30,6 +30,8 @@ export const CONFIG_FLAGS = {
   'reconcile-interval-ms': 'reconcileIntervalMs',
   'drain-timeout-ms': 'drainTimeoutMs',
   'admin-token': 'adminToken',
+  mcp: 'mcp',
+  'mcp-token': 'mcpToken',
   'body-limit': 'bodyLimitBytes',
   'headers-timeout-ms': 'headersTimeoutMs',
   'request-timeout-ms': 'requestTimeoutMs',

@@ -35,6 +35,8 @@ export const SERVE_FLAGS = {
   'reconcile-interval-ms': { type: 'string', placeholder: '<ms>', env: 'ROOMRUNNER_RECONCILE_INTERVAL_MS', description: 'Reconciliation period (0 = start-up only).', defaultText: '30000' },
   'drain-timeout-ms': { type: 'string', placeholder: '<ms>', env: 'ROOMRUNNER_DRAIN_TIMEOUT_MS', description: 'Bound on the graceful drain.', defaultText: '10000' },
   'admin-token': { type: 'string', placeholder: '<token>', env: 'ROOMRUNNER_ADMIN_TOKEN', description: 'Bearer token for /status and the admin API.' },
+  mcp: { type: 'boolean', description: 'Serve the agents as MCP tools at /mcp.' },
+  'mcp-token': { type: 'string', placeholder: '<token>', env: 'ROOMRUNNER_MCP_TOKEN', description: 'Bearer token for /mcp (required with --mcp unless --insecure).' },
   'body-limit': { type: 'string', placeholder: '<bytes>', env: 'ROOMRUNNER_BODY_LIMIT_BYTES', description: 'Largest webhook body.', defaultText: '1048576' },
   'headers-timeout-ms': { type: 'string', placeholder: '<ms>', env: 'ROOMRUNNER_HEADERS_TIMEOUT_MS', description: 'Time to send request headers.', defaultText: '10000' },
   'request-timeout-ms': { type: 'string', placeholder: '<ms>', env: 'ROOMRUNNER_REQUEST_TIMEOUT_MS', description: 'Time to send a whole request.', defaultText: '30000' },

@@ -32,6 +32,7 @@ import { WebhookServer, type HookContext, type ServerAddress, type WebhookServer
 import type { CallEvent, RoomEndedEvent, RoomStartedEvent } from '../webhooks/events.js';
 import type { Handoff } from '../webhooks/handoff.js';
 import { buildServiceDescriptor, registerServiceDescriptor } from '../service/descriptor.js';
+import { assertMcpToken, MCP_PATH, registerMcpRoutes } from '../mcp/mcp-route.js';
 import { RoomAttachments, type AttachRequest, type RetryOptions } from './attachments.js';
 import { agentsForCall } from './call-agents.js';
 import { defaultReplicaId, isCoordinator, type CoordinatedStore } from './coordinated-store.js';
@@ -126,6 +127,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       throw new RoomrunnerError('RR_AGENT_DEFINITION_INVALID', 'RemoteTaskRunnerServer needs at least one agent: pass { agents: [...] } or put agents in the agents folder');
     }
     checkUniqueNames(options.agents.map((toolkit, i) => ({ toolkit, file: 'options.agents', exportName: `[${i}]` })));
+    if (config.mcp) assertMcpToken(config.mcpToken, options.insecure ?? config.insecure);
     this.#config = config;
     this.#options = options;
     this.#apiUrl = options.apiUrl ?? config.apiUrl;
@@ -303,6 +305,9 @@ export class RemoteTaskRunnerServer extends WebhookServer {
         histograms: { ack: this.metrics.webhookAckSeconds, attach: this.metrics.roomAttachSeconds },
         ...(this.#options.dashboard?.emulatorDeliveries ? { emulatorDeliveries: this.#options.dashboard.emulatorDeliveries } : {}),
       });
+      if (this.#config.mcp) {
+        registerMcpRoutes(app, { agents: this.#options.agents, token: this.#config.mcpToken, logger: this.logger, name: this.#config.serviceName, bodyLimitBytes: this.#options.bodyLimitBytes ?? this.#config.bodyLimitBytes });
+      }
       registerServiceDescriptor(
         app,
         buildServiceDescriptor({
@@ -312,6 +317,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
           identity: this.#identity,
           api: this.#config.apiScope,
           agents: this.#options.agents,
+          ...(this.#config.mcp ? { mcpPath: MCP_PATH } : {}),
           ...(this.#config.publicUrl === undefined ? {} : { externalUrl: this.#config.publicUrl }),
         }),
       );

@@ -55,4 +55,17 @@ describe('the service descriptor', () => {
     expect(misspelt.success).toBe(false);
     expect(misspelt.error?.issues[0]?.message).toContain('extrnal');
   });
+  it('lists /mcp as an mcp endpoint when MCP is on, without its token', async () => {
+    const spec = ServiceSpecSchema.parse((await server({ mcp: true, mcpToken: 'mcp-secret-token' }).buildApp().inject({ method: 'GET', url: SERVICE_DESCRIPTOR_PATH })).json());
+    expect(spec.ports[0]?.endpoints).toEqual([
+      { path: '/webhook', meshagent: { identity: 'roomrunner', api: DEFAULT_SERVICE_API_SCOPE } },
+      { path: '/mcp', mcp: { label: 'roomrunner', description: 'roomrunner agents as MCP tools: samples.adder' } },
+    ]);
+    expect(JSON.stringify(spec)).not.toContain('mcp-secret-token');
+  });
+
+  it('lists no mcp endpoint when MCP is off', async () => {
+    const spec = ServiceSpecSchema.parse((await server().buildApp().inject({ method: 'GET', url: SERVICE_DESCRIPTOR_PATH })).json());
+    expect(spec.ports[0]?.endpoints.map((e) => e.path)).toEqual(['/webhook']);
+  });
 });
