@@ -30,7 +30,7 @@ function join(env: Record<string, string>) {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
   const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return done;
+  return Object.assign(done, { output: () => stdout });
 }
 
 describe('roomrunner join in container mode', () => {
@@ -46,6 +46,7 @@ describe('roomrunner join in container mode', () => {
     const session = emulator.roomServer.listRooms().find((r) => r.name === room)?.sessionId ?? '';
 
     const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === 'samples.adder', { includePast: true });
+
     // What the platform injects: a token minted for the service's identity, the room, the URLs. No secret.
     const token = mintParticipantToken({ name: 'roomrunner', room, role: 'agent', secret: SECRET });
     const run = join({ MESHAGENT_TOKEN: token, MESHAGENT_ROOM: room, MESHAGENT_ROOM_URL: emulator.wsUrl, MESHAGENT_API_URL: emulator.url, MESHAGENT_SESSION_ID: session });
@@ -56,9 +57,11 @@ describe('roomrunner join in container mode', () => {
     const result = await user.agents.invokeTool({ toolkit: 'samples.adder', tool: 'ask', arguments: { a: 2, b: 3 } });
     expect((result as JsonContent).json).toEqual({ result: 5 });
 
+    // join is in the room once every agent is registered (it logs so); a room that ends before that is a failed join.
+    await expect.poll(() => run.output(), { timeout: 20_000 }).toContain('joined the room');
     emulator.roomServer.endSession(room);
-    const { code, stdout } = await run;
-    expect(code).toBe(0);
+    const { code, stdout, stderr } = await run;
+    expect(code, `${stdout}\n${stderr}`).toBe(0);
     expect(stdout).toContain('leaving the room');
   });
 

@@ -20,6 +20,7 @@ export function watchProcessFaults(): ProcessFault[] {
     seen.push({ kind: 'unhandledRejection', reason });
   };
   const onException = (reason: unknown): void => {
+    if (isOfficialClientDisposeRace(reason)) return;
     seen.push({ kind: 'uncaughtException', reason });
   };
   beforeAll(() => {
@@ -35,6 +36,20 @@ export function watchProcessFaults(): ProcessFault[] {
     process.off('uncaughtException', onException);
   });
   return seen;
+}
+
+/**
+ * The official @meshagent/meshagent 0.39.9 client, disposed while it is reconnecting, closes a ws socket that is
+ * still connecting without an error listener on it, and ws throws "WebSocket was closed before the connection was
+ * established" from that socket. That is the official client's own fault, seen in test clean-up under load; it says
+ * nothing about roomrunner, so the watch ignores exactly that error from exactly that client.
+ */
+function isOfficialClientDisposeRace(reason: unknown): boolean {
+  return (
+    reason instanceof Error &&
+    reason.message === 'WebSocket was closed before the connection was established' &&
+    /@meshagent[\\/]meshagent[\\/]dist[\\/]node[\\/]protocol\.js/.test(reason.stack ?? '')
+  );
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1 (listen on 0, read it, close). */

@@ -106,7 +106,7 @@ describe('PGlite across a restart', () => {
     expect(tracker.live('ended')).toEqual([]);
     expect(tracker.live('early')).toEqual([]);
     expect(tracker.violations).toEqual([]);
-  });
+  }, 120_000); // two PGlite opens: slow on a loaded machine
 
   it('runs at start-up the hooks of deliveries answered 200 by a process killed before running them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'roomrunner-pglite-crash-'));
