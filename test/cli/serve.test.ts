@@ -2,12 +2,10 @@
  * `roomrunner serve` as a deployed process: configuration from env and flags, agents from agents/, the embedded
  * store, a real emulator sending signed webhooks, and a drain on SIGTERM.
  */
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/index.js';
+import { startServeProcess } from '../support/serve-process.js';
 
-const BIN = path.join(import.meta.dirname, '../../bin/roomrunner.js');
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -17,34 +15,11 @@ describe('roomrunner serve', () => {
   it('attaches the agents when the platform starts a room, and unregisters them on SIGTERM', async () => {
     const emulator = await startEmulator({ port: 0, secret: 'serve-secret', projectId: 'serve-project', idleGraceMs: 60_000 });
     cleanups.push(() => emulator.close());
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', 'memory://', '--max-rooms', '10'], {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        HOME: process.env['HOME'] ?? '/tmp',
-        MESHAGENT_API_URL: emulator.url,
-        MESHAGENT_SECRET: 'serve-secret',
-        MESHAGENT_PROJECT_ID: 'serve-project',
-        MESHAGENT_WEBHOOK_SECRET: 'serve-webhook-secret',
-        ROOMRUNNER_LOG_PRETTY: '0',
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    cleanups.push(() => child.exitCode === null && child.kill('SIGKILL'));
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        for (const line of out.split('\n')) {
-          if (!line.includes('"roomrunner serving"')) continue;
-          resolve((JSON.parse(line) as { url: string }).url);
-        }
-      });
-      void exited.then((code) => reject(new Error(`serve exited ${String(code)} before serving: ${stderr}`)));
-    });
+    const { url, child, exited } = await startServeProcess(
+      ['--port', '0', '--host', '127.0.0.1', '--data-dir', 'memory://', '--max-rooms', '10'],
+      { MESHAGENT_API_URL: emulator.url, MESHAGENT_SECRET: 'serve-secret', MESHAGENT_PROJECT_ID: 'serve-project', MESHAGENT_WEBHOOK_SECRET: 'serve-webhook-secret' },
+      (cleanup) => cleanups.push(cleanup),
+    );
 
     emulator.webhooks.create({ url: `${url}/webhook`, secret: 'serve-webhook-secret', scheme: 'meshagent', events: ['room.started', 'room.ended'] });
     const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === 'served' && e.toolkit === 'samples.adder', { includePast: true });
