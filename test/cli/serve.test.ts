@@ -16,7 +16,7 @@ describe('roomrunner serve', () => {
     const emulator = await startEmulator({ port: 0, secret: 'serve-secret', projectId: 'serve-project', idleGraceMs: 60_000 });
     cleanups.push(() => emulator.close());
     const { url, child, exited } = await startServeProcess(
-      ['--port', '0', '--host', '127.0.0.1', '--data-dir', 'memory://', '--max-rooms', '10'],
+      ['--data-dir', 'memory://', '--max-rooms', '10'],
       { MESHAGENT_API_URL: emulator.url, MESHAGENT_SECRET: 'serve-secret', MESHAGENT_PROJECT_ID: 'serve-project', MESHAGENT_WEBHOOK_SECRET: 'serve-webhook-secret' },
       (cleanup) => cleanups.push(cleanup),
     );

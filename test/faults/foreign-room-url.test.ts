@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/index.js';
 import { postSignedWebhook, recordingHost } from '../support/recording-host.js';
-import { startServe } from './serve-process.js';
+import { startServe } from '../support/serve-process.js';
 
 const SECRET = 'foreign-url-secret';
 const WEBHOOK_SECRET = 'foreign-url-webhook-secret';

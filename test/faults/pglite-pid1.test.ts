@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CAN_UNSHARE, startServe, type ServeOptions, type ServeProcess } from './serve-process.js';
+import { CAN_UNSHARE, startServe, type ServeOptions, type ServeProcess } from '../support/serve-process.js';
 
 // PGlite starts in seconds on an idle machine, in a minute on a loaded one: the bound is generous, never asserted.
 const START_TIMEOUT_MS = 120_000;

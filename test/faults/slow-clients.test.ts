@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/index.js';
 import { buildMeshagentDelivery } from '../../src/webhooks/signatures/index.js';
 import { openRaw, within, type RawClient } from '../support/raw-http.js';
-import { startServeProcess, type ServeProcess } from '../support/serve-process.js';
+import { startServeProcess, type ServingProcess } from '../support/serve-process.js';
 
 const WEBHOOK_SECRET = 'slow-clients-webhook-secret';
 const REQUEST_TIMEOUT_MS = 1_000;
@@ -23,8 +23,8 @@ afterEach(async () => {
 const open = (port: number, send?: string): Promise<RawClient> => openRaw(port, send, (socket) => cleanups.push(() => socket.destroy()));
 const bounded = <T>(work: Promise<T>, what: string): Promise<T> => within(work, what, WAIT_BOUND_MS);
 
-async function startServe(apiUrl: string): Promise<ServeProcess & { port: number }> {
-  const args = ['--port', '0', '--host', '127.0.0.1', '--data-dir', 'memory://', '--request-timeout-ms', String(REQUEST_TIMEOUT_MS), '--max-connections', String(MAX_CONNECTIONS)];
+async function startServe(apiUrl: string): Promise<ServingProcess & { port: number }> {
+  const args = ['--data-dir', 'memory://', '--request-timeout-ms', String(REQUEST_TIMEOUT_MS), '--max-connections', String(MAX_CONNECTIONS)];
   const serve = await startServeProcess(
     args,
     {
