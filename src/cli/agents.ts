@@ -4,7 +4,6 @@ import { toolkitRegistration } from '../agents/host.js';
 import { formatHelp, parseFlags, reportFailure, type FlagSpecs } from './args.js';
 import { configFromFlags } from './config-flags.js';
 import type { Command } from './main.js';
-import { exitQuietlyOnClosedStdout } from './stdout.js';
 
 const FLAGS = {
   agents: { type: 'string', placeholder: '<dir>', env: 'ROOMRUNNER_AGENTS', description: 'Folder the agents are loaded from.', defaultText: 'agents' },
@@ -14,7 +13,6 @@ const FLAGS = {
 export const command: Command = {
   summary: 'list the agents found, with their JSON Schemas',
   async run(argv) {
-    exitQuietlyOnClosedStdout();
     try {
       const parsed = parseFlags(argv, FLAGS);
       if (parsed.help) {
