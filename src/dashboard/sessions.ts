@@ -3,7 +3,8 @@
  * an HttpOnly, SameSite=Strict cookie plus a CSRF token that every state-changing request must echo in a header.
  * Sessions live in memory (a restart signs everyone out) and expire after a fixed time, whatever the activity.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sameSecret } from '../same-secret.js';
 
 /** How long a dashboard session lasts after sign-in. */
 export const DEFAULT_DASHBOARD_SESSION_MS = 8 * 3600 * 1000;
@@ -25,13 +26,13 @@ export interface DashboardSessionsOptions {
 }
 
 export class DashboardSessions {
-  readonly #expected: Buffer;
+  readonly #adminToken: string;
   readonly #sessionMs: number;
   readonly #now: () => number;
   readonly #sessions = new Map<string, DashboardSession>();
 
   constructor(options: DashboardSessionsOptions) {
-    this.#expected = digest(options.adminToken);
+    this.#adminToken = options.adminToken;
     this.#sessionMs = options.sessionMs ?? DEFAULT_DASHBOARD_SESSION_MS;
     this.#now = options.now ?? Date.now;
   }
@@ -42,7 +43,7 @@ export class DashboardSessions {
 
   /** A new session when `token` is the admin token (compared in constant time); undefined otherwise. */
   signIn(token: string): DashboardSession | undefined {
-    if (!timingSafeEqual(digest(token), this.#expected)) return undefined;
+    if (!sameSecret(token, this.#adminToken)) return undefined;
     const session: DashboardSession = {
       id: randomBytes(32).toString('base64url'),
       csrfToken: randomBytes(24).toString('base64url'),
@@ -72,7 +73,7 @@ export class DashboardSessions {
   /** True when `token` is the session's CSRF token (constant time). */
   checkCsrf(session: DashboardSession, token: string | undefined): boolean {
     if (token === undefined || token.length === 0) return false;
-    return timingSafeEqual(digest(token), digest(session.csrfToken));
+    return sameSecret(token, session.csrfToken);
   }
 
   signOut(session: DashboardSession): void {
@@ -97,8 +98,4 @@ export function readCookie(header: string | undefined, name: string): string | u
     if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
   }
   return undefined;
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }

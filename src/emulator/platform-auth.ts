@@ -2,7 +2,7 @@
  * REST authentication of the emulated platform (§B, §F): `Authorization: Bearer <token>` where the token is an
  * `ma-` API key whose secret part is the emulator's secret, or any HS256 JWT signed with it.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { sameSecret } from '../same-secret.js';
 import { RoomrunnerError } from '../errors.js';
 import { verifyJwt } from '../room/jwt.js';
 import { parseApiKey } from '../room/token.js';
@@ -32,12 +32,6 @@ export function authenticate(authorization: string | undefined, secret: string):
   } catch (cause) {
     throw unauthorized(`the bearer token is not a JWT signed with the emulator secret (${(cause as Error).message}): ${AUTH_HINT}`, cause);
   }
-}
-
-function sameSecret(a: string, b: string): boolean {
-  // Hash first so the comparison is constant time whatever the lengths.
-  const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
-  return timingSafeEqual(digest(a), digest(b));
 }
 
 function unauthorized(message: string, cause?: unknown): RoomrunnerError {

@@ -12,9 +12,9 @@
  * - the webhook route (plugin.ts) at its path, `/webhook` by default.
  * Errors answer `{ok:false, error:{code, message}}` with the catalog's status.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { RoomrunnerError } from '../errors.js';
+import { sameSecret } from '../same-secret.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import { webhookPlugin, type WebhookPluginOptions } from '../webhooks/plugin.js';
@@ -151,19 +151,13 @@ export async function checkReadiness(
  * @throws RoomrunnerError `RR_HTTP_UNAUTHORIZED` (401).
  */
 export function requireBearerToken(token: string | undefined): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
-  const expected = token === undefined ? undefined : digest(token);
   return async (request, reply) => {
-    if (expected === undefined) return;
+    if (token === undefined) return;
     const match = /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '');
-    // Hash both sides so the comparison takes the same time whatever the lengths.
-    if (match?.[1] !== undefined && timingSafeEqual(digest(match[1]), expected)) return;
+    if (match?.[1] !== undefined && sameSecret(match[1], token)) return;
     void reply.header('www-authenticate', 'Bearer');
     throw new RoomrunnerError('RR_HTTP_UNAUTHORIZED', 'send Authorization: Bearer <ROOMRUNNER_ADMIN_TOKEN>');
   };
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }
 
 async function withTimeout(work: Promise<unknown>, timeoutMs: number): Promise<void> {
