@@ -60,9 +60,6 @@ export function registerDashboard(app: FastifyInstance, options: DashboardOption
   for (const [name, asset] of Object.entries(ASSETS)) {
     assets.set(name, { type: asset.type, body: readFileSync(new URL(`./assets/${asset.file}`, import.meta.url)) });
   }
-  const history = new LatencyHistory({ histograms: options.histograms ?? {}, ...(options.now ? { now: options.now } : {}) });
-  app.addHook('onReady', async () => history.start());
-  app.addHook('onClose', async () => history.stop());
 
   void app.register(async (scope) => {
     scope.addHook('onSend', async (_request, reply, payload) => {
@@ -85,6 +82,11 @@ export function registerDashboard(app: FastifyInstance, options: DashboardOption
       });
       return;
     }
+
+    // Sampled only while the dashboard is on: with no admin token nobody sees the charts.
+    const history = new LatencyHistory({ histograms: options.histograms ?? {}, ...(options.now ? { now: options.now } : {}) });
+    scope.addHook('onReady', async () => history.start());
+    scope.addHook('onClose', async () => history.stop());
 
     const sessions = new DashboardSessions({
       adminToken,
