@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/index.js';
 import { buildMeshagentDelivery } from '../../src/webhooks/signatures/index.js';
-import { openRaw, within, type RawClient } from '../support/raw-http.js';
+import { openRaw, requestRaw, within, type RawClient } from '../support/raw-http.js';
 import { startServeProcess, type ServingProcess } from '../support/serve-process.js';
 
 const WEBHOOK_SECRET = 'slow-clients-webhook-secret';
@@ -39,31 +39,39 @@ async function startServe(apiUrl: string): Promise<ServingProcess & { port: numb
   return { ...serve, port: Number(new URL(serve.url).port) };
 }
 
-async function deliverSigned(url: string, room: string): Promise<{ status: number; body: unknown }> {
+/**
+ * Each request goes on a new connection: a pooled keep-alive one (what `fetch` would reuse) is the longest idle
+ * connection once the cap is reached, so the cap may close it just as a request is written to it.
+ */
+async function request(port: number, method: string, path: string, body?: string, headers?: Record<string, string>): Promise<{ status: number; body: unknown }> {
+  const answer = await requestRaw(port, { method, path, ...(body === undefined ? {} : { body }), ...(headers === undefined ? {} : { headers }) }, (socket) =>
+    cleanups.push(() => socket.destroy()),
+  );
+  return { status: answer.status, body: JSON.parse(answer.body) as unknown };
+}
+
+async function deliverSigned(port: number, room: string): Promise<{ status: number; body: unknown }> {
   const { body, headers } = buildMeshagentDelivery({ event: 'room.ended', data: { room_name: room } }, WEBHOOK_SECRET);
-  const response = await fetch(`${url}/webhook`, { method: 'POST', body, headers });
-  return { status: response.status, body: await response.json() };
+  return request(port, 'POST', '/webhook', body, headers);
 }
 
 describe('roomrunner serve under slow and idle clients', () => {
   it('cuts off 20 never-finished bodies while a signed webhook is answered, and stays open beyond its connection cap', async () => {
     const emulator = await startEmulator({ port: 0, secret: 'slow-clients-secret', projectId: 'slow-clients-project' });
     cleanups.push(() => emulator.close());
-    const { url, port, child, exited } = await startServe(emulator.url);
+    const { port, child, exited } = await startServe(emulator.url);
 
     // 20 bodies announced at 1 MB, of which a few bytes arrive, and then nothing.
     const head = 'POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n';
     const slow = await Promise.all(Array.from({ length: 20 }, () => open(port, `${head}{"event": "room.started", "data": {"room_name": "`)));
-    expect(await deliverSigned(url, 'answered-meanwhile')).toStrictEqual({ status: 200, body: { ok: true } });
+    expect(await deliverSigned(port, 'answered-meanwhile')).toStrictEqual({ status: 200, body: { ok: true } });
     const answers = await bounded(Promise.all(slow.map((client) => client.closed)), 'the never-finished bodies were not cut off');
     for (const answer of answers) expect(answer).toMatch(/^HTTP\/1\.1 408 /);
 
     // Three times the cap in connections that say nothing.
     for (let i = 0; i < MAX_CONNECTIONS * 3; i++) await open(port);
-    const ready = await fetch(`${url}/readyz`);
-    expect(await ready.json()).toStrictEqual({ ready: true });
-    expect(ready.status).toBe(200);
-    expect(await deliverSigned(url, 'answered-beyond-the-cap')).toStrictEqual({ status: 200, body: { ok: true } });
+    expect(await request(port, 'GET', '/readyz')).toStrictEqual({ status: 200, body: { ready: true } });
+    expect(await deliverSigned(port, 'answered-beyond-the-cap')).toStrictEqual({ status: 200, body: { ok: true } });
 
     // The drain ends the silent connections left over: node stops timing them out once the server closes.
     child.kill('SIGTERM');
