@@ -56,7 +56,13 @@ function cpuMsSince(before: NodeJS.CpuUsage, after: NodeJS.CpuUsage): number {
   return (after.user + after.system - before.user - before.system) / 1000;
 }
 
-function analyse(label: string, seen: Record<string, RoomSeen>, names: readonly string[], t0: number, startOf: (room: string) => number | undefined): StormOutcome {
+function analyse(
+  label: string,
+  seen: Record<string, RoomSeen>,
+  names: readonly string[],
+  t0: number,
+  startOf: (room: string) => number | undefined,
+): StormOutcome {
   const latencies: number[] = [];
   let last = t0;
   let registered = 0;
@@ -73,7 +79,15 @@ function analyse(label: string, seen: Record<string, RoomSeen>, names: readonly 
     if (start === undefined) missingStart += 1;
     else latencies.push(at - start);
   }
-  return { label, latencies, allMs: last - t0, registered, lost: names.length - registered, doubles, extra: missingStart > 0 ? `${missingStart} rooms without a receive time` : '' };
+  return {
+    label,
+    latencies,
+    allMs: last - t0,
+    registered,
+    lost: names.length - registered,
+    doubles,
+    extra: missingStart > 0 ? `${missingStart} rooms without a receive time` : '',
+  };
 }
 
 /** The signed POSTs, paced over SPREAD_MS. Resolves with the first send time and the ack latencies. */
@@ -83,7 +97,14 @@ async function postStorm(url: string, names: readonly string[], wsUrl: string): 
   const target = new URL(url);
   const bodies = names.map((room) => {
     const body = pythonDumps({ event: 'room.started', data: { room_name: room, room_url: `${wsUrl}/rooms/${room}` } });
-    return { body, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...signWebhook('meshagent', { body, secret: WEBHOOK_SECRET }) } };
+    return {
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+        ...signWebhook('meshagent', { body, secret: WEBHOOK_SECRET }),
+      },
+    };
   });
   const acks: number[] = [];
   let failed = 0;
@@ -139,7 +160,9 @@ async function baseline(options: BenchOptions): Promise<StormOutcome> {
     const seen = await emu.child.call<Record<string, RoomSeen>>('seen', { prefix: 'raw-' });
     const t0 = Math.min(...Object.values(starts));
     const outcome = { ...analyse('raw connect + register', seen, names, t0, (room) => starts[room]), cpuMsPerRoom: cpuMs / ROOMS };
-    options.log(`  baseline: CPU ${outcome.cpuMsPerRoom.toFixed(2)} ms/room, ${outcome.registered}/${ROOMS} registered, all in ${outcome.allMs} ms, p50 ${percentile(outcome.latencies, 50)} ms, p99 ${percentile(outcome.latencies, 99)} ms, ${failures.length} failures`);
+    options.log(
+      `  baseline: CPU ${outcome.cpuMsPerRoom.toFixed(2)} ms/room, ${outcome.registered}/${ROOMS} registered, all in ${outcome.allMs} ms, p50 ${percentile(outcome.latencies, 50)} ms, p99 ${percentile(outcome.latencies, 99)} ms, ${failures.length} failures`,
+    );
     return failures.length > 0 ? { ...outcome, extra: `${failures.length} failed: ${failures.slice(0, 2).join('; ')}` } : outcome;
   } finally {
     await child.close();
@@ -191,7 +214,15 @@ async function storm(kind: StoreKind, via: 'driver' | 'emulator', options: Bench
       `  ${kind} via ${via}: CPU ${(outcome.cpuMsPerRoom ?? 0).toFixed(2)} ms/room, ${outcome.registered}/${ROOMS} registered, all in ${outcome.allMs} ms, p50 ${percentile(outcome.latencies, 50)} ms, p99 ${percentile(outcome.latencies, 99)} ms, ` +
         `ack p99 ${Number.isFinite(ackP99) ? ackP99 : '—'} ms, receive→hook p99 ${percentile(hookDelay, 99)} ms, states ${JSON.stringify(status.states)}`,
     );
-    return { ...outcome, ackP99, states: status.states, errors: status.errors, store: status.store, mode: status.mode, extra: [outcome.extra, `received→hook p50 ${percentile(hookDelay, 50)} ms, p99 ${percentile(hookDelay, 99)} ms`].filter(Boolean).join('; ') };
+    return {
+      ...outcome,
+      ackP99,
+      states: status.states,
+      errors: status.errors,
+      store: status.store,
+      mode: status.mode,
+      extra: [outcome.extra, `received→hook p50 ${percentile(hookDelay, 50)} ms, p99 ${percentile(hookDelay, 99)} ms`].filter(Boolean).join('; '),
+    };
   } finally {
     await child.close(20_000);
     await emu.child.close();
@@ -250,8 +281,22 @@ export async function runAttachStorm(options: BenchOptions): Promise<BenchResult
       note: `${o.mode} mode; attachment states at the end: ${JSON.stringify(o.states)}${o.errors.length > 0 ? `; errors: ${o.errors.join('; ')}` : ''}; store calls: ${statsText(o.store)}`,
     });
     if (target) {
-      figures.push({ name: `rooms lost, ${label}`, value: o.lost, unit: 'rooms', baseline: base.lost, baselineLabel: 'raw connect + register', target: { kind: 'at-most', max: 0 } });
-      figures.push({ name: `double registrations, ${label}`, value: o.doubles, unit: 'rooms', baseline: base.doubles, baselineLabel: 'raw connect + register', target: { kind: 'at-most', max: 0 } });
+      figures.push({
+        name: `rooms lost, ${label}`,
+        value: o.lost,
+        unit: 'rooms',
+        baseline: base.lost,
+        baselineLabel: 'raw connect + register',
+        target: { kind: 'at-most', max: 0 },
+      });
+      figures.push({
+        name: `double registrations, ${label}`,
+        value: o.doubles,
+        unit: 'rooms',
+        baseline: base.doubles,
+        baselineLabel: 'raw connect + register',
+        target: { kind: 'at-most', max: 0 },
+      });
     }
     if (options.profile) {
       const file = newestProfile(join(PROFILE_DIR, `storm-runner-${kind}-${via}`));

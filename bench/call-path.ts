@@ -197,7 +197,8 @@ export async function runCallPath(options: BenchOptions): Promise<BenchResult> {
     };
     const base = await measure(echo.call, cpu);
     const ours = await measure(officialCall, cpu);
-    const cpuText = (p: PathFigures): string => `client ${p.cpuPerCall.client.toFixed(0)} µs, middle ${p.cpuPerCall.middle.toFixed(0)} µs, far end ${p.cpuPerCall.far.toFixed(0)} µs`;
+    const cpuText = (p: PathFigures): string =>
+      `client ${p.cpuPerCall.client.toFixed(0)} µs, middle ${p.cpuPerCall.middle.toFixed(0)} µs, far end ${p.cpuPerCall.far.toFixed(0)} µs`;
     options.log(`  CPU per call at ${IN_FLIGHT} in flight — echo: ${cpuText(base)}; official: ${cpuText(ours)}`);
     const replay = await replayClient(`${roomUrl}?token=${encodeURIComponent(token)}`, frames);
     const replayed = summarize(await sequential(replay.call));
@@ -207,8 +208,12 @@ export async function runCallPath(options: BenchOptions): Promise<BenchResult> {
     const o = summarize(ours.rtt);
     const bi = summarize(base.inFlightRtt);
     const oi = summarize(ours.inFlightRtt);
-    options.log(`  echo:     p50 ${b.p50.toFixed(3)} ms  p99 ${b.p99.toFixed(3)} ms  ${base.callsPerSecond.toFixed(0)} calls/s at ${IN_FLIGHT} in flight (p50 ${bi.p50.toFixed(1)} ms)`);
-    options.log(`  official: p50 ${o.p50.toFixed(3)} ms  p99 ${o.p99.toFixed(3)} ms  ${ours.callsPerSecond.toFixed(0)} calls/s at ${IN_FLIGHT} in flight (p50 ${oi.p50.toFixed(1)} ms)`);
+    options.log(
+      `  echo:     p50 ${b.p50.toFixed(3)} ms  p99 ${b.p99.toFixed(3)} ms  ${base.callsPerSecond.toFixed(0)} calls/s at ${IN_FLIGHT} in flight (p50 ${bi.p50.toFixed(1)} ms)`,
+    );
+    options.log(
+      `  official: p50 ${o.p50.toFixed(3)} ms  p99 ${o.p99.toFixed(3)} ms  ${ours.callsPerSecond.toFixed(0)} calls/s at ${IN_FLIGHT} in flight (p50 ${oi.p50.toFixed(1)} ms)`,
+    );
 
     const figures: Figure[] = [
       {

@@ -54,7 +54,11 @@ export async function runDensity(options: BenchOptions): Promise<BenchResult> {
     const bare = await measureSide(
       'density-bare',
       async (child) => {
-        const r = await child.call<{ open: number; failed: number }>('bare', { url: bareUrl, count: COUNT, batch: BATCH, pingIntervalMs: PING_INTERVAL_MS }, 300_000);
+        const r = await child.call<{ open: number; failed: number }>(
+          'bare',
+          { url: bareUrl, count: COUNT, batch: BATCH, pingIntervalMs: PING_INTERVAL_MS },
+          300_000,
+        );
         return `${r.open} open, ${r.failed} failed`;
       },
       options,
@@ -103,7 +107,8 @@ export async function runDensity(options: BenchOptions): Promise<BenchResult> {
     ];
     if (options.profile) {
       const file = newestProfile(join(PROFILE_DIR, 'density-rooms'));
-      if (file) notes.push(profileMarkdown('CPU profile of the rooms process (attach + idle)', summarizeProfile(file, join(BENCH_DIR, '..')), join(BENCH_DIR, '..')));
+      if (file)
+        notes.push(profileMarkdown('CPU profile of the rooms process (attach + idle)', summarizeProfile(file, join(BENCH_DIR, '..')), join(BENCH_DIR, '..')));
     }
     return { id: 'density', title: 'Density', date: new Date(started).toISOString(), durationMs: Date.now() - started, status: 'ran', figures, notes };
   } finally {

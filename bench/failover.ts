@@ -98,7 +98,11 @@ async function postStarts(replicas: readonly Replica[], names: readonly string[]
     const room = names[i] as string;
     const target = new URL(`${(replicas[i % replicas.length] as Replica).url}/webhook`);
     const body = pythonDumps({ event: 'room.started', data: { room_name: room, room_url: `${wsUrl}/rooms/${room}` } });
-    const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...signWebhook('meshagent', { body, secret: WEBHOOK_SECRET }) };
+    const headers = {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+      ...signWebhook('meshagent', { body, secret: WEBHOOK_SECRET }),
+    };
     sends.push(
       new Promise<void>((resolve) => {
         const req = request({ agent, method: 'POST', host: target.hostname, port: target.port, path: target.pathname, headers }, (res) => {
@@ -136,7 +140,15 @@ async function owners(schema: BenchSchema): Promise<Map<string, string[]>> {
 }
 
 function notRun(started: number, reason: string): BenchResult {
-  return { id: 'failover', title: 'Failover', date: new Date(started).toISOString(), durationMs: Date.now() - started, status: 'not-run', figures: [], notes: [reason] };
+  return {
+    id: 'failover',
+    title: 'Failover',
+    date: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    status: 'not-run',
+    figures: [],
+    notes: [reason],
+  };
 }
 
 export async function runFailover(options: BenchOptions): Promise<BenchResult> {
@@ -175,19 +187,29 @@ export async function runFailover(options: BenchOptions): Promise<BenchResult> {
     const tKill = Date.now();
     await stopReplica(victim, 'SIGKILL', 5_000);
     const takenOver = async (): Promise<Record<string, RoomSeen>> => emulator.call<Record<string, RoomSeen>>('seen', { prefix: 'failover-' });
-    await waitUntil(async () => {
-      const seen = await takenOver();
-      return victimRooms.every((room) => (seen[room]?.registeredAt ?? []).some((at) => at >= tKill));
-    }, WAIT_MS, 200);
+    await waitUntil(
+      async () => {
+        const seen = await takenOver();
+        return victimRooms.every((room) => (seen[room]?.registeredAt ?? []).some((at) => at >= tKill));
+      },
+      WAIT_MS,
+      200,
+    );
     const after = await takenOver();
-    const takeover = victimRooms.map((room) => (after[room]?.registeredAt ?? []).find((at) => at >= tKill)).map((at) => (at === undefined ? Number.NaN : at - tKill));
+    const takeover = victimRooms
+      .map((room) => (after[room]?.registeredAt ?? []).find((at) => at >= tKill))
+      .map((at) => (at === undefined ? Number.NaN : at - tKill));
     const moved = takeover.filter(Number.isFinite);
     const lost = takeover.length - moved.length;
     const failoverMs = lost > 0 ? Number.POSITIVE_INFINITY : Math.max(...moved);
     const doubles = names.reduce((n, room) => n + (after[room]?.overlaps ?? 0), 0);
-    options.log(`  failover: ${moved.length}/${victimRooms.length} rooms re-registered, last after ${failoverMs} ms (p50 ${percentile(moved, 50)} ms); ${doubles} double registrations`);
+    options.log(
+      `  failover: ${moved.length}/${victimRooms.length} rooms re-registered, last after ${failoverMs} ms (p50 ${percentile(moved, 50)} ms); ${doubles} double registrations`,
+    );
     const deciles = [0, 10, 25, 50, 75, 90, 100].map((p) => `p${p} ${p === 0 ? Math.min(...moved) : percentile(moved, p)}`).join(', ');
-    const newOwners = [...(await owners(schema)).entries()].map(([owner, rooms]) => `${owner}: ${rooms.filter((r) => victimRooms.includes(r)).length}`).join(', ');
+    const newOwners = [...(await owners(schema)).entries()]
+      .map(([owner, rooms]) => `${owner}: ${rooms.filter((r) => victimRooms.includes(r)).length}`)
+      .join(', ');
     options.log(`  takeover times (ms after the kill): ${deciles}; the victim's rooms now at ${newOwners}`);
 
     const figures: Figure[] = [
@@ -215,7 +237,14 @@ export async function runFailover(options: BenchOptions): Promise<BenchResult> {
       await Promise.all(replicas.map((r) => stopReplica(r, 'SIGTERM', 15_000)));
       const survivor = replicas.find((r) => r.id !== victimId);
       const file = survivor ? newestProfile(join(PROFILE_DIR, `failover-${survivor.id}`)) : undefined;
-      if (file) notes.push(profileMarkdown(`CPU profile of surviving replica ${survivor?.id ?? ''} (whole life: first attach, takeover, drain)`, summarizeProfile(file, REPO), REPO));
+      if (file)
+        notes.push(
+          profileMarkdown(
+            `CPU profile of surviving replica ${survivor?.id ?? ''} (whole life: first attach, takeover, drain)`,
+            summarizeProfile(file, REPO),
+            REPO,
+          ),
+        );
     }
     return { id: 'failover', title: 'Failover', date: new Date(started).toISOString(), durationMs: Date.now() - started, status: 'ran', figures, notes };
   } finally {

@@ -23,11 +23,7 @@ const bool = z
   .union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', ''])])
   .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes');
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
-const list = z.union([z.array(z.string()), z.string()]).transform((v) =>
-  (Array.isArray(v) ? v : v.split(','))
-    .map((s) => s.trim())
-    .filter(Boolean),
-);
+const list = z.union([z.array(z.string()), z.string()]).transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean));
 const url = z.string().url();
 /** A JSON object given as text (env var, flag) or as an object (options). */
 const jsonObject = z.union([z.record(z.string(), z.unknown()), z.string()]).transform((v, ctx) => {
@@ -70,14 +66,24 @@ export const SETTINGS = {
     schema: list.pipe(z.array(z.enum(SIGNATURE_SCHEMES)).min(1)).default([...SIGNATURE_SCHEMES]),
     doc: 'Signature schemes accepted: meshagent, standard-webhooks, hmac-sha256 (comma-separated; default all).',
   },
-  hmacHeader: { env: ['ROOMRUNNER_HMAC_HEADER'], flag: '--hmac-header', schema: z.string().min(1).default('x-meshia-signature'), doc: 'Header carrying `sha256=<hex>` signatures.' },
+  hmacHeader: {
+    env: ['ROOMRUNNER_HMAC_HEADER'],
+    flag: '--hmac-header',
+    schema: z.string().min(1).default('x-meshia-signature'),
+    doc: 'Header carrying `sha256=<hex>` signatures.',
+  },
   insecure: { env: ['ROOMRUNNER_INSECURE'], flag: '--insecure', schema: bool.default(false), doc: 'Accept unsigned webhooks (local work only).' },
-  bodyLimitBytes: { env: ['ROOMRUNNER_BODY_LIMIT_BYTES'], flag: '--body-limit', schema: int(1).default(1024 * 1024), doc: 'Largest webhook body; larger ones get 413.' },
+  bodyLimitBytes: {
+    env: ['ROOMRUNNER_BODY_LIMIT_BYTES'],
+    flag: '--body-limit',
+    schema: int(1).default(1024 * 1024),
+    doc: 'Largest webhook body; larger ones get 413.',
+  },
   headersTimeoutMs: {
     env: ['ROOMRUNNER_HEADERS_TIMEOUT_MS'],
     flag: '--headers-timeout-ms',
     schema: int(1).default(DEFAULT_HTTP_LIMITS.headersTimeoutMs),
-    doc: 'Time a client has to send a request\'s headers (at most the request timeout); then 408 and the connection is closed.',
+    doc: "Time a client has to send a request's headers (at most the request timeout); then 408 and the connection is closed.",
   },
   requestTimeoutMs: {
     env: ['ROOMRUNNER_REQUEST_TIMEOUT_MS'],
@@ -95,7 +101,7 @@ export const SETTINGS = {
     env: ['ROOMRUNNER_KEEP_ALIVE_TIMEOUT_MS'],
     flag: '--keep-alive-timeout-ms',
     schema: int(1).default(DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs),
-    doc: 'Idle time allowed between two requests on one keep-alive connection (keep it above your load balancer\'s idle timeout).',
+    doc: "Idle time allowed between two requests on one keep-alive connection (keep it above your load balancer's idle timeout).",
   },
   maxRequestsPerSocket: {
     env: ['ROOMRUNNER_MAX_REQUESTS_PER_SOCKET'],
@@ -124,15 +130,30 @@ export const SETTINGS = {
     schema: int(1000).default(60_000),
     doc: 'A delivery still pending this long (its outcome never recorded) is dispatched again; also the period of that sweep (default 60 s).',
   },
-  apiUrl: { env: ['MESHAGENT_API_URL'], flag: '--api-url', schema: url.default('https://api.meshagent.com'), doc: 'Platform base URL (REST and `<url>/rooms/<room>` websockets).' },
-  apiKey: { env: ['MESHAGENT_API_KEY'], flag: '--api-key', schema: z.string().optional(), doc: '`ma-…` API key: signs participant tokens and authenticates REST calls.' },
+  apiUrl: {
+    env: ['MESHAGENT_API_URL'],
+    flag: '--api-url',
+    schema: url.default('https://api.meshagent.com'),
+    doc: 'Platform base URL (REST and `<url>/rooms/<room>` websockets).',
+  },
+  apiKey: {
+    env: ['MESHAGENT_API_KEY'],
+    flag: '--api-key',
+    schema: z.string().optional(),
+    doc: '`ma-…` API key: signs participant tokens and authenticates REST calls.',
+  },
   secret: { env: ['MESHAGENT_SECRET'], flag: '--secret', schema: z.string().optional(), doc: 'Token signing secret when no API key is set.' },
-  projectId: { env: ['MESHAGENT_PROJECT_ID'], flag: '--project-id', schema: z.string().optional(), doc: 'Project id (taken from the API key when one is set).' },
+  projectId: {
+    env: ['MESHAGENT_PROJECT_ID'],
+    flag: '--project-id',
+    schema: z.string().optional(),
+    doc: 'Project id (taken from the API key when one is set).',
+  },
   roomHosts: {
     env: ['ROOMRUNNER_ROOM_HOSTS'],
     flag: '--room-hosts',
     schema: list.default([]),
-    doc: 'Room hosts a webhook\'s room_url may name besides MESHAGENT_API_URL\'s origin: origins (`wss://rooms.example.com`) or bare hosts (wss only), comma-separated.',
+    doc: "Room hosts a webhook's room_url may name besides MESHAGENT_API_URL's origin: origins (`wss://rooms.example.com`) or bare hosts (wss only), comma-separated.",
   },
   tokenTtlMs: {
     env: ['ROOMRUNNER_TOKEN_TTL_MS'],
@@ -143,7 +164,10 @@ export const SETTINGS = {
   databaseUrl: {
     env: ['DATABASE_URL'],
     flag: '--database-url',
-    schema: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    schema: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
     doc: 'PostgreSQL URL: the store for several replicas. Unset: PGlite in process (ROOMRUNNER_DATA_DIR).',
   },
   dataDir: {
@@ -156,23 +180,38 @@ export const SETTINGS = {
     env: ['ROOMRUNNER_REPLICA_ID'],
     flag: '--replica-id',
     schema: z.string().min(1).optional(),
-    doc: 'This process\'s replica id (default: `<host>-pglite` on PGlite, so a restart takes its rooms back at once; host name + pid + random on PostgreSQL).',
+    doc: "This process's replica id (default: `<host>-pglite` on PGlite, so a restart takes its rooms back at once; host name + pid + random on PostgreSQL).",
   },
-  leaseMs: { env: ['ROOMRUNNER_LEASE_MS'], flag: '--lease-ms', schema: int(1000).default(10_000), doc: 'Room ownership lease; a replica that stops renewing loses its rooms after it.' },
+  leaseMs: {
+    env: ['ROOMRUNNER_LEASE_MS'],
+    flag: '--lease-ms',
+    schema: int(1000).default(10_000),
+    doc: 'Room ownership lease; a replica that stops renewing loses its rooms after it.',
+  },
   heartbeatIntervalMs: {
     env: ['ROOMRUNNER_HEARTBEAT_INTERVAL_MS'],
     flag: '--heartbeat-interval-ms',
     schema: int(100).optional(),
     doc: 'How often a replica renews its lease (default a quarter of the lease, at most 2.5 s; at most half the lease).',
   },
-  identity: { env: ['ROOMRUNNER_IDENTITY'], flag: '--identity', schema: z.string().min(1).default('roomrunner'), doc: 'Participant name roomrunner joins rooms as.' },
+  identity: {
+    env: ['ROOMRUNNER_IDENTITY'],
+    flag: '--identity',
+    schema: z.string().min(1).default('roomrunner'),
+    doc: 'Participant name roomrunner joins rooms as.',
+  },
   apiScope: {
     env: ['ROOMRUNNER_API_SCOPE'],
     flag: '--api-scope',
     schema: jsonObject.pipe(ApiScopeSchema).default(DEFAULT_SERVICE_API_SCOPE),
     doc: 'ApiScope JSON the service asks the platform for (service descriptor); default `agents` with register-toolkit and call only.',
   },
-  serviceName: { env: ['ROOMRUNNER_SERVICE_NAME'], flag: '--service-name', schema: z.string().min(1).default('roomrunner'), doc: 'Service name in the service descriptor (`metadata.name`).' },
+  serviceName: {
+    env: ['ROOMRUNNER_SERVICE_NAME'],
+    flag: '--service-name',
+    schema: z.string().min(1).default('roomrunner'),
+    doc: 'Service name in the service descriptor (`metadata.name`).',
+  },
   publicUrl: {
     env: ['ROOMRUNNER_PUBLIC_URL'],
     flag: '--public-url',
@@ -203,9 +242,24 @@ export const SETTINGS = {
     schema: int(0).default(30_000),
     doc: 'How long a room connection must stay up before its reconnect backoff starts again from 0.5 s.',
   },
-  reconcileIntervalMs: { env: ['ROOMRUNNER_RECONCILE_INTERVAL_MS'], flag: '--reconcile-interval-ms', schema: int(0).default(30_000), doc: 'Period of reconciliation with the platform (0 = only at start-up).' },
-  drainTimeoutMs: { env: ['ROOMRUNNER_DRAIN_TIMEOUT_MS'], flag: '--drain-timeout-ms', schema: int(0).default(10_000), doc: 'Bound on the graceful drain at SIGTERM/SIGINT.' },
-  adminToken: { env: ['ROOMRUNNER_ADMIN_TOKEN'], flag: '--admin-token', schema: z.string().min(8).optional(), doc: 'Bearer token guarding /status and the admin API (open when unset).' },
+  reconcileIntervalMs: {
+    env: ['ROOMRUNNER_RECONCILE_INTERVAL_MS'],
+    flag: '--reconcile-interval-ms',
+    schema: int(0).default(30_000),
+    doc: 'Period of reconciliation with the platform (0 = only at start-up).',
+  },
+  drainTimeoutMs: {
+    env: ['ROOMRUNNER_DRAIN_TIMEOUT_MS'],
+    flag: '--drain-timeout-ms',
+    schema: int(0).default(10_000),
+    doc: 'Bound on the graceful drain at SIGTERM/SIGINT.',
+  },
+  adminToken: {
+    env: ['ROOMRUNNER_ADMIN_TOKEN'],
+    flag: '--admin-token',
+    schema: z.string().min(8).optional(),
+    doc: 'Bearer token guarding /status and the admin API (open when unset).',
+  },
   mcp: { env: ['ROOMRUNNER_MCP'], flag: '--mcp', schema: bool.default(false), doc: 'Serve the hosted agents as MCP tools at /mcp (streamable HTTP).' },
   mcpToken: {
     env: ['ROOMRUNNER_MCP_TOKEN'],

@@ -41,7 +41,8 @@ export function withBindings(logger: Logger, fields: Record<string, unknown>): L
   let missing: Record<string, unknown> | undefined;
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined || bound[key] === value) continue;
-    (missing ??= {})[key] = value;
+    missing ??= {};
+    missing[key] = value;
   }
   return missing ? logger.child(missing) : logger;
 }

@@ -23,6 +23,8 @@ describe('the shipped service manifests', () => {
     const spec = manifest('meshagent-service.container.yaml');
     expect(spec.external).toBeUndefined();
     expect(spec.container?.command).toBe('node bin/roomrunner.js join');
-    expect(spec.container?.environment).toEqual([{ name: 'MESHAGENT_TOKEN', token: { identity: 'roomrunner', role: 'agent', api: DEFAULT_SERVICE_API_SCOPE } }]);
+    expect(spec.container?.environment).toEqual([
+      { name: 'MESHAGENT_TOKEN', token: { identity: 'roomrunner', role: 'agent', api: DEFAULT_SERVICE_API_SCOPE } },
+    ]);
   });
 });

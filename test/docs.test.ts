@@ -5,15 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  brokenCitations,
-  citationsIn,
-  FORBIDDEN_DOCUMENTS,
-  forbiddenMentionsIn,
-  listTextFiles,
-  readDocs,
-  sectionsOf,
-} from './support/citations.js';
+import { brokenCitations, citationsIn, FORBIDDEN_DOCUMENTS, forbiddenMentionsIn, listTextFiles, readDocs, sectionsOf } from './support/citations.js';
 
 const ROOT = path.join(import.meta.dirname, '..');
 /** Where citations live. docs/ (the pages cite each other), README.md and the Dockerfile are read too. */
@@ -46,7 +38,11 @@ describe('docs/', () => {
 
 describe('citations in src/, test/, bench/, docs/ and the README', () => {
   it('reads at least one file of each scanned folder', () => {
-    for (const dir of ['src', 'test', 'bench']) expect(files.some(({ file }) => file.startsWith(`${dir}${path.sep}`)), dir).toBe(true);
+    for (const dir of ['src', 'test', 'bench'])
+      expect(
+        files.some(({ file }) => file.startsWith(`${dir}${path.sep}`)),
+        dir,
+      ).toBe(true);
   });
 
   it('never cite a document outside the repository', () => {

@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { ERROR_CATALOG, RoomrunnerError } from '../src/errors.js';
 
 const readme = readFileSync(path.join(import.meta.dirname, '../README.md'), 'utf8');
-const documented = new Map([...readme.matchAll(/^\| `(RR_[A-Z0-9_]+)` \| (\d*) \| (\d*) \| (\d*) \|/gm)].map((m) => [String(m[1]), { http: m[2], content: m[3], close: m[4] }]));
+const documented = new Map(
+  [...readme.matchAll(/^\| `(RR_[A-Z0-9_]+)` \| (\d*) \| (\d*) \| (\d*) \|/gm)].map((m) => [String(m[1]), { http: m[2], content: m[3], close: m[4] }]),
+);
 
 describe('the error catalog', () => {
   it('documents every code in the README error table', () => {

@@ -12,8 +12,15 @@ const SECRET = 'exp-density';
 const emulator = await startChild('emulator-process.ts', { name: 'exp-density-emulator' });
 const { url, wsUrl } = await emulator.call<{ url: string; wsUrl: string }>('start', { secret: SECRET, pingIntervalMs: 0, eventCapacity: 1_000 });
 const built = await prebuild('density-process.ts');
-for (const [label, entry] of [['tsx (keepNames)', undefined], ['prebuilt (esbuild, no keepNames)', built]] as const) {
-  const child = await startChild('density-process.ts', { name: 'exp-density', nodeArgs: ['--expose-gc', '--max-old-space-size=4096'], ...(entry ? { entry } : {}) });
+for (const [label, entry] of [
+  ['tsx (keepNames)', undefined],
+  ['prebuilt (esbuild, no keepNames)', built],
+] as const) {
+  const child = await startChild('density-process.ts', {
+    name: 'exp-density',
+    nodeArgs: ['--expose-gc', '--max-old-space-size=4096'],
+    ...(entry ? { entry } : {}),
+  });
   const before = await child.call<MemorySample>('measure');
   await child.call('rooms', { apiUrl: url, wsUrl: `${wsUrl}`, secret: SECRET, count: COUNT, batch: 500, pingIntervalMs: 1_000 }, 600_000);
   const after = await child.call<MemorySample>('measure');

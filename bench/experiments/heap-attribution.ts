@@ -76,7 +76,11 @@ function byType(g: Graph): Map<string, number> {
   for (let i = 0; i < g.count; i++) {
     if (!live[i]) continue;
     const type = g.type(i);
-    const key = type.includes('string') ? 'strings' : type === 'object' || type === 'closure' ? `${type} ${g.name(i) || '(anonymous)'}` : `${type} ${g.name(i)}`;
+    const key = type.includes('string')
+      ? 'strings'
+      : type === 'object' || type === 'closure'
+        ? `${type} ${g.name(i) || '(anonymous)'}`
+        : `${type} ${g.name(i)}`;
     m.set(key, (m.get(key) ?? 0) + g.self(i));
   }
   return m;
@@ -86,9 +90,19 @@ const dir = mkdtempSync(join(tmpdir(), 'rr-heap-'));
 const emulator = await startChild('emulator-process.ts', { name: 'heap-emulator' });
 try {
   const { url, wsUrl } = await emulator.call<{ url: string; wsUrl: string }>('start', { secret: 'heap', pingIntervalMs: 0, eventCapacity: 1_000 });
-  const config = loadConfig({ secret: 'heap', apiUrl: url, webhookSecrets: ['unused'], logLevel: 'info', logPretty: false, maxRooms: N + 100, reconcileIntervalMs: 0 }, {});
+  const config = loadConfig(
+    { secret: 'heap', apiUrl: url, webhookSecrets: ['unused'], logLevel: 'info', logPretty: false, maxRooms: N + 100, reconcileIntervalMs: 0 },
+    {},
+  );
   // Logs at info are written (to a discarded stdout when run from the bench); here they would flood the terminal.
-  const server = new RemoteTaskRunnerServer({ agents: [adder], config: { ...config, logLevel: 'warn' }, store: new MemoryStore(), maxRooms: N + 100, defaultMetrics: false, connection: { pingIntervalMs: 1_000 } });
+  const server = new RemoteTaskRunnerServer({
+    agents: [adder],
+    config: { ...config, logLevel: 'warn' },
+    store: new MemoryStore(),
+    maxRooms: N + 100,
+    defaultMetrics: false,
+    connection: { pingIntervalMs: 1_000 },
+  });
   const attach = async (prefix: string, n: number): Promise<void> => {
     const rooms = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
     for (const room of rooms) server.attachments.attach({ room, url: `${wsUrl}/rooms/${room}`, trigger: 'manual' });

@@ -68,7 +68,9 @@ async function batched(query: Query): Promise<number> {
 const dir = mkdtempSync(join(tmpdir(), 'rr-exp-ledger-'));
 const pglite = (await openStore({ dataDir: dir })) as PgliteStore;
 console.log(`PGlite (on disk), ${WORKERS} workers: ${(await perDelivery(pglite)).toFixed(0)} deliveries/s as two statements each`);
-console.log(`PGlite (on disk), ${WORKERS} workers: ${(await batched((sql, params) => pglite.pglite.query(sql, params))).toFixed(0)} deliveries/s in batches of ${BATCH}`);
+console.log(
+  `PGlite (on disk), ${WORKERS} workers: ${(await batched((sql, params) => pglite.pglite.query(sql, params))).toFixed(0)} deliveries/s in batches of ${BATCH}`,
+);
 await pglite.close();
 rmSync(dir, { recursive: true, force: true });
 
@@ -78,7 +80,9 @@ try {
   console.log(`PostgreSQL, ${WORKERS} workers:       ${(await perDelivery(postgres)).toFixed(0)} deliveries/s as two statements each`);
   await postgres.close();
   const pool = new pg.Pool({ connectionString: schema.url, max: WORKERS });
-  console.log(`PostgreSQL, ${WORKERS} workers:       ${(await batched((sql, params) => pool.query(sql, params))).toFixed(0)} deliveries/s in batches of ${BATCH}`);
+  console.log(
+    `PostgreSQL, ${WORKERS} workers:       ${(await batched((sql, params) => pool.query(sql, params))).toFixed(0)} deliveries/s in batches of ${BATCH}`,
+  );
   await pool.end();
 } finally {
   await schema.drop();

@@ -70,7 +70,10 @@ export async function startChild(file: string, options: ChildOptions): Promise<C
   });
 
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${options.name}: not ready within ${options.readyTimeoutMs ?? 30_000} ms`)), options.readyTimeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${options.name}: not ready within ${options.readyTimeoutMs ?? 30_000} ms`)),
+      options.readyTimeoutMs ?? 30_000,
+    );
     const onMessage = (message: unknown): void => {
       if ((message as { type?: string }).type === 'ready') {
         clearTimeout(timer);

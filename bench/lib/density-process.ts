@@ -72,7 +72,18 @@ const handlers = {
   },
 
   async rooms(args: { apiUrl: string; wsUrl: string; secret: string; count: number; batch: number; pingIntervalMs: number }) {
-    const config = loadConfig({ secret: args.secret, apiUrl: args.apiUrl, webhookSecrets: ['unused-here'], logLevel: 'info', logPretty: false, maxRooms: args.count, reconcileIntervalMs: 0 }, {});
+    const config = loadConfig(
+      {
+        secret: args.secret,
+        apiUrl: args.apiUrl,
+        webhookSecrets: ['unused-here'],
+        logLevel: 'info',
+        logPretty: false,
+        maxRooms: args.count,
+        reconcileIntervalMs: 0,
+      },
+      {},
+    );
     server = new RemoteTaskRunnerServer({
       agents: [adder],
       config,

@@ -136,7 +136,13 @@ const handlers = {
   deliveries() {
     return required()
       .webhooks.deliveries()
-      .map((d) => ({ room: (JSON.parse(d.body) as { data?: { room_name?: string } }).data?.room_name ?? null, status: d.status, createdAt: d.createdAt, deliveredAt: d.deliveredAt, attempts: d.attempts.length }));
+      .map((d) => ({
+        room: (JSON.parse(d.body) as { data?: { room_name?: string } }).data?.room_name ?? null,
+        status: d.status,
+        createdAt: d.createdAt,
+        deliveredAt: d.deliveredAt,
+        attempts: d.attempts.length,
+      }));
   },
 
   /** What was seen for rooms whose names start with `prefix`. */

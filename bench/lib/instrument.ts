@@ -22,7 +22,8 @@ export function instrumentStore<T extends object>(store: T): { store: T; stats: 
     if (typeof original !== 'function' || name === 'close') continue;
     (store as Record<string, unknown>)[name] = function (this: unknown, ...args: unknown[]) {
       const t = performance.now();
-      const s = (stats[name] ??= { calls: 0, totalMs: 0, maxMs: 0, rows: 0 });
+      stats[name] ??= { calls: 0, totalMs: 0, maxMs: 0, rows: 0 };
+      const s = stats[name];
       s.calls += 1;
       const result = (original as (...a: unknown[]) => unknown).apply(store, args);
       if (result instanceof Promise) {
@@ -44,6 +45,8 @@ export function instrumentStore<T extends object>(store: T): { store: T; stats: 
 export function statsText(stats: Record<string, MethodStats>): string {
   return Object.entries(stats)
     .sort((a, b) => b[1].totalMs - a[1].totalMs)
-    .map(([name, s]) => `\`${name}\` ×${s.calls}${s.rows > 0 ? ` (${s.rows} rows)` : ''}, ${(s.totalMs / 1000).toFixed(1)} s in all, max ${s.maxMs.toFixed(0)} ms`)
+    .map(
+      ([name, s]) => `\`${name}\` ×${s.calls}${s.rows > 0 ? ` (${s.rows} rows)` : ''}, ${(s.totalMs / 1000).toFixed(1)} s in all, max ${s.maxMs.toFixed(0)} ms`,
+    )
     .join('; ');
 }

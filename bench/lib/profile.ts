@@ -110,7 +110,10 @@ export function summarizeProfile(file: string, root: string, top = 12): ProfileS
 /** Markdown lines for a summary. */
 export function profileMarkdown(title: string, summary: ProfileSummary, root: string): string {
   const rows = (lines: readonly ProfileLine[]): string =>
-    lines.filter((l) => l.name !== '(idle)').map((l) => `| ${(l.share * 100).toFixed(1)} % | ${l.selfMs.toFixed(0)} ms | \`${l.name.replace(/\|/g, '\\|')}\` |`).join('\n');
+    lines
+      .filter((l) => l.name !== '(idle)')
+      .map((l) => `| ${(l.share * 100).toFixed(1)} % | ${l.selfMs.toFixed(0)} ms | \`${l.name.replace(/\|/g, '\\|')}\` |`)
+      .join('\n');
   return [
     `**${title}** (\`${relative(root, summary.file)}\`: ${summary.busyMs.toFixed(0)} ms busy of ${summary.totalMs.toFixed(0)} ms sampled; shares are of busy time)`,
     '',

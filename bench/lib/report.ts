@@ -73,7 +73,9 @@ export function markdownSection(stored: StoredResult): string {
     `## ${result.title} (\`npm run bench -- ${result.id}\`)`,
     '',
     `Run ${result.date.replace('T', ' ').slice(0, 19)} UTC, ${(result.durationMs / 1000).toFixed(1)} s, status **${result.status}**. Machine: ${machineLine(machine)}` +
-      (result.load ? `; 1-minute load average ${result.load.start.toFixed(1)} at the start, ${result.load.end.toFixed(1)} at the end (${machine.cores} cores, shared).` : '.'),
+      (result.load
+        ? `; 1-minute load average ${result.load.start.toFixed(1)} at the start, ${result.load.end.toFixed(1)} at the end (${machine.cores} cores, shared).`
+        : '.'),
     '',
     result.figures.length > 0 ? table : '_No figures._',
     '',
@@ -93,7 +95,10 @@ export function markdownDocument(results: Readonly<Record<string, StoredResult>>
       const stored = results[id];
       if (!stored) return [];
       if (stored.result.figures.length === 0) return [`| ${id} | — | ${stored.result.status} | | | | |`];
-      return rows(stored.result).map((r) => `| ${id} | ${mdCell(r.figure)} | ${mdCell(r.value)} | ${mdCell(r.baseline)} | ${r.ratio} | ${mdCell(r.target)} | ${r.met === 'NO' ? '**NO**' : r.met} |`);
+      return rows(stored.result).map(
+        (r) =>
+          `| ${id} | ${mdCell(r.figure)} | ${mdCell(r.value)} | ${mdCell(r.baseline)} | ${r.ratio} | ${mdCell(r.target)} | ${r.met === 'NO' ? '**NO**' : r.met} |`,
+      );
     }),
   ].join('\n');
   return [

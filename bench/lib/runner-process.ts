@@ -56,7 +56,19 @@ const raw: RoomConnection[] = [];
  * coordinator and runs in direct mode (as with MemoryStore) — what coordination costs one PGlite process.
  */
 function storeOnly(store: Store): Store {
-  const methods = ['recordDelivery', 'finishDelivery', 'getDelivery', 'listDeliveries', 'pruneDeliveries', 'markRoomStarted', 'markRoomEnded', 'clearRoom', 'getRoom', 'ping', 'close'] as const;
+  const methods = [
+    'recordDelivery',
+    'finishDelivery',
+    'getDelivery',
+    'listDeliveries',
+    'pruneDeliveries',
+    'markRoomStarted',
+    'markRoomEnded',
+    'clearRoom',
+    'getRoom',
+    'ping',
+    'close',
+  ] as const;
   const view: Record<string, unknown> = {};
   for (const name of methods) view[name] = (...args: unknown[]) => (store[name] as (...a: unknown[]) => unknown).apply(store, args);
   return view as unknown as Store;
@@ -109,7 +121,8 @@ const handlers = {
     await server.idle();
     const deliveries = await store.listDeliveries({ event: 'room.started', limit: 1_000_000 });
     const out: Record<string, { receivedAt: number; hookAt: number | null; result: string }> = {};
-    for (const d of deliveries) if (d.room !== null) out[d.room] = { receivedAt: d.receivedAt.getTime(), hookAt: server.hookAt.get(d.room) ?? null, result: d.result };
+    for (const d of deliveries)
+      if (d.room !== null) out[d.room] = { receivedAt: d.receivedAt.getTime(), hookAt: server.hookAt.get(d.room) ?? null, result: d.result };
     return out;
   },
 

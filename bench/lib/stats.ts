@@ -28,7 +28,7 @@ export function summarize(values: readonly number[]): Summary {
     p50: percentile(values, 50),
     p90: percentile(values, 90),
     p99: percentile(values, 99),
-    max: values.length === 0 ? Number.NaN : values.reduce((m, v) => (v > m ? v : m), Number.NEGATIVE_INFINITY),
+    max: values.length === 0 ? Number.NaN : values.reduce((m, v) => Math.max(m, v), Number.NEGATIVE_INFINITY),
     mean: mean(values),
   };
 }

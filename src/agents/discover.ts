@@ -41,7 +41,10 @@ export async function discoverAgents(dir: string): Promise<DiscoveredAgent[]> {
     } catch (cause) {
       const why = cause instanceof Error ? cause.message : String(cause);
       const hint = loadHint(cause);
-      throw new RoomrunnerError('RR_AGENT_DISCOVERY_FAILED', `${file} failed to load: ${why}${hint === undefined ? '' : ` (${hint})`}`, { cause, data: { file } });
+      throw new RoomrunnerError('RR_AGENT_DISCOVERY_FAILED', `${file} failed to load: ${why}${hint === undefined ? '' : ` (${hint})`}`, {
+        cause,
+        data: { file },
+      });
     }
     for (const [exportName, value] of Object.entries(mod).sort(([a], [b]) => a.localeCompare(b))) {
       found.push({ toolkit: toToolkit(value, file, exportName), file, exportName });

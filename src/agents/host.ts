@@ -81,7 +81,10 @@ export class AgentHost {
       listToolkits: async () => {
         const listed = await client.listToolkits();
         return Object.fromEntries(
-          Object.entries(listed.tools).map(([name, t]) => [name, { participantId: t.participant_id ?? null, title: t.title ?? null, tools: Object.keys(t.tools) }]),
+          Object.entries(listed.tools).map(([name, t]) => [
+            name,
+            { participantId: t.participant_id ?? null, title: t.title ?? null, tools: Object.keys(t.tools) },
+          ]),
         );
       },
     };

@@ -25,14 +25,44 @@ export type SchemaSide = 'input' | 'output';
 
 /** Keywords of the structured-outputs subset, kept as they are. */
 const SUBSET_KEYWORDS: ReadonlySet<string> = new Set([
-  'type', 'properties', 'required', 'additionalProperties', 'items', 'anyOf', 'enum', 'const', 'description',
-  'title', '$defs', '$ref', 'pattern', 'format', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
-  'multipleOf', 'minItems', 'maxItems',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'anyOf',
+  'enum',
+  'const',
+  'description',
+  'title',
+  '$defs',
+  '$ref',
+  'pattern',
+  'format',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'multipleOf',
+  'minItems',
+  'maxItems',
 ]);
 /** Constraints and annotations outside the subset that zod keeps enforcing: left out of the schema. */
 const DROPPED_KEYWORDS: ReadonlySet<string> = new Set([
-  '$schema', '$id', '$comment', 'id', 'minLength', 'maxLength', 'uniqueItems', 'contentEncoding', 'contentMediaType',
-  'examples', 'readOnly', 'writeOnly', 'deprecated', 'default',
+  '$schema',
+  '$id',
+  '$comment',
+  'id',
+  'minLength',
+  'maxLength',
+  'uniqueItems',
+  'contentEncoding',
+  'contentMediaType',
+  'examples',
+  'readOnly',
+  'writeOnly',
+  'deprecated',
+  'default',
 ]);
 /** String formats the structured-outputs subset knows; zod's others (`uri`, `regex`, …) are left out. */
 const SUBSET_FORMATS: ReadonlySet<string> = new Set(['date-time', 'time', 'date', 'duration', 'email', 'hostname', 'ipv4', 'ipv6', 'uuid']);
@@ -144,7 +174,12 @@ class Converter {
     const extra = node['additionalProperties'];
     const open = extra !== undefined && extra !== false;
     if (open && this.#side === 'input') {
-      throw refused(this.#where, this.#side, path, 'it allows keys the schema does not name (z.record or z.looseObject); LLM agents accept only closed objects (z.object or z.strictObject)');
+      throw refused(
+        this.#where,
+        this.#side,
+        path,
+        'it allows keys the schema does not name (z.record or z.looseObject); LLM agents accept only closed objects (z.object or z.strictObject)',
+      );
     }
     const properties = isObject(node['properties']) ? node['properties'] : {};
     const required = new Set(Array.isArray(node['required']) ? (node['required'] as unknown[]) : []);

@@ -49,7 +49,10 @@ export class CallLimiter {
    */
   acquire(key: string, limit: number, maxQueue: number, signal?: AbortSignal): Promise<boolean> {
     let slot = this.#slots.get(key);
-    if (!slot) this.#slots.set(key, (slot = { running: 0, waiting: [] }));
+    if (!slot) {
+      slot = { running: 0, waiting: [] };
+      this.#slots.set(key, slot);
+    }
     if (slot.running < limit) {
       slot.running += 1;
       return Promise.resolve(true);
@@ -198,8 +201,12 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
     }
     if (!acquired) throw signal.reason;
     const ctx = makeContext(request, logger, signal);
-    if (tool.chunk !== undefined) return await streamOutput({ tool, chunk: tool.chunk, agent: toolkit.name, args, ctx, signal, sink: request.stream, logger, inputFailure, done });
-    const output = await untilAborted(Promise.resolve().then(() => tool.run(args, ctx)), signal);
+    if (tool.chunk !== undefined)
+      return await streamOutput({ tool, chunk: tool.chunk, agent: toolkit.name, args, ctx, signal, sink: request.stream, logger, inputFailure, done });
+    const output = await untilAborted(
+      Promise.resolve().then(() => tool.run(args, ctx)),
+      signal,
+    );
     if (inputFailure.error) return done(toContent(inputFailure.error), 'invalid_input');
     const checked = tool.output.safeParse(output);
     if (!checked.success) {
@@ -264,13 +271,17 @@ async function streamOutput(run: StreamRun): Promise<CallOutcome> {
   }
   const iterator = produced[Symbol.asyncIterator]();
   // Stop the generator (its finally blocks run) without waiting: it may be stuck in an await of its own.
-  const stop = (): void => void Promise.resolve()
-    .then(() => iterator.return?.())
-    .catch(() => undefined);
+  const stop = (): void =>
+    void Promise.resolve()
+      .then(() => iterator.return?.())
+      .catch(() => undefined);
   let final: unknown;
   try {
     for (let index = 0; ; index += 1) {
-      const step = await untilAborted(Promise.resolve().then(() => iterator.next()), signal);
+      const step = await untilAborted(
+        Promise.resolve().then(() => iterator.next()),
+        signal,
+      );
       if (run.inputFailure.error) {
         stop();
         return done(streamEnd(run.inputFailure.error, sink !== undefined), 'invalid_input');
@@ -282,7 +293,10 @@ async function streamOutput(run: StreamRun): Promise<CallOutcome> {
       const parsed = chunk.safeParse(step.value);
       if (!parsed.success) {
         stop();
-        const err = new RoomrunnerError('RR_AGENT_INVALID_CHUNK', `agent ${agent} yielded chunk ${index} that does not match its chunk schema: ${describeIssues(parsed.error)}`);
+        const err = new RoomrunnerError(
+          'RR_AGENT_INVALID_CHUNK',
+          `agent ${agent} yielded chunk ${index} that does not match its chunk schema: ${describeIssues(parsed.error)}`,
+        );
         run.logger.error({ issues: parsed.error.issues, index }, 'agent yielded a chunk that does not match its chunk schema');
         return done(streamEnd(err, sink !== undefined), 'invalid_output');
       }
@@ -294,7 +308,10 @@ async function streamOutput(run: StreamRun): Promise<CallOutcome> {
   }
   const checked = tool.output.safeParse(final);
   if (!checked.success) {
-    const err = new RoomrunnerError('RR_AGENT_INVALID_CHUNK', `agent ${agent} returned a final value that does not match its output schema: ${describeIssues(checked.error)}`);
+    const err = new RoomrunnerError(
+      'RR_AGENT_INVALID_CHUNK',
+      `agent ${agent} returned a final value that does not match its output schema: ${describeIssues(checked.error)}`,
+    );
     run.logger.error({ issues: checked.error.issues }, 'agent returned a final value that does not match its output schema');
     return done(streamEnd(err, sink !== undefined), 'invalid_output');
   }
@@ -317,12 +334,18 @@ function validatedInput(source: AsyncIterable<Content>, tool: Tool, agent: strin
       let index = 0;
       for await (const content of source) {
         if (content.type !== 'json') {
-          failure.error = new RoomrunnerError('RR_AGENT_INVALID_CHUNK', `input chunk ${index} of agent ${agent} is a ${content.type} content; this tool reads json chunks`);
+          failure.error = new RoomrunnerError(
+            'RR_AGENT_INVALID_CHUNK',
+            `input chunk ${index} of agent ${agent} is a ${content.type} content; this tool reads json chunks`,
+          );
           throw failure.error;
         }
         const parsed = tool.input.safeParse(content.json);
         if (!parsed.success) {
-          failure.error = new RoomrunnerError('RR_AGENT_INVALID_CHUNK', `input chunk ${index} of agent ${agent} does not match its input schema: ${describeIssues(parsed.error)}`);
+          failure.error = new RoomrunnerError(
+            'RR_AGENT_INVALID_CHUNK',
+            `input chunk ${index} of agent ${agent} does not match its input schema: ${describeIssues(parsed.error)}`,
+          );
           throw failure.error;
         }
         yield parsed.data;

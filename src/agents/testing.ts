@@ -23,7 +23,12 @@ export interface AgentHarness {
    * streaming tool sent before `content`, which is then the stream's end (`control close`, or an `error` that a
    * room caller gets as a last chunk before a normal close). `args` may be an async iterable: streamed input.
    */
-  invoke(toolkit: string, tool: string, args: Content | AsyncIterable<Content>, options?: { signal?: AbortSignal }): Promise<CallOutcome & { chunks: readonly Content[] }>;
+  invoke(
+    toolkit: string,
+    tool: string,
+    args: Content | AsyncIterable<Content>,
+    options?: { signal?: AbortSignal },
+  ): Promise<CallOutcome & { chunks: readonly Content[] }>;
   /**
    * Read a call's answer as a room caller does (RoomClient.invoke): each chunk as it is sent, `error` chunks
    * included; a close other than 1000 fails with RR_ROOM_STREAM_CLOSED, an `error` answer with RR_ROOM_SERVER_ERROR.
@@ -47,7 +52,13 @@ export function createAgentHarness(toolkits: readonly Toolkit[], options: AgentH
   const logger = options.logger ?? silentLogger();
   const room = options.room ?? 'test-room';
 
-  const run = (toolkitName: string, tool: string, args: Content | AsyncIterable<Content>, signal: AbortSignal | undefined, stream: ResponseSink): Promise<CallOutcome> => {
+  const run = (
+    toolkitName: string,
+    tool: string,
+    args: Content | AsyncIterable<Content>,
+    signal: AbortSignal | undefined,
+    stream: ResponseSink,
+  ): Promise<CallOutcome> => {
     const toolkit = byName.get(toolkitName);
     if (!toolkit) {
       return Promise.resolve({ content: { type: 'error', text: `toolkit '${toolkitName}' was not found`, code: 1003 }, outcome: 'not_found', durationMs: 0 });
@@ -79,14 +90,21 @@ export function createAgentHarness(toolkits: readonly Toolkit[], options: AgentH
     const queue = new ChunkQueue<Content>();
     let opened = false;
     const sink: ResponseSink = {
-      open: async () => void (opened = true),
+      open: async () => {
+        opened = true;
+      },
       chunk: async (c) => queue.push(c),
     };
     void run(toolkitName, tool, args, streamOptions.signal, sink).then(({ content }) => {
       if (content.type === 'control' && content.method === 'close') {
         const status = content.statusCode ?? CONTROL_CLOSE_NORMAL;
         if (status === CONTROL_CLOSE_NORMAL) queue.end();
-        else queue.fail(new RoomrunnerError('RR_ROOM_STREAM_CLOSED', content.message ?? `the tool call stream closed with status ${status}`, { data: { statusCode: status } }));
+        else
+          queue.fail(
+            new RoomrunnerError('RR_ROOM_STREAM_CLOSED', content.message ?? `the tool call stream closed with status ${status}`, {
+              data: { statusCode: status },
+            }),
+          );
         return;
       }
       if (content.type === 'error' && !opened) {

@@ -115,7 +115,10 @@ export function choiceFlag<T extends string>(name: string, value: string | undef
  */
 export function listFlag(name: string, value: string | undefined, fallback: readonly string[]): string[] {
   if (value === undefined) return [...fallback];
-  const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  const items = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
   if (items.length === 0) throw new UsageError(`--${name} must list at least one value (comma-separated), got ${JSON.stringify(value)}`);
   return items;
 }

@@ -56,12 +56,25 @@ export const command: Command = {
       const timeoutMs = integerFlag('timeout-ms', v['timeout-ms'], 60_000, { min: 1 });
       const config = configFromFlags(v, parsed.given);
       const secret = resolveTokenSecret(tokenEnv(config));
-      const token = mintParticipantToken({ ...secret, name: v.name ?? 'roomrunner-cli', room: v.room, role: 'user', api: userDefaultApiScope(), expiresInSeconds: config.tokenTtlMs / 1000 });
+      const token = mintParticipantToken({
+        ...secret,
+        name: v.name ?? 'roomrunner-cli',
+        room: v.room,
+        role: 'user',
+        api: userDefaultApiScope(),
+        expiresInSeconds: config.tokenTtlMs / 1000,
+      });
       connection = new RoomConnection({ url: roomUrl(config.apiUrl, v.room), token, logger: silentLogger(), reconnect: false });
       await connection.start();
       const client = new RoomClient(connection);
       await waitForToolkit(client, v.agent, waitMs);
-      const answer = client.invoke({ toolkit: v.agent, tool: v.tool ?? AGENT_TOOL_NAME, arguments: args as Record<string, unknown>, timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+      const answer = client.invoke({
+        toolkit: v.agent,
+        tool: v.tool ?? AGENT_TOOL_NAME,
+        arguments: args as Record<string, unknown>,
+        timeoutMs,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       let failed = false;
       for await (const content of answer) {
         if (content.type === 'error') {

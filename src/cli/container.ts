@@ -22,10 +22,7 @@ export interface ContainerTarget {
  * @throws RoomrunnerError `RR_CONFIG_CONTAINER_ENV_MISSING` naming every variable that is missing.
  */
 export function containerTarget(config: Config): ContainerTarget {
-  const missing = [
-    ...(config.participantToken === undefined ? ['MESHAGENT_TOKEN'] : []),
-    ...(config.containerRoom === undefined ? ['MESHAGENT_ROOM'] : []),
-  ];
+  const missing = [...(config.participantToken === undefined ? ['MESHAGENT_TOKEN'] : []), ...(config.containerRoom === undefined ? ['MESHAGENT_ROOM'] : [])];
   if (config.participantToken === undefined || config.containerRoom === undefined) {
     throw new RoomrunnerError(
       'RR_CONFIG_CONTAINER_ENV_MISSING',

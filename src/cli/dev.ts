@@ -33,13 +33,17 @@ const FLAGS = {
   'legacy-webhooks': { type: 'boolean', description: 'Show the legacy path: a project webhook (room.started POST) instead of the project service handoff.' },
   'exit-after-demo': { type: 'boolean', description: 'Stop after the demo call instead of staying up (for scripts and tests).' },
   'log-level': { type: 'string', placeholder: '<level>', description: 'pino log level.', defaultText: 'info' },
-  'admin-token': { type: 'string', placeholder: '<token>', description: 'Turns on the admin API and the dashboard at /dashboard (also ROOMRUNNER_ADMIN_TOKEN).' },
+  'admin-token': {
+    type: 'string',
+    placeholder: '<token>',
+    description: 'Turns on the admin API and the dashboard at /dashboard (also ROOMRUNNER_ADMIN_TOKEN).',
+  },
 } as const satisfies FlagSpecs;
 
 export const command: Command = {
   summary: 'run the emulator + orchestrator + agents locally and show a call answered',
   async run(argv) {
-    let parsed;
+    let parsed: ReturnType<typeof parseFlags<typeof FLAGS>>;
     try {
       parsed = parseFlags(argv, FLAGS);
     } catch (error) {
@@ -98,13 +102,19 @@ export const command: Command = {
           defaultMetrics: false,
           // The dashboard's Emulator tab: webhooks and service handoffs, oldest first.
           dashboard: {
-            emulatorDeliveries: () => [...emulator.webhooks.deliveries(), ...emulator.handoffs.deliveries()].sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
+            emulatorDeliveries: () =>
+              [...emulator.webhooks.deliveries(), ...emulator.handoffs.deliveries()].sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
           },
         });
         const address = await server.start();
         stack.unshift(() => server.close());
         if (legacy) {
-          const subscription = emulator.webhooks.create({ url: `${address.url}/webhook`, secret: DEV_WEBHOOK_SECRET, scheme: 'meshagent', name: 'roomrunner-dev' });
+          const subscription = emulator.webhooks.create({
+            url: `${address.url}/webhook`,
+            secret: DEV_WEBHOOK_SECRET,
+            scheme: 'meshagent',
+            name: 'roomrunner-dev',
+          });
           // Stop deliveries before roomrunner stops, so the shutdown's room.ended is not sent to a closed server.
           stack.unshift(async () => emulator.webhooks.delete(subscription.id));
           say(`roomrunner dev: legacy path: roomrunner listens on ${address.url} and the emulator POSTs it signed project webhooks`);
@@ -117,7 +127,9 @@ export const command: Command = {
         // A person joins the demo room: the session starts, the emulator hands it to roomrunner (or POSTs
         // room.started on the legacy path), roomrunner attaches.
         const firstAgent = agents[0]?.name;
-        const attached = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === firstAgent, { includePast: true });
+        const attached = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === firstAgent, {
+          includePast: true,
+        });
         const personToken = mintParticipantToken({ name: 'dev-person', room, role: 'user', secret: DEV_SECRET, api: userDefaultApiScope() });
         const connection = new RoomConnection({ url: emulator.roomUrl(room), token: personToken, logger: logger.child({ component: 'dev-person' }) });
         await connection.start();
@@ -126,7 +138,8 @@ export const command: Command = {
         const registration = await withTimeout(attached, 30_000, 'the agents were not attached within 30 s (see the logs above)');
         say(`roomrunner dev: agents attached in room "${room}" (participant ${registration.participantId})`);
         const handoff = emulator.handoffs.deliveries().find((d) => d.status === 'delivered');
-        if (handoff) say(`roomrunner dev: the emulator handed room "${room}" over the websocket ${handoff.url} (signed room.call, ${handoff.attempts.length} attempt(s))`);
+        if (handoff)
+          say(`roomrunner dev: the emulator handed room "${room}" over the websocket ${handoff.url} (signed room.call, ${handoff.attempts.length} attempt(s))`);
 
         const person = new RoomClient(connection);
         if (agents.some((a) => a.name === 'samples.adder')) {
@@ -137,7 +150,9 @@ export const command: Command = {
         say('');
         say(`  emulator     ${emulator.url}   (rooms at ${emulator.wsUrl}/rooms/<name>, REST under /accounts/projects/${DEV_PROJECT})`);
         say(`  roomrunner   ${address.url}   (GET /webhook handoff, POST /webhook, /.well-known/meshagent-service.json, /readyz, /metrics, /status)`);
-        say(`  dashboard    ${address.url}/dashboard   (${adminToken === undefined ? 'off: pass --admin-token <token> or set ROOMRUNNER_ADMIN_TOKEN' : 'sign in with the admin token'})`);
+        say(
+          `  dashboard    ${address.url}/dashboard   (${adminToken === undefined ? 'off: pass --admin-token <token> or set ROOMRUNNER_ADMIN_TOKEN' : 'sign in with the admin token'})`,
+        );
         say('');
         say('  try it:');
         say(`    MESHAGENT_SECRET=${DEV_SECRET} npx roomrunner call --api-url ${emulator.url} --room ${room} --agent samples.adder --args '{"a":20,"b":22}'`);

@@ -14,7 +14,6 @@ import type { Command } from './main.js';
 /** The CLI's port when none is given (0 picks a free one). */
 export const DEFAULT_CLI_PORT = 8765;
 
-
 const FLAGS = {
   port: { type: 'string', short: 'p', placeholder: '<port>', description: 'Port to listen on; 0 picks a free one.', defaultText: String(DEFAULT_CLI_PORT) },
   host: { type: 'string', placeholder: '<host>', description: 'Interface to bind.', defaultText: '127.0.0.1' },

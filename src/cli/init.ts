@@ -34,12 +34,16 @@ export const command: Command = {
     try {
       // The one positional argument is the directory; everything else goes through the shared flag parser.
       const positionals = argv.filter((arg) => !arg.startsWith('-'));
-      const parsed = parseFlags(argv.filter((arg) => arg.startsWith('-')), FLAGS);
+      const parsed = parseFlags(
+        argv.filter((arg) => arg.startsWith('-')),
+        FLAGS,
+      );
       if (parsed.help) {
         console.log(formatHelp('init [dir]', 'Scaffold a roomrunner project in dir (default: the current directory), which must be empty or absent.', FLAGS));
         return 0;
       }
-      if (positionals.length > 1) throw new UsageError(`init takes one directory, got ${positionals.length}: ${positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+      if (positionals.length > 1)
+        throw new UsageError(`init takes one directory, got ${positionals.length}: ${positionals.map((p) => JSON.stringify(p)).join(' ')}`);
       const dir = path.resolve(positionals[0] ?? '.');
       const written = await scaffold(dir);
       const shown = path.relative(process.cwd(), dir) || '.';
@@ -72,7 +76,10 @@ export async function scaffold(dir: string): Promise<string[]> {
   const files = new Map<string, string>([['package.json', `${JSON.stringify(projectPackage(name, own), null, 2)}\n`]]);
   for (const template of await listTemplates(TEMPLATES_DIR)) {
     const text = await readFile(path.join(TEMPLATES_DIR, template), 'utf8');
-    files.set(targetPath(template), text.replace(/\{\{(\w+)\}\}/g, (match, key: string) => values[key] ?? match));
+    files.set(
+      targetPath(template),
+      text.replace(/\{\{(\w+)\}\}/g, (match, key: string) => values[key] ?? match),
+    );
   }
   await mkdir(dir, { recursive: true });
   for (const [file, text] of files) {
@@ -142,6 +149,9 @@ function targetPath(template: string): string {
 
 /** A valid npm package name from a directory name: lower case, letters, digits, `-`, `.` and `_`. */
 function packageName(base: string): string {
-  const name = base.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+|-+$/g, '');
+  const name = base
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[._-]+|-+$/g, '');
   return name === '' ? 'my-agents' : name;
 }

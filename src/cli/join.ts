@@ -17,7 +17,11 @@ import type { Command } from './main.js';
 import { logUnhandledRejections, waitForSignal } from './signals.js';
 
 const FLAGS = {
-  room: { type: 'string', placeholder: '<name>', description: 'Room to join; omitted: container mode (MESHAGENT_TOKEN, MESHAGENT_ROOM, MESHAGENT_ROOM_URL from the platform).' },
+  room: {
+    type: 'string',
+    placeholder: '<name>',
+    description: 'Room to join; omitted: container mode (MESHAGENT_TOKEN, MESHAGENT_ROOM, MESHAGENT_ROOM_URL from the platform).',
+  },
   'api-url': { type: 'string', placeholder: '<url>', env: 'MESHAGENT_API_URL', description: 'Platform base URL; the room is <url>/rooms/<name>.' },
   agents: { type: 'string', placeholder: '<dir>', env: 'ROOMRUNNER_AGENTS', description: 'Folder the agents are loaded from.', defaultText: 'agents' },
   identity: { type: 'string', placeholder: '<name>', env: 'ROOMRUNNER_IDENTITY', description: 'Participant name to join as.', defaultText: 'roomrunner' },
@@ -62,5 +66,9 @@ export const command: Command = {
 /** `--room` given: mint our own token (MESHAGENT_API_KEY or MESHAGENT_SECRET) for the room under the API URL. */
 function directTarget(config: Config, room: string): { room: string; url: string; token: () => string } {
   const secret = resolveTokenSecret(tokenEnv(config));
-  return { room, url: roomUrl(config.apiUrl, room), token: () => mintParticipantToken({ ...secret, name: config.identity, room, role: 'agent', expiresInSeconds: config.tokenTtlMs / 1000 }) };
+  return {
+    room,
+    url: roomUrl(config.apiUrl, room),
+    token: () => mintParticipantToken({ ...secret, name: config.identity, room, role: 'agent', expiresInSeconds: config.tokenTtlMs / 1000 }),
+  };
 }

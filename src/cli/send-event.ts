@@ -16,7 +16,13 @@ const FLAGS = {
   room: { type: 'string', placeholder: '<name>', description: 'Room name (room events).' },
   url: { type: 'string', placeholder: '<url>', description: 'Webhook URL to POST to (required), e.g. http://127.0.0.1:8080/webhook.' },
   'room-url': { type: 'string', placeholder: '<ws url>', description: 'room_url to send; default <api-url>/rooms/<room>.' },
-  'api-url': { type: 'string', placeholder: '<url>', env: 'MESHAGENT_API_URL', description: 'Base for the default room_url.', defaultText: 'https://api.meshagent.com' },
+  'api-url': {
+    type: 'string',
+    placeholder: '<url>',
+    env: 'MESHAGENT_API_URL',
+    description: 'Base for the default room_url.',
+    defaultText: 'https://api.meshagent.com',
+  },
   secret: { type: 'string', placeholder: '<secret>', env: 'MESHAGENT_WEBHOOK_SECRET', description: 'Webhook secret; unsigned without one.' },
   scheme: { type: 'string', placeholder: '<scheme>', description: `Signature scheme: ${SIGNATURE_SCHEMES.join(', ')}.`, defaultText: 'meshagent' },
   header: { type: 'string', placeholder: '<name>', description: 'Header for hmac-sha256.', defaultText: 'x-meshia-signature' },
@@ -55,7 +61,16 @@ export const command: Command = {
       const body = pythonDumps({ event, data });
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (v.secret) {
-        Object.assign(headers, signWebhook(scheme, { body, secret: v.secret, id: `msg_${randomUUID()}`, timestamp: Math.floor(Date.now() / 1000), ...(v.header ? { header: v.header } : {}) }));
+        Object.assign(
+          headers,
+          signWebhook(scheme, {
+            body,
+            secret: v.secret,
+            id: `msg_${randomUUID()}`,
+            timestamp: Math.floor(Date.now() / 1000),
+            ...(v.header ? { header: v.header } : {}),
+          }),
+        );
       }
       let response: Response;
       let text: string;

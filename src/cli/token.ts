@@ -42,7 +42,7 @@ export const API_KEY_FORMAT =
 
 const SECRET_FLAGS = {
   'api-key': { type: 'string', placeholder: '<ma-…>', env: 'MESHAGENT_API_KEY', description: 'API key that signs the token (wins over --secret).' },
-  secret: { type: 'string', placeholder: '<secret>', env: 'MESHAGENT_SECRET', description: 'Signing secret (the emulator\'s --secret).' },
+  secret: { type: 'string', placeholder: '<secret>', env: 'MESHAGENT_SECRET', description: "Signing secret (the emulator's --secret)." },
   'project-id': { type: 'string', placeholder: '<id>', env: 'MESHAGENT_PROJECT_ID', description: 'Project id, written as `sub`.' },
 } as const satisfies FlagSpecs;
 
@@ -63,7 +63,13 @@ const TOKEN_FLAGS = {
 const KEY_FLAGS = {
   secret: SECRET_FLAGS.secret,
   'key-id': { type: 'string', placeholder: '<uuid>', description: 'Key id.', defaultText: 'a random UUID' },
-  'project-id': { type: 'string', placeholder: '<uuid>', env: 'MESHAGENT_PROJECT_ID', description: 'Project id (a UUID in an API key).', defaultText: 'a random UUID' },
+  'project-id': {
+    type: 'string',
+    placeholder: '<uuid>',
+    env: 'MESHAGENT_PROJECT_ID',
+    description: 'Project id (a UUID in an API key).',
+    defaultText: 'a random UUID',
+  },
 } as const satisfies FlagSpecs;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -122,7 +128,8 @@ function mintKey(argv: readonly string[]): number {
   }
   const v = parsed.values;
   const config = configFromFlags(v, parsed.given);
-  if (!config.secret) throw new RoomrunnerError('RR_TOKEN_NO_SECRET', 'no secret for the API key: pass --secret (the emulator\'s secret) or set MESHAGENT_SECRET');
+  if (!config.secret)
+    throw new RoomrunnerError('RR_TOKEN_NO_SECRET', "no secret for the API key: pass --secret (the emulator's secret) or set MESHAGENT_SECRET");
   const key = formatApiKey({ keyId: uuidFlag('key-id', v['key-id']), projectId: uuidFlag('project-id', config.projectId), secret: config.secret });
   console.log(key);
   return 0;
@@ -130,7 +137,10 @@ function mintKey(argv: readonly string[]): number {
 
 function uuidFlag(name: string, value: string | undefined): string {
   if (value === undefined) return randomUUID();
-  if (!UUID.test(value)) throw new UsageError(`--${name}${name === 'project-id' ? ' (or MESHAGENT_PROJECT_ID)' : ''} must be a UUID such as ${randomUUID()} (an API key packs its ids as UUIDs), got ${JSON.stringify(value)}`);
+  if (!UUID.test(value))
+    throw new UsageError(
+      `--${name}${name === 'project-id' ? ' (or MESHAGENT_PROJECT_ID)' : ''} must be a UUID such as ${randomUUID()} (an API key packs its ids as UUIDs), got ${JSON.stringify(value)}`,
+    );
   return value.toLowerCase();
 }
 

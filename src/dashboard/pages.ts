@@ -59,8 +59,7 @@ export function disabledPage(): string {
 
 /** The signed-in shell: navigation and empty panels that dashboard.js fills from /dashboard/api. */
 export function shellPage(csrfToken: string, withEmulator: boolean): string {
-  const tab = (id: string, label: string) =>
-    `<a href="#${id}" role="tab" id="tab-${id}" aria-controls="panel-${id}" aria-selected="false">${label}</a>`;
+  const tab = (id: string, label: string) => `<a href="#${id}" role="tab" id="tab-${id}" aria-controls="panel-${id}" aria-selected="false">${label}</a>`;
   return layout(
     'roomrunner · dashboard',
     `<header>

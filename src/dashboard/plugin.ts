@@ -50,7 +50,8 @@ const ASSETS: Record<string, { type: string; file: string }> = {
   'dashboard.js': { type: 'text/javascript; charset=utf-8', file: 'dashboard.js' },
   'dashboard.css': { type: 'text/css; charset=utf-8', file: 'dashboard.css' },
 };
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /** Largest sign-in form accepted. */
 const LOGIN_BODY_LIMIT_BYTES = 8 * 1024;
 
@@ -115,14 +116,22 @@ export function registerDashboard(app: FastifyInstance, options: DashboardOption
         request.log.warn('dashboard sign-in refused: wrong admin token');
         return html(reply, signInPage(true), 401);
       }
-      return reply.code(303).header('set-cookie', sessions.cookieFor(created, secure(request))).header('location', '/dashboard').send();
+      return reply
+        .code(303)
+        .header('set-cookie', sessions.cookieFor(created, secure(request)))
+        .header('location', '/dashboard')
+        .send();
     });
 
     scope.post('/dashboard/logout', async (request, reply) => {
       checkOrigin(request);
       const current = session(request);
       if (current !== undefined) sessions.signOut(current);
-      return reply.code(303).header('set-cookie', sessions.cookieFor(undefined, secure(request))).header('location', '/dashboard').send();
+      return reply
+        .code(303)
+        .header('set-cookie', sessions.cookieFor(undefined, secure(request)))
+        .header('location', '/dashboard')
+        .send();
     });
 
     // --- the page's JSON, through the admin API ---
@@ -145,8 +154,14 @@ export function registerDashboard(app: FastifyInstance, options: DashboardOption
       return handler(request, reply);
     };
 
-    scope.get('/dashboard/api/rooms', reading((request, reply) => admin(reply, 'GET', `/admin/rooms${query(request)}`)));
-    scope.get('/dashboard/api/deliveries', reading((request, reply) => admin(reply, 'GET', `/admin/deliveries${query(request)}`)));
+    scope.get(
+      '/dashboard/api/rooms',
+      reading((request, reply) => admin(reply, 'GET', `/admin/rooms${query(request)}`)),
+    );
+    scope.get(
+      '/dashboard/api/deliveries',
+      reading((request, reply) => admin(reply, 'GET', `/admin/deliveries${query(request)}`)),
+    );
     scope.get(
       '/dashboard/api/deliveries/:key',
       reading(async (request, reply) => {
@@ -156,9 +171,18 @@ export function registerDashboard(app: FastifyInstance, options: DashboardOption
         return { delivery: { ...delivery, body: maskedBody(delivery.body) } };
       }),
     );
-    scope.post('/dashboard/api/deliveries/:key/replay', acting((request, reply) => admin(reply, 'POST', `/admin/deliveries/${encodeURIComponent(param(request, 'key'))}/replay`)));
-    scope.post('/dashboard/api/rooms/:room/attach', acting((request, reply) => admin(reply, 'POST', `/admin/rooms/${encodeURIComponent(param(request, 'room'))}/attach`)));
-    scope.post('/dashboard/api/rooms/:room/detach', acting((request, reply) => admin(reply, 'POST', `/admin/rooms/${encodeURIComponent(param(request, 'room'))}/detach`)));
+    scope.post(
+      '/dashboard/api/deliveries/:key/replay',
+      acting((request, reply) => admin(reply, 'POST', `/admin/deliveries/${encodeURIComponent(param(request, 'key'))}/replay`)),
+    );
+    scope.post(
+      '/dashboard/api/rooms/:room/attach',
+      acting((request, reply) => admin(reply, 'POST', `/admin/rooms/${encodeURIComponent(param(request, 'room'))}/attach`)),
+    );
+    scope.post(
+      '/dashboard/api/rooms/:room/detach',
+      acting((request, reply) => admin(reply, 'POST', `/admin/rooms/${encodeURIComponent(param(request, 'room'))}/detach`)),
+    );
     scope.get(
       '/dashboard/api/health',
       reading(async () => {

@@ -224,11 +224,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
  * `room.call` to its URL, signed like the subscription with that URL if there is one, else unsigned. Only
  * http(s) URLs: the websocket handoff (§A.3) is not emulated.
  */
-async function deliverRoomCall(
-  call: RoomCallRequest,
-  webhooks: WebhookSender,
-  mint: (room: string, name: string, api: ApiScope) => string,
-): Promise<void> {
+async function deliverRoomCall(call: RoomCallRequest, webhooks: WebhookSender, mint: (room: string, name: string, api: ApiScope) => string): Promise<void> {
   let protocol: string;
   try {
     protocol = new URL(call.url).protocol;

@@ -28,14 +28,17 @@ import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { mintParticipantToken, userDefaultApiScope } from '../room/token.js';
 import { authenticate } from './platform-auth.js';
-import { SessionRegistry, type SessionRecord } from './platform-sessions.js';
+import type { SessionRegistry, SessionRecord } from './platform-sessions.js';
 import { ROOM_DISABLED_REASON } from './room.js';
 import { registerRoomSwitchRoutes, roomDisabled, type SwitchableRooms } from './room-switch-routes.js';
 import {
   badRequest,
   generateWebhookSecret,
   parseSubscriptionInput,
-  type DeliveryRecord, type WebhookSender, type WebhookSubscription } from './webhook-sender.js';
+  type DeliveryRecord,
+  type WebhookSender,
+  type WebhookSubscription,
+} from './webhook-sender.js';
 
 /** Prefix of the platform routes (§F). */
 export const PLATFORM_PREFIX = '/accounts/projects/:projectId';
@@ -125,7 +128,10 @@ const closeBody = z.object({
   code: z
     .number({ error: 'must be a number' })
     .int('must be an integer')
-    .refine((code) => (code >= 1000 && code <= 1014 && ![1004, 1005, 1006].includes(code)) || (code >= 3000 && code <= 4999), 'must be a sendable close code: 1000–1014 (not 1004–1006) or 3000–4999')
+    .refine(
+      (code) => (code >= 1000 && code <= 1014 && ![1004, 1005, 1006].includes(code)) || (code >= 3000 && code <= 4999),
+      'must be a sendable close code: 1000–1014 (not 1004–1006) or 3000–4999',
+    )
     .default(1000),
   reason: z
     .string({ error: 'must be a string' })
@@ -173,7 +179,10 @@ export function registerEmulatorRoutes(app: FastifyInstance, deps: EmulatorAppDe
   });
 
   app.setNotFoundHandler((request, reply) => {
-    sendError(reply, new RoomrunnerError('RR_EMULATOR_ROUTE_NOT_FOUND', `the emulator does not implement ${request.method} ${request.url.split('?')[0] ?? ''}`));
+    sendError(
+      reply,
+      new RoomrunnerError('RR_EMULATOR_ROUTE_NOT_FOUND', `the emulator does not implement ${request.method} ${request.url.split('?')[0] ?? ''}`),
+    );
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -478,9 +487,13 @@ function requireWebhook(webhooks: WebhookSender, request: FastifyRequest): Webho
 }
 
 function noConnection(room: string, participantId: string): RoomrunnerError {
-  return new RoomrunnerError('RR_EMULATOR_CONNECTION_NOT_FOUND', `no open connection for participant ${JSON.stringify(participantId)} in room ${JSON.stringify(room)}`, {
-    data: { room, participantId },
-  });
+  return new RoomrunnerError(
+    'RR_EMULATOR_CONNECTION_NOT_FOUND',
+    `no open connection for participant ${JSON.stringify(participantId)} in room ${JSON.stringify(room)}`,
+    {
+      data: { room, participantId },
+    },
+  );
 }
 
 /** `http(s)://host:port` → `ws(s)://host:port`, without a trailing slash. */

@@ -40,7 +40,10 @@ export function selectTokenSubprotocol(protocols: Iterable<string>): string | fa
 
 function parseSubprotocols(header: string | string[] | undefined): string[] {
   const value = Array.isArray(header) ? header.join(',') : (header ?? '');
-  return value.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
+  return value
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
 }
 
 export interface AuthenticateOptions {
@@ -78,5 +81,8 @@ export function authenticateParticipant(token: string | undefined, room: string,
 export function closeReason(text: string): string {
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length <= 123) return text;
-  return `${bytes.subarray(0, 119).toString('utf8').replace(/\uFFFD+$/, '')}...`;
+  return `${bytes
+    .subarray(0, 119)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '')}...`;
 }

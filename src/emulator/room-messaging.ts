@@ -19,8 +19,18 @@ export const MESSAGING_TOOLKIT = 'messaging';
 
 /** Built-in toolkit names of the real server (§E.7). Only `messaging` is emulated; the rest answer 1007. */
 export const BUILTIN_TOOLKITS: ReadonlySet<string> = new Set([
-  'messaging', 'storage', 'sync', 'queues', 'dataset', 'database', 'memory', 'containers',
-  'developer', 'services', 'secrets', 'livekit',
+  'messaging',
+  'storage',
+  'sync',
+  'queues',
+  'dataset',
+  'database',
+  'memory',
+  'containers',
+  'developer',
+  'services',
+  'secrets',
+  'livekit',
 ]);
 
 /** The id messages from the room server itself carry in `from_participant_id` (e.g. `dismiss`). */

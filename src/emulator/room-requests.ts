@@ -65,16 +65,20 @@ export function installRequestHandlers(room: RequestRoom, participant: Participa
     oneWay(room, participant, message, () => room.setAttributes(participant, unpackMessage(message.data).header)),
   );
   session.on(MESSAGE_TYPES.TOOL_CALL_RESPONSE, (message) => oneWay(room, participant, message, () => room.toolCallResponse(participant, message)));
-  session.on(MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK, (message) =>
-    oneWay(room, participant, message, () => room.toolCallResponseChunk(participant, message)),
-  );
+  session.on(MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK, (message) => oneWay(room, participant, message, () => room.toolCallResponseChunk(participant, message)));
   // The empty prefix claims every type no exact handler took.
   session.onPrefix('', (message) => {
     if (isOneWayType(message.type)) {
       participant.log.debug({ participantId: participant.id, type: message.type }, 'one-way message of an unknown type dropped');
       return;
     }
-    reject(room, participant, message.id, message.type, new RoomrunnerError('RR_REQUEST_UNKNOWN_TYPE', `the room server does not implement '${message.type}'`, { data: { type: message.type } }));
+    reject(
+      room,
+      participant,
+      message.id,
+      message.type,
+      new RoomrunnerError('RR_REQUEST_UNKNOWN_TYPE', `the room server does not implement '${message.type}'`, { data: { type: message.type } }),
+    );
   });
 }
 
@@ -97,12 +101,7 @@ export function handleFrameError(room: RequestRoom, participant: Participant, er
 
 /** Types that are never answered: responses of any kind, and one-way notifications. */
 function isOneWayType(type: string): boolean {
-  return (
-    type === MESSAGE_TYPES.RESPONSE ||
-    type === MESSAGE_TYPES.SET_ATTRIBUTES ||
-    type.endsWith('_response') ||
-    type.endsWith('_response_chunk')
-  );
+  return type === MESSAGE_TYPES.RESPONSE || type === MESSAGE_TYPES.SET_ATTRIBUTES || type.endsWith('_response') || type.endsWith('_response_chunk');
 }
 
 function answer(room: RequestRoom, participant: Participant, message: FrameMessage, handler: RequestHandler): void {

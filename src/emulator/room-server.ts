@@ -19,12 +19,7 @@ import { Session } from '../room/session.js';
 import { WebSocketTransport } from '../room/transport.js';
 import { Participant } from './participant.js';
 import { authenticateParticipant, closeReason, selectTokenSubprotocol, tokenFromRequest } from './room-auth.js';
-import {
-  EmulatorEventLog,
-  type EmulatorEvent,
-  type EmulatorEventListener,
-  type WaitForEventOptions,
-} from './room-events.js';
+import { EmulatorEventLog, type EmulatorEvent, type EmulatorEventListener, type WaitForEventOptions } from './room-events.js';
 import { ROOM_DISABLED_REASON, Room, type RoomInfo, type RoomServerHooks } from './room.js';
 
 export type { RoomInfo, RoomServerHooks, RoomCallRequest } from './room.js';
@@ -276,7 +271,7 @@ export class RoomServer {
       ws.terminate();
       return;
     }
-    let claims;
+    let claims: ReturnType<typeof authenticateParticipant>;
     try {
       claims = authenticateParticipant(token, name, {
         secret: this.#options.secret,
@@ -346,7 +341,6 @@ export class RoomServer {
       }
     }
   }
-
 }
 
 /** The room name of a `/rooms/<name>` request URL, or undefined for any other path. */
@@ -364,9 +358,7 @@ export function roomNameFromUrl(url: string | undefined): string | undefined {
 /** Answer an upgrade with HTTP 423 and the platform's JSON error body (the Python client reads `error.message`). */
 function refuseDisabled(socket: Duplex): void {
   const body = JSON.stringify({ error: { code: 'RR_EMULATOR_ROOM_DISABLED', message: ROOM_DISABLED_REASON } });
-  socket.end(
-    `HTTP/1.1 423 Locked\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  socket.end(`HTTP/1.1 423 Locked\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 function disabledError(room: string): RoomrunnerError {

@@ -126,7 +126,15 @@ export class ToolCallRouter {
       on_behalf_of_id: request.on_behalf_of_id ?? null,
       caller_context: request.caller_context ?? null,
     };
-    this.#room.record({ kind: 'tool.called', participantId: host.id, callerId: caller.id, toolkit, tool, toolCallId: call.toolCallId, registrationId: registration.id });
+    this.#room.record({
+      kind: 'tool.called',
+      participantId: host.id,
+      callerId: caller.id,
+      toolkit,
+      tool,
+      toolCallId: call.toolCallId,
+      registrationId: registration.id,
+    });
     host.session.sendPacked(toolCallType(toolkit), header, payload, hostMessageId).then(
       () => {
         if (call.waitsForOpen || !this.#byHost.has(hostKey(host.id, hostMessageId))) return;
@@ -188,8 +196,7 @@ export class ToolCallRouter {
     const { header, payload } = unpackMessage(message.data);
     const chunk = parseHeader(ToolCallChunkSchema, header, MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK);
     const call =
-      this.#byHost.get(hostKey(host.id, message.id)) ??
-      [...this.#byHost.values()].find((c) => c.host === host && c.toolCallId === chunk.tool_call_id);
+      this.#byHost.get(hostKey(host.id, message.id)) ?? [...this.#byHost.values()].find((c) => c.host === host && c.toolCallId === chunk.tool_call_id);
     if (!call) {
       host.log.debug({ participantId: host.id, toolCallId: chunk.tool_call_id }, 'tool call response chunk for no pending call dropped');
       return;
@@ -253,7 +260,15 @@ export class ToolCallRouter {
         this.#fail(call, `the participant hosting toolkit '${call.toolkit}' left before answering`);
       } else if (call.caller === participant) {
         this.#finish(call);
-        this.#room.record({ kind: 'tool.failed', participantId: call.host.id, callerId: call.caller.id, toolkit: call.toolkit, tool: call.tool, toolCallId: call.toolCallId, reason: 'the caller left' });
+        this.#room.record({
+          kind: 'tool.failed',
+          participantId: call.host.id,
+          callerId: call.caller.id,
+          toolkit: call.toolkit,
+          tool: call.tool,
+          toolCallId: call.toolCallId,
+          reason: 'the caller left',
+        });
       }
     }
   }

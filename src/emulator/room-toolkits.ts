@@ -107,7 +107,9 @@ export class ToolkitRegistry {
 
   /** The newest registration named `name` visible to the caller. */
   resolve(name: string, query: VisibilityQuery): ToolkitRegistration | undefined {
-    return this.visible(query).filter((r) => r.name === name).at(-1);
+    return this.visible(query)
+      .filter((r) => r.name === name)
+      .at(-1);
   }
 }
 

@@ -250,7 +250,11 @@ export class Room implements RequestRoom {
       this.#userSeen = true;
       this.#clearIdleTimer();
     }
-    const sessionId = this.#sessionId ?? (this.#upcomingSessionId ??= this.#options.createId());
+    let sessionId = this.#sessionId;
+    if (sessionId === null) {
+      this.#upcomingSessionId ??= this.#options.createId();
+      sessionId = this.#upcomingSessionId;
+    }
     participant.push(MESSAGE_TYPES.ROOM_READY, { room_name: this.name, room_url: this.url, session_id: sessionId });
     participant.push(MESSAGE_TYPES.CONNECTED, { type: 'init', participantId: participant.id, attributes: { ...participant.attributes } });
     this.#log.info({ participantId: participant.id, role: participant.role }, 'participant connected');
@@ -262,7 +266,13 @@ export class Room implements RequestRoom {
     if (this.#participants.get(participant.id) !== participant) return;
     this.#participants.delete(participant.id);
     for (const registration of this.toolkits.removeHostedBy(participant.id)) {
-      this.record({ kind: 'toolkit.unregistered', participantId: participant.id, toolkit: registration.name, registrationId: registration.id, reason: 'the host left' });
+      this.record({
+        kind: 'toolkit.unregistered',
+        participantId: participant.id,
+        toolkit: registration.name,
+        registrationId: registration.id,
+        reason: 'the host left',
+      });
     }
     this.calls.participantLeft(participant);
     for (const waiter of [...this.#listWaiters]) {
@@ -319,13 +329,21 @@ export class Room implements RequestRoom {
   registerToolkit({ participant, header, type }: RequestContext): Reply {
     const request = parseHeader(RegisterToolkitSchema, header, type);
     if (request.name === MESSAGING_TOOLKIT) {
-      throw new RoomrunnerError('RR_EMULATOR_TOOLKIT_RESERVED', `toolkit name '${MESSAGING_TOOLKIT}' is reserved for the built-in toolkit`, { data: { toolkit: request.name } });
+      throw new RoomrunnerError('RR_EMULATOR_TOOLKIT_RESERVED', `toolkit name '${MESSAGING_TOOLKIT}' is reserved for the built-in toolkit`, {
+        data: { toolkit: request.name },
+      });
     }
     requireAgents(participant.api, request.public ? 'register_public_toolkit' : 'register_private_toolkit');
     const registration = registrationFrom(request, this.#options.createId(), participant.id, this.#options.now());
     this.toolkits.add(registration);
     this.#log.info({ participantId: participant.id, toolkit: registration.name, public: registration.public }, 'toolkit registered');
-    this.record({ kind: 'toolkit.registered', participantId: participant.id, toolkit: registration.name, registrationId: registration.id, public: registration.public });
+    this.record({
+      kind: 'toolkit.registered',
+      participantId: participant.id,
+      toolkit: registration.name,
+      registrationId: registration.id,
+      public: registration.public,
+    });
     this.#settleListWaiters();
     return json({ id: registration.id });
   }

@@ -144,7 +144,12 @@ export class ServiceHandoffs {
   async #handOff(target: Target, data: Record<string, unknown>): Promise<void> {
     const protocol = safeProtocol(target.url);
     if (protocol === 'http:' || protocol === 'https:') {
-      const record = await this.#options.webhooks.deliverTo(target.url, 'room.call', data, this.#options.secret ? { scheme: 'meshagent', secret: this.#options.secret } : {});
+      const record = await this.#options.webhooks.deliverTo(
+        target.url,
+        'room.call',
+        data,
+        this.#options.secret ? { scheme: 'meshagent', secret: this.#options.secret } : {},
+      );
       this.#log.info({ room: target.room, url: target.url, status: record.status }, 'service handoff POSTed');
       return;
     }
@@ -190,7 +195,12 @@ export class ServiceHandoffs {
       let error: string | null = null;
       let opened = false;
       const finish = (ok: boolean): void => {
-        record.attempts.push({ at: new Date(started).toISOString(), status, error: ok ? null : (error ?? 'closed before the upgrade'), latencyMs: Math.max(0, this.#now() - started) });
+        record.attempts.push({
+          at: new Date(started).toISOString(),
+          status,
+          error: ok ? null : (error ?? 'closed before the upgrade'),
+          latencyMs: Math.max(0, this.#now() - started),
+        });
         resolve(ok);
       };
       const ws = new WebSocket(target.url, { headers, perMessageDeflate: false, handshakeTimeout: this.#options.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS });

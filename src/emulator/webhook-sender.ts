@@ -443,7 +443,10 @@ export class WebhookSender {
   /** Run `work` once fewer than DEFAULT_MAX_IN_FLIGHT deliveries of this subscription are in flight. */
   async #withSlot(subscriptionId: string, work: () => Promise<void>): Promise<void> {
     let slot = this.#slots.get(subscriptionId);
-    if (!slot) this.#slots.set(subscriptionId, (slot = { running: 0, waiting: [] }));
+    if (!slot) {
+      slot = { running: 0, waiting: [] };
+      this.#slots.set(subscriptionId, slot);
+    }
     const held = slot;
     if (held.running >= DEFAULT_MAX_IN_FLIGHT) await new Promise<void>((resolve) => held.waiting.push(resolve));
     else held.running += 1;

@@ -26,7 +26,10 @@ export interface AdminRoutesOptions {
 }
 
 // PostgreSQL text cannot hold a NUL: without this check `?room=%00` made the store throw and answered 500.
-const storable = z.string().min(1).refine((value) => !value.includes('\u0000'), 'must not contain a NUL character (%00)');
+const storable = z
+  .string()
+  .min(1)
+  .refine((value) => !value.includes('\u0000'), 'must not contain a NUL character (%00)');
 
 const ListQuery = z.strictObject({
   event: storable.optional(),

@@ -24,10 +24,7 @@ import { silentLogger, type Logger } from '../logger.js';
 /** At most one warning per this period while connections are being shed (a flood must not flood the logs). */
 const SHED_LOG_INTERVAL_MS = 10_000;
 
-type Activity =
-  | { readonly kind: 'idle' }
-  | { readonly kind: 'request'; readonly request: IncomingMessage }
-  | { readonly kind: 'upgraded' };
+type Activity = { readonly kind: 'idle' } | { readonly kind: 'request'; readonly request: IncomingMessage } | { readonly kind: 'upgraded' };
 
 const IDLE: Activity = { kind: 'idle' };
 

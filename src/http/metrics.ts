@@ -8,15 +8,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** How a webhook request was answered. */
-export type WebhookAckResult =
-  | 'accepted'
-  | 'duplicate'
-  | 'ignored'
-  | 'unauthorized'
-  | 'bad_request'
-  | 'too_large'
-  | 'unsupported_media_type'
-  | 'unavailable';
+export type WebhookAckResult = 'accepted' | 'duplicate' | 'ignored' | 'unauthorized' | 'bad_request' | 'too_large' | 'unsupported_media_type' | 'unavailable';
 
 /** What became of a dispatched delivery (its ledger result). */
 export type WebhookDispatchResult = 'processed' | 'ignored' | 'failed';

@@ -38,7 +38,10 @@ export function mcpEntries(toolkits: readonly Toolkit[]): ReadonlyMap<string, Mc
       const name = mcpToolName(toolkit, tool);
       const clash = entries.get(name);
       if (clash) {
-        throw new RoomrunnerError('RR_AGENT_DUPLICATE_NAME', `MCP tool name "${name}" is taken by both ${clash.toolkit.name}/${clash.tool} and ${toolkit.name}/${tool}: rename one toolkit`);
+        throw new RoomrunnerError(
+          'RR_AGENT_DUPLICATE_NAME',
+          `MCP tool name "${name}" is taken by both ${clash.toolkit.name}/${clash.tool} and ${toolkit.name}/${tool}: rename one toolkit`,
+        );
       }
       entries.set(name, { name, toolkit, tool, definition });
     }

@@ -85,7 +85,10 @@ export function registerMcpRoutes(app: FastifyInstance, options: McpRouteOptions
     }
   });
   const notAllowed = async (request: FastifyRequest): Promise<never> => {
-    throw new RoomrunnerError('RR_MCP_METHOD_NOT_ALLOWED', `${request.method} ${MCP_PATH} is not served: this MCP endpoint is stateless, send each request as a POST`);
+    throw new RoomrunnerError(
+      'RR_MCP_METHOD_NOT_ALLOWED',
+      `${request.method} ${MCP_PATH} is not served: this MCP endpoint is stateless, send each request as a POST`,
+    );
   };
   app.get(MCP_PATH, { preHandler: guard }, notAllowed);
   app.delete(MCP_PATH, { preHandler: guard }, notAllowed);

@@ -12,7 +12,7 @@ import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, typ
 import { RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Content } from '../protocol/content.js';
-import { CallLimiter, runCall, type RoomApi } from '../agents/run-call.js';
+import { type CallLimiter, runCall, type RoomApi } from '../agents/run-call.js';
 import { hasStructuredOutput, mcpToolListing, type McpEntry } from './mcp-entries.js';
 
 /** What `ctx.room` says in a call that came over MCP: there is no room. */
@@ -73,7 +73,9 @@ export function toResult(content: Content, structured: boolean): CallToolResult 
   if (content.type === 'json') {
     const text = JSON.stringify(content.json);
     // Clients without structured-content support read the same value as text (MCP's advice for structured results).
-    return structured ? { content: [{ type: 'text', text }], structuredContent: content.json as Record<string, unknown> } : { content: [{ type: 'text', text }] };
+    return structured
+      ? { content: [{ type: 'text', text }], structuredContent: content.json as Record<string, unknown> }
+      : { content: [{ type: 'text', text }] };
   }
   if (content.type === 'text') return { content: [{ type: 'text', text: content.text }] };
   if (content.type === 'empty') return { content: [] };

@@ -166,7 +166,10 @@ export class RoomAttachments {
 
   constructor(options: RoomAttachmentsOptions) {
     if (!Number.isInteger(options.maxRooms) || options.maxRooms < 1) {
-      throw new RoomrunnerError('RR_CONFIG_INVALID', `maxRooms must be a positive integer, got ${String(options.maxRooms)} (set ROOMRUNNER_MAX_ROOMS / --max-rooms)`);
+      throw new RoomrunnerError(
+        'RR_CONFIG_INVALID',
+        `maxRooms must be a positive integer, got ${String(options.maxRooms)} (set ROOMRUNNER_MAX_ROOMS / --max-rooms)`,
+      );
     }
     const maxConcurrentJoins = options.maxConcurrentJoins ?? DEFAULT_MAX_CONCURRENT_JOINS;
     if (!Number.isInteger(maxConcurrentJoins) || maxConcurrentJoins < 1) {
@@ -176,7 +179,10 @@ export class RoomAttachments {
     this.#maxConcurrentJoins = maxConcurrentJoins;
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
     if (!(Number.isFinite(this.#retry.attemptTimeoutMs) && this.#retry.attemptTimeoutMs > 0)) {
-      throw new RoomrunnerError('RR_CONFIG_INVALID', `attemptTimeoutMs must be a number of ms > 0, got ${String(this.#retry.attemptTimeoutMs)} (set ROOMRUNNER_JOIN_ATTEMPT_TIMEOUT_MS)`);
+      throw new RoomrunnerError(
+        'RR_CONFIG_INVALID',
+        `attemptTimeoutMs must be a number of ms > 0, got ${String(this.#retry.attemptTimeoutMs)} (set ROOMRUNNER_JOIN_ATTEMPT_TIMEOUT_MS)`,
+      );
     }
     this.#timers = options.timers ?? NODE_TIMERS;
     this.#now = options.now ?? Date.now;
@@ -396,7 +402,10 @@ export class RoomAttachments {
       this.#health.succeeded();
       metrics?.roomsAttached.inc();
       metrics?.roomAttachSeconds.observe((entry.attachedAt - entry.started) / 1000);
-      logger.info({ room, agents: entry.toolkits.map((t) => t.name), attempts: entry.attempts, participant: joined.connection.participantId }, 'agents attached');
+      logger.info(
+        { room, agents: entry.toolkits.map((t) => t.name), attempts: entry.attempts, participant: joined.connection.participantId },
+        'agents attached',
+      );
       joined.connection.on('reconnecting', () => metrics?.roomReconnects.inc());
       joined.connection.on('dismiss', () => this.#lost(entry, 'dismissed by the room'));
       void joined.connection.closed.then((closed) => {
@@ -412,7 +421,10 @@ export class RoomAttachments {
       entry.state = 'failed';
       entry.final = isFinal(error);
       entry.lastError = error instanceof Error ? error.message : String(error);
-      logger.error({ room, attempts: entry.attempts, final: entry.final, err: error }, entry.final ? 'attach refused by the room: not retrying' : 'attach failed');
+      logger.error(
+        { room, attempts: entry.attempts, final: entry.final, err: error },
+        entry.final ? 'attach refused by the room: not retrying' : 'attach failed',
+      );
     }
   }
 

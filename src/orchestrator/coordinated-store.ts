@@ -8,7 +8,6 @@ import type { Coordinator } from '../store/coordinator.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../store/coordinator.js';
 import type { Store } from '../store/store.js';
 
-
 /**
  * A store that can coordinate replicas. The session ids on start and end are honoured by the SQL stores (a
  * late start of an ended session is ignored on every replica); a store that ignores them falls back to the
@@ -54,4 +53,3 @@ export function defaultReplicaId(engine: string | undefined): string {
 export function defaultHeartbeatIntervalMs(leaseMs: number): number {
   return Math.max(1, Math.min(DEFAULT_HEARTBEAT_INTERVAL_MS, Math.floor(leaseMs / 4)));
 }
-

@@ -328,7 +328,8 @@ export class RoomCoordination {
       const held = this.#held.get(row.room);
       if (this.#forgotten.has(row.room)) continue;
       if (held === undefined) this.#start(row.room, row.epoch, row.sessionId, 0);
-      else if (held.phase === 'failed' && this.#now() >= held.retryAt && held.epoch === row.epoch) this.#start(row.room, row.epoch, row.sessionId, held.failures);
+      else if (held.phase === 'failed' && this.#now() >= held.retryAt && held.epoch === row.epoch)
+        this.#start(row.room, row.epoch, row.sessionId, held.failures);
     }
   }
 
@@ -361,7 +362,10 @@ export class RoomCoordination {
       this.#metrics?.roomFailovers.inc(claimed.filter((claim) => claim.previousOwner !== null && claim.previousOwner !== this.replicaId).length);
       this.#log.info({ rooms: claimed.length }, 'claimed rooms');
       if (this.#closed || this.#draining || !this.#lease.valid) {
-        await this.#release(claimed.map((claim) => claim.room), 'claimed while stopping');
+        await this.#release(
+          claimed.map((claim) => claim.room),
+          'claimed while stopping',
+        );
         return;
       }
       let taken = 0;
@@ -426,7 +430,8 @@ export class RoomCoordination {
     if (this.#held.get(room) !== held) return;
     const state = this.#attachments.state(room);
     if (state === 'attached') await this.#markAttached(room, held);
-    else if (state === 'failed') await this.#attachFailed(room, held, this.#attachments.lastError(room) ?? 'attach failed', this.#attachments.failedFinally(room));
+    else if (state === 'failed')
+      await this.#attachFailed(room, held, this.#attachments.lastError(room) ?? 'attach failed', this.#attachments.failedFinally(room));
     else if (state !== 'attaching') this.#held.delete(room);
   }
 

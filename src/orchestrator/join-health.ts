@@ -29,7 +29,8 @@ export class JoinHealth {
   constructor(options: JoinHealthOptions = {}, now: () => number = Date.now) {
     this.#failures = options.failures ?? DEFAULT_JOIN_FAILURES_NOT_READY;
     this.#windowMs = options.windowMs ?? DEFAULT_JOIN_HEALTH_WINDOW_MS;
-    if (!Number.isInteger(this.#failures) || this.#failures < 1) throw new TypeError(`joinHealth.failures must be a positive integer, got ${String(this.#failures)}`);
+    if (!Number.isInteger(this.#failures) || this.#failures < 1)
+      throw new TypeError(`joinHealth.failures must be a positive integer, got ${String(this.#failures)}`);
     if (!(this.#windowMs > 0)) throw new TypeError(`joinHealth.windowMs must be a number of ms > 0, got ${String(this.#windowMs)}`);
     this.#now = now;
   }
@@ -49,9 +50,13 @@ export class JoinHealth {
     const since = this.#now() - this.#windowMs;
     const failures = this.#recentFailures.filter((at) => at >= since).length;
     if (failures >= this.#failures && this.#lastSuccessAt < since) {
-      throw new RoomrunnerError('RR_JOINS_FAILING', `the last ${failures} join attempts failed and none succeeded in ${this.#windowMs} ms; GET /status shows each room's last error`, {
-        data: { failures, windowMs: this.#windowMs },
-      });
+      throw new RoomrunnerError(
+        'RR_JOINS_FAILING',
+        `the last ${failures} join attempts failed and none succeeded in ${this.#windowMs} ms; GET /status shows each room's last error`,
+        {
+          data: { failures, windowMs: this.#windowMs },
+        },
+      );
     }
   }
 }

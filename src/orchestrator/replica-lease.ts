@@ -70,7 +70,10 @@ export class ReplicaLease {
     }
     const heartbeatIntervalMs = options.heartbeatIntervalMs ?? defaultHeartbeatIntervalMs(leaseMs);
     if (!Number.isFinite(heartbeatIntervalMs) || heartbeatIntervalMs <= 0 || heartbeatIntervalMs * 2 > leaseMs) {
-      throw new RoomrunnerError('RR_CONFIG_INVALID', `heartbeatIntervalMs must be above 0 and at most half the lease (${leaseMs} ms), got ${String(heartbeatIntervalMs)}`);
+      throw new RoomrunnerError(
+        'RR_CONFIG_INVALID',
+        `heartbeatIntervalMs must be above 0 and at most half the lease (${leaseMs} ms), got ${String(heartbeatIntervalMs)}`,
+      );
     }
     this.#options = options;
     this.leaseMs = leaseMs;

@@ -124,7 +124,10 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     const joinsCheck = { name: 'room joins', check: () => this.attachments.checkJoins() };
     super({ ...options, config, replicaId, readinessChecks: [...(options.readinessChecks ?? []), platformCheck, leaseCheck, joinsCheck] });
     if (!options.agents || options.agents.length === 0) {
-      throw new RoomrunnerError('RR_AGENT_DEFINITION_INVALID', 'RemoteTaskRunnerServer needs at least one agent: pass { agents: [...] } or put agents in the agents folder');
+      throw new RoomrunnerError(
+        'RR_AGENT_DEFINITION_INVALID',
+        'RemoteTaskRunnerServer needs at least one agent: pass { agents: [...] } or put agents in the agents folder',
+      );
     }
     checkUniqueNames(options.agents.map((toolkit, i) => ({ toolkit, file: 'options.agents', exportName: `[${i}]` })));
     if (config.mcp) assertMcpToken(config.mcpToken, options.insecure ?? config.insecure);
@@ -160,7 +163,9 @@ export class RemoteTaskRunnerServer extends WebhookServer {
         attachments: this.attachments,
         replicaId,
         leaseMs: options.leaseMs ?? config.leaseMs,
-        ...((options.heartbeatIntervalMs ?? config.heartbeatIntervalMs) === undefined ? {} : { heartbeatIntervalMs: options.heartbeatIntervalMs ?? config.heartbeatIntervalMs }),
+        ...((options.heartbeatIntervalMs ?? config.heartbeatIntervalMs) === undefined
+          ? {}
+          : { heartbeatIntervalMs: options.heartbeatIntervalMs ?? config.heartbeatIntervalMs }),
         ...(options.maxAttachFailures === undefined ? {} : { maxAttachFailures: options.maxAttachFailures }),
         roomUrl: (room) => this.#roomUrls.get(room) ?? roomUrl(this.#apiUrl, room),
         logger: this.logger,
@@ -215,7 +220,10 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     const at = new Date();
     // Idempotent by room state: the end of an earlier session, after the room started again, leaves it alone.
     const ended = this.#coordination
-      ? await retryWhileStoreDown(() => (this.store as CoordinatedStore).markRoomEnded(room, at, event.sessionId ?? null), { signal: context.signal, log: context.log })
+      ? await retryWhileStoreDown(() => (this.store as CoordinatedStore).markRoomEnded(room, at, event.sessionId ?? null), {
+          signal: context.signal,
+          log: context.log,
+        })
       : await this.store.markRoomEnded(room, at, event.sessionId ?? null);
     if (!ended) {
       context.log.info({ session: event.sessionId }, 'ignored a late room.ended: the room runs another session now');
@@ -306,7 +314,13 @@ export class RemoteTaskRunnerServer extends WebhookServer {
         ...(this.#options.dashboard?.emulatorDeliveries ? { emulatorDeliveries: this.#options.dashboard.emulatorDeliveries } : {}),
       });
       if (this.#config.mcp) {
-        registerMcpRoutes(app, { agents: this.#options.agents, token: this.#config.mcpToken, logger: this.logger, name: this.#config.serviceName, bodyLimitBytes: this.#options.bodyLimitBytes ?? this.#config.bodyLimitBytes });
+        registerMcpRoutes(app, {
+          agents: this.#options.agents,
+          token: this.#config.mcpToken,
+          logger: this.logger,
+          name: this.#config.serviceName,
+          bodyLimitBytes: this.#options.bodyLimitBytes ?? this.#config.bodyLimitBytes,
+        });
       }
       registerServiceDescriptor(
         app,
@@ -379,7 +393,8 @@ export class RemoteTaskRunnerServer extends WebhookServer {
 
   /** Explicit detach: as if room.ended arrived (a tombstone stays, so a late start of that session is ignored). */
   async #adminDetach(room: string): Promise<string> {
-    const known = this.attachments.has(room) || (this.#coordination !== undefined && (await (this.store as CoordinatedStore).roomState(room))?.status !== undefined);
+    const known =
+      this.attachments.has(room) || (this.#coordination !== undefined && (await (this.store as CoordinatedStore).roomState(room))?.status !== undefined);
     if (!known) throw new RoomrunnerError('RR_ADMIN_ROOM_NOT_FOUND', `no room ${JSON.stringify(room)} is held or known here`);
     const ended = parseEvent({ event: 'room.ended', data: { room_name: room } });
     if (ended instanceof RoomEnded) await this.onRoomEnded(ended, this.#adminContext(room));

@@ -22,15 +22,7 @@ export type ControlContent = {
   readonly message?: string;
 };
 
-export type Content =
-  | JsonContent
-  | TextContent
-  | FileContent
-  | LinkContent
-  | EmptyContent
-  | ErrorContent
-  | BinaryContent
-  | ControlContent;
+export type Content = JsonContent | TextContent | FileContent | LinkContent | EmptyContent | ErrorContent | BinaryContent | ControlContent;
 
 export type ContentType = Content['type'];
 
@@ -62,7 +54,10 @@ export function contentToParts(content: Content): { header: JsonObject; payload:
     case 'empty':
       return { header: { type: 'empty' }, payload: EMPTY };
     case 'error':
-      return { header: content.code === undefined ? { type: 'error', text: content.text } : { type: 'error', text: content.text, code: content.code }, payload: EMPTY };
+      return {
+        header: content.code === undefined ? { type: 'error', text: content.text } : { type: 'error', text: content.text, code: content.code },
+        payload: EMPTY,
+      };
     case 'binary':
       return { header: { type: 'binary', headers: content.headers }, payload: content.data };
     case 'control': {

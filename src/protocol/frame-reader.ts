@@ -9,12 +9,7 @@
  * are dropped without buffering.
  */
 import { RoomrunnerError } from '../errors.js';
-import {
-  CHUNK_SIZE_BYTES,
-  DATA_FRAME_PREFIX_BYTES,
-  HEADER_FRAME_PREFIX_BYTES,
-  readMessageId,
-} from './frames.js';
+import { CHUNK_SIZE_BYTES, DATA_FRAME_PREFIX_BYTES, HEADER_FRAME_PREFIX_BYTES, readMessageId } from './frames.js';
 
 /** Default ceiling on one reassembled message: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;

@@ -175,7 +175,5 @@ export function parseHeader<S extends z.ZodType>(schema: S, header: JsonObject, 
 
 /** zod issues as `path: message` joined by `; ` (the MCP / Mastra style, docs/references.md §typed-agents). */
 export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => (issue.path.length === 0 ? issue.message : `${issue.path.map(String).join('.')}: ${issue.message}`))
-    .join('; ');
+  return error.issues.map((issue) => (issue.path.length === 0 ? issue.message : `${issue.path.map(String).join('.')}: ${issue.message}`)).join('; ');
 }

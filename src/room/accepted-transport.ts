@@ -32,9 +32,13 @@ export function acceptedSocketDialer(ws: WebSocket, options: AcceptedSocketOptio
   return ({ signal }) => {
     if (used) {
       return Promise.reject(
-        new RoomrunnerError('RR_ROOM_HANDOFF_SOCKET_USED', 'the handoff socket was already used and is not dialed again: the platform opens a new one for a new session', {
-          data: { retryable: false },
-        }),
+        new RoomrunnerError(
+          'RR_ROOM_HANDOFF_SOCKET_USED',
+          'the handoff socket was already used and is not dialed again: the platform opens a new one for a new session',
+          {
+            data: { retryable: false },
+          },
+        ),
       );
     }
     used = true;

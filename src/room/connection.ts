@@ -297,7 +297,10 @@ export class RoomConnection {
     if (this.#start) return this.#start.promise;
     let resolve!: () => void;
     let reject!: (error: unknown) => void;
-    const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
     const start = { promise, resolve, reject, settled: false };
     this.#start = start;
     if (this.#closing || this.#state === 'closed') {
@@ -754,8 +757,7 @@ export class RoomConnection {
     if (session?.isOpen) return Promise.resolve(session);
     return new Promise<Session>((resolve, reject) => {
       let timer: unknown;
-      const onAbort = (): void =>
-        waiter.reject(new RoomrunnerError('RR_REQUEST_ABORTED', `${type} was aborted`, { cause: signal?.reason, data: { type } }));
+      const onAbort = (): void => waiter.reject(new RoomrunnerError('RR_REQUEST_ABORTED', `${type} was aborted`, { cause: signal?.reason, data: { type } }));
       const cleanup = (): void => {
         if (timer !== undefined) this.#timers.clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
@@ -846,7 +848,8 @@ function saysTryAgainLater(reason: string): boolean {
 /** start() given up by its signal: the caller's reason (its code kept), with what the attempt was waiting for. */
 function givenUp(reason: unknown, phase: AttemptPhase, url: string): RoomrunnerError {
   const where = `${PHASE_TEXT[phase]} ${url}`;
-  if (isRoomrunnerError(reason)) return new RoomrunnerError(reason.code, `${reason.message} (${where})`, { cause: reason, data: { ...reason.data, phase, url } });
+  if (isRoomrunnerError(reason))
+    return new RoomrunnerError(reason.code, `${reason.message} (${where})`, { cause: reason, data: { ...reason.data, phase, url } });
   const text = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
   return new RoomrunnerError('RR_ROOM_ABORTED', `room connection given up ${where}: ${text}`, { cause: reason, data: { phase, url } });
 }
@@ -877,7 +880,10 @@ function closeInfoOf(error: unknown): CloseInfo {
 /** Race a promise with a signal; a value that arrives after the abort is handed to `discard`. */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal, discard?: (value: T) => void): Promise<T> {
   if (signal.aborted) {
-    promise.then((v) => discard?.(v), () => undefined);
+    promise.then(
+      (v) => discard?.(v),
+      () => undefined,
+    );
     return Promise.reject(signal.reason);
   }
   return new Promise<T>((resolve, reject) => {

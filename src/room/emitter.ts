@@ -11,7 +11,10 @@ export class Emitter<E extends { [K in keyof E]: unknown[] }> {
 
   on<K extends keyof E>(event: K, listener: (...args: E[K]) => void): () => void {
     let set = this.#listeners.get(event);
-    if (!set) this.#listeners.set(event, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
     set.add(listener);
     return () => this.off(event, listener);
   }
@@ -38,4 +41,3 @@ export class Emitter<E extends { [K in keyof E]: unknown[] }> {
     }
   }
 }
-

@@ -74,11 +74,7 @@ export function decodeJwt(token: string): DecodedJwt {
  *   HS256), `RR_TOKEN_EXPIRED` (an `exp` at or before `now`), `RR_TOKEN_NOT_YET_VALID` (an `nbf` or `iat`
  *   later than `now` plus the leeway), `RR_TOKEN_NO_SECRET` (no usable secret).
  */
-export function verifyJwt(
-  token: string,
-  secrets: JwtSecret | readonly JwtSecret[],
-  options: VerifyJwtOptions = {},
-): JwtClaims {
+export function verifyJwt(token: string, secrets: JwtSecret | readonly JwtSecret[], options: VerifyJwtOptions = {}): JwtClaims {
   const keys = toSecretList(secrets);
   const decoded = decodeJwt(token);
   const alg = decoded.header['alg'];

@@ -202,7 +202,9 @@ export class RoomClient {
     this.#listenForChunks();
     const toolCallId = params.toolCallId ?? newToolCallId();
     const streamed = isAsyncIterable(params.arguments) ? (params.arguments as AsyncIterable<Content>) : undefined;
-    const { header: args, payload } = streamed ? { header: { type: 'control', method: 'open' }, payload: new Uint8Array(0) } : contentToParts(toContent(params.arguments as Content | JsonObject | undefined));
+    const { header: args, payload } = streamed
+      ? { header: { type: 'control', method: 'open' }, payload: new Uint8Array(0) }
+      : contentToParts(toContent(params.arguments as Content | JsonObject | undefined));
     const header: JsonObject = { toolkit: params.toolkit, tool: params.tool, arguments: args, tool_call_id: toolCallId };
     if (params.participantId !== undefined) header['participant_id'] = params.participantId;
     if (params.onBehalfOfId !== undefined) header['on_behalf_of_id'] = params.onBehalfOfId;
@@ -237,7 +239,12 @@ export class RoomClient {
     await Promise.resolve();
     const send = async (chunk: Content): Promise<void> => {
       const { header, payload } = contentToParts(chunk);
-      await this.#connection.request(MESSAGE_TYPES.TOOL_CALL_REQUEST_CHUNK, { tool_call_id: toolCallId, chunk: header }, payload.length > 0 ? payload : undefined, requestOptions(options));
+      await this.#connection.request(
+        MESSAGE_TYPES.TOOL_CALL_REQUEST_CHUNK,
+        { tool_call_id: toolCallId, chunk: header },
+        payload.length > 0 ? payload : undefined,
+        requestOptions(options),
+      );
     };
     try {
       try {
@@ -331,7 +338,9 @@ export class RoomClient {
       if (result.type !== 'control') await sendChunk(result);
       await sendChunk({ type: 'control', method: 'close', statusCode: CONTROL_CLOSE_NORMAL });
     });
-    const unserveChunks = this.#connection.handle(`${MESSAGE_TYPES.TOOL_CALL_REQUEST_CHUNK_PREFIX}${toolkit}`, (message) => this.#onRequestChunk(toolkit, message.data));
+    const unserveChunks = this.#connection.handle(`${MESSAGE_TYPES.TOOL_CALL_REQUEST_CHUNK_PREFIX}${toolkit}`, (message) =>
+      this.#onRequestChunk(toolkit, message.data),
+    );
     return () => {
       unserve();
       unserveChunks();
@@ -452,7 +461,8 @@ export class RoomClient {
         const oldest = this.#earlyChunks.keys().next().value;
         if (oldest !== undefined) this.#earlyChunks.delete(oldest);
       }
-      this.#earlyChunks.set(key, (early = []));
+      early = [];
+      this.#earlyChunks.set(key, early);
     }
     if (early.length < EARLY_CHUNKS_KEPT) early.push(chunk);
   }

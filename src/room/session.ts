@@ -243,9 +243,13 @@ export class Session {
 
   #closedError(): RoomrunnerError {
     const info = this.#closeInfo;
-    return new RoomrunnerError('RR_ROOM_CLOSED', info ? `room connection closed (${info.code}${info.reason ? `: ${info.reason}` : ''})` : 'room connection is not open', {
-      data: info ? { closeCode: info.code, reason: info.reason } : {},
-    });
+    return new RoomrunnerError(
+      'RR_ROOM_CLOSED',
+      info ? `room connection closed (${info.code}${info.reason ? `: ${info.reason}` : ''})` : 'room connection is not open',
+      {
+        data: info ? { closeCode: info.code, reason: info.reason } : {},
+      },
+    );
   }
 }
 

@@ -25,8 +25,22 @@ export type ParticipantRole = (typeof PARTICIPANT_ROLES)[number];
 
 /** Top-level ApiScope keys (§B); the Python SDK adds `sqlite`. An absent key denies that API surface. */
 export const API_SCOPE_KEYS = [
-  'livekit', 'queues', 'messaging', 'dataset', 'memory', 'sync', 'storage', 'containers',
-  'developer', 'agents', 'llm', 'admin', 'secrets', 'tunnels', 'services', 'sqlite',
+  'livekit',
+  'queues',
+  'messaging',
+  'dataset',
+  'memory',
+  'sync',
+  'storage',
+  'containers',
+  'developer',
+  'agents',
+  'llm',
+  'admin',
+  'secrets',
+  'tunnels',
+  'services',
+  'sqlite',
 ] as const;
 export type ApiScopeKey = (typeof API_SCOPE_KEYS)[number];
 
@@ -67,8 +81,19 @@ export function agentHostApiScope(): ApiScope {
 /** The SDK's `ApiScope.agentDefault()`: every surface except `admin` and `tunnels`. */
 export function agentDefaultApiScope(): ApiScope {
   return {
-    livekit: {}, queues: {}, messaging: {}, dataset: {}, sqlite: {}, memory: {}, sync: {}, storage: {},
-    containers: {}, developer: {}, agents: {}, llm: {}, services: {},
+    livekit: {},
+    queues: {},
+    messaging: {},
+    dataset: {},
+    sqlite: {},
+    memory: {},
+    sync: {},
+    storage: {},
+    containers: {},
+    developer: {},
+    agents: {},
+    llm: {},
+    services: {},
   };
 }
 
@@ -80,8 +105,21 @@ export function userDefaultApiScope(): ApiScope {
 /** The SDK's `ApiScope.full()`: `agentDefault` plus `admin` and `tunnels`. */
 export function fullApiScope(): ApiScope {
   return {
-    livekit: {}, queues: {}, messaging: {}, dataset: {}, sqlite: {}, memory: {}, sync: {}, storage: {},
-    containers: {}, developer: {}, agents: {}, llm: {}, admin: {}, tunnels: {}, services: {},
+    livekit: {},
+    queues: {},
+    messaging: {},
+    dataset: {},
+    sqlite: {},
+    memory: {},
+    sync: {},
+    storage: {},
+    containers: {},
+    developer: {},
+    agents: {},
+    llm: {},
+    admin: {},
+    tunnels: {},
+    services: {},
   };
 }
 
@@ -323,7 +361,11 @@ export function parseParticipantClaims(raw: JwtClaims): ParticipantTokenClaims {
   const { name, grants: rawGrants, sub, kid, version, exp, ...extra } = raw;
   if (typeof name !== 'string') throw malformedToken('the token has no string `name` claim');
   const grants = parseGrants(rawGrants);
-  for (const [claim, value] of [['sub', sub], ['kid', kid], ['version', version]] as const) {
+  for (const [claim, value] of [
+    ['sub', sub],
+    ['kid', kid],
+    ['version', version],
+  ] as const) {
     if (value !== undefined && typeof value !== 'string') throw malformedToken(`the \`${claim}\` claim is not a string`);
   }
   const roomScope = grants.find((grant) => grant.name === 'room')?.scope;

@@ -90,7 +90,13 @@ export function createWebSocketDialer(options: WebSocketDialerOptions = {}): Dia
     });
 }
 
-function handshakeError(url: string, status: { code: number; text: string } | undefined, cause: Error | undefined, code: number, reason: string): RoomrunnerError {
+function handshakeError(
+  url: string,
+  status: { code: number; text: string } | undefined,
+  cause: Error | undefined,
+  code: number,
+  reason: string,
+): RoomrunnerError {
   if (status) {
     const why = REFUSED_STATUSES.get(status.code);
     const message = `websocket connect to ${url} failed with status ${status.code}${status.text ? `: ${status.text}` : ''}${why ? ` (${why})` : ''}`;
@@ -133,8 +139,14 @@ export function bufferUntilStarted(inner: Transport): Transport {
   const frames: Uint8Array[] = [];
   let closed: CloseInfo | undefined;
   inner.start({
-    onFrame: (frame) => (handlers ? handlers.onFrame(frame) : frames.push(frame)),
-    onClose: (code, reason) => (handlers ? handlers.onClose(code, reason) : (closed = { code, reason })),
+    onFrame: (frame) => {
+      if (handlers) handlers.onFrame(frame);
+      else frames.push(frame);
+    },
+    onClose: (code, reason) => {
+      if (handlers) handlers.onClose(code, reason);
+      else closed = { code, reason };
+    },
   });
   return {
     start(h) {
@@ -150,4 +162,3 @@ export function bufferUntilStarted(inner: Transport): Transport {
     },
   };
 }
-

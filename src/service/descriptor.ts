@@ -53,7 +53,9 @@ export function buildServiceDescriptor(options: ServiceDescriptorOptions): Servi
         liveness: '/',
         endpoints: [
           ...options.paths.map((path) => ({ path, meshagent: { identity: options.identity, api: options.api } })),
-          ...(options.mcpPath === undefined ? [] : [{ path: options.mcpPath, mcp: { label: options.name, description: mcpDescription(options.agents ?? []) } }]),
+          ...(options.mcpPath === undefined
+            ? []
+            : [{ path: options.mcpPath, mcp: { label: options.name, description: mcpDescription(options.agents ?? []) } }]),
         ],
       },
     ],

@@ -84,7 +84,10 @@ export const EndpointSpecSchema = z.strictObject({
 export const PortSpecSchema = z.strictObject({
   num: z
     .union([z.literal('*'), positiveInt])
-    .refine((num) => num === '*' || !RESERVED_SERVICE_PORTS.includes(num), `service ports ${RESERVED_SERVICE_PORTS.join(', ')} are reserved for the room's infrastructure`)
+    .refine(
+      (num) => num === '*' || !RESERVED_SERVICE_PORTS.includes(num),
+      `service ports ${RESERVED_SERVICE_PORTS.join(', ')} are reserved for the room's infrastructure`,
+    )
     .default('*'),
   host_port: positiveInt.nullish(),
   type: z.enum(['http', 'tcp']).nullish(),
@@ -101,7 +104,14 @@ const channelsSpec = z.strictObject({
   email: z.array(z.strictObject({ address: z.string(), private: z.boolean().optional(), annotations })).nullish(),
   messaging: z.array(z.strictObject({ protocol: z.string().optional(), prompts: z.array(promptTemplate).nullish(), annotations })).nullish(),
   queue: z
-    .array(z.strictObject({ queue: z.string(), threading_mode: z.literal('default-new').nullish(), message_schema: z.record(z.string(), z.unknown()).nullish(), annotations }))
+    .array(
+      z.strictObject({
+        queue: z.string(),
+        threading_mode: z.literal('default-new').nullish(),
+        message_schema: z.record(z.string(), z.unknown()).nullish(),
+        annotations,
+      }),
+    )
     .nullish(),
   toolkit: z.array(z.strictObject({ name: z.string(), annotations })).nullish(),
 });
@@ -112,7 +122,14 @@ export const AgentSpecSchema = z.strictObject({
   annotations,
   channels: channelsSpec.nullish(),
   email: z.strictObject({ address: z.string().refine((a) => a.trim() !== '', 'email.address must not be empty'), public: z.boolean().optional() }).nullish(),
-  heartbeat: z.strictObject({ queue: z.string(), thread_id: z.string().nullish(), prompt: z.array(z.unknown()).min(1, 'heartbeat requires prompt'), minutes: positiveInt }).nullish(),
+  heartbeat: z
+    .strictObject({
+      queue: z.string(),
+      thread_id: z.string().nullish(),
+      prompt: z.array(z.unknown()).min(1, 'heartbeat requires prompt'),
+      minutes: positiveInt,
+    })
+    .nullish(),
 });
 
 export const ServiceMetadataSchema = z.strictObject({
@@ -145,7 +162,9 @@ const mount = {
 export const ContainerSpecSchema = z
   .strictObject({
     image: z.string(),
-    run_as: z.strictObject({ email: z.string().refine((e) => e.trim() !== '', 'run_as.email must not be empty'), scopes: z.array(z.string()).optional() }).nullish(),
+    run_as: z
+      .strictObject({ email: z.string().refine((e) => e.trim() !== '', 'run_as.email must not be empty'), scopes: z.array(z.string()).optional() })
+      .nullish(),
     template: z.enum(['agent', 'none']).nullish(),
     command: z.string().nullish(),
     working_dir: z.string().nullish(),
@@ -173,7 +192,10 @@ export const ServiceSpecSchema = z.strictObject({
   enabled: z.boolean().default(true),
   metadata: ServiceMetadataSchema,
   agents: z.array(AgentSpecSchema).nullish(),
-  ports: z.array(PortSpecSchema).nullish().transform((ports) => ports ?? []),
+  ports: z
+    .array(PortSpecSchema)
+    .nullish()
+    .transform((ports) => ports ?? []),
   files: z.array(z.strictObject({ path: z.string(), text: z.string() })).nullish(),
   container: ContainerSpecSchema.nullish(),
   external: ExternalServiceSpecSchema.nullish(),

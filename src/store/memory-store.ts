@@ -7,15 +7,7 @@
  * the new delivery's `receivedAt` (the caller's clock). After the window the key is recorded afresh.
  */
 import { RoomrunnerError } from '../errors.js';
-import type {
-  DeliveryFilter,
-  DeliveryRecord,
-  DeliveryResult,
-  NewDelivery,
-  PendingClaim,
-  RoomRecord,
-  Store,
-} from './store.js';
+import type { DeliveryFilter, DeliveryRecord, DeliveryResult, NewDelivery, PendingClaim, RoomRecord, Store } from './store.js';
 import { byReceipt } from './store.js';
 
 /** How many deliveries are kept before the oldest are forgotten (bounds memory under a flood). */

@@ -303,17 +303,7 @@ class PgListener {
   }
 }
 
-const NODE_DOWN_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-]);
+const NODE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 /** admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections, query_canceled (timeouts). */
 const SQLSTATE_DOWN = new Set(['57P01', '57P02', '57P03', '53300', '57014', '25P03']);
 const DOWN_MESSAGES = /connection terminated|timeout exceeded when trying to connect|not queryable|connection ended|connection closed|terminating connection/i;

@@ -21,15 +21,7 @@ import type {
 import { DEFAULT_LEASE_MS } from './coordinator.js';
 import { GroupCommit, type Settled } from './group-commit.js';
 import { ROOMS_CHANNEL, SQL, listDeliveriesQuery, type SqlClient } from './sql.js';
-import type {
-  DeliveryFilter,
-  DeliveryRecord,
-  DeliveryResult,
-  NewDelivery,
-  PendingClaim,
-  RoomRecord,
-  Store,
-} from './store.js';
+import type { DeliveryFilter, DeliveryRecord, DeliveryResult, NewDelivery, PendingClaim, RoomRecord, Store } from './store.js';
 import { byReceipt } from './store.js';
 
 interface DeliveryRow {
@@ -265,10 +257,10 @@ export class SqlStore implements Store, Coordinator {
       const owned = await tx.query<{ n: number }>(SQL.countOwned, [replicaId]);
       const free = options.capacity - Number(owned.rows[0]?.n ?? 0);
       if (free <= 0) return [];
-      const { rows } = await tx.query<{ room: string; epoch: number | string; session_id: string | null; previous_owner: string | null }>(
-        SQL.claimRooms,
-        [replicaId, free],
-      );
+      const { rows } = await tx.query<{ room: string; epoch: number | string; session_id: string | null; previous_owner: string | null }>(SQL.claimRooms, [
+        replicaId,
+        free,
+      ]);
       // A room taken from another replica: tell it now rather than at its next heartbeat.
       for (const row of rows) {
         if (row.previous_owner !== null) await tx.query(SQL.notify, [ROOMS_CHANNEL, row.room]);
@@ -506,12 +498,7 @@ export class SqlStore implements Store, Coordinator {
           }
         }
         const batch = now.map((i) => calls[i]!);
-        await client.query(SQL.finishDeliveries, [
-          batch.map((c) => c.key),
-          batch.map((c) => c.result),
-          batch.map((c) => c.error),
-          batch.map((c) => c.at),
-        ]);
+        await client.query(SQL.finishDeliveries, [batch.map((c) => c.key), batch.map((c) => c.result), batch.map((c) => c.error), batch.map((c) => c.at)]);
         for (const i of now) out[i] = { ok: true, value: undefined };
         pending = next;
       }

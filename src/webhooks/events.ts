@@ -207,9 +207,13 @@ function checkRoomName(room: string): void {
   checkStorable(room, '`data.room_name`');
   const bytes = Buffer.byteLength(room, 'utf8');
   if (bytes > MAX_ROOM_NAME_BYTES) {
-    throw new RoomrunnerError('RR_WEBHOOK_NAME_INVALID', `\`data.room_name\` is ${bytes} bytes long; room names are at most ${MAX_ROOM_NAME_BYTES} bytes of UTF-8`, {
-      data: { field: 'data.room_name', bytes, limit: MAX_ROOM_NAME_BYTES },
-    });
+    throw new RoomrunnerError(
+      'RR_WEBHOOK_NAME_INVALID',
+      `\`data.room_name\` is ${bytes} bytes long; room names are at most ${MAX_ROOM_NAME_BYTES} bytes of UTF-8`,
+      {
+        data: { field: 'data.room_name', bytes, limit: MAX_ROOM_NAME_BYTES },
+      },
+    );
   }
 }
 

@@ -102,7 +102,9 @@ function verifyHandoff(req: IncomingMessage, options: HandoffOptions, now: () =>
   }
   const event = parseWebhookBody(raw);
   if (!(event instanceof CallEvent)) {
-    throw new RoomrunnerError('RR_WEBHOOK_HANDOFF_NOT_CALL', `only room.call can be handed off over a websocket, not ${event.event}`, { data: { event: event.event } });
+    throw new RoomrunnerError('RR_WEBHOOK_HANDOFF_NOT_CALL', `only room.call can be handed off over a websocket, not ${event.event}`, {
+      data: { event: event.event },
+    });
   }
   return { event, deliveryKey: dedupeKey };
 }

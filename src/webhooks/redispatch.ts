@@ -129,7 +129,9 @@ export class PendingRedispatcher {
     } catch (err) {
       // Parsed once before it was answered 200; a body that no longer parses is recorded, not retried forever.
       log.error({ err }, 'a pending delivery no longer parses: recorded as failed');
-      await this.#options.store.finishDelivery(record.key, 'failed', err instanceof Error ? err.message : String(err), new Date(this.#now())).catch(() => undefined);
+      await this.#options.store
+        .finishDelivery(record.key, 'failed', err instanceof Error ? err.message : String(err), new Date(this.#now()))
+        .catch(() => undefined);
       return;
     }
     await this.#options.run(event, record);

@@ -207,7 +207,8 @@ export class WebhookServer {
     if (this.#schemes.length === 0) {
       throw new RoomrunnerError('RR_CONFIG_INVALID', 'no signature scheme: set ROOMRUNNER_SIGNATURE_SCHEMES / --signature-schemes (or the `schemes` option)');
     }
-    this.logger = options.logger ?? createLogger({ level: config.logLevel, name: 'roomrunner', ...(config.logPretty === undefined ? {} : { pretty: config.logPretty }) });
+    this.logger =
+      options.logger ?? createLogger({ level: config.logLevel, name: 'roomrunner', ...(config.logPretty === undefined ? {} : { pretty: config.logPretty }) });
     this.metrics = options.metrics ?? new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
     this.#ownsStore = options.store === undefined;
     this.store = options.store ?? new MemoryStore(options.now === undefined ? {} : { now: options.now });
@@ -401,7 +402,10 @@ export class WebhookServer {
           now,
           signal: this.#abort.signal,
         });
-        this.#work.track(running.then(() => undefined), record.key);
+        this.#work.track(
+          running.then(() => undefined),
+          record.key,
+        );
         await running;
       },
     });
@@ -456,7 +460,8 @@ export class WebhookServer {
     });
     const outcome = await Promise.race([this.#work.idle().then(() => 'idle' as const), bound]);
     clearTimeout(timer);
-    if (outcome === 'timeout') this.logger.warn({ running: this.#work.size, drainTimeoutMs: this.#drainTimeoutMs }, 'drain bound reached with hooks still running');
+    if (outcome === 'timeout')
+      this.logger.warn({ running: this.#work.size, drainTimeoutMs: this.#drainTimeoutMs }, 'drain bound reached with hooks still running');
   }
 
   #lifecycleReasons(): string[] {

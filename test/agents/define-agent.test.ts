@@ -25,7 +25,12 @@ describe('defining agents', () => {
   });
 
   it('carries the JSON Schema zod generates for input and output', () => {
-    expect(adder.tools.ask.inputJsonSchema).toMatchObject({ type: 'object', required: ['a', 'b'], additionalProperties: false, properties: { a: { type: 'integer' } } });
+    expect(adder.tools.ask.inputJsonSchema).toMatchObject({
+      type: 'object',
+      required: ['a', 'b'],
+      additionalProperties: false,
+      properties: { a: { type: 'integer' } },
+    });
     expect(adder.tools.ask.outputJsonSchema).toMatchObject({ type: 'object', required: ['result'] });
   });
 
@@ -44,6 +49,8 @@ describe('defining agents', () => {
     ['a fractional concurrency', { concurrency: 1.5 }, /"concurrency" must be a positive integer/],
   ])('refuses %s with RR_AGENT_DEFINITION_INVALID', (_name, override, message) => {
     const base = { name: 'x', input: z.object({}), output: z.object({}), run: () => ({}) };
-    expect(() => defineAgent({ ...base, ...override } as never)).toThrow(expect.objectContaining({ code: 'RR_AGENT_DEFINITION_INVALID', message: expect.stringMatching(message) }));
+    expect(() => defineAgent({ ...base, ...override } as never)).toThrow(
+      expect.objectContaining({ code: 'RR_AGENT_DEFINITION_INVALID', message: expect.stringMatching(message) }),
+    );
   });
 });

@@ -33,7 +33,10 @@ describe('discovering agents in a folder', () => {
   });
 
   it('reports a file that fails to load', async () => {
-    await expect(discoverAgents(fixture('broken'))).rejects.toMatchObject({ code: 'RR_AGENT_DISCOVERY_FAILED', message: expect.stringContaining('oops.ts failed to load: this agent file crashes on import') });
+    await expect(discoverAgents(fixture('broken'))).rejects.toMatchObject({
+      code: 'RR_AGENT_DISCOVERY_FAILED',
+      message: expect.stringContaining('oops.ts failed to load: this agent file crashes on import'),
+    });
   });
 
   it('reports a folder that does not exist and says which flag fixes it', async () => {

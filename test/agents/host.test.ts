@@ -17,9 +17,22 @@ import { agentDefaultApiScope, mintParticipantToken } from '../../src/room/token
 const SECRET = 'host-test-secret';
 const ROOM = 'agents-room';
 
-const thrower = defineAgent({ name: 't.thrower', input: z.object({}), output: z.object({}), run: () => { throw new Error('boom'); } });
+const thrower = defineAgent({
+  name: 't.thrower',
+  input: z.object({}),
+  output: z.object({}),
+  run: () => {
+    throw new Error('boom');
+  },
+});
 const wrongShape = defineAgent({ name: 't.wrong', input: z.object({}), output: z.object({ n: z.int() }), run: () => ({ n: 'x' }) as unknown as { n: number } });
-const slow = defineAgent({ name: 't.slow', input: z.object({}), output: z.object({}), timeoutMs: 50, run: (_a, ctx) => new Promise<Record<string, never>>((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))) });
+const slow = defineAgent({
+  name: 't.slow',
+  input: z.object({}),
+  output: z.object({}),
+  timeoutMs: 50,
+  run: (_a, ctx) => new Promise<Record<string, never>>((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+});
 
 let emulator: Emulator;
 const cleanups: Array<() => unknown> = [];
@@ -82,8 +95,12 @@ describe('hosting agents in a room (official client as caller)', () => {
   it('registers streaming tools with stream set on their specs, and chunk-or-final as the output schema', () => {
     const ask = toolkitRegistration(counter).tools['ask'];
     expect(ask).toMatchObject({ input_spec: { stream: false }, output_spec: { types: ['json'], stream: true } });
-    expect((ask?.['output_spec'] as unknown as { schema: { anyOf: Array<{ required: string[] }> } }).schema.anyOf.map((s) => s.required)).toEqual([['n'], ['total']]);
-    expect(toolkitRegistration(tally).tools['sum']).toMatchObject({ input_spec: { stream: true, schema: { required: ['n'] } }, output_spec: { stream: false } });
+    const outputSpec = ask?.['output_spec'] as unknown as { schema: { anyOf: Array<{ required: string[] }> } } | undefined;
+    expect(outputSpec?.schema.anyOf.map((s) => s.required)).toEqual([['n'], ['total']]);
+    expect(toolkitRegistration(tally).tools['sum']).toMatchObject({
+      input_spec: { stream: true, schema: { required: ['n'] } },
+      output_spec: { stream: false },
+    });
     expect(toolkitRegistration(adder).tools['ask']).toMatchObject({ input_spec: { stream: false }, output_spec: { stream: false } });
   });
 
@@ -98,8 +115,14 @@ describe('hosting agents in a room (official client as caller)', () => {
     await host();
     const room = await caller();
     const call = (args: Record<string, unknown>) => room.agents.invokeTool({ toolkit: 'samples.adder', tool: 'ask', arguments: args });
-    expect(await codeOf(call({ a: 'x', b: 2 }))).toEqual({ code: 1002, message: 'Invalid arguments for agent samples.adder: a: Invalid input: expected number, received string' });
-    expect(await codeOf(call({ a: 1 }))).toMatchObject({ code: 1002, message: expect.stringContaining('b: Invalid input: expected number, received undefined') });
+    expect(await codeOf(call({ a: 'x', b: 2 }))).toEqual({
+      code: 1002,
+      message: 'Invalid arguments for agent samples.adder: a: Invalid input: expected number, received string',
+    });
+    expect(await codeOf(call({ a: 1 }))).toMatchObject({
+      code: 1002,
+      message: expect.stringContaining('b: Invalid input: expected number, received undefined'),
+    });
     expect(await codeOf(call({ a: 1, b: 2, c: 3 }))).toMatchObject({ code: 1002, message: expect.stringContaining('Unrecognized key: "c"') });
     expect(((await call({ a: 2, b: 2 })) as JsonContent).json).toEqual({ result: 4 });
   });
@@ -108,8 +131,14 @@ describe('hosting agents in a room (official client as caller)', () => {
     await host();
     const room = await caller();
     expect(await codeOf(room.agents.invokeTool({ toolkit: 't.thrower', tool: 'ask', arguments: {} }))).toEqual({ code: 1008, message: 'boom' });
-    expect(await codeOf(room.agents.invokeTool({ toolkit: 't.wrong', tool: 'ask', arguments: {} }))).toMatchObject({ code: 1008, message: expect.stringContaining('output schema') });
-    expect(await codeOf(room.agents.invokeTool({ toolkit: 't.slow', tool: 'ask', arguments: {} }))).toEqual({ code: 1009, message: 'agent t.slow did not answer within 50 ms' });
+    expect(await codeOf(room.agents.invokeTool({ toolkit: 't.wrong', tool: 'ask', arguments: {} }))).toMatchObject({
+      code: 1008,
+      message: expect.stringContaining('output schema'),
+    });
+    expect(await codeOf(room.agents.invokeTool({ toolkit: 't.slow', tool: 'ask', arguments: {} }))).toEqual({
+      code: 1009,
+      message: 'agent t.slow did not answer within 50 ms',
+    });
     expect(((await room.agents.invokeTool({ toolkit: 'samples.adder', tool: 'ask', arguments: { a: 5, b: 6 } })) as JsonContent).json).toEqual({ result: 11 });
   });
 
@@ -131,7 +160,9 @@ describe('hosting agents in a room (official client as caller)', () => {
   it('registers the agents again after a 1011 close and answers calls', async () => {
     const joined = await host([adder]);
     const before = joined.connection.participantId as string;
-    const reregistered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.toolkit === 'samples.adder' && e.participantId !== before);
+    const reregistered = emulator.roomServer.waitForEvent(
+      (e) => e.kind === 'toolkit.registered' && e.toolkit === 'samples.adder' && e.participantId !== before,
+    );
     expect(emulator.roomServer.closeParticipant(ROOM, before, 1011, 'server restart')).toBe(true);
     await reregistered;
     const result = await (await caller()).agents.invokeTool({ toolkit: 'samples.adder', tool: 'ask', arguments: { a: 20, b: 22 } });

@@ -16,9 +16,27 @@ const SAMPLE_AGENTS = path.resolve(import.meta.dirname, '../../agents');
 
 /** Keywords of the structured-outputs subset; anything else in a registered input schema is a bug. */
 const SUBSET = new Set([
-  'type', 'properties', 'required', 'additionalProperties', 'items', 'anyOf', 'enum', 'const', 'description', 'title',
-  '$defs', '$ref', 'pattern', 'format', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf',
-  'minItems', 'maxItems',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'anyOf',
+  'enum',
+  'const',
+  'description',
+  'title',
+  '$defs',
+  '$ref',
+  'pattern',
+  'format',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'multipleOf',
+  'minItems',
+  'maxItems',
 ]);
 
 /** Every keyword used anywhere in a schema (property names and $defs names are not keywords). */
@@ -50,11 +68,19 @@ const SHAPES: Record<string, z.ZodType> = {
   'optional fields': z.object({ name: z.string().optional(), count: z.int().optional() }),
   'nullable and optional': z.object({ note: z.string().nullable().optional(), tag: z.string().nullable() }),
   'a default': z.object({ limit: z.int().min(1).max(100).default(10).describe('how many') }),
-  'nested objects and arrays': z.object({ items: z.array(z.object({ id: z.string().uuid(), qty: z.int().optional() })).min(1).max(10) }),
+  'nested objects and arrays': z.object({
+    items: z
+      .array(z.object({ id: z.string().uuid(), qty: z.int().optional() }))
+      .min(1)
+      .max(10),
+  }),
   'enums and literals': z.object({ mode: z.enum(['fast', 'slow']), kind: z.literal('x'), maybe: z.enum(['a', 'b']).optional() }),
   'a union': z.object({ id: z.union([z.string(), z.int()]) }),
   'a discriminated union': z.object({
-    shape: z.discriminatedUnion('kind', [z.object({ kind: z.literal('circle'), r: z.number() }), z.object({ kind: z.literal('square'), side: z.number().optional() })]),
+    shape: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('circle'), r: z.number() }),
+      z.object({ kind: z.literal('square'), side: z.number().optional() }),
+    ]),
   }),
   'a recursive tree': z.object({ root: Node }),
   'a shared schema with a description on one use': z.object({ home: Shared, work: Shared.describe('the office').optional() }),
@@ -69,7 +95,10 @@ describe('registered schemas and the strict-schema treatment', () => {
     expect(found.map((agent) => agent.toolkit.name).sort()).toEqual(['samples.adder', 'samples.counter', 'samples.summer', 'samples.tally']);
     for (const { toolkit } of found) {
       for (const tool of Object.values(toolkitRegistration(toolkit).tools)) {
-        const specs = [(tool as Record<string, { schema: Record<string, unknown> }>)['input_spec'], (tool as Record<string, { schema: Record<string, unknown> }>)['output_spec']];
+        const specs = [
+          (tool as Record<string, { schema: Record<string, unknown> }>)['input_spec'],
+          (tool as Record<string, { schema: Record<string, unknown> }>)['output_spec'],
+        ];
         for (const spec of specs) {
           const schema = spec?.schema as Record<string, unknown>;
           expect(ensureStrictJsonSchema(schema)).toStrictEqual(schema);
@@ -100,7 +129,12 @@ describe('registered schemas and the strict-schema treatment', () => {
       type: 'object',
       properties: {
         name: { anyOf: [{ type: 'string' }, { type: 'null' }] },
-        limit: { anyOf: [{ type: 'integer', minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER, description: 'how many Default: 10.' }, { type: 'null' }] },
+        limit: {
+          anyOf: [
+            { type: 'integer', minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER, description: 'how many Default: 10.' },
+            { type: 'null' },
+          ],
+        },
       },
       required: ['name', 'limit'],
       additionalProperties: false,
@@ -126,7 +160,12 @@ describe('registered schemas and the strict-schema treatment', () => {
   });
 
   it('accepts open outputs, which no model writes', () => {
-    const agent = defineAgent({ name: 'samples.open', input: z.object({}), output: z.object({ extra: z.record(z.string(), z.int()), any: z.unknown() }), run: () => ({ extra: {}, any: 1 }) });
+    const agent = defineAgent({
+      name: 'samples.open',
+      input: z.object({}),
+      output: z.object({ extra: z.record(z.string(), z.int()), any: z.unknown() }),
+      run: () => ({ extra: {}, any: 1 }),
+    });
     const output = agent.tools.ask.outputJsonSchema;
     expect(ensureStrictJsonSchema(output)).toStrictEqual(output);
   });

@@ -18,7 +18,11 @@ describe('running an agent call', () => {
   it('refuses a string where an integer belongs with 1002, naming the field', async () => {
     const { content, outcome } = await harness.invoke('samples.adder', 'ask', { type: 'json', json: { a: 'x', b: 2 } });
     expect(outcome).toBe('invalid_input');
-    expect(content).toEqual({ type: 'error', code: 1002, text: 'Invalid arguments for agent samples.adder: a: Invalid input: expected number, received string' });
+    expect(content).toEqual({
+      type: 'error',
+      code: 1002,
+      text: 'Invalid arguments for agent samples.adder: a: Invalid input: expected number, received string',
+    });
   });
 
   it('refuses a missing field with 1002', async () => {
@@ -26,7 +30,10 @@ describe('running an agent call', () => {
   });
 
   it('refuses an extra key with 1002', async () => {
-    await expect(harness.call('samples.adder', { a: 1, b: 2, c: 3 })).rejects.toMatchObject({ contentCode: 1002, message: expect.stringContaining('Unrecognized key: "c"') });
+    await expect(harness.call('samples.adder', { a: 1, b: 2, c: 3 })).rejects.toMatchObject({
+      contentCode: 1002,
+      message: expect.stringContaining('Unrecognized key: "c"'),
+    });
   });
 
   it('treats an empty content as an empty object, as npm hosts do', async () => {
@@ -45,7 +52,14 @@ describe('running an agent call', () => {
   });
 
   it('gives a thrown error to the caller with its message and no stack, code 1008', async () => {
-    const thrower = defineAgent({ name: 't.thrower', input: z.object({}), output: z.object({}), run: () => { throw new Error('boom'); } });
+    const thrower = defineAgent({
+      name: 't.thrower',
+      input: z.object({}),
+      output: z.object({}),
+      run: () => {
+        throw new Error('boom');
+      },
+    });
     const { content, outcome } = await createAgentHarness([thrower]).invoke('t.thrower', 'ask', { type: 'json', json: {} });
     expect(outcome).toBe('failed');
     expect(content).toEqual({ type: 'error', text: 'boom', code: 1008 });
@@ -109,7 +123,14 @@ describe('running an agent call', () => {
   });
 
   it('counts time spent waiting for a slot against the deadline', async () => {
-    const stuck = defineAgent({ name: 't.stuck', input: z.object({}), output: z.object({}), concurrency: 1, timeoutMs: 40, run: () => new Promise<Record<string, never>>(() => undefined) });
+    const stuck = defineAgent({
+      name: 't.stuck',
+      input: z.object({}),
+      output: z.object({}),
+      concurrency: 1,
+      timeoutMs: 40,
+      run: () => new Promise<Record<string, never>>(() => undefined),
+    });
     const h = createAgentHarness([stuck]);
     const [a, b] = await Promise.all([h.invoke('t.stuck', 'ask', { type: 'json', json: {} }), h.invoke('t.stuck', 'ask', { type: 'json', json: {} })]);
     expect([a.outcome, b.outcome]).toEqual(['timeout', 'timeout']);
@@ -203,12 +224,17 @@ describe('running a streaming call (docs/protocol.md §E.5)', () => {
       input: z.object({}),
       chunk: z.object({}),
       output: z.object({ total: z.int() }),
+      // biome-ignore lint/correctness/useYield: a stream that ends at once with a wrong final value
       async *run() {
         return { total: 0.5 };
       },
     });
     const { content } = await createAgentHarness([wrong]).invoke('wrong', 'ask', json({}));
-    expect(content).toMatchObject({ type: 'control', statusCode: 1007, message: expect.stringMatching(/^agent wrong returned a final value that does not match its output schema: total: /) });
+    expect(content).toMatchObject({
+      type: 'control',
+      statusCode: 1007,
+      message: expect.stringMatching(/^agent wrong returned a final value that does not match its output schema: total: /),
+    });
   });
 
   it('sends an error chunk and then a normal close when a streaming agent throws (the SDKs do the same)', async () => {
@@ -233,7 +259,9 @@ describe('running a streaming call (docs/protocol.md §E.5)', () => {
       yield* [{ n: 1 }, { n: 2 }, { n: 3 }];
     }
     await expect(streams.call('samples.tally', numbers(), { tool: 'sum' })).resolves.toEqual({ total: 6 });
-    expect(await read(streams.stream('samples.tally', 'running', items({ n: 1 }, { n: 2 })))).toEqual({ got: [json({ total: 1 }), json({ total: 3 }), json({ total: 3 })] });
+    expect(await read(streams.stream('samples.tally', 'running', items({ n: 1 }, { n: 2 })))).toEqual({
+      got: [json({ total: 1 }), json({ total: 3 }), json({ total: 3 })],
+    });
   });
 
   it('ends a streamed answer with 1007 when an input chunk does not match the input schema', async () => {
@@ -272,17 +300,29 @@ describe('running a streaming call (docs/protocol.md §E.5)', () => {
     });
     const { content, outcome } = await createAgentHarness([forgiving]).invoke('forgiving', 'count', items({ n: 1 }, 'no'));
     expect(outcome).toBe('invalid_input');
-    expect(content).toMatchObject({ type: 'error', code: 1002, text: expect.stringContaining('input chunk 1 of agent forgiving does not match its input schema') });
+    expect(content).toMatchObject({
+      type: 'error',
+      code: 1002,
+      text: expect.stringContaining('input chunk 1 of agent forgiving does not match its input schema'),
+    });
   });
 
   it('refuses a single argument for a streamed-input tool, and a stream for a tool that takes one value', async () => {
     const single = await streams.invoke('samples.tally', 'sum', json({ n: 1 }));
-    expect(single.content).toMatchObject({ type: 'error', code: 1002, text: 'tool "sum" of toolkit samples.tally takes streamed input: send its arguments as a stream of json chunks' });
+    expect(single.content).toMatchObject({
+      type: 'error',
+      code: 1002,
+      text: 'tool "sum" of toolkit samples.tally takes streamed input: send its arguments as a stream of json chunks',
+    });
     const streamed = await streams.invoke('samples.counter', 'ask', items({ to: 1 }));
-    expect(streamed.content).toMatchObject({ type: 'error', code: 1002, text: 'tool "ask" of toolkit samples.counter does not take streamed input: send one json object' });
+    expect(streamed.content).toMatchObject({
+      type: 'error',
+      code: 1002,
+      text: 'tool "ask" of toolkit samples.counter does not take streamed input: send one json object',
+    });
   });
 
-  it('lets an agent read another agent\'s stream with ctx.callStream', async () => {
+  it("lets an agent read another agent's stream with ctx.callStream", async () => {
     const relay = defineAgent({
       name: 'relay',
       input: z.object({ to: z.int() }),

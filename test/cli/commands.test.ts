@@ -40,7 +40,7 @@ function roomrunner(args: string[], env: Record<string, string> = {}, until?: Re
   const done = new Promise<Run>((resolve) => {
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
-      if (until && until.test(stdout)) child.kill('SIGTERM');
+      if (until?.test(stdout)) child.kill('SIGTERM');
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
@@ -51,7 +51,12 @@ function roomrunner(args: string[], env: Record<string, string> = {}, until?: Re
 async function emulatorWithAdder(room: string): Promise<Emulator> {
   const emulator = await startEmulator({ port: 0, secret: SECRET, projectId: 'p', idleGraceMs: 60_000 });
   cleanups.push(() => emulator.close());
-  const joined = await joinRoom({ url: emulator.roomUrl(room), room, toolkits: [adder], token: mintParticipantToken({ name: 'host', room, role: 'agent', secret: SECRET }) });
+  const joined = await joinRoom({
+    url: emulator.roomUrl(room),
+    room,
+    toolkits: [adder],
+    token: mintParticipantToken({ name: 'host', room, role: 'agent', secret: SECRET }),
+  });
   cleanups.push(() => joined.leave());
   return emulator;
 }
@@ -75,14 +80,18 @@ describe('roomrunner commands', () => {
 
   it('calls an agent in a room and prints the answer', async () => {
     const emulator = await emulatorWithAdder('cli-room');
-    const run = await roomrunner(['call', '--room', 'cli-room', '--agent', 'samples.adder', '--args', '{"a":20,"b":22}', '--api-url', emulator.url], { MESHAGENT_SECRET: SECRET });
+    const run = await roomrunner(['call', '--room', 'cli-room', '--agent', 'samples.adder', '--args', '{"a":20,"b":22}', '--api-url', emulator.url], {
+      MESHAGENT_SECRET: SECRET,
+    });
     expect(run.stderr).toBe('');
     expect([run.code, run.stdout.trim()]).toEqual([0, '{"result":42}']);
   });
 
   it('prints the room error code when a call is refused, and exits 1', async () => {
     const emulator = await emulatorWithAdder('cli-bad');
-    const run = await roomrunner(['call', '--room', 'cli-bad', '--agent', 'samples.adder', '--args', '{"a":"x","b":1}', '--api-url', emulator.url], { MESHAGENT_SECRET: SECRET });
+    const run = await roomrunner(['call', '--room', 'cli-bad', '--agent', 'samples.adder', '--args', '{"a":"x","b":1}', '--api-url', emulator.url], {
+      MESHAGENT_SECRET: SECRET,
+    });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/^error 1002: Invalid arguments for agent samples.adder: a: /);
   });
@@ -90,9 +99,16 @@ describe('roomrunner commands', () => {
   it('prints each chunk of a streamed answer on its own line, the final value last', async () => {
     const emulator = await startEmulator({ port: 0, secret: SECRET, projectId: 'p', idleGraceMs: 60_000 });
     cleanups.push(() => emulator.close());
-    const joined = await joinRoom({ url: emulator.roomUrl('cli-stream'), room: 'cli-stream', toolkits: [counter], token: mintParticipantToken({ name: 'host', room: 'cli-stream', role: 'agent', secret: SECRET }) });
+    const joined = await joinRoom({
+      url: emulator.roomUrl('cli-stream'),
+      room: 'cli-stream',
+      toolkits: [counter],
+      token: mintParticipantToken({ name: 'host', room: 'cli-stream', role: 'agent', secret: SECRET }),
+    });
     cleanups.push(() => joined.leave());
-    const run = await roomrunner(['call', '--room', 'cli-stream', '--agent', 'samples.counter', '--args', '{"to":3}', '--api-url', emulator.url], { MESHAGENT_SECRET: SECRET });
+    const run = await roomrunner(['call', '--room', 'cli-stream', '--agent', 'samples.counter', '--args', '{"to":3}', '--api-url', emulator.url], {
+      MESHAGENT_SECRET: SECRET,
+    });
     expect(run.stderr).toBe('');
     expect([run.code, run.stdout]).toEqual([0, '{"n":1}\n{"n":2}\n{"n":3}\n{"total":6}\n']);
   });
@@ -100,13 +116,19 @@ describe('roomrunner commands', () => {
   it('keeps an error without a code codeless, as a Python host sends it', async () => {
     const emulator = await startEmulator({ port: 0, secret: SECRET, projectId: 'p', idleGraceMs: 60_000 });
     cleanups.push(() => emulator.close());
-    const connection = new RoomConnection({ url: emulator.roomUrl('cli-py'), token: mintParticipantToken({ name: 'py', room: 'cli-py', role: 'agent', secret: SECRET }), reconnect: false });
+    const connection = new RoomConnection({
+      url: emulator.roomUrl('cli-py'),
+      token: mintParticipantToken({ name: 'py', room: 'cli-py', role: 'agent', secret: SECRET }),
+      reconnect: false,
+    });
     cleanups.push(() => connection.close());
     await connection.start();
     const host = new RoomClient(connection);
     host.serveToolkit('py.tools', () => errorContent('ValueError: no such city'));
     await host.registerToolkit({ name: 'py.tools', public: true, tools: { weather: { input_spec: { types: ['json'], stream: false } } } });
-    const run = await roomrunner(['call', '--room', 'cli-py', '--agent', 'py.tools', '--tool', 'weather', '--api-url', emulator.url], { MESHAGENT_SECRET: SECRET });
+    const run = await roomrunner(['call', '--room', 'cli-py', '--agent', 'py.tools', '--tool', 'weather', '--api-url', emulator.url], {
+      MESHAGENT_SECRET: SECRET,
+    });
     expect([run.code, run.stderr]).toEqual([1, 'error: ValueError: no such city\n']);
   });
 
@@ -118,10 +140,19 @@ describe('roomrunner commands', () => {
 
   it('sends a signed room.started that a WebhookServer accepts', async () => {
     const seen: string[] = [];
-    const server = new WebhookServer({ port: 0, host: '127.0.0.1', secrets: ['wh-secret'], logger: (await import('../../src/logger.js')).silentLogger(), defaultMetrics: false, onRoomStarted: (e) => void seen.push(e.roomName) });
+    const server = new WebhookServer({
+      port: 0,
+      host: '127.0.0.1',
+      secrets: ['wh-secret'],
+      logger: (await import('../../src/logger.js')).silentLogger(),
+      defaultMetrics: false,
+      onRoomStarted: (e) => void seen.push(e.roomName),
+    });
     const address = await server.start();
     cleanups.push(() => server.close());
-    const run = await roomrunner(['send-event', 'room.started', '--room', 'sent', '--url', `${address.url}/webhook`], { MESHAGENT_WEBHOOK_SECRET: 'wh-secret' });
+    const run = await roomrunner(['send-event', 'room.started', '--room', 'sent', '--url', `${address.url}/webhook`], {
+      MESHAGENT_WEBHOOK_SECRET: 'wh-secret',
+    });
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^200 /);
     await server.idle();

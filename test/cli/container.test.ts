@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { JsonContent, RoomClient, WebSocketClientProtocol } from '@meshagent/meshagent';
+import { type JsonContent, RoomClient, WebSocketClientProtocol } from '@meshagent/meshagent';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/index.js';
 import { agentDefaultApiScope, mintParticipantToken } from '../../src/room/token.js';
@@ -19,7 +19,14 @@ afterEach(async () => {
 
 function join(env: Record<string, string>) {
   const child = spawn(process.execPath, [BIN, 'join'], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ROOMRUNNER_LOG_PRETTY: '0', LOG_LEVEL: 'info', ROOMRUNNER_AGENTS: AGENTS, ...env },
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOME: process.env['HOME'] ?? '/tmp',
+      ROOMRUNNER_LOG_PRETTY: '0',
+      LOG_LEVEL: 'info',
+      ROOMRUNNER_AGENTS: AGENTS,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -29,7 +36,9 @@ function join(env: Record<string, string>) {
   cleanups.push(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  );
   return Object.assign(done, { output: () => stdout });
 }
 
@@ -45,11 +54,19 @@ describe('roomrunner join in container mode', () => {
     cleanups.push(() => user.dispose());
     const session = emulator.roomServer.listRooms().find((r) => r.name === room)?.sessionId ?? '';
 
-    const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === 'samples.adder', { includePast: true });
+    const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === 'samples.adder', {
+      includePast: true,
+    });
 
     // What the platform injects: a token minted for the service's identity, the room, the URLs. No secret.
     const token = mintParticipantToken({ name: 'roomrunner', room, role: 'agent', secret: SECRET });
-    const run = join({ MESHAGENT_TOKEN: token, MESHAGENT_ROOM: room, MESHAGENT_ROOM_URL: emulator.wsUrl, MESHAGENT_API_URL: emulator.url, MESHAGENT_SESSION_ID: session });
+    const run = join({
+      MESHAGENT_TOKEN: token,
+      MESHAGENT_ROOM: room,
+      MESHAGENT_ROOM_URL: emulator.wsUrl,
+      MESHAGENT_API_URL: emulator.url,
+      MESHAGENT_SESSION_ID: session,
+    });
     const registration = await registered;
     const joined = emulator.roomServer.events.find((e) => e.kind === 'connected' && e.participantId === registration.participantId);
     expect(joined).toMatchObject({ participantName: 'roomrunner', role: 'agent' });

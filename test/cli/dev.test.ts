@@ -17,10 +17,14 @@ afterEach(async () => {
 async function dev(extra: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'roomrunner-dev-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const child = spawn(process.execPath, [BIN, 'dev', '--port', '0', '--emulator-port', '0', '--exit-after-demo', '--data-dir', path.join(dir, 'db'), ...extra], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ROOMRUNNER_LOG_PRETTY: '0', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'dev', '--port', '0', '--emulator-port', '0', '--exit-after-demo', '--data-dir', path.join(dir, 'db'), ...extra],
+    {
+      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ROOMRUNNER_LOG_PRETTY: '0', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

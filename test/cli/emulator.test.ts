@@ -35,7 +35,17 @@ describe('roomrunner emulator (in process)', () => {
     const io = fakeIo();
     expect(await runEmulatorCommand(['--help'], io)).toBe(0);
     const help = io.out.join('\n');
-    for (const flag of ['--port', '--host', '--secret', '--project-id', '--webhook-url', '--webhook-secret', '--webhook-scheme', '--webhook-events', '--idle-grace-ms']) {
+    for (const flag of [
+      '--port',
+      '--host',
+      '--secret',
+      '--project-id',
+      '--webhook-url',
+      '--webhook-secret',
+      '--webhook-scheme',
+      '--webhook-events',
+      '--idle-grace-ms',
+    ]) {
       expect(help).toContain(flag);
     }
     expect(help).toContain('env MESHAGENT_SECRET');
@@ -65,7 +75,18 @@ describe('roomrunner emulator (in process)', () => {
 
   it('reports a bad webhook secret as a usage error', async () => {
     const io = fakeIo();
-    const argv = ['--port', '0', '--log-level', 'silent', '--webhook-url', 'http://127.0.0.1:9/h', '--webhook-scheme', 'standard-webhooks', '--webhook-secret', 'plain'];
+    const argv = [
+      '--port',
+      '0',
+      '--log-level',
+      'silent',
+      '--webhook-url',
+      'http://127.0.0.1:9/h',
+      '--webhook-scheme',
+      'standard-webhooks',
+      '--webhook-secret',
+      'plain',
+    ];
     expect(await runEmulatorCommand(argv, io)).toBe(2);
     expect(io.err.join('\n')).toContain('`secret`');
   });
@@ -94,7 +115,9 @@ describe('roomrunner emulator --service-url', () => {
     expect(io.out.join('\n')).toContain('service            ws://127.0.0.1:9/webhook  (handed every session, signed)');
     const url = /listening on (http:\/\/[^\s]+)/.exec(io.out.join('\n'))?.[1];
     const listed = (await (await fetch(`${url}/accounts/projects/any/services`)).json()) as { services: unknown[] };
-    expect(listed.services).toMatchObject([{ external: { url: 'ws://127.0.0.1:9' }, ports: [{ endpoints: [{ path: '/webhook', meshagent: { identity: 'roomrunner' } }] }] }]);
+    expect(listed.services).toMatchObject([
+      { external: { url: 'ws://127.0.0.1:9' }, ports: [{ endpoints: [{ path: '/webhook', meshagent: { identity: 'roomrunner' } }] }] },
+    ]);
     io.stop();
     expect(await running).toBe(0);
 

@@ -25,7 +25,10 @@ async function tempDir(): Promise<string> {
 
 async function filesIn(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((entry) => entry.isFile()).map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name))).sort();
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)))
+    .sort();
 }
 
 describe('roomrunner init', () => {
@@ -37,7 +40,14 @@ describe('roomrunner init', () => {
     expect(run.stdout).toContain('cd My Agents');
     const dir = path.join(parent, 'My Agents');
     expect(await filesIn(dir)).toEqual([
-      '.gitignore', 'Dockerfile', 'README.md', 'agents/greeter.ts', 'package.json', 'test/greeter.test.ts', 'tsconfig.build.json', 'tsconfig.json',
+      '.gitignore',
+      'Dockerfile',
+      'README.md',
+      'agents/greeter.ts',
+      'package.json',
+      'test/greeter.test.ts',
+      'tsconfig.build.json',
+      'tsconfig.json',
     ]);
     const own = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; peerDependencies: { zod: string } };
     const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as Record<string, Record<string, string> | string>;

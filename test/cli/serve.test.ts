@@ -17,18 +17,27 @@ describe('roomrunner serve', () => {
     cleanups.push(() => emulator.close());
     const { url, child, exited } = await startServeProcess(
       ['--data-dir', 'memory://', '--max-rooms', '10'],
-      { MESHAGENT_API_URL: emulator.url, MESHAGENT_SECRET: 'serve-secret', MESHAGENT_PROJECT_ID: 'serve-project', MESHAGENT_WEBHOOK_SECRET: 'serve-webhook-secret' },
+      {
+        MESHAGENT_API_URL: emulator.url,
+        MESHAGENT_SECRET: 'serve-secret',
+        MESHAGENT_PROJECT_ID: 'serve-project',
+        MESHAGENT_WEBHOOK_SECRET: 'serve-webhook-secret',
+      },
       (cleanup) => cleanups.push(cleanup),
     );
 
     emulator.webhooks.create({ url: `${url}/webhook`, secret: 'serve-webhook-secret', scheme: 'meshagent', events: ['room.started', 'room.ended'] });
-    const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === 'served' && e.toolkit === 'samples.adder', { includePast: true });
+    const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === 'served' && e.toolkit === 'samples.adder', {
+      includePast: true,
+    });
     emulator.roomServer.startSession('served');
     const { participantId } = await registered;
     const status = (await (await fetch(`${url}/status`)).json()) as { mode: string; rooms: number };
     expect(status).toMatchObject({ mode: 'coordinated', rooms: 1 });
 
-    const unregistered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.unregistered' && e.participantId === participantId && e.toolkit === 'samples.adder');
+    const unregistered = emulator.roomServer.waitForEvent(
+      (e) => e.kind === 'toolkit.unregistered' && e.participantId === participantId && e.toolkit === 'samples.adder',
+    );
     child.kill('SIGTERM');
     await unregistered;
     expect(await exited).toBe(0);

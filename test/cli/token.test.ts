@@ -102,7 +102,11 @@ describe('roomrunner token against the emulator', () => {
   it('mints an API key the emulator REST and control routes accept as a bearer token, and a wrong one they refuse', async () => {
     const platform = await emulator();
     const key = await mint(['api-key', '--secret', SECRET]);
-    const rooms = await fetch(`${platform.url}/accounts/projects/dev/rooms`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'by-hand' }) });
+    const rooms = await fetch(`${platform.url}/accounts/projects/dev/rooms`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'by-hand' }),
+    });
     expect(rooms.status).toBe(200);
     const control = await fetch(`${platform.url}/_emulator/rooms`, { headers: { authorization: `Bearer ${key}` } });
     expect(control.status).toBe(200);

@@ -21,7 +21,16 @@ afterEach(async () => {
 
 function serverWith<S extends MemoryStore | Awaited<ReturnType<typeof openStore>>>(adminToken: string | undefined, store: S = new MemoryStore() as S) {
   const config = loadConfig(
-    { secret: 's3cret', projectId: 'p', apiUrl: 'http://127.0.0.1:9', webhookSecrets: ['w'], port: 0, logLevel: 'silent', reconcileIntervalMs: 0, ...(adminToken ? { adminToken } : {}) },
+    {
+      secret: 's3cret',
+      projectId: 'p',
+      apiUrl: 'http://127.0.0.1:9',
+      webhookSecrets: ['w'],
+      port: 0,
+      logLevel: 'silent',
+      reconcileIntervalMs: 0,
+      ...(adminToken ? { adminToken } : {}),
+    },
     {},
   );
   const server = new RemoteTaskRunnerServer({ agents: [adder], config, store, defaultMetrics: false });
@@ -30,7 +39,12 @@ function serverWith<S extends MemoryStore | Awaited<ReturnType<typeof openStore>
 }
 
 async function signedIn(app: ReturnType<typeof serverWith>['app']) {
-  const login = await app.inject({ method: 'POST', url: '/dashboard/login', payload: `token=${ADMIN_TOKEN}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const login = await app.inject({
+    method: 'POST',
+    url: '/dashboard/login',
+    payload: `token=${ADMIN_TOKEN}`,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
   const cookie = String(login.headers['set-cookie']).split(';')[0] ?? '';
   const page = await app.inject({ method: 'GET', url: '/dashboard', headers: { cookie } });
   const csrf = /name="csrf-token" content="([^"]+)"/.exec(page.body)?.[1] ?? '';
@@ -50,7 +64,12 @@ describe('the dashboard over HTTP', () => {
 
   it('shows only the sign-in form, with one line of refusal, for a wrong token', async () => {
     const { app } = serverWith(ADMIN_TOKEN);
-    const wrong = await app.inject({ method: 'POST', url: '/dashboard/login', payload: 'token=guess', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const wrong = await app.inject({
+      method: 'POST',
+      url: '/dashboard/login',
+      payload: 'token=guess',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(wrong.statusCode).toBe(401);
     expect(wrong.headers['set-cookie']).toBeUndefined();
     expect(wrong.body).toContain('not the admin token');
@@ -85,7 +104,10 @@ describe('the dashboard over HTTP', () => {
 
   it('refuses an action without the CSRF header, with a wrong one, or from another origin', async () => {
     const { app, store } = serverWith(ADMIN_TOKEN);
-    await store.recordDelivery({ key: 'k1', event: 'room.started', room: 'r', scheme: 'meshagent', body: '{"event":"room.started","data":{"room_name":"r"}}', receivedAt: new Date() }, 60_000);
+    await store.recordDelivery(
+      { key: 'k1', event: 'room.started', room: 'r', scheme: 'meshagent', body: '{"event":"room.started","data":{"room_name":"r"}}', receivedAt: new Date() },
+      60_000,
+    );
     const { cookie, csrf } = await signedIn(app);
     const url = '/dashboard/api/deliveries/k1/replay';
     for (const headers of [{ cookie }, { cookie, 'x-csrf-token': 'wrong' }, { cookie, 'x-csrf-token': csrf, origin: 'https://evil.example' }]) {
@@ -154,7 +176,9 @@ describe('the admin rooms API', () => {
     // No room server answers here: the room stays pending or attaching under this replica, with its epoch.
     await expect
       .poll(async () => {
-        const listed = (await app.inject({ method: 'GET', url: '/admin/rooms', headers: { authorization } })).json() as { rooms: Array<{ room: string; owner: string | null; epoch: number | null }> };
+        const listed = (await app.inject({ method: 'GET', url: '/admin/rooms', headers: { authorization } })).json() as {
+          rooms: Array<{ room: string; owner: string | null; epoch: number | null }>;
+        };
         return listed.rooms.find((r) => r.room === 'shared');
       })
       .toMatchObject({ room: 'shared', owner: expect.any(String), epoch: expect.any(Number) });

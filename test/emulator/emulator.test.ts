@@ -72,6 +72,7 @@ describe('startEmulator', () => {
   let emulator: Emulator;
   const auth = { authorization: `Bearer ${signJwt({ sub: PROJECT }, SECRET)}` };
 
+  // biome-ignore lint/suspicious/noExplicitAny: the answers of many REST routes, read field by field in the expectations
   const rest = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => {
     const response = await fetch(`${emulator.url}${path}`, {
       method,
@@ -178,7 +179,10 @@ describe('startEmulator', () => {
 
   it('tells an official client that joins before any session the id of the session a user then starts', async () => {
     const jwt = mintParticipantToken({ name: 'early-agent', room: 'early', role: 'agent', secret: SECRET, api: agentDefaultApiScope() });
-    const agent = new RoomClient({ protocolFactory: WebSocketClientProtocol.createFactory({ url: emulator.roomUrl('early'), token: jwt }), reconnectTimeout: 0 });
+    const agent = new RoomClient({
+      protocolFactory: WebSocketClientProtocol.createFactory({ url: emulator.roomUrl('early'), token: jwt }),
+      reconnectTimeout: 0,
+    });
     agent.ready.catch(() => undefined);
     await agent.start();
     try {
@@ -193,18 +197,31 @@ describe('startEmulator', () => {
 
   it('answers the official client’s listActiveSessions with participants counted by role', async () => {
     const connect = await rest('POST', `/accounts/projects/${PROJECT}/rooms/counted/connect`, {});
-    const user = new RoomClient({ protocolFactory: WebSocketClientProtocol.createFactory({ url: connect.json.room_url, token: connect.json.jwt }), reconnectTimeout: 0 });
+    const user = new RoomClient({
+      protocolFactory: WebSocketClientProtocol.createFactory({ url: connect.json.room_url, token: connect.json.jwt }),
+      reconnectTimeout: 0,
+    });
     user.ready.catch(() => undefined);
     await user.start();
     const agentJwt = mintParticipantToken({ name: 'bot', room: 'counted', role: 'agent', secret: SECRET, api: agentDefaultApiScope() });
-    const agent = new RoomClient({ protocolFactory: WebSocketClientProtocol.createFactory({ url: emulator.roomUrl('counted'), token: agentJwt }), reconnectTimeout: 0 });
+    const agent = new RoomClient({
+      protocolFactory: WebSocketClientProtocol.createFactory({ url: emulator.roomUrl('counted'), token: agentJwt }),
+      reconnectTimeout: 0,
+    });
     agent.ready.catch(() => undefined);
     await agent.start();
     try {
       const platform = new Meshagent({ baseUrl: emulator.url, token: signJwt({ sub: PROJECT }, SECRET) });
       const sessions = await platform.listActiveSessions(PROJECT);
       expect(sessions).toEqual([
-        { id: user.sessionId, roomId: expect.any(String), roomName: 'counted', createdAt: expect.any(Date), isActive: true, participants: { user: 1, agent: 1 } },
+        {
+          id: user.sessionId,
+          roomId: expect.any(String),
+          roomName: 'counted',
+          createdAt: expect.any(Date),
+          isActive: true,
+          participants: { user: 1, agent: 1 },
+        },
       ]);
       expect(await platform.listRecentSessions(PROJECT)).toEqual([expect.objectContaining({ id: user.sessionId, isActive: true })]);
     } finally {

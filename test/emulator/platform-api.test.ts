@@ -279,7 +279,13 @@ describe('emulator platform API', () => {
         payload: null,
       });
       expect(created.status).toBe(200);
-      expect(created.body).toMatchObject({ id: expect.any(String), name: 'hook', scheme: 'meshagent', has_secret: true, secret: expect.stringMatching(/^[0-9a-f]{64}$/) });
+      expect(created.body).toMatchObject({
+        id: expect.any(String),
+        name: 'hook',
+        scheme: 'meshagent',
+        has_secret: true,
+        secret: expect.stringMatching(/^[0-9a-f]{64}$/),
+      });
       const id = created.body.id as string;
 
       const listed = await call('GET', `${BASE}/webhooks`);
@@ -381,7 +387,10 @@ describe('emulator platform API', () => {
       rooms.startSession('r1');
       rooms.startSession('r2');
       expect((await call('GET', '/_emulator/events')).body.events).toHaveLength(4);
-      expect((await call('GET', '/_emulator/events?room=r2')).body.events.map((event: { kind: string }) => event.kind)).toEqual(['room.created', 'session.started']);
+      expect((await call('GET', '/_emulator/events?room=r2')).body.events.map((event: { kind: string }) => event.kind)).toEqual([
+        'room.created',
+        'session.started',
+      ]);
       expect((await call('GET', '/_emulator/events?kind=session.started&since=2')).body.events).toEqual([{ seq: 4, room: 'r2', kind: 'session.started' }]);
       expect((await call('GET', '/_emulator/rooms')).body.rooms.map((room: { name: string }) => room.name)).toEqual(['r1', 'r2']);
     });

@@ -316,7 +316,10 @@ describe('RoomServer toolkits (§E.2–§E.5)', () => {
       },
     });
 
-    const raw = await caller.session.requestRaw('room.invoke_tool', packMessage({ toolkit: 'kit', tool: 'echo', arguments: { type: 'json', json: { message: 'hi' } } }));
+    const raw = await caller.session.requestRaw(
+      'room.invoke_tool',
+      packMessage({ toolkit: 'kit', tool: 'echo', arguments: { type: 'json', json: { message: 'hi' } } }),
+    );
     expect(Buffer.from(raw).equals(Buffer.from(answer))).toBe(true);
     const call = unpackMessage(calls[0]?.data as Uint8Array).header;
     expect(call).toEqual({
@@ -337,7 +340,12 @@ describe('RoomServer toolkits (§E.2–§E.5)', () => {
     const h = await startServer();
     const host = await connect(h, { role: 'agent' });
     const caller = await connect(h);
-    serve(host, 'files', (_header, payload) => ({ type: 'file', name: 'back.bin', mimeType: 'application/octet-stream', data: payload.length ? payload : new Uint8Array() }));
+    serve(host, 'files', (_header, payload) => ({
+      type: 'file',
+      name: 'back.bin',
+      mimeType: 'application/octet-stream',
+      data: payload.length ? payload : new Uint8Array(),
+    }));
     await register(host, 'files', true, { put: { title: 'put', description: '', input_spec: { types: ['file'], stream: false } } });
     const bytes = new Uint8Array(50_000).map((_, i) => i % 251);
     const result = await caller.session.request(
@@ -408,8 +416,15 @@ describe('RoomServer toolkits (§E.2–§E.5)', () => {
     const caller = await connect(h);
     await register(host, 'stream', true, { chat: { title: 'chat', description: '', input_spec: { types: ['text'], stream: true } } });
     const hostCall = host.inbox.next('room.tool_call.stream');
-    const result = caller.session.request('room.invoke_tool', { toolkit: 'stream', tool: 'chat', tool_call_id: 'c-1', arguments: { type: 'control', method: 'open' } });
-    await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-1', chunk: { type: 'text', text: 'hello' } })).resolves.toEqual({ type: 'empty' });
+    const result = caller.session.request('room.invoke_tool', {
+      toolkit: 'stream',
+      tool: 'chat',
+      tool_call_id: 'c-1',
+      arguments: { type: 'control', method: 'open' },
+    });
+    await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-1', chunk: { type: 'text', text: 'hello' } })).resolves.toEqual({
+      type: 'empty',
+    });
     const call = await hostCall;
     const callHeader = unpackMessage(call.data).header;
     expect(callHeader).toMatchObject({ name: 'chat', tool_call_id: 'c-1', arguments: { type: 'control', method: 'open' } });
@@ -418,26 +433,49 @@ describe('RoomServer toolkits (§E.2–§E.5)', () => {
     await expect(result).resolves.toEqual({ type: 'control', method: 'open' });
     expect(await host.inbox.nextHeader('room.tool_call_request_chunk.stream')).toEqual({ tool_call_id: 'c-1', chunk: { type: 'text', text: 'hello' } });
     await host.session.sendPacked('room.tool_call_response_chunk', { tool_call_id: 'c-1', chunk: { type: 'text', text: 'part' } }, undefined, call.id);
-    await host.session.sendPacked('room.tool_call_response_chunk', { tool_call_id: 'c-1', chunk: { type: 'control', method: 'close', status_code: 1000 } }, undefined, call.id);
-    expect(await caller.inbox.nextHeader('room.tool_call_response_chunk')).toEqual({ tool_call_id: 'c-1', toolkit: 'stream', tool: 'chat', chunk: { type: 'text', text: 'part' } });
+    await host.session.sendPacked(
+      'room.tool_call_response_chunk',
+      { tool_call_id: 'c-1', chunk: { type: 'control', method: 'close', status_code: 1000 } },
+      undefined,
+      call.id,
+    );
+    expect(await caller.inbox.nextHeader('room.tool_call_response_chunk')).toEqual({
+      tool_call_id: 'c-1',
+      toolkit: 'stream',
+      tool: 'chat',
+      chunk: { type: 'text', text: 'part' },
+    });
     const last = await caller.inbox.next('room.tool_call_response_chunk');
     const { header, payload } = unpackMessage(last.data);
     expect(contentFromParts(header['chunk'] as JsonObject, payload)).toEqual({ type: 'control', method: 'close', statusCode: 1000 });
     // A chunk for a call that already finished is acknowledged and dropped.
-    await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-1', chunk: { type: 'control', method: 'close' } })).resolves.toEqual({ type: 'empty' });
-    await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'never', chunk: { type: 'text', text: 'x' } })).rejects.toMatchObject({ contentCode: 1003 });
+    await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-1', chunk: { type: 'control', method: 'close' } })).resolves.toEqual(
+      { type: 'empty' },
+    );
+    await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'never', chunk: { type: 'text', text: 'x' } })).rejects.toMatchObject({
+      contentCode: 1003,
+    });
   });
 
   it('holds request chunks for a tool whose output streams until the host has answered control open, then forwards them in order', async () => {
     const h = await startServer();
     const host = await connect(h, { role: 'agent' });
     const caller = await connect(h);
-    await register(host, 'collect', true, { gather: { title: 'g', description: '', input_spec: { types: ['text'], stream: true }, output_spec: { types: ['text'], stream: true } } });
+    await register(host, 'collect', true, {
+      gather: { title: 'g', description: '', input_spec: { types: ['text'], stream: true }, output_spec: { types: ['text'], stream: true } },
+    });
     const hostCall = host.inbox.next('room.tool_call.collect');
-    const result = caller.session.request('room.invoke_tool', { toolkit: 'collect', tool: 'gather', tool_call_id: 'c-9', arguments: { type: 'control', method: 'open' } });
+    const result = caller.session.request('room.invoke_tool', {
+      toolkit: 'collect',
+      tool: 'gather',
+      tool_call_id: 'c-9',
+      arguments: { type: 'control', method: 'open' },
+    });
     const chunks = ['alpha', 'beta', 'gamma'];
     for (const text of chunks) {
-      await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-9', chunk: { type: 'text', text } }, Buffer.from(text))).resolves.toEqual({ type: 'empty' });
+      await expect(
+        caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-9', chunk: { type: 'text', text } }, Buffer.from(text)),
+      ).resolves.toEqual({ type: 'empty' });
     }
     const call = await hostCall;
     // A round trip on the host's socket: any chunk forwarded before the acknowledgements would be here by now.
@@ -461,13 +499,22 @@ describe('RoomServer toolkits (§E.2–§E.5)', () => {
     const h = await startServer();
     const host = await connect(h, { role: 'agent' });
     const caller = await connect(h);
-    await register(host, 'strict', true, { gather: { title: 'g', description: '', input_spec: { types: ['text'], stream: true }, output_spec: { types: ['text'], stream: true } } });
+    await register(host, 'strict', true, {
+      gather: { title: 'g', description: '', input_spec: { types: ['text'], stream: true }, output_spec: { types: ['text'], stream: true } },
+    });
     const hostCall = host.inbox.next('room.tool_call.strict');
-    const result = caller.session.request('room.invoke_tool', { toolkit: 'strict', tool: 'gather', tool_call_id: 'c-2', arguments: { type: 'control', method: 'open' } });
+    const result = caller.session.request('room.invoke_tool', {
+      toolkit: 'strict',
+      tool: 'gather',
+      tool_call_id: 'c-2',
+      arguments: { type: 'control', method: 'open' },
+    });
     await caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-2', chunk: { type: 'text', text: 'lost' } });
     await host.session.send('room.tool_call_response', packContent({ type: 'error', text: 'no streams here', code: 1002 }), (await hostCall).id);
     await expect(result).rejects.toMatchObject({ contentCode: 1002 });
-    await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-2', chunk: { type: 'text', text: 'late' } })).resolves.toEqual({ type: 'empty' });
+    await expect(caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-2', chunk: { type: 'text', text: 'late' } })).resolves.toEqual({
+      type: 'empty',
+    });
     await listToolkits(host);
     expect(host.transport.received.filter((m) => m.type.startsWith('room.tool_call_request_chunk'))).toEqual([]);
   });
@@ -476,9 +523,16 @@ describe('RoomServer toolkits (§E.2–§E.5)', () => {
     const h = await startServer();
     const host = await connect(h, { role: 'agent' });
     const caller = await connect(h);
-    await register(host, 'summing', true, { sum: { title: 's', description: '', input_spec: { types: ['json'], stream: true }, output_spec: { types: ['json'], stream: false } } });
+    await register(host, 'summing', true, {
+      sum: { title: 's', description: '', input_spec: { types: ['json'], stream: true }, output_spec: { types: ['json'], stream: false } },
+    });
     const hostCall = host.inbox.next('room.tool_call.summing');
-    const result = caller.session.request('room.invoke_tool', { toolkit: 'summing', tool: 'sum', tool_call_id: 'c-5', arguments: { type: 'control', method: 'open' } });
+    const result = caller.session.request('room.invoke_tool', {
+      toolkit: 'summing',
+      tool: 'sum',
+      tool_call_id: 'c-5',
+      arguments: { type: 'control', method: 'open' },
+    });
     for (const n of [1, 2]) await caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-5', chunk: { type: 'json', json: { n } } });
     await caller.session.request('room.tool_call_request_chunk', { tool_call_id: 'c-5', chunk: { type: 'control', method: 'close' } });
     const call = await hostCall;
@@ -528,9 +582,18 @@ describe('RoomServer robustness (§D.1, §E.10)', () => {
   it('answers unknown types and malformed headers with 1002, ignores unknown one-way types, and keeps serving', async () => {
     const h = await startServer();
     const client = await connect(h);
-    await expect(client.session.request('room.frobnicate', {})).rejects.toMatchObject({ contentCode: 1002, message: expect.stringContaining('room.frobnicate') });
-    await expect(client.session.requestRaw('room.register_toolkit', new Uint8Array([1, 2, 3])).then(unpackContent)).resolves.toMatchObject({ type: 'error', code: 1002 });
-    await expect(client.session.request('room.register_toolkit', { title: 'no name', tools: {} })).rejects.toMatchObject({ contentCode: 1002, message: expect.stringContaining('name') });
+    await expect(client.session.request('room.frobnicate', {})).rejects.toMatchObject({
+      contentCode: 1002,
+      message: expect.stringContaining('room.frobnicate'),
+    });
+    await expect(client.session.requestRaw('room.register_toolkit', new Uint8Array([1, 2, 3])).then(unpackContent)).resolves.toMatchObject({
+      type: 'error',
+      code: 1002,
+    });
+    await expect(client.session.request('room.register_toolkit', { title: 'no name', tools: {} })).rejects.toMatchObject({
+      contentCode: 1002,
+      message: expect.stringContaining('name'),
+    });
     await expect(client.session.request('room.invoke_tool', { toolkit: 'x' })).rejects.toMatchObject({ contentCode: 1002 });
 
     const oneWayId = await client.session.sendPacked('agent.tool_call_response', { whatever: true });
@@ -550,7 +613,10 @@ describe('RoomServer robustness (§D.1, §E.10)', () => {
       const id = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
       return [encodeDataFrame(id, 1, new Uint8Array([9, 9, 9]))];
     };
-    await expect(client.session.request('room.list_toolkits', {})).rejects.toMatchObject({ contentCode: 1002, message: expect.stringContaining('expected a header frame') });
+    await expect(client.session.request('room.list_toolkits', {})).rejects.toMatchObject({
+      contentCode: 1002,
+      message: expect.stringContaining('expected a header frame'),
+    });
     // Too short to carry an id: recorded, nothing to answer; the next header frame resets the reader.
     client.ws.send(Buffer.from([1, 2, 3]));
     expect(await listToolkits(client)).toEqual({});
@@ -575,7 +641,10 @@ describe('RoomServer robustness (§D.1, §E.10)', () => {
     const h = await startServer();
     const host = await connect(h, { role: 'agent' });
     const caller = await connect(h);
-    host.session.on('room.tool_call.bad', (message, session) => void session.send('room.tool_call_response', packMessage({ type: 'raw', outputs: [] }), message.id));
+    host.session.on(
+      'room.tool_call.bad',
+      (message, session) => void session.send('room.tool_call_response', packMessage({ type: 'raw', outputs: [] }), message.id),
+    );
     await register(host, 'bad', true);
     await expect(invoke(caller, 'bad', 'echo', {})).rejects.toMatchObject({ contentCode: 1002, message: expect.stringContaining('invalid response') });
   });
@@ -701,20 +770,35 @@ describe('RoomServer messaging, status and room.call (§E.6, §A.8)', () => {
       type: 'messaging.enabled',
       message: { participants: [{ id: a.id, role: 'user', attributes: { name: 'a' } }] },
     });
-    expect(await a.inbox.nextHeader('messaging.send')).toEqual({ from_participant_id: b.id, type: 'participant.enabled', message: { id: b.id, role: 'agent', attributes: { name: 'b' } } });
+    expect(await a.inbox.nextHeader('messaging.send')).toEqual({
+      from_participant_id: b.id,
+      type: 'participant.enabled',
+      message: { id: b.id, role: 'agent', attributes: { name: 'b' } },
+    });
 
-    await invoke(a, 'messaging', 'send', { to_participant_id: b.id, type: 'chat', message_json: JSON.stringify({ text: 'hi' }), attachment_base64: Buffer.from('att').toString('base64') });
+    await invoke(a, 'messaging', 'send', {
+      to_participant_id: b.id,
+      type: 'chat',
+      message_json: JSON.stringify({ text: 'hi' }),
+      attachment_base64: Buffer.from('att').toString('base64'),
+    });
     const sent = await b.inbox.next('messaging.send');
     const { header, payload } = unpackMessage(sent.data);
     expect(header).toEqual({ from_participant_id: a.id, type: 'chat', message: { text: 'hi' } });
     expect(Buffer.from(payload).toString()).toBe('att');
-    await expect(invoke(a, 'messaging', 'send', { to_participant_id: 'ghost', type: 'chat', message_json: '{}' })).rejects.toMatchObject({ message: 'the participant was not found' });
+    await expect(invoke(a, 'messaging', 'send', { to_participant_id: 'ghost', type: 'chat', message_json: '{}' })).rejects.toMatchObject({
+      message: 'the participant was not found',
+    });
 
     await invoke(b, 'messaging', 'broadcast', { type: 'news', message_json: '{"n":1}' });
     expect(await a.inbox.nextHeader('messaging.send')).toEqual({ from_participant_id: b.id, type: 'news', message: { n: 1 } });
 
     await b.session.sendPacked('set_attributes', { mood: 'busy' });
-    expect(await a.inbox.nextHeader('messaging.send')).toEqual({ from_participant_id: b.id, type: 'participant.attributes', message: { attributes: { name: 'b', mood: 'busy' } } });
+    expect(await a.inbox.nextHeader('messaging.send')).toEqual({
+      from_participant_id: b.id,
+      type: 'participant.attributes',
+      message: { attributes: { name: 'b', mood: 'busy' } },
+    });
 
     expect(h.server.dismiss(ROOM, b.id)).toBe(true);
     expect(await b.inbox.nextHeader('messaging.send')).toMatchObject({ type: 'dismiss' });
@@ -745,11 +829,24 @@ describe('RoomServer messaging, status and room.call (§E.6, §A.8)', () => {
       },
     });
     const client = await connect(h);
-    await expect(client.session.request('room.call', { name: 'helper', url: 'http://127.0.0.1:9/webhook', arguments: { a: 1 } })).resolves.toEqual({ type: 'empty' });
+    await expect(client.session.request('room.call', { name: 'helper', url: 'http://127.0.0.1:9/webhook', arguments: { a: 1 } })).resolves.toEqual({
+      type: 'empty',
+    });
     expect(calls).toEqual([
-      { room: ROOM, roomUrl: `${h.base}/rooms/${ROOM}`, name: 'helper', url: 'http://127.0.0.1:9/webhook', arguments: { a: 1 }, api: null, callerId: client.id },
+      {
+        room: ROOM,
+        roomUrl: `${h.base}/rooms/${ROOM}`,
+        name: 'helper',
+        url: 'http://127.0.0.1:9/webhook',
+        arguments: { a: 1 },
+        api: null,
+        callerId: client.id,
+      },
     ]);
-    await expect(client.session.request('room.call', { name: 'broken', url: 'http://x/' })).rejects.toMatchObject({ contentCode: 1008, message: expect.stringContaining('connection refused') });
+    await expect(client.session.request('room.call', { name: 'broken', url: 'http://x/' })).rejects.toMatchObject({
+      contentCode: 1008,
+      message: expect.stringContaining('connection refused'),
+    });
     const denied = await connect(h, { api: { agents: { call: false } } });
     await expect(denied.session.request('room.call', { name: 'n', url: 'http://x/' })).rejects.toMatchObject({ contentCode: 1001 });
 

@@ -66,7 +66,11 @@ describe('the emulator services REST', () => {
   it('answers 400 naming the field for a spec the platform would reject, and asks for a bearer token', async () => {
     const { emulator, bearer } = await up();
     const post = (body: unknown, auth = `Bearer ${bearer}`) =>
-      fetch(`${emulator.url}/accounts/projects/${PROJECT}/services`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: JSON.stringify(body) });
+      fetch(`${emulator.url}/accounts/projects/${PROJECT}/services`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: auth },
+        body: JSON.stringify(body),
+      });
     const misspelt = await post({ version: 'v1', kind: 'Service', metadata: { name: 'x' }, extrnal: { url: 'wss://x' } });
     expect(misspelt.status).toBe(400);
     expect(await misspelt.json()).toMatchObject({ error: { code: 'RR_EMULATOR_BAD_REQUEST', message: expect.stringContaining('extrnal') } });

@@ -110,7 +110,7 @@ describe('WebhookSender', () => {
   });
 
   describe('ordering', () => {
-    it('sends different rooms in parallel while one room\'s events keep their order', async () => {
+    it("sends different rooms in parallel while one room's events keep their order", async () => {
       const seen: string[] = [];
       let releaseSlow!: () => void;
       const fastArrived = new Promise<void>((resolve) => (releaseSlow = resolve));
@@ -384,7 +384,7 @@ describe('WebhookSender', () => {
       const webhooks = makeSender({
         mintCallToken: (input) => {
           minted.push(input);
-          return 'jwt-for-' + input.name;
+          return `jwt-for-${input.name}`;
         },
       });
       webhooks.create({ url: `${receiver.url}/call`, name: 'adder', action: 'call', payload: { a: 1 } });

@@ -64,12 +64,12 @@ function be32(value: number): number[] {
 
 /** Frames that look like protocol frames (small ids, plausible indexes) so the reader's states are reached. */
 const plausibleFrame = fc.oneof(
-  fc.record({ id: fc.nat(3), count: fc.oneof(fc.nat(6), fc.nat()), type: fc.uint8Array({ maxLength: 12 }) }).map(({ id, count, type }) =>
-    Uint8Array.from([...be32(0), ...be32(id), ...be32(0), ...be32(count), ...type]),
-  ),
-  fc.record({ id: fc.nat(3), index: fc.oneof(fc.nat(7), fc.nat()), data: fc.uint8Array({ maxLength: 1200 }) }).map(({ id, index, data }) =>
-    Uint8Array.from([...be32(0), ...be32(id), ...be32(index), ...data]),
-  ),
+  fc
+    .record({ id: fc.nat(3), count: fc.oneof(fc.nat(6), fc.nat()), type: fc.uint8Array({ maxLength: 12 }) })
+    .map(({ id, count, type }) => Uint8Array.from([...be32(0), ...be32(id), ...be32(0), ...be32(count), ...type])),
+  fc
+    .record({ id: fc.nat(3), index: fc.oneof(fc.nat(7), fc.nat()), data: fc.uint8Array({ maxLength: 1200 }) })
+    .map(({ id, index, data }) => Uint8Array.from([...be32(0), ...be32(id), ...be32(index), ...data])),
 );
 const anyFrame = fc.oneof(fc.uint8Array({ maxLength: 40 }), plausibleFrame);
 
@@ -198,7 +198,10 @@ const contentArb: fc.Arbitrary<Content> = fc.oneof(
 
 /** Header objects that reach every branch: a known or unknown type, fields of every JSON kind. */
 const headerFields = fc.dictionary(
-  fc.oneof(fc.constantFrom('type', 'json', 'text', 'name', 'url', 'mime_type', 'code', 'method', 'status_code', 'message', 'headers', '__meshagent__', '__proto__'), fc.string()),
+  fc.oneof(
+    fc.constantFrom('type', 'json', 'text', 'name', 'url', 'mime_type', 'code', 'method', 'status_code', 'message', 'headers', '__meshagent__', '__proto__'),
+    fc.string(),
+  ),
   fc.oneof(fc.constantFrom<unknown>(...CONTENT_TYPES, 'raw', 'open', 'close', '1000', ' 7 '), fc.jsonValue()),
 );
 const headerArb = fc.oneof(
@@ -212,7 +215,10 @@ const byteMutation = fc.oneof(
   fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
 );
 
-function mutateBytes(bytes: Uint8Array, mutations: ReadonlyArray<{ kind: 'flip' | 'truncate' | 'insert'; at: number; mask?: number; bytes?: Uint8Array }>): Uint8Array {
+function mutateBytes(
+  bytes: Uint8Array,
+  mutations: ReadonlyArray<{ kind: 'flip' | 'truncate' | 'insert'; at: number; mask?: number; bytes?: Uint8Array }>,
+): Uint8Array {
   let out = Uint8Array.from(bytes);
   for (const m of mutations) {
     const at = out.length === 0 ? 0 : m.at % (out.length + 1);
@@ -267,8 +273,7 @@ const TOKEN_SECRET = 'fault-token-secret';
 const ROOM = 'fuzz-room';
 const NOW_S = 1_750_000_000;
 const TOKEN_CODES: readonly ErrorCode[] = ['RR_TOKEN_MALFORMED', 'RR_TOKEN_SIGNATURE', 'RR_TOKEN_EXPIRED', 'RR_TOKEN_WRONG_ROOM'];
-const verify = (token: unknown) =>
-  outcome(() => verifyParticipantToken(token as string, { secret: TOKEN_SECRET, room: ROOM, now: NOW_S }), TOKEN_CODES);
+const verify = (token: unknown) => outcome(() => verifyParticipantToken(token as string, { secret: TOKEN_SECRET, room: ROOM, now: NOW_S }), TOKEN_CODES);
 
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 const tokenLike = fc.oneof(
@@ -280,7 +285,11 @@ const tokenLike = fc.oneof(
 );
 
 const validToken = fc
-  .record({ name: fc.string({ minLength: 1, maxLength: 20 }), role: fc.constantFrom('user' as const, 'agent' as const, 'tool' as const), ttl: fc.option(fc.integer({ min: 1, max: 10_000 }), { nil: undefined }) })
+  .record({
+    name: fc.string({ minLength: 1, maxLength: 20 }),
+    role: fc.constantFrom('user' as const, 'agent' as const, 'tool' as const),
+    ttl: fc.option(fc.integer({ min: 1, max: 10_000 }), { nil: undefined }),
+  })
   .map(({ name, role, ttl }) =>
     mintParticipantToken({ name, role, room: ROOM, secret: TOKEN_SECRET, now: NOW_S, ...(ttl === undefined ? {} : { expiresInSeconds: ttl }) }),
   );
@@ -310,7 +319,11 @@ describe('the participant-token verifier under fuzzing', () => {
         expect(verify(token).ok).toBe(true);
         const i = at % token.length;
         const mutated =
-          how === 'replace' ? token.slice(0, i) + char + token.slice(i + 1) : how === 'insert' ? token.slice(0, i) + char + token.slice(i) : token.slice(0, i) + token.slice(i + 1);
+          how === 'replace'
+            ? token.slice(0, i) + char + token.slice(i + 1)
+            : how === 'insert'
+              ? token.slice(0, i) + char + token.slice(i)
+              : token.slice(0, i) + token.slice(i + 1);
         fc.pre(mutated !== token);
         const result = verify(mutated);
         expect(result.ok).toBe(false);
@@ -366,7 +379,10 @@ describe('the participant-token verifier under fuzzing', () => {
     fc.assert(
       fc.property(claims, (payload) => {
         const token = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(payload)}`;
-        const signed = typeof payload === 'object' && payload !== null && !Array.isArray(payload) ? signJwt(payload as Record<string, unknown>, TOKEN_SECRET) : `${token}.${'A'.repeat(43)}`;
+        const signed =
+          typeof payload === 'object' && payload !== null && !Array.isArray(payload)
+            ? signJwt(payload as Record<string, unknown>, TOKEN_SECRET)
+            : `${token}.${'A'.repeat(43)}`;
         const result = verify(signed);
         if (result.ok) {
           expect(result.value.room).toBe(ROOM);
@@ -416,14 +432,26 @@ describe('the webhook endpoint under fuzzing', () => {
   const envelope = fc.record(
     {
       event: fc.oneof(fc.constantFrom('room.started', 'room.ended', 'room.call', 'webhook.ping', 'ping', 'x.custom', ''), fc.jsonValue()),
-      data: fc.oneof(fc.record({ room_name: fc.oneof(fc.string(), fc.jsonValue()), room_url: fc.string(), token: fc.string(), session_id: fc.string() }, { requiredKeys: [] }), fc.jsonValue()),
+      data: fc.oneof(
+        fc.record(
+          { room_name: fc.oneof(fc.string(), fc.jsonValue()), room_url: fc.string(), token: fc.string(), session_id: fc.string() },
+          { requiredKeys: [] },
+        ),
+        fc.jsonValue(),
+      ),
     },
     { requiredKeys: [] },
   );
   /** Envelopes that pass parsing, so signed ones get through to the ledger and the hooks. */
   const goodEnvelope = fc.record({
     event: fc.constantFrom('room.started', 'room.ended', 'room.call', 'webhook.ping', 'x.custom'),
-    data: fc.record({ room_name: fc.string({ minLength: 1 }), room_url: fc.constant('ws://127.0.0.1:1/rooms/r'), token: fc.string(), session_id: fc.uuid(), arguments: fc.constant(null) }),
+    data: fc.record({
+      room_name: fc.string({ minLength: 1 }),
+      room_url: fc.constant('ws://127.0.0.1:1/rooms/r'),
+      token: fc.string(),
+      session_id: fc.uuid(),
+      arguments: fc.constant(null),
+    }),
   });
   const body = fc.oneof(
     goodEnvelope.map((value) => pythonDumps(value)),
@@ -436,7 +464,10 @@ describe('the webhook endpoint under fuzzing', () => {
   );
   const contentType = fc.oneof(
     { weight: 6, arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'APPLICATION/JSON', 'application/cloudevents+json') },
-    { weight: 1, arbitrary: fc.constantFrom(undefined, 'application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x', 'application/', 'json', ';') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(undefined, 'application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x', 'application/', 'json', ';'),
+    },
     { weight: 1, arbitrary: printable },
   );
   /** Any header a sender could add, except those that change how HTTP frames the body. */
@@ -448,16 +479,28 @@ describe('the webhook endpoint under fuzzing', () => {
   );
   const forgedHeaders = fc.record(
     {
-      'meshagent-signature': fc.oneof(printable, printable.map((t) => `Bearer ${t}`), fc.constant(`Bearer ${signJwt({ sha256: '0'.repeat(64) }, WEBHOOK_SECRET)}`), fc.constant(`Bearer ${signJwt({ sha256: 'x' }, 'wrong')}`)),
+      'meshagent-signature': fc.oneof(
+        printable,
+        printable.map((t) => `Bearer ${t}`),
+        fc.constant(`Bearer ${signJwt({ sha256: '0'.repeat(64) }, WEBHOOK_SECRET)}`),
+        fc.constant(`Bearer ${signJwt({ sha256: 'x' }, 'wrong')}`),
+      ),
       'webhook-id': printable,
       'webhook-timestamp': fc.oneof(printable, fc.integer({ min: NOW_S - 1000, max: NOW_S + 1000 }).map(String)),
-      'webhook-signature': fc.oneof(printable, printable.map((t) => `v1,${Buffer.from(t).toString('base64')}`)),
+      'webhook-signature': fc.oneof(
+        printable,
+        printable.map((t) => `v1,${Buffer.from(t).toString('base64')}`),
+      ),
       'x-meshia-signature': fc.oneof(printable, fc.stringMatching(/^sha256=[0-9a-f]{64}$/)),
       'content-encoding': fc.constantFrom('gzip', 'br', 'identity', 'x'),
     },
     { requiredKeys: [] },
   );
-  const method = fc.oneof(fc.constant('POST' as const), fc.constant('POST' as const), fc.constantFrom('GET' as const, 'PUT' as const, 'PATCH' as const, 'DELETE' as const, 'OPTIONS' as const));
+  const method = fc.oneof(
+    fc.constant('POST' as const),
+    fc.constant('POST' as const),
+    fc.constantFrom('GET' as const, 'PUT' as const, 'PATCH' as const, 'DELETE' as const, 'OPTIONS' as const),
+  );
   const url = fc.oneof(fc.constant('/webhook'), fc.constant('/webhook'), fc.constantFrom('/webhook/', '/webhook?x=1', '/nope', '/webhook/x', '//webhook'));
 
   /** Checks the answer's shape and returns how many hooks the request must have caused. */
@@ -510,7 +553,10 @@ describe('the webhook endpoint under fuzzing', () => {
         body,
         fc.constantFrom<SignatureScheme>('meshagent', 'standard-webhooks', 'hmac-sha256'),
         fc.uuid(),
-        fc.oneof({ weight: 6, arbitrary: fc.constantFrom('application/json', 'application/vnd.x+json; charset=utf-8') }, { weight: 1, arbitrary: fc.constantFrom(undefined, 'text/plain') }),
+        fc.oneof(
+          { weight: 6, arbitrary: fc.constantFrom('application/json', 'application/vnd.x+json; charset=utf-8') },
+          { weight: 1, arbitrary: fc.constantFrom(undefined, 'text/plain') },
+        ),
         extraHeaders,
         async (payload, scheme, id, type, extra) => {
           hookCalls = 0;

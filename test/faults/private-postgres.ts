@@ -73,7 +73,9 @@ export async function startPrivatePostgres(options: StartPrivatePostgresOptions 
   const binDir = options.binDir ?? findPostgresBinDir();
   if (binDir === undefined) {
     const fromEnv = process.env['ROOMRUNNER_PG_BIN'];
-    throw new PrivatePostgresUnavailable(fromEnv ? `ROOMRUNNER_PG_BIN=${fromEnv} has no initdb` : 'no initdb found (install PostgreSQL, or set ROOMRUNNER_PG_BIN)');
+    throw new PrivatePostgresUnavailable(
+      fromEnv ? `ROOMRUNNER_PG_BIN=${fromEnv} has no initdb` : 'no initdb found (install PostgreSQL, or set ROOMRUNNER_PG_BIN)',
+    );
   }
   const asRoot = process.getuid?.() === 0;
   const root = mkdtempSync(join(tmpdir(), 'rr-pg-'));

@@ -8,14 +8,14 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { JsonContent, RoomClient as OfficialRoomClient, RoomServerException, WebSocketClientProtocol } from '@meshagent/meshagent';
+import { type JsonContent, RoomClient as OfficialRoomClient, RoomServerException, WebSocketClientProtocol } from '@meshagent/meshagent';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import { adder } from '../../agents/adder.js';
 import { joinRoom, type JoinedRoom } from '../../src/agents/host.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
-import { isRoomrunnerError, RoomrunnerError } from '../../src/errors.js';
+import { isRoomrunnerError, type RoomrunnerError } from '../../src/errors.js';
 import { defineAgent, type Toolkit } from '../../src/index.js';
 import { FrameReader, type FrameMessage } from '../../src/protocol/frame-reader.js';
 import { encodeFrames } from '../../src/protocol/frames.js';
@@ -58,7 +58,10 @@ interface Deferred<T> {
 function deferred<T = void>(): Deferred<T> {
   let resolve!: (value: T) => void;
   let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   return { promise, resolve, reject };
 }
 
@@ -79,10 +82,9 @@ async function emulatorUp(options: Parameters<typeof startEmulator>[0] = {}): Pr
 }
 
 async function host(emulator: Emulator, room: string, toolkits: readonly Toolkit[]): Promise<JoinedRoom> {
-  const registered = emulator.roomServer.waitForEvent(
-    (e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === toolkits.at(-1)?.name,
-    { includePast: true },
-  );
+  const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === toolkits.at(-1)?.name, {
+    includePast: true,
+  });
   const joined = await joinRoom({
     url: emulator.roomUrl(room),
     room,
@@ -171,7 +173,9 @@ describe('a room server killed mid-call', () => {
     // A new room server on the same port: the host comes back by itself and registers its agents again.
     const second = await startEmulator({ port, secret: SECRET, idleGraceMs: 60_000 });
     cleanups.push(() => second.close());
-    const again = await second.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === 't.slow', { includePast: true });
+    const again = await second.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === 't.slow', {
+      includePast: true,
+    });
     expect(again.participantId).toBe(joined.connection.participantId);
     expect(again.participantId).not.toBe(before);
     await expect.poll(() => joined.connection.state).toBe('ready');
@@ -406,8 +410,18 @@ describe('agents that are slow or leak promises', () => {
 describe('oversize messages', () => {
   const ROOM_MAX_BYTES = 256 * 1024;
   const CALLER_MAX_BYTES = 64 * 1024;
-  const length = defineAgent({ name: 't.length', input: z.object({ text: z.string() }), output: z.object({ length: z.int() }), run: ({ text }) => ({ length: text.length }) });
-  const big = defineAgent({ name: 't.big', input: z.object({ bytes: z.int() }), output: z.object({ text: z.string() }), run: ({ bytes }) => ({ text: 'x'.repeat(bytes) }) });
+  const length = defineAgent({
+    name: 't.length',
+    input: z.object({ text: z.string() }),
+    output: z.object({ length: z.int() }),
+    run: ({ text }) => ({ length: text.length }),
+  });
+  const big = defineAgent({
+    name: 't.big',
+    input: z.object({ bytes: z.int() }),
+    output: z.object({ text: z.string() }),
+    run: ({ bytes }) => ({ text: 'x'.repeat(bytes) }),
+  });
 
   it('refuses a request over the room maximum with 1002 (RR_MESSAGE_TOO_LARGE) and serves the next one on the same socket, 200 KB included', async () => {
     const emulator = await emulatorUp({ roomServer: { maxMessageBytes: ROOM_MAX_BYTES } });
@@ -455,8 +469,10 @@ describe('oversize messages', () => {
     // Today the request fails at its own timeout; failing it at once with RR_MESSAGE_TOO_LARGE would be better.
     expect(isRoomrunnerError(failed, 'RR_REQUEST_TIMEOUT') || isRoomrunnerError(failed, 'RR_MESSAGE_TOO_LARGE'), String(failed)).toBe(true);
 
-    expect(await caller.invokeTool({ toolkit: 't.big', tool: 'ask', arguments: { bytes: 1_000 } })).toEqual({ type: 'json', json: { text: 'x'.repeat(1_000) } });
+    expect(await caller.invokeTool({ toolkit: 't.big', tool: 'ask', arguments: { bytes: 1_000 } })).toEqual({
+      type: 'json',
+      json: { text: 'x'.repeat(1_000) },
+    });
     expect(caller.connection.state).toBe('ready');
   });
 });
-

@@ -125,10 +125,9 @@ describe('roomrunner serve: rooms that start again, and a crash after acknowledg
     expect(tracker.history.filter((r) => r.room === 'again')).toHaveLength(2);
     expect(tracker.violations).toEqual([]);
     // Four deliveries acted on: the ledger keeps the latest of each body, both processed.
-    await expect.poll(async () => (await deliveries(server.url)).map((d) => `${d.event}:${d.result}`).sort(), { timeout: 10_000 }).toEqual([
-      'room.ended:processed',
-      'room.started:processed',
-    ]);
+    await expect
+      .poll(async () => (await deliveries(server.url)).map((d) => `${d.event}:${d.result}`).sort(), { timeout: 10_000 })
+      .toEqual(['room.ended:processed', 'room.started:processed']);
 
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
@@ -156,7 +155,9 @@ describe('roomrunner serve: rooms that start again, and a crash after acknowledg
     const outcome = await Promise.race([all.then(() => 'attached' as const), bound]);
     const missing = rooms.filter((room) => tracker.live(room).length !== 1);
     expect(outcome, `rooms not attached ${RECOVERY_BOUND_MS} ms after the restart: ${missing.join(', ')}`).toBe('attached');
-    console.log(`crash recovery: ${attachedBeforeCrash} of ${CRASH_ROOMS} rooms had been joined before the SIGKILL; all attached ${Date.now() - restartedAt} ms after the restart`);
+    console.log(
+      `crash recovery: ${attachedBeforeCrash} of ${CRASH_ROOMS} rooms had been joined before the SIGKILL; all attached ${Date.now() - restartedAt} ms after the restart`,
+    );
 
     await expect.poll(async () => (await deliveries(after.url)).filter((d) => d.result !== 'processed').length, { timeout: 10_000 }).toBe(0);
     expect(tracker.violations).toEqual([]);

@@ -43,7 +43,13 @@ async function startServe(apiUrl: string): Promise<ServingProcess & { port: numb
  * Each request goes on a new connection: a pooled keep-alive one (what `fetch` would reuse) is the longest idle
  * connection once the cap is reached, so the cap may close it just as a request is written to it.
  */
-async function request(port: number, method: string, path: string, body?: string, headers?: Record<string, string>): Promise<{ status: number; body: unknown }> {
+async function request(
+  port: number,
+  method: string,
+  path: string,
+  body?: string,
+  headers?: Record<string, string>,
+): Promise<{ status: number; body: unknown }> {
   const answer = await requestRaw(port, { method, path, ...(body === undefined ? {} : { body }), ...(headers === undefined ? {} : { headers }) }, (socket) =>
     cleanups.push(() => socket.destroy()),
   );

@@ -47,7 +47,14 @@ function valid(i: number): Delivery {
   const event = i % 2 === 0 ? 'room.started' : 'room.ended';
   const body = pythonDumps({ event, data: { room_name: room, room_url: `ws://127.0.0.1:1/rooms/${room}`, session_id: `s-${i}` } });
   const scheme = (['meshagent', 'standard-webhooks', 'hmac-sha256'] as const)[i % 3] as SignatureScheme;
-  return { label: `valid ${scheme} ${event}`, method: 'POST', body, headers: { ...json, ...signed(scheme, body, `msg-${i}`) }, expected: { status: 200 }, room };
+  return {
+    label: `valid ${scheme} ${event}`,
+    method: 'POST',
+    body,
+    headers: { ...json, ...signed(scheme, body, `msg-${i}`) },
+    expected: { status: 200 },
+    room,
+  };
 }
 
 const refused = (code: ErrorCode): Delivery['expected'] => ({ status: (ERROR_CATALOG[code] as ErrorSpec).http as number, code });
@@ -58,29 +65,77 @@ function invalid(kind: number, i: number, twin: Delivery): Delivery {
   switch (kind) {
     case 0:
       // The twin's body signed with another key.
-      return { label: 'wrong key', method: 'POST', body: twin.body ?? '', headers: { ...json, ...signWebhook('meshagent', { body: twin.body ?? '', secret: 'not-the-secret' }) }, expected: refused('RR_WEBHOOK_SIGNATURE_MISMATCH') };
+      return {
+        label: 'wrong key',
+        method: 'POST',
+        body: twin.body ?? '',
+        headers: { ...json, ...signWebhook('meshagent', { body: twin.body ?? '', secret: 'not-the-secret' }) },
+        expected: refused('RR_WEBHOOK_SIGNATURE_MISMATCH'),
+      };
     case 1:
       return { label: 'no signature', method: 'POST', body, headers: json, expected: refused('RR_WEBHOOK_SIGNATURE_MISSING') };
     case 2:
-      return { label: 'malformed signature', method: 'POST', body, headers: { ...json, 'meshagent-signature': 'Bearer not-a-jwt' }, expected: refused('RR_WEBHOOK_SIGNATURE_MALFORMED') };
+      return {
+        label: 'malformed signature',
+        method: 'POST',
+        body,
+        headers: { ...json, 'meshagent-signature': 'Bearer not-a-jwt' },
+        expected: refused('RR_WEBHOOK_SIGNATURE_MALFORMED'),
+      };
     case 3:
-      return { label: 'stale timestamp', method: 'POST', body, headers: { ...json, ...signed('standard-webhooks', body, `stale-${i}`, nowSeconds() - 3_600) }, expected: refused('RR_WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE') };
+      return {
+        label: 'stale timestamp',
+        method: 'POST',
+        body,
+        headers: { ...json, ...signed('standard-webhooks', body, `stale-${i}`, nowSeconds() - 3_600) },
+        expected: refused('RR_WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE'),
+      };
     case 4:
-      return { label: 'wrong hmac', method: 'POST', body, headers: { ...json, 'x-meshia-signature': `sha256=${'0'.repeat(64)}` }, expected: refused('RR_WEBHOOK_SIGNATURE_MISMATCH') };
+      return {
+        label: 'wrong hmac',
+        method: 'POST',
+        body,
+        headers: { ...json, 'x-meshia-signature': `sha256=${'0'.repeat(64)}` },
+        expected: refused('RR_WEBHOOK_SIGNATURE_MISMATCH'),
+      };
     case 5: {
       const text = `{"event":"room.started","data":{"room_name":"bad-${i}"`;
-      return { label: 'bad JSON', method: 'POST', body: text, headers: { ...json, ...signed('hmac-sha256', text, `x-${i}`) }, expected: refused('RR_WEBHOOK_BODY_NOT_JSON') };
+      return {
+        label: 'bad JSON',
+        method: 'POST',
+        body: text,
+        headers: { ...json, ...signed('hmac-sha256', text, `x-${i}`) },
+        expected: refused('RR_WEBHOOK_BODY_NOT_JSON'),
+      };
     }
     case 6: {
       const envelope = pythonDumps({ event: 'room.started', data: { room_url: 'ws://x' } });
-      return { label: 'bad envelope', method: 'POST', body: envelope, headers: { ...json, ...signed('standard-webhooks', envelope, `env-${i}`) }, expected: refused('RR_WEBHOOK_ENVELOPE_INVALID') };
+      return {
+        label: 'bad envelope',
+        method: 'POST',
+        body: envelope,
+        headers: { ...json, ...signed('standard-webhooks', envelope, `env-${i}`) },
+        expected: refused('RR_WEBHOOK_ENVELOPE_INVALID'),
+      };
     }
     case 7:
       // The twin's exact body and signature, as text/plain.
-      return { label: 'wrong content type', method: 'POST', body: twin.body ?? '', headers: { ...twin.headers, 'content-type': 'text/plain' }, expected: refused('RR_WEBHOOK_UNSUPPORTED_MEDIA_TYPE') };
+      return {
+        label: 'wrong content type',
+        method: 'POST',
+        body: twin.body ?? '',
+        headers: { ...twin.headers, 'content-type': 'text/plain' },
+        expected: refused('RR_WEBHOOK_UNSUPPORTED_MEDIA_TYPE'),
+      };
     case 8: {
       const oversize = pythonDumps({ event: 'room.started', data: { room_name: `big-${i}`, pad: 'p'.repeat(BODY_LIMIT_BYTES) } });
-      return { label: 'oversize', method: 'POST', body: oversize, headers: { ...json, ...signed('meshagent', oversize, `big-${i}`) }, expected: refused('RR_WEBHOOK_BODY_TOO_LARGE') };
+      return {
+        label: 'oversize',
+        method: 'POST',
+        body: oversize,
+        headers: { ...json, ...signed('meshagent', oversize, `big-${i}`) },
+        expected: refused('RR_WEBHOOK_BODY_TOO_LARGE'),
+      };
     }
     default:
       return { label: 'GET', method: 'GET', headers: {}, expected: refused('RR_WEBHOOK_METHOD_NOT_ALLOWED') };

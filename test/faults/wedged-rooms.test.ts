@@ -145,7 +145,9 @@ describe('roomrunner serve with a room server that never answers', () => {
     // When the connection does not let go within the give-up grace (a loaded machine), the bound's own message
     // stands alone; otherwise it names the phase and the URL.
     for (const error of errors) {
-      expect(error).toMatch(new RegExp(`^join attempt did not finish within ${ATTEMPT_TIMEOUT_MS} ms($| \\(while .* ${front.url.replace('http', 'ws')}/rooms/)`));
+      expect(error).toMatch(
+        new RegExp(`^join attempt did not finish within ${ATTEMPT_TIMEOUT_MS} ms($| \\(while .* ${front.url.replace('http', 'ws')}/rooms/)`),
+      );
     }
     expect(errors.some((error) => error.includes(`${front.url.replace('http', 'ws')}/rooms/`))).toBe(true);
 

@@ -15,14 +15,26 @@ afterEach(async () => {
 
 function server(options: Partial<WebhookServerOptions> = {}): { app: ReturnType<WebhookServer['buildApp']>; started: string[]; server: WebhookServer } {
   const started: string[] = [];
-  const s = new WebhookServer({ secrets: [SECRET], store: new MemoryStore(), logger: silentLogger(), defaultMetrics: false, onRoomStarted: (e) => void started.push(e.roomName), ...options });
+  const s = new WebhookServer({
+    secrets: [SECRET],
+    store: new MemoryStore(),
+    logger: silentLogger(),
+    defaultMetrics: false,
+    onRoomStarted: (e) => void started.push(e.roomName),
+    ...options,
+  });
   servers.push(s);
   return { app: s.buildApp(), started, server: s };
 }
 
 async function deliver(app: ReturnType<WebhookServer['buildApp']>, event: string, data: Record<string, unknown>): Promise<void> {
   const body = pythonDumps({ event, data });
-  const response = await app.inject({ method: 'POST', url: '/webhook', payload: body, headers: { 'content-type': 'application/json', ...signWebhook('meshagent', { body, secret: SECRET }) } });
+  const response = await app.inject({
+    method: 'POST',
+    url: '/webhook',
+    payload: body,
+    headers: { 'content-type': 'application/json', ...signWebhook('meshagent', { body, secret: SECRET }) },
+  });
   expect(response.statusCode).toBe(200);
 }
 
@@ -48,7 +60,9 @@ describe('the admin API', () => {
     await deliver(app, 'room.ended', { room_name: 'a' });
     await deliver(app, 'room.started', { room_name: 'b', room_url: 'ws://x/rooms/b' });
     await s.idle();
-    const all = (await app.inject({ method: 'GET', url: '/admin/deliveries', headers: auth })).json() as { deliveries: Array<{ event: string; room: string; result: string }> };
+    const all = (await app.inject({ method: 'GET', url: '/admin/deliveries', headers: auth })).json() as {
+      deliveries: Array<{ event: string; room: string; result: string }>;
+    };
     expect(all.deliveries).toHaveLength(3);
     const started = (await app.inject({ method: 'GET', url: '/admin/deliveries?event=room.started&room=b', headers: auth })).json() as typeof all;
     expect(started.deliveries).toEqual([expect.objectContaining({ event: 'room.started', room: 'b', result: 'processed' })]);
@@ -63,7 +77,8 @@ describe('the admin API', () => {
     const { app, started, server: s } = server({ adminToken: TOKEN });
     await deliver(app, 'room.started', { room_name: 'again', room_url: 'ws://x/rooms/again' });
     await s.idle();
-    const [listed] = ((await app.inject({ method: 'GET', url: '/admin/deliveries', headers: auth })).json() as { deliveries: Array<{ key: string }> }).deliveries;
+    const [listed] = ((await app.inject({ method: 'GET', url: '/admin/deliveries', headers: auth })).json() as { deliveries: Array<{ key: string }> })
+      .deliveries;
     const key = encodeURIComponent(listed?.key ?? '');
     const one = (await app.inject({ method: 'GET', url: `/admin/deliveries/${key}`, headers: auth })).json() as { delivery: { body: string } };
     expect(JSON.parse(one.delivery.body)).toMatchObject({ event: 'room.started', data: { room_name: 'again' } });
@@ -90,7 +105,7 @@ describe('the admin API on odd keys and queries', () => {
     await store.close();
   });
 
-  it('answers a key over fastify\'s 100-character default with a clean 404', async () => {
+  it("answers a key over fastify's 100-character default with a clean 404", async () => {
     const { app } = server({ adminToken: TOKEN, store });
     const response = await app.inject({ method: 'GET', url: `/admin/deliveries/${'k'.repeat(300)}`, headers: auth });
     expect(response.statusCode).toBe(404);

@@ -60,7 +60,10 @@ describe('buildApp health routes', () => {
 
 describe('buildApp readiness', () => {
   it('is ready with a reachable store and passing checks', async () => {
-    const response = await app({ store: new MemoryStore(), readinessChecks: [() => undefined, async () => undefined] }).inject({ method: 'GET', url: '/readyz' });
+    const response = await app({ store: new MemoryStore(), readinessChecks: [() => undefined, async () => undefined] }).inject({
+      method: 'GET',
+      url: '/readyz',
+    });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toStrictEqual({ ready: true });
   });
@@ -71,7 +74,12 @@ describe('buildApp readiness', () => {
     const response = await app({
       store,
       lifecycle: () => ['draining'],
-      readinessChecks: [async function platform() { throw new Error('down'); }, () => Promise.reject(new Error('x'))],
+      readinessChecks: [
+        async function platform() {
+          throw new Error('down');
+        },
+        () => Promise.reject(new Error('x')),
+      ],
     }).inject({ method: 'GET', url: '/readyz' });
     expect(response.statusCode).toBe(503);
     expect(response.json()).toStrictEqual({ ready: false, reasons: ['draining', 'store unavailable', 'platform unavailable', 'check 3 unavailable'] });

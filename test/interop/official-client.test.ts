@@ -205,7 +205,8 @@ describe('official RoomClient 0.39.9 against the emulator (§H.2 b)', () => {
     host.session.on('room.tool_call_request_chunk.shout', (message, session) => {
       const { header } = unpackMessage(message.data);
       const chunk = header['chunk'] as JsonObject;
-      const out = chunk['type'] === 'text' ? { type: 'text', text: String(chunk['text']).toUpperCase() } : { type: 'control', method: 'close', status_code: 1000 };
+      const out =
+        chunk['type'] === 'text' ? { type: 'text', text: String(chunk['text']).toUpperCase() } : { type: 'control', method: 'close', status_code: 1000 };
       void session.sendPacked('room.tool_call_response_chunk', { tool_call_id: header['tool_call_id'], chunk: out }, undefined, callId);
     });
     await host.session.request('room.register_toolkit', {
@@ -289,9 +290,11 @@ describe('official RoomClient 0.39.9 against the emulator (§H.2 b)', () => {
     await bSeesA;
     expect(b.messaging.getParticipant(aId)?.getAttribute('name')).toBe('alpha');
 
-    const received = new Promise<RoomMessageEvent>((resolve) => a.messaging.on('message', (event: RoomMessageEvent) => {
-      if (event.message.type === 'chat') resolve(event);
-    }));
+    const received = new Promise<RoomMessageEvent>((resolve) =>
+      a.messaging.on('message', (event: RoomMessageEvent) => {
+        if (event.message.type === 'chat') resolve(event);
+      }),
+    );
     const to = b.messaging.getParticipant(aId);
     if (!to) throw new Error('beta does not see alpha');
     await b.messaging.sendMessage({ to, type: 'chat', message: { text: 'hello alpha' } });

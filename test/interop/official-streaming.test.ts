@@ -5,13 +5,7 @@
  * all. So a roomrunner agent streams to the official caller through `invokeStream`, and the other direction (an
  * SDK host streaming to roomrunner) is driven with the exact frames the 0.47 SDK's host sends, as byte fixtures.
  */
-import {
-  ControlContent,
-  JsonContent,
-  RoomClient as OfficialRoomClient,
-  WebSocketClientProtocol,
-  type Content as OfficialContent,
-} from '@meshagent/meshagent';
+import { ControlContent, JsonContent, RoomClient as OfficialRoomClient, WebSocketClientProtocol, type Content as OfficialContent } from '@meshagent/meshagent';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { counter } from '../../agents/counter.js';
@@ -46,7 +40,12 @@ afterAll(async () => {
 
 async function hostSamples(room: string): Promise<void> {
   const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === tally.name);
-  const joined = await joinRoom({ url: emulator.roomUrl(room), room, toolkits: [counter, tally], token: mintParticipantToken({ name: 'roomrunner', room, role: 'agent', secret: SECRET }) });
+  const joined = await joinRoom({
+    url: emulator.roomUrl(room),
+    room,
+    toolkits: [counter, tally],
+    token: mintParticipantToken({ name: 'roomrunner', room, role: 'agent', secret: SECRET }),
+  });
   cleanups.push(() => joined.leave());
   await registered;
 }
@@ -61,7 +60,11 @@ async function officialCaller(room: string): Promise<OfficialRoomClient> {
 }
 
 async function roomrunnerCaller(room: string): Promise<RoomClient> {
-  const connection = new RoomConnection({ url: emulator.roomUrl(room), token: mintParticipantToken({ name: 'rr-caller', room, role: 'user', secret: SECRET, api: agentDefaultApiScope() }), reconnect: false });
+  const connection = new RoomConnection({
+    url: emulator.roomUrl(room),
+    token: mintParticipantToken({ name: 'rr-caller', room, role: 'user', secret: SECRET, api: agentDefaultApiScope() }),
+    reconnect: false,
+  });
   cleanups.push(() => connection.close());
   await connection.start();
   return new RoomClient(connection);
@@ -79,11 +82,12 @@ function plain(content: OfficialContent): unknown {
 }
 
 describe('streaming with the official 0.39.9 client through the emulator', () => {
-  it('streams a roomrunner agent\'s running totals to an official invokeStream caller', async () => {
+  it("streams a roomrunner agent's running totals to an official invokeStream caller", async () => {
     await hostSamples('s-out');
     const caller = await officialCaller('s-out');
     const got: unknown[] = [];
-    for await (const content of await caller.invokeStream({ toolkit: 'samples.tally', tool: 'running', input: officialNumbers(1, 2, 3) })) got.push(plain(content));
+    for await (const content of await caller.invokeStream({ toolkit: 'samples.tally', tool: 'running', input: officialNumbers(1, 2, 3) }))
+      got.push(plain(content));
     expect(got).toEqual([{ total: 1 }, { total: 3 }, { total: 6 }, { total: 6 }, { control: 'close', status: 1000, message: undefined }]);
   });
 
@@ -95,14 +99,19 @@ describe('streaming with the official 0.39.9 client through the emulator', () =>
     expect((answer as JsonContent).json).toEqual({ total: 15 });
   });
 
-  it('closes an official caller\'s stream with 1007 and the reason when an input chunk is invalid', async () => {
+  it("closes an official caller's stream with 1007 and the reason when an input chunk is invalid", async () => {
     await hostSamples('s-bad');
     const caller = await officialCaller('s-bad');
     const got: unknown[] = [];
-    for await (const content of await caller.invokeStream({ toolkit: 'samples.tally', tool: 'running', input: officialNumbers(1, 'two', 3) })) got.push(plain(content));
+    for await (const content of await caller.invokeStream({ toolkit: 'samples.tally', tool: 'running', input: officialNumbers(1, 'two', 3) }))
+      got.push(plain(content));
     expect(got).toEqual([
       { total: 1 },
-      { control: 'close', status: 1007, message: 'input chunk 1 of agent samples.tally does not match its input schema: n: Invalid input: expected number, received string' },
+      {
+        control: 'close',
+        status: 1007,
+        message: 'input chunk 1 of agent samples.tally does not match its input schema: n: Invalid input: expected number, received string',
+      },
     ]);
   });
 

@@ -20,7 +20,10 @@ afterEach(async () => {
 });
 
 async function roomrunner(overrides: ConfigOverrides = {}, agents: readonly Toolkit[] = [adder]): Promise<string> {
-  const config = loadConfig({ secret: 's', webhookSecrets: ['w'], port: 0, host: '127.0.0.1', logLevel: 'silent', reconcileIntervalMs: 0, mcp: true, mcpToken: TOKEN, ...overrides }, {});
+  const config = loadConfig(
+    { secret: 's', webhookSecrets: ['w'], port: 0, host: '127.0.0.1', logLevel: 'silent', reconcileIntervalMs: 0, mcp: true, mcpToken: TOKEN, ...overrides },
+    {},
+  );
   const server = new RemoteTaskRunnerServer({ agents, config, defaultMetrics: false });
   const address = await server.start();
   cleanups.push(() => server.close());
@@ -29,7 +32,10 @@ async function roomrunner(overrides: ConfigOverrides = {}, agents: readonly Tool
 
 async function mcpClient(base: string, token: string | undefined = TOKEN): Promise<Client> {
   const client = new Client({ name: 'roomrunner-test', version: '1.0.0' });
-  const transport = new StreamableHTTPClientTransport(new URL('/mcp', base), token === undefined ? {} : { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+  const transport = new StreamableHTTPClientTransport(
+    new URL('/mcp', base),
+    token === undefined ? {} : { requestInit: { headers: { authorization: `Bearer ${token}` } } },
+  );
   await client.connect(transport);
   cleanups.push(() => client.close());
   return client;
@@ -61,7 +67,10 @@ describe('the MCP endpoint', () => {
   it('answers wrong arguments with isError and the message a room caller gets with 1002', async () => {
     const client = await mcpClient(await roomrunner());
     const result = await client.callTool({ name: 'samples.adder', arguments: { a: 'x', b: 2 } });
-    expect(result).toMatchObject({ isError: true, content: [{ type: 'text', text: 'Invalid arguments for agent samples.adder: a: Invalid input: expected number, received string' }] });
+    expect(result).toMatchObject({
+      isError: true,
+      content: [{ type: 'text', text: 'Invalid arguments for agent samples.adder: a: Invalid input: expected number, received string' }],
+    });
   });
 
   it('tells an agent that calls another toolkit that an MCP call has no room', async () => {
@@ -147,7 +156,12 @@ describe('the MCP endpoint', () => {
     const response = await fetch(new URL('/mcp', base), {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${TOKEN}` },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'samples.adder', arguments: { a: 1, b: 2, pad: 'x'.repeat(2048) } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'samples.adder', arguments: { a: 1, b: 2, pad: 'x'.repeat(2048) } },
+      }),
     });
     expect(response.status).toBe(413);
     expect(await response.json()).toMatchObject({ ok: false, error: { code: 'RR_WEBHOOK_BODY_TOO_LARGE' } });

@@ -63,7 +63,14 @@ describe('MCP listings and results', () => {
   });
 
   it('passes a thrown message back as isError, as a room caller reads it', async () => {
-    const failing = defineAgent({ name: 'samples.failing', input: z.strictObject({}), output: z.strictObject({}), run: () => { throw new Error('the disk is full'); } });
+    const failing = defineAgent({
+      name: 'samples.failing',
+      input: z.strictObject({}),
+      output: z.strictObject({}),
+      run: () => {
+        throw new Error('the disk is full');
+      },
+    });
     const client = await connected([failing]);
     expect(await client.callTool({ name: 'samples.failing', arguments: {} })).toEqual({ isError: true, content: [{ type: 'text', text: 'the disk is full' }] });
   });

@@ -33,7 +33,10 @@ describe('RoomAttachments under garbage collection', () => {
   it('ends every hung attempt at its bound even when garbage is collected while they hang', async () => {
     const silent = await startWedgedRoomServer({ kind: 'never-upgrade' });
     const stuck = await startWedgedRoomServer({ kind: 'never-ready' });
-    cleanups.push(() => silent.close(), () => stuck.close());
+    cleanups.push(
+      () => silent.close(),
+      () => stuck.close(),
+    );
     const attachments = new RoomAttachments({
       toolkits: [adder],
       mintToken: (room) => mintParticipantToken({ secret: 'gc-secret', projectId: 'gc-project', name: 'rr', room, role: 'agent' }),
@@ -44,7 +47,10 @@ describe('RoomAttachments under garbage collection', () => {
     cleanups.push(() => attachments.detachAll('test over', 0));
     const rooms: string[] = [];
     for (let i = 0; i < ROOMS_PER_SERVER; i++) {
-      for (const [name, server] of [['silent', silent], ['stuck', stuck]] as const) {
+      for (const [name, server] of [
+        ['silent', silent],
+        ['stuck', stuck],
+      ] as const) {
         const room = `${name}-${i}`;
         rooms.push(room);
         expect(attachments.attach({ room, url: server.roomUrl(room), trigger: 'manual' })).toBe('attaching');

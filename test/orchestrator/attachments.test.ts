@@ -96,7 +96,9 @@ function heldRegistrations(): { dial: Dialer; open(): void } {
 
 describe('RoomAttachments join limit', () => {
   it('rejects a limit that is not a positive integer', () => {
-    expect(() => new RoomAttachments({ toolkits: [adder], mintToken: () => 'x', maxRooms: 1, maxConcurrentJoins: 0, logger: silentLogger() })).toThrow(/maxConcurrentJoins/);
+    expect(() => new RoomAttachments({ toolkits: [adder], mintToken: () => 'x', maxRooms: 1, maxConcurrentJoins: 0, logger: silentLogger() })).toThrow(
+      /maxConcurrentJoins/,
+    );
   });
 
   it('registers at most the limit of rooms at once, queues the rest as attaching, and attaches them all', async () => {
@@ -225,7 +227,11 @@ describe('RoomAttachments join health', () => {
   it('fails the join check when every attempt in the window failed, and passes again once the window has passed', async () => {
     const port = await freePort();
     let clock = 1_000_000;
-    const { attachments } = await setup(4, 100, { now: () => clock, joinHealth: { failures: 3, windowMs: 60_000 }, retry: { retries: 0, attemptTimeoutMs: 5_000 } });
+    const { attachments } = await setup(4, 100, {
+      now: () => clock,
+      joinHealth: { failures: 3, windowMs: 60_000 },
+      retry: { retries: 0, attemptTimeoutMs: 5_000 },
+    });
     for (let i = 0; i < 2; i++) {
       attachments.attach({ room: `down-${i}`, url: `ws://127.0.0.1:${port}/rooms/down-${i}`, trigger: 'manual' });
       await attachments.settled(`down-${i}`);

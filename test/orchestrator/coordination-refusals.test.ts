@@ -27,7 +27,14 @@ describe('coordinated mode with a room that refuses us', () => {
     const pglite = await PGlite.create();
     cleanups.push(() => pglite.close());
     const config = loadConfig(
-      { secret: 'refusals-room-secret', apiUrl: refusing.url.replace('ws:', 'http:'), webhookSecrets: [WEBHOOK_SECRET], port: 0, host: '127.0.0.1', logLevel: 'silent' },
+      {
+        secret: 'refusals-room-secret',
+        apiUrl: refusing.url.replace('ws:', 'http:'),
+        webhookSecrets: [WEBHOOK_SECRET],
+        port: 0,
+        host: '127.0.0.1',
+        logLevel: 'silent',
+      },
       {},
     );
     const server = new RemoteTaskRunnerServer({

@@ -125,7 +125,7 @@ describe('coordinated mode', () => {
     expect(isCoordinator(await PgliteStore.open({ pglite: w.pglite }))).toBe(true);
   });
 
-  it('attaches every room once, within each replica\'s cap, and shows owned rooms with their epochs in /status', async () => {
+  it("attaches every room once, within each replica's cap, and shows owned rooms with their epochs in /status", async () => {
     const w = await world();
     const a = await replica(w, 'a', { maxRooms: 2 });
     await replica(w, 'b', { maxRooms: 3 }); // the peer that takes what a's cap leaves
@@ -180,7 +180,7 @@ describe('coordinated mode', () => {
     expect(a.server.attachments.has('fenced')).toBe(false);
   });
 
-  it('makes the owner leave when another replica receives room.ended, and ignores that session\'s late start on every replica', async () => {
+  it("makes the owner leave when another replica receives room.ended, and ignores that session's late start on every replica", async () => {
     const w = await world();
     const a = await replica(w, 'a');
     const b = await replica(w, 'b');

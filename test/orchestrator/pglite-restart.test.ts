@@ -29,12 +29,30 @@ afterEach(async () => {
 
 async function roomrunner(emulator: Emulator, store: SqlStore) {
   const config = loadConfig(
-    { secret: SECRET, projectId: PROJECT, apiUrl: emulator.url, webhookSecrets: [WEBHOOK_SECRET], port: 0, host: '127.0.0.1', logLevel: 'silent', drainTimeoutMs: 2_000 },
+    {
+      secret: SECRET,
+      projectId: PROJECT,
+      apiUrl: emulator.url,
+      webhookSecrets: [WEBHOOK_SECRET],
+      port: 0,
+      host: '127.0.0.1',
+      logLevel: 'silent',
+      drainTimeoutMs: 2_000,
+    },
     {},
   );
   // No tombstone window: only the session ids kept on the tombstones can tell a late start.
   // A body digest is a duplicate for 60 s by default; a slow machine must not turn the redelivery below into a new one.
-  const server = new RemoteTaskRunnerServer({ agents: [adder], config, store, reconcileIntervalMs: 0, defaultMetrics: false, leaseMs: 2_000, tombstoneWindowMs: 0, dedupeWindowMs: 600_000 });
+  const server = new RemoteTaskRunnerServer({
+    agents: [adder],
+    config,
+    store,
+    reconcileIntervalMs: 0,
+    defaultMetrics: false,
+    leaseMs: 2_000,
+    tombstoneWindowMs: 0,
+    dedupeWindowMs: 600_000,
+  });
   const address = await server.start();
   return { server, address };
 }
@@ -122,7 +140,15 @@ describe('PGlite across a restart', () => {
     for (const [i, room] of rooms.entries()) {
       const { body } = signed('room.started', { room_name: room });
       await crashed.recordDelivery(
-        { key: `sha256:lost-${i}`, event: 'room.started', room, scheme: 'meshagent', body, receivedAt: new Date(Date.now() - 1_000 + i), replica: defaultReplicaId('pglite') },
+        {
+          key: `sha256:lost-${i}`,
+          event: 'room.started',
+          room,
+          scheme: 'meshagent',
+          body,
+          receivedAt: new Date(Date.now() - 1_000 + i),
+          replica: defaultReplicaId('pglite'),
+        },
         60_000,
       );
     }

@@ -30,11 +30,23 @@ const urlish = fc
   .tuple(
     fc.constantFrom('wss://', 'ws://', 'https://', 'http://', 'ftp://', 'file://', 'javascript:', 'WSS://', ''),
     fc.constantFrom('', 'user@', 'u:p@'),
-    fc.constantFrom('api.meshagent.com', 'API.MeshAgent.com', 'api.meshagent.com.', 'api.meshagent.com.evil.com', 'evil.com', '169.254.169.254', '[fe80::1]', '127.0.0.1', '0x7f.1'),
+    fc.constantFrom(
+      'api.meshagent.com',
+      'API.MeshAgent.com',
+      'api.meshagent.com.',
+      'api.meshagent.com.evil.com',
+      'evil.com',
+      '169.254.169.254',
+      '[fe80::1]',
+      '127.0.0.1',
+      '0x7f.1',
+    ),
     fc.constantFrom('', ':443', ':80', ':8443', ':0'),
     fc.oneof(
       fc.string({ maxLength: 8 }).map((name) => `rooms/${name}`),
-      fc.array(fc.oneof(fc.constantFrom('rooms', '..', '.', '%2e%2e', '%2F', ''), fc.string({ maxLength: 6 })), { maxLength: 4 }).map((segments) => segments.join('/')),
+      fc
+        .array(fc.oneof(fc.constantFrom('rooms', '..', '.', '%2e%2e', '%2F', ''), fc.string({ maxLength: 6 })), { maxLength: 4 })
+        .map((segments) => segments.join('/')),
     ),
     fc.constantFrom('', '?token=x', '#f', '?'),
   )
@@ -83,9 +95,13 @@ describe('RoomUrlPolicy', () => {
 
   it('refuses another port and a downgrade to plain ws on the platform host', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 65535 }).filter((port) => port !== 443), roomName, (port, room) => {
-        expectRefused(cloud, `wss://api.meshagent.com:${port}/rooms/${encodeURIComponent(room)}`, room);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 65535 }).filter((port) => port !== 443),
+        roomName,
+        (port, room) => {
+          expectRefused(cloud, `wss://api.meshagent.com:${port}/rooms/${encodeURIComponent(room)}`, room);
+        },
+      ),
     );
     expectRefused(cloud, 'ws://api.meshagent.com/rooms/r', 'r');
     expectRefused(cloud, 'http://api.meshagent.com/rooms/r', 'r');
@@ -133,7 +149,11 @@ describe('RoomUrlPolicy', () => {
     fc.assert(
       fc.property(urlish, (url) => {
         // The room the URL's last segment names, so that acceptance is possible at all.
-        const last = url.replace(/[?#].*$/, '').split('/').pop() ?? '';
+        const last =
+          url
+            .replace(/[?#].*$/, '')
+            .split('/')
+            .pop() ?? '';
         let room: string;
         try {
           room = decodeURIComponent(last) || 'r';

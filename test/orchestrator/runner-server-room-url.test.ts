@@ -29,10 +29,25 @@ async function emulatorUp(): Promise<Emulator> {
 
 async function roomrunner(emulator: Emulator, overrides: ConfigOverrides = {}, extra: Partial<RemoteTaskRunnerServerOptions> = {}) {
   const config = loadConfig(
-    { secret: SECRET, apiUrl: emulator.url, webhookSecrets: [WEBHOOK_SECRET], port: 0, host: '127.0.0.1', logLevel: 'silent', drainTimeoutMs: 2_000, ...overrides },
+    {
+      secret: SECRET,
+      apiUrl: emulator.url,
+      webhookSecrets: [WEBHOOK_SECRET],
+      port: 0,
+      host: '127.0.0.1',
+      logLevel: 'silent',
+      drainTimeoutMs: 2_000,
+      ...overrides,
+    },
     {},
   );
-  const server = new RemoteTaskRunnerServer({ agents: [adder], config, defaultMetrics: false, retry: { minTimeoutMs: 20, maxTimeoutMs: 200, attemptTimeoutMs: 5_000 }, ...extra });
+  const server = new RemoteTaskRunnerServer({
+    agents: [adder],
+    config,
+    defaultMetrics: false,
+    retry: { minTimeoutMs: 20, maxTimeoutMs: 200, attemptTimeoutMs: 5_000 },
+    ...extra,
+  });
   const address = await server.start();
   cleanups.push(() => server.close());
   return { server, address };
@@ -46,7 +61,12 @@ describe('room_url from a webhook', () => {
     const elsewhere = `ws://127.0.0.1:${foreign.port}/rooms/victim`;
 
     await postSignedWebhook(address.url, WEBHOOK_SECRET, 'room.started', { room_name: 'victim', room_url: elsewhere });
-    await postSignedWebhook(address.url, WEBHOOK_SECRET, 'room.call', { room_name: 'victim', room_url: elsewhere, token: 'a-token-for-victim', arguments: null });
+    await postSignedWebhook(address.url, WEBHOOK_SECRET, 'room.call', {
+      room_name: 'victim',
+      room_url: elsewhere,
+      token: 'a-token-for-victim',
+      arguments: null,
+    });
     // On the platform's own host, but naming another room than room_name.
     await postSignedWebhook(address.url, WEBHOOK_SECRET, 'room.started', { room_name: 'decoy', room_url: `${emulator.wsUrl}/rooms/elsewhere` });
     // A good room after them: once it is attached, anything the bad ones would have dialed was dialed too.
@@ -61,13 +81,16 @@ describe('room_url from a webhook', () => {
 
     const deliveries = await server.store.listDeliveries();
     const outcome = (room: string, event: string) => deliveries.find((d) => d.room === room && d.event === event);
-    for (const [room, event] of [['victim', 'room.started'], ['victim', 'room.call'], ['decoy', 'room.started']] as const) {
+    for (const [room, event] of [
+      ['victim', 'room.started'],
+      ['victim', 'room.call'],
+      ['decoy', 'room.started'],
+    ] as const) {
       expect(outcome(room, event), `${event} ${room}`).toMatchObject({ result: 'failed', lastError: expect.stringContaining('refused to dial the room_url') });
     }
     expect(outcome('victim', 'room.started')?.lastError).toContain(`ws://127.0.0.1:${foreign.port} is neither MESHAGENT_API_URL's origin`);
     expect(outcome('decoy', 'room.started')?.lastError).toContain('names another room');
     expect(outcome('good', 'room.started')?.result).toBe('processed');
-
   });
 
   it('dials a room host listed in ROOMRUNNER_ROOM_HOSTS', async () => {

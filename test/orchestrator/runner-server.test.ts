@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { JsonContent, RoomClient, RoomServerException, WebSocketClientProtocol } from '@meshagent/meshagent';
+import { type JsonContent, RoomClient, RoomServerException, WebSocketClientProtocol } from '@meshagent/meshagent';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { adder } from '../../agents/adder.js';
@@ -37,10 +37,26 @@ async function emulatorUp(idleGraceMs = 100): Promise<Emulator> {
 
 async function roomrunner(emulator: Emulator, extra: Partial<RemoteTaskRunnerServerOptions> = {}, scheme: SignatureScheme = 'meshagent') {
   const config = loadConfig(
-    { secret: SECRET, projectId: PROJECT, apiUrl: emulator.url, webhookSecrets: [SECRETS[scheme]], port: 0, host: '127.0.0.1', logLevel: 'silent', drainTimeoutMs: 2_000 },
+    {
+      secret: SECRET,
+      projectId: PROJECT,
+      apiUrl: emulator.url,
+      webhookSecrets: [SECRETS[scheme]],
+      port: 0,
+      host: '127.0.0.1',
+      logLevel: 'silent',
+      drainTimeoutMs: 2_000,
+    },
     {},
   );
-  const server = new RemoteTaskRunnerServer({ agents: [adder], config, defaultMetrics: false, retry: { minTimeoutMs: 20, maxTimeoutMs: 200, attemptTimeoutMs: 5_000 }, connection: { backoff: { initialMs: 20 } }, ...extra });
+  const server = new RemoteTaskRunnerServer({
+    agents: [adder],
+    config,
+    defaultMetrics: false,
+    retry: { minTimeoutMs: 20, maxTimeoutMs: 200, attemptTimeoutMs: 5_000 },
+    connection: { backoff: { initialMs: 20 } },
+    ...extra,
+  });
   const address = await server.start();
   cleanups.push(() => server.close());
   return { server, address };
@@ -106,7 +122,7 @@ describe('RemoteTaskRunnerServer', () => {
     expect(server.attachments.has('late')).toBe(false);
   });
 
-  it('attaches a room that starts a new session while the old one is still leaving, and ignores the old session\'s late end', async () => {
+  it("attaches a room that starts a new session while the old one is still leaving, and ignores the old session's late end", async () => {
     const emulator = await emulatorUp(60_000);
     const { server, address } = await roomrunner(emulator);
     const post = (event: string, data: Record<string, unknown>) => postSigned(address.url, event, data);
@@ -116,7 +132,10 @@ describe('RemoteTaskRunnerServer', () => {
     const first = await registered(emulator, 'again');
     await expect.poll(() => server.attachments.state('again')).toBe('attached');
     // The end and the next session's start back to back: the start lands while the old attachment is leaving.
-    await Promise.all([post('room.ended', { room_name: 'again', session_id: 's-1' }), post('room.started', { room_name: 'again', room_url: url, session_id: 's-2' })]);
+    await Promise.all([
+      post('room.ended', { room_name: 'again', session_id: 's-1' }),
+      post('room.started', { room_name: 'again', room_url: url, session_id: 's-2' }),
+    ]);
     await server.idle();
     await expect.poll(() => server.attachments.status()).toMatchObject([{ room: 'again', state: 'attached', sessionId: 's-2' }]);
     const registrations = emulator.roomServer.events.filter((e) => e.kind === 'toolkit.registered' && e.room === 'again');
@@ -147,11 +166,18 @@ describe('RemoteTaskRunnerServer', () => {
     const { server, address } = await roomrunner(emulator, { agents: [adder, echo] });
     emulator.roomServer.startSession('picked');
     const token = mintParticipantToken({ name: 'picked-agent', room: 'picked', role: 'agent', secret: SECRET });
-    const response = await postSigned(address.url, 'room.call', { room_name: 'picked', room_url: emulator.roomUrl('picked'), token, arguments: { agents: ['samples.adder'] } });
+    const response = await postSigned(address.url, 'room.call', {
+      room_name: 'picked',
+      room_url: emulator.roomUrl('picked'),
+      token,
+      arguments: { agents: ['samples.adder'] },
+    });
     expect(response.status).toBe(200);
     await registered(emulator, 'picked');
     await expect.poll(() => server.attachments.status()).toMatchObject([{ room: 'picked', state: 'attached', agents: ['samples.adder'] }]);
-    const toolkits = emulator.roomServer.events.filter((e) => e.kind === 'toolkit.registered' && e.room === 'picked').map((e) => (e as { toolkit: string }).toolkit);
+    const toolkits = emulator.roomServer.events
+      .filter((e) => e.kind === 'toolkit.registered' && e.room === 'picked')
+      .map((e) => (e as { toolkit: string }).toolkit);
     expect(toolkits).toEqual(['samples.adder']);
   });
 
@@ -159,7 +185,12 @@ describe('RemoteTaskRunnerServer', () => {
     const emulator = await emulatorUp(60_000);
     const { server, address } = await roomrunner(emulator);
     const token = mintParticipantToken({ name: 'nobody', room: 'unknown-agent', role: 'agent', secret: SECRET });
-    const response = await postSigned(address.url, 'room.call', { room_name: 'unknown-agent', room_url: emulator.roomUrl('unknown-agent'), token, arguments: { agents: ['samples.adder', 'no.such'] } });
+    const response = await postSigned(address.url, 'room.call', {
+      room_name: 'unknown-agent',
+      room_url: emulator.roomUrl('unknown-agent'),
+      token,
+      arguments: { agents: ['samples.adder', 'no.such'] },
+    });
     expect(response.status).toBe(200);
     await server.idle();
     const [delivery] = await server.store.listDeliveries({ event: 'room.call' });
@@ -229,7 +260,12 @@ describe('RemoteTaskRunnerServer', () => {
     expect((error as RoomServerException).code).toBe(1006);
     expect((error as Error).message).toContain('shutting down');
     expect(await closed).toMatchObject({ code: 1000 });
-    expect(emulator.roomServer.events.filter((e) => e.kind === 'toolkit.unregistered' && e.participantId === participantId).map((e) => e.toolkit).sort()).toEqual(['samples.adder', 't.hang']);
+    expect(
+      emulator.roomServer.events
+        .filter((e) => e.kind === 'toolkit.unregistered' && e.participantId === participantId)
+        .map((e) => e.toolkit)
+        .sort(),
+    ).toEqual(['samples.adder', 't.hang']);
   });
 
   it('holds no more rooms than its cap and says so in /status', async () => {

@@ -13,7 +13,7 @@ function feed(reader: FrameReader, frames: Uint8Array[]): FrameReadResult[] {
 describe('FrameReader (§D.1)', () => {
   it('reads a message from a hex fixture of a header frame and one data frame', () => {
     const reader = new FrameReader();
-    const header = fromHex('00000000 0000002a 00000000 00000001' + Buffer.from('ping').toString('hex'));
+    const header = fromHex(`00000000 0000002a 00000000 00000001${Buffer.from('ping').toString('hex')}`);
     const data = fromHex('00000000 0000002a 00000001 68656c6c6f');
     expect(reader.push(header)).toBeUndefined();
     expect(reader.push(data)).toEqual({ kind: 'message', message: { id: 42, type: 'ping', data: new Uint8Array(Buffer.from('hello')) } });

@@ -5,9 +5,7 @@ const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
 describe('frames (§D.1)', () => {
   it('writes a header frame as id, packet index 0, frame count, then the type to the end', () => {
-    expect(hex(encodeHeaderFrame(1, 'room_ready', 1))).toBe(
-      '00000000' + '00000001' + '00000000' + '00000001' + Buffer.from('room_ready').toString('hex'),
-    );
+    expect(hex(encodeHeaderFrame(1, 'room_ready', 1))).toBe(`00000000000000010000000000000001${Buffer.from('room_ready').toString('hex')}`);
   });
 
   it('writes ids above 2^32 across both words, big-endian', () => {

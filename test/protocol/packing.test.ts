@@ -8,7 +8,7 @@ const fromHex = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex.repl
 
 describe('packed messages (§D.3)', () => {
   it('writes an 8-byte big-endian header length, the JSON header and the payload', () => {
-    expect(Buffer.from(packMessage({ a: 1 }, new Uint8Array([0xff]))).toString('hex')).toBe('0000000000000007' + Buffer.from('{"a":1}').toString('hex') + 'ff');
+    expect(Buffer.from(packMessage({ a: 1 }, new Uint8Array([0xff]))).toString('hex')).toBe(`0000000000000007${Buffer.from('{"a":1}').toString('hex')}ff`);
   });
 
   it('reads a hex fixture into header and payload', () => {
@@ -32,11 +32,18 @@ describe('packed messages (§D.3)', () => {
 
   it('round-trips any header object and payload (property)', () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.string().filter((k) => k !== '__meshagent__' && k !== '__proto__'), fc.jsonValue()), fc.uint8Array({ maxLength: 2000 }), (header, payload) => {
-        const out = unpackMessage(packMessage(header, payload));
-        expect(out.header).toEqual(JSON.parse(JSON.stringify(header)));
-        expect(out.payload).toEqual(payload);
-      }),
+      fc.property(
+        fc.dictionary(
+          fc.string().filter((k) => k !== '__meshagent__' && k !== '__proto__'),
+          fc.jsonValue(),
+        ),
+        fc.uint8Array({ maxLength: 2000 }),
+        (header, payload) => {
+          const out = unpackMessage(packMessage(header, payload));
+          expect(out.header).toEqual(JSON.parse(JSON.stringify(header)));
+          expect(out.payload).toEqual(payload);
+        },
+      ),
     );
   });
 

@@ -248,7 +248,9 @@ if (unreachable !== undefined) {
       await Promise.all(
         rooms.map(async (room, i) => {
           const info = emulator.roomServer.startSession(room);
-          delivered.push(await deliver(all[i % all.length]!, 'room.started', { room_name: room, room_url: emulator.roomUrl(room), session_id: info.sessionId }));
+          delivered.push(
+            await deliver(all[i % all.length]!, 'room.started', { room_name: room, room_url: emulator.roomUrl(room), session_id: info.sessionId }),
+          );
         }),
       );
       await tracker.until(() => rooms.every((room) => servedBy(room) !== undefined));
@@ -270,7 +272,9 @@ if (unreachable !== undefined) {
       victim.replica.child.kill('SIGKILL');
       await tracker.until(() => victim.rooms.every((room) => servedBy(room) !== undefined && servedBy(room) !== name));
       const takeoverMs = Math.max(...victim.rooms.map((room) => (tracker.live(room)[0]?.at ?? killedAt) - killedAt));
-      console.info(`SIGKILL of replica ${victim.replica.id} holding ${victim.rooms.length} rooms: all registered elsewhere after ${takeoverMs} ms (lease ${LEASE_MS} ms)`);
+      console.info(
+        `SIGKILL of replica ${victim.replica.id} holding ${victim.rooms.length} rooms: all registered elsewhere after ${takeoverMs} ms (lease ${LEASE_MS} ms)`,
+      );
       expect(await victim.replica.exited).toMatchObject({ signal: 'SIGKILL' });
       expect(tracker.violations).toEqual([]);
       expect(rooms.every((room) => servedBy(room) !== undefined)).toBe(true);
@@ -311,7 +315,9 @@ if (unreachable !== undefined) {
         newRooms.map(async (room, i) => {
           await sleep(50 * i);
           const info = emulator.roomServer.startSession(room);
-          delivered.push(await deliver(targets[i % targets.length]!, 'room.started', { room_name: room, room_url: emulator.roomUrl(room), session_id: info.sessionId }));
+          delivered.push(
+            await deliver(targets[i % targets.length]!, 'room.started', { room_name: room, room_url: emulator.roomUrl(room), session_id: info.sessionId }),
+          );
           const ended = endedRooms[i];
           if (ended !== undefined) {
             const session = emulator.roomServer.listRooms().find((r) => r.name === ended)?.sessionId;
@@ -325,14 +331,21 @@ if (unreachable !== undefined) {
       const t0 = Date.now();
       await tracker.until(() => liveRooms.every((room) => servedBy(room) !== undefined) && endedRooms.every((room) => tracker.live(room).length === 0));
       const retried = delivered.filter((d) => d.unavailable > 0).length;
-      const reattached = new Set(tracker.history.slice(registrationsBefore).map((r) => r.room).filter((room) => !newRooms.includes(room))).size;
+      const reattached = new Set(
+        tracker.history
+          .slice(registrationsBefore)
+          .map((r) => r.room)
+          .filter((room) => !newRooms.includes(room)),
+      ).size;
       console.info(
         `database restart (${how}): ${retried} deliveries answered 503 or refused first; all ${liveRooms.length} live rooms attached ${Date.now() - t0} ms after the last delivery; ${reattached} earlier rooms were registered again meanwhile`,
       );
       expect(tracker.violations).toEqual([]);
 
       // Every delivery answered 200 is in the ledger, byte for byte.
-      const ledger = await withAdmin((client) => client.query<{ event: string; room: string; body: string }>(`SELECT event, room, body FROM ${SCHEMA}.deliveries`));
+      const ledger = await withAdmin((client) =>
+        client.query<{ event: string; room: string; body: string }>(`SELECT event, room, body FROM ${SCHEMA}.deliveries`),
+      );
       const bodies = new Set(ledger.rows.map((row) => row.body));
       expect(delivered.filter((d) => !bodies.has(d.body))).toEqual([]);
       expect(delivered).toHaveLength(ROOMS + newRooms.length + endedRooms.length);
@@ -340,11 +353,19 @@ if (unreachable !== undefined) {
       await expect
         .poll(
           async () => {
-            const { rows } = await withAdmin((client) => client.query<{ room: string; status: string; owner: string | null }>(`SELECT room, status, owner FROM ${SCHEMA}.rooms`));
+            const { rows } = await withAdmin((client) =>
+              client.query<{ room: string; status: string; owner: string | null }>(`SELECT room, status, owner FROM ${SCHEMA}.rooms`),
+            );
             const owners = new Set(live().map((r) => r.id));
             return {
-              attached: rows.filter((row) => row.status === 'attached' && row.owner !== null && owners.has(row.owner)).map((row) => row.room).sort(),
-              ended: rows.filter((row) => row.status === 'ended').map((row) => row.room).sort(),
+              attached: rows
+                .filter((row) => row.status === 'attached' && row.owner !== null && owners.has(row.owner))
+                .map((row) => row.room)
+                .sort(),
+              ended: rows
+                .filter((row) => row.status === 'ended')
+                .map((row) => row.room)
+                .sort(),
             };
           },
           { timeout: 20_000, interval: 250 },
@@ -369,7 +390,9 @@ if (unreachable !== undefined) {
         await server.start();
         const upAt = Date.now();
         await tracker.until(() => liveRooms.every((room) => servedBy(room) !== undefined));
-        console.info(`database down: every room left ${leftMs} ms after the stop (lease ${LEASE_MS} ms); all ${liveRooms.length} back ${Date.now() - upAt} ms after the restart`);
+        console.info(
+          `database down: every room left ${leftMs} ms after the stop (lease ${LEASE_MS} ms); all ${liveRooms.length} back ${Date.now() - upAt} ms after the restart`,
+        );
         expect(tracker.violations).toEqual([]);
         for (const replica of live()) {
           await expect.poll(async () => (await fetch(`${replica.url}/readyz`)).status, { timeout: 20_000, interval: 250 }).toBe(200);

@@ -23,7 +23,10 @@ async function socketPair(): Promise<{ service: WebSocket; platform: WebSocket }
   const wss = new WebSocketServer({ server: http });
   http.listen(0, '127.0.0.1');
   await once(http, 'listening');
-  cleanups.push(() => new Promise((resolve) => http.close(resolve)), () => wss.close());
+  cleanups.push(
+    () => new Promise((resolve) => http.close(resolve)),
+    () => wss.close(),
+  );
   const accepted = once(wss, 'connection') as Promise<[WebSocket]>;
   const platform = new WebSocket(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/webhook`);
   platform.on('error', () => undefined);
@@ -67,6 +70,9 @@ describe('acceptedSocketDialer', () => {
     const dial = acceptedSocketDialer(service, { pingIntervalMs: 0 });
     const signal = new AbortController().signal;
     await dial({ url: 'ws://platform/rooms/r', token: 't', signal });
-    await expect(dial({ url: 'ws://platform/rooms/r', token: 't', signal })).rejects.toMatchObject({ code: 'RR_ROOM_HANDOFF_SOCKET_USED', data: { retryable: false } });
+    await expect(dial({ url: 'ws://platform/rooms/r', token: 't', signal })).rejects.toMatchObject({
+      code: 'RR_ROOM_HANDOFF_SOCKET_USED',
+      data: { retryable: false },
+    });
   });
 });

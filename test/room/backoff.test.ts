@@ -33,12 +33,17 @@ describe('backoffDelayMs', () => {
 
   it('never exceeds the ceiling nor drops below (1 - jitter) of it', () => {
     fc.assert(
-      fc.property(fc.nat(80), fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), fc.double({ min: 0, max: 1, noNaN: true }), (attempt, r, jitter) => {
-        const ceiling = Math.min(30_000, 500 * 2 ** attempt);
-        const delay = backoffDelayMs(attempt, () => r, { jitter });
-        expect(delay).toBeLessThanOrEqual(ceiling);
-        expect(delay).toBeGreaterThanOrEqual(Math.floor(ceiling * (1 - jitter)));
-      }),
+      fc.property(
+        fc.nat(80),
+        fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (attempt, r, jitter) => {
+          const ceiling = Math.min(30_000, 500 * 2 ** attempt);
+          const delay = backoffDelayMs(attempt, () => r, { jitter });
+          expect(delay).toBeLessThanOrEqual(ceiling);
+          expect(delay).toBeGreaterThanOrEqual(Math.floor(ceiling * (1 - jitter)));
+        },
+      ),
     );
   });
 

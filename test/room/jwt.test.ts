@@ -139,8 +139,15 @@ describe('verifyJwt', () => {
   });
 
   it('never throws anything but RoomrunnerError for random input', () => {
-    const part = fc.oneof(fc.string(), fc.base64String().map((text) => text.replace(/=+$/, '')), fc.json().map(b64url));
-    const candidate = fc.oneof(fc.string({ unit: 'binary' }), fc.tuple(part, part, part).map((parts) => parts.join('.')));
+    const part = fc.oneof(
+      fc.string(),
+      fc.base64String().map((text) => text.replace(/=+$/, '')),
+      fc.json().map(b64url),
+    );
+    const candidate = fc.oneof(
+      fc.string({ unit: 'binary' }),
+      fc.tuple(part, part, part).map((parts) => parts.join('.')),
+    );
     fc.assert(
       fc.property(candidate, (text) => {
         const code = codeOf(() => verifyJwt(text, secret, { now: NOW }));

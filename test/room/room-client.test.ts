@@ -131,7 +131,9 @@ describe('RoomClient requests', () => {
   });
 
   it('lists toolkits with snake_case filters and parses the answer (§E.3)', async () => {
-    const listed = { tools: { calc: { name: 'calc', title: 'Calc', participant_id: 'p2', tools: { add: { title: 'Add', input_spec: { types: ['json'] } } } } } };
+    const listed = {
+      tools: { calc: { name: 'calc', title: 'Calc', participant_id: 'p2', tools: { add: { title: 'Add', input_spec: { types: ['json'] } } } } },
+    };
     const r = await room({ 'room.list_toolkits': () => json(listed) });
     const result = await r.client.listToolkits({ participantId: 'p2', participantName: 'host', timeout: 5 });
     expect(header(await r.next('room.list_toolkits'))).toEqual({ participant_id: 'p2', participant_name: 'host', timeout: 5 });
@@ -417,7 +419,12 @@ describe('RoomClient.serveToolkit streams (docs/protocol.md §E.5)', () => {
     });
     const chunk = (id: string, body: JsonObject): Promise<number> => r.server.sendPacked('room.tool_call_request_chunk.sum', { tool_call_id: id, chunk: body });
     await chunk('in1', { type: 'json', json: { n: 1 } });
-    await r.server.sendPacked('room.tool_call.sum', { name: 'all', arguments: { type: 'control', method: 'open' }, caller_id: 'c', tool_call_id: 'in1' }, undefined, 5);
+    await r.server.sendPacked(
+      'room.tool_call.sum',
+      { name: 'all', arguments: { type: 'control', method: 'open' }, caller_id: 'c', tool_call_id: 'in1' },
+      undefined,
+      5,
+    );
     await chunk('in1', { type: 'json', json: { n: 2 } });
     await chunk('in1', { type: 'control', method: 'close', status_code: 1000 });
     const answer = await r.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE);
@@ -434,7 +441,11 @@ describe('RoomClient.serveToolkit streams (docs/protocol.md §E.5)', () => {
     });
     await r.server.sendPacked('room.tool_call.count', { name: 'up', arguments: { type: 'empty' }, caller_id: 'c', tool_call_id: 'k1' }, undefined, 8);
     const response = await r.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE);
-    const chunks = [await r.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK), await r.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK), await r.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK)];
+    const chunks = [
+      await r.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK),
+      await r.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK),
+      await r.next(MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK),
+    ];
     expect(unpackContent(response.data)).toEqual({ type: 'control', method: 'open' });
     expect(chunks.map((m) => m.id)).toEqual([8, 8, 8]);
     expect(chunks.map(header)).toEqual([

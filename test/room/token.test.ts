@@ -132,9 +132,7 @@ describe('tokens minted by us', () => {
     expect(codeOf(() => mintParticipantToken({ name: 'u', room: 'r', role: 'user' }))).toBe('RR_TOKEN_NO_SECRET');
     expect(codeOf(() => mintParticipantToken({ name: '', room: 'r', role: 'user', secret: SECRET }))).toBe('RR_TOKEN_MALFORMED');
     expect(codeOf(() => mintParticipantToken({ name: 'u', room: 'r', role: 'admin' as 'user', secret: SECRET }))).toBe('RR_TOKEN_MALFORMED');
-    expect(
-      codeOf(() => mintParticipantToken({ name: 'u', room: 'r', role: 'user', secret: SECRET, expiresInSeconds: -1 })),
-    ).toBe('RR_TOKEN_MALFORMED');
+    expect(codeOf(() => mintParticipantToken({ name: 'u', room: 'r', role: 'user', secret: SECRET, expiresInSeconds: -1 }))).toBe('RR_TOKEN_MALFORMED');
   });
 });
 
@@ -169,7 +167,16 @@ describe('verifyParticipantToken', () => {
   });
 
   it('defaults the role to user and normalises api scope aliases', () => {
-    const token = signJwt({ name: 'u', grants: [{ name: 'room', scope: 'r' }, { name: 'api', scope: { database: {}, agents: { call: false } } }] }, SECRET);
+    const token = signJwt(
+      {
+        name: 'u',
+        grants: [
+          { name: 'room', scope: 'r' },
+          { name: 'api', scope: { database: {}, agents: { call: false } } },
+        ],
+      },
+      SECRET,
+    );
     const claims = verifyParticipantToken(token, { secret: SECRET, room: 'r' });
     expect(claims.role).toBe('user');
     expect(claims.api).toStrictEqual({ dataset: {}, agents: { call: false } });
@@ -181,7 +188,16 @@ describe('verifyParticipantToken', () => {
     ['no name', { grants: [] }],
     ['grants that are not an array', { name: 'u', grants: {} }],
     ['a grant without a name', { name: 'u', grants: [{ scope: 'x' }] }],
-    ['two api grants', { name: 'u', grants: [{ name: 'api', scope: {} }, { name: 'api', scope: {} }] }],
+    [
+      'two api grants',
+      {
+        name: 'u',
+        grants: [
+          { name: 'api', scope: {} },
+          { name: 'api', scope: {} },
+        ],
+      },
+    ],
     ['a numeric sub', { name: 'u', grants: [], sub: 1 }],
   ])('rejects claims with %s as malformed', (_name, claims) => {
     expect(codeOf(() => verifyParticipantToken(signJwt(claims, SECRET), { secret: SECRET }))).toBe('RR_TOKEN_MALFORMED');
@@ -189,7 +205,10 @@ describe('verifyParticipantToken', () => {
 
   it('never throws anything but RoomrunnerError for random input', () => {
     const claims = fc.dictionary(fc.constantFrom('name', 'grants', 'sub', 'kid', 'version', 'exp', 'x'), fc.jsonValue());
-    const candidate = fc.oneof(fc.string({ unit: 'binary' }), claims.map((value) => signJwt(value, SECRET)));
+    const candidate = fc.oneof(
+      fc.string({ unit: 'binary' }),
+      claims.map((value) => signJwt(value, SECRET)),
+    );
     fc.assert(
       fc.property(candidate, fc.option(fc.string()), (text, room) => {
         const code = codeOf(() => verifyParticipantToken(text, { secret: SECRET, now: NOW, ...(room === null ? {} : { room }) }));
@@ -230,9 +249,12 @@ describe('API keys', () => {
 
   it('never throws anything but RoomrunnerError for random input', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary' }).map((tail) => `ma-${tail}`), (key) => {
-        expect(codeOf(() => parseApiKey(key))).not.toBe('foreign error');
-      }),
+      fc.property(
+        fc.string({ unit: 'binary' }).map((tail) => `ma-${tail}`),
+        (key) => {
+          expect(codeOf(() => parseApiKey(key))).not.toBe('foreign error');
+        },
+      ),
     );
   });
 });
@@ -295,7 +317,10 @@ describe('API scope presets', () => {
     expect(claims.api).toStrictEqual(legacy);
     expect(allowsApi(claims.api, 'secrets')).toBe(true);
     expect(allowsApi(claims.api, 'sqlite')).toBe(false);
-    const current = verifyParticipantToken(mintParticipantToken({ name: 'new', room: 'r', role: 'agent', secret: 'k', api: fullApiScope() }), { secret: 'k', room: 'r' });
+    const current = verifyParticipantToken(mintParticipantToken({ name: 'new', room: 'r', role: 'agent', secret: 'k', api: fullApiScope() }), {
+      secret: 'k',
+      room: 'r',
+    });
     expect(current.api).toStrictEqual(fullApiScope());
   });
 

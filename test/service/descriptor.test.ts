@@ -29,14 +29,23 @@ describe('the service descriptor', () => {
     const spec = ServiceSpecSchema.parse(response.json());
     expect(spec).toMatchObject({ version: 'v1', kind: 'Service', metadata: { name: 'roomrunner' } });
     expect(spec.ports).toEqual([
-      expect.objectContaining({ num: '*', type: 'http', endpoints: [{ path: '/webhook', meshagent: { identity: 'roomrunner', api: DEFAULT_SERVICE_API_SCOPE } }] }),
+      expect.objectContaining({
+        num: '*',
+        type: 'http',
+        endpoints: [{ path: '/webhook', meshagent: { identity: 'roomrunner', api: DEFAULT_SERVICE_API_SCOPE } }],
+      }),
     ]);
     expect(spec.agents).toEqual([{ name: 'samples.adder', description: 'an agent that adds two numbers', channels: { toolkit: [{ name: 'samples.adder' }] } }]);
     expect(spec.external).toBeUndefined();
   });
 
   it('takes the identity, API scope, service name and public URL from the configuration', async () => {
-    const made = server({ identity: 'adder-host', apiScope: '{"agents":{"allowed_toolkits":["samples.adder"]},"messaging":{}}', serviceName: 'math', publicUrl: 'wss://rr.example.com' });
+    const made = server({
+      identity: 'adder-host',
+      apiScope: '{"agents":{"allowed_toolkits":["samples.adder"]},"messaging":{}}',
+      serviceName: 'math',
+      publicUrl: 'wss://rr.example.com',
+    });
     const spec = ServiceSpecSchema.parse((await made.buildApp().inject({ method: 'GET', url: SERVICE_DESCRIPTOR_PATH })).json());
     expect(spec.metadata.name).toBe('math');
     expect(spec.external).toEqual({ url: 'wss://rr.example.com' });
@@ -56,7 +65,9 @@ describe('the service descriptor', () => {
     expect(misspelt.error?.issues[0]?.message).toContain('extrnal');
   });
   it('lists /mcp as an mcp endpoint when MCP is on, without its token', async () => {
-    const spec = ServiceSpecSchema.parse((await server({ mcp: true, mcpToken: 'mcp-secret-token' }).buildApp().inject({ method: 'GET', url: SERVICE_DESCRIPTOR_PATH })).json());
+    const spec = ServiceSpecSchema.parse(
+      (await server({ mcp: true, mcpToken: 'mcp-secret-token' }).buildApp().inject({ method: 'GET', url: SERVICE_DESCRIPTOR_PATH })).json(),
+    );
     expect(spec.ports[0]?.endpoints).toEqual([
       { path: '/webhook', meshagent: { identity: 'roomrunner', api: DEFAULT_SERVICE_API_SCOPE } },
       { path: '/mcp', mcp: { label: 'roomrunner', description: 'roomrunner agents as MCP tools: samples.adder' } },

@@ -191,9 +191,7 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
       it('takes over an expired key and a zero window afresh even within one burst of concurrent calls', async () => {
         const store = await open();
         // Window 0: every call records afresh, in arrival order; the last one stays.
-        const zero = await Promise.all(
-          [0, 1, 2].map((i) => store.recordDelivery(delivery('zero', { body: `z${i}`, receivedAt: at(i) }), 0)),
-        );
+        const zero = await Promise.all([0, 1, 2].map((i) => store.recordDelivery(delivery('zero', { body: `z${i}`, receivedAt: at(i) }), 0)));
         expect(zero.map((result) => result.duplicate)).toEqual([false, false, false]);
         expect(zero.map((result) => result.record.body)).toEqual(['z0', 'z1', 'z2']);
         expect((await store.getDelivery('zero'))?.body).toBe('z2');
@@ -216,9 +214,7 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
         await Promise.all(keys.map((key) => store.recordDelivery(delivery(key), WEEK_MS)));
         // 8 keys × 5 outcomes each, all at once: the last outcome of a key is the one kept.
         await Promise.all(
-          Array.from({ length: 40 }, (_, i) =>
-            store.finishDelivery(keys[i % 8]!, i >= 32 ? 'processed' : 'failed', i >= 32 ? null : `e${i}`, at(1000 + i)),
-          ),
+          Array.from({ length: 40 }, (_, i) => store.finishDelivery(keys[i % 8]!, i >= 32 ? 'processed' : 'failed', i >= 32 ? null : `e${i}`, at(1000 + i))),
         );
         for (const [k, key] of keys.entries()) {
           const record = await store.getDelivery(key);
@@ -340,7 +336,7 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
         expect(await store.markRoomStarted('two', at(60), 0, 's-2')).toBe(false);
       });
 
-      it('takes the session of a start that names a new one while the room is live, so the old session\'s end is late', async () => {
+      it("takes the session of a start that names a new one while the room is live, so the old session's end is late", async () => {
         const store = await open();
         expect(await store.markRoomStarted('swap', T0, 0, 's-1')).toBe(true);
         expect(await store.markRoomStarted('swap', at(10), 0, 's-2')).toBe(true);
@@ -426,8 +422,14 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
             i % 2 === 0 ? store.claimRooms('a', { capacity: 3, leaseMs: LEASE_MS }) : peer.claimRooms('b', { capacity: 3, leaseMs: LEASE_MS }),
           ),
         );
-        const claimedByA = claims.filter((_, i) => i % 2 === 0).flat().map((claim) => claim.room);
-        const claimedByB = claims.filter((_, i) => i % 2 === 1).flat().map((claim) => claim.room);
+        const claimedByA = claims
+          .filter((_, i) => i % 2 === 0)
+          .flat()
+          .map((claim) => claim.room);
+        const claimedByB = claims
+          .filter((_, i) => i % 2 === 1)
+          .flat()
+          .map((claim) => claim.room);
         expect(claimedByA).toHaveLength(3);
         expect(claimedByB).toHaveLength(3);
         const all = [...claimedByA, ...claimedByB];
@@ -436,9 +438,12 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
         expect((await peer.ownedRooms('b')).map((owned) => owned.room).sort()).toEqual([...claimedByB].sort());
         const active = await store.activeRooms();
         expect(active).toHaveLength(10);
-        expect(active.filter((room) => room.owner === null).map((room) => room.room).sort()).toEqual(
-          rooms.filter((room) => !all.includes(room)),
-        );
+        expect(
+          active
+            .filter((room) => room.owner === null)
+            .map((room) => room.room)
+            .sort(),
+        ).toEqual(rooms.filter((room) => !all.includes(room)));
       });
 
       it('does not take rooms from a replica whose lease is live', async () => {
@@ -679,7 +684,10 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
         await expectCode(store.ping(), 'RR_STORE_UNAVAILABLE');
         await expectCode(store.recordDelivery(delivery('after-close'), WEEK_MS), 'RR_STORE_UNAVAILABLE');
         await expectCode(store.claimRooms('a', { capacity: 1, leaseMs: LEASE_MS }), 'RR_STORE_UNAVAILABLE');
-        await expectCode(store.onRoomsChanged(() => undefined), 'RR_STORE_UNAVAILABLE');
+        await expectCode(
+          store.onRoomsChanged(() => undefined),
+          'RR_STORE_UNAVAILABLE',
+        );
       });
     });
   });

@@ -44,7 +44,14 @@ describe('MemoryStore deliveries', () => {
     await store.recordDelivery(delivery('other', T0 + 1, { replica: 'b' }), HOUR);
     await store.recordDelivery(delivery('done', T0, { replica: 'a' }), HOUR);
     await store.finishDelivery('done', 'processed', null, new Date(T0 + 1));
-    const claim = { replica: 'a', processStartedAt: new Date(T0 + 5), staleBefore: new Date(T0 - HOUR), at: new Date(T0 + 20), exclude: ['mine-running'], limit: 10 };
+    const claim = {
+      replica: 'a',
+      processStartedAt: new Date(T0 + 5),
+      staleBefore: new Date(T0 - HOUR),
+      at: new Date(T0 + 20),
+      exclude: ['mine-running'],
+      limit: 10,
+    };
     expect((await store.claimPendingDeliveries(claim)).map((r) => [r.key, r.replica])).toEqual([['mine-old', 'a']]);
     expect(await store.claimPendingDeliveries(claim)).toEqual([]);
     const stale = await store.claimPendingDeliveries({ ...claim, staleBefore: new Date(T0 + 15), exclude: [] });

@@ -90,7 +90,9 @@ describe('PgliteStore in a directory', () => {
 
       base = await PgliteStore.open({ dataDir: dir });
       expect(await base.getDelivery('kept')).toMatchObject({ key: 'kept', result: 'processed', attempts: 1, body: '{"a":1}' });
-      expect((await base.recordDelivery({ key: 'kept', event: 'room.ended', room: 'r', scheme: 'meshagent', body: '', receivedAt }, 60_000)).duplicate).toBe(true);
+      expect((await base.recordDelivery({ key: 'kept', event: 'room.ended', room: 'r', scheme: 'meshagent', body: '', receivedAt }, 60_000)).duplicate).toBe(
+        true,
+      );
       expect(await base.getRoom('r')).toMatchObject({ status: 'ended' });
       expect(await base.markRoomStarted('r', new Date(receivedAt.getTime() + 1000), 60_000)).toBe(false);
     },

@@ -131,9 +131,7 @@ if (unreachable !== undefined) {
       const schema = `${SCHEMA}_m`;
       schemas.push(schema);
       await admin.query(`CREATE SCHEMA ${schema}`);
-      const stores = await Promise.all(
-        Array.from({ length: 5 }, (_, i) => PostgresStore.open({ connectionString: urlFor(schema, `${schema}_${i}`), max: 2 })),
-      );
+      const stores = await Promise.all(Array.from({ length: 5 }, (_, i) => PostgresStore.open({ connectionString: urlFor(schema, `${schema}_${i}`), max: 2 })));
       const { rows } = await admin.query<{ version: number }>(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`);
       expect(rows.map((row) => row.version)).toEqual(MIGRATIONS.map((migration) => migration.version));
       await Promise.all(stores.map((store) => store.close()));
@@ -147,9 +145,7 @@ if (unreachable !== undefined) {
     });
 
     it('fails to open with RR_STORE_UNAVAILABLE when no server listens', async () => {
-      const err = await PostgresStore.open({ connectionString: 'postgres://postgres@127.0.0.1:1/test', connectTimeoutMs: 2_000 }).catch(
-        (e: unknown) => e,
-      );
+      const err = await PostgresStore.open({ connectionString: 'postgres://postgres@127.0.0.1:1/test', connectTimeoutMs: 2_000 }).catch((e: unknown) => e);
       expect(isRoomrunnerError(err, 'RR_STORE_UNAVAILABLE')).toBe(true);
       expect((err as Error).cause).toBeDefined();
     });
@@ -162,114 +158,106 @@ if (unreachable !== undefined) {
       expect(isServerDownError(new Error('Connection terminated unexpectedly'))).toBe(true);
     });
 
-    it(
-      'survives its connections being killed: calls fail with RR_STORE_UNAVAILABLE or succeed, LISTEN comes back, nothing is half-recorded',
-      async () => {
-        const appName = `${SCHEMA}_victim`;
-        const store = await PostgresStore.open({ connectionString: urlFor(SCHEMA, appName), listenReconnect: { minMs: 10, maxMs: 200 } });
-        const peer = await PostgresStore.open({ connectionString: urlFor(SCHEMA, `${SCHEMA}_peer`) });
-        try {
-          await admin.query(`TRUNCATE ${SCHEMA}.deliveries, ${SCHEMA}.rooms, ${SCHEMA}.replicas`);
-          const changes: Array<string | null> = [];
-          let wake = (): void => undefined;
-          const seen = (predicate: (change: string | null) => boolean): Promise<void> =>
-            new Promise((resolve) => {
-              wake = () => {
-                if (changes.some(predicate)) resolve();
-              };
-              wake();
-            });
-          await store.onRoomsChanged((room) => {
-            changes.push(room);
+    it('survives its connections being killed: calls fail with RR_STORE_UNAVAILABLE or succeed, LISTEN comes back, nothing is half-recorded', async () => {
+      const appName = `${SCHEMA}_victim`;
+      const store = await PostgresStore.open({ connectionString: urlFor(SCHEMA, appName), listenReconnect: { minMs: 10, maxMs: 200 } });
+      const peer = await PostgresStore.open({ connectionString: urlFor(SCHEMA, `${SCHEMA}_peer`) });
+      try {
+        await admin.query(`TRUNCATE ${SCHEMA}.deliveries, ${SCHEMA}.rooms, ${SCHEMA}.replicas`);
+        const changes: Array<string | null> = [];
+        let wake = (): void => undefined;
+        const seen = (predicate: (change: string | null) => boolean): Promise<void> =>
+          new Promise((resolve) => {
+            wake = () => {
+              if (changes.some(predicate)) resolve();
+            };
             wake();
           });
-          await store.recordDelivery(delivery('before'), 60_000);
-          // Several pooled connections, so that several of them die.
-          await Promise.all(Array.from({ length: 6 }, (_, i) => store.getDelivery(`warm-${i}`)));
+        await store.onRoomsChanged((room) => {
+          changes.push(room);
+          wake();
+        });
+        await store.recordDelivery(delivery('before'), 60_000);
+        // Several pooled connections, so that several of them die.
+        await Promise.all(Array.from({ length: 6 }, (_, i) => store.getDelivery(`warm-${i}`)));
 
-          expect(await killConnections(appName)).toBeGreaterThan(1); // pooled connections and the LISTEN one
+        expect(await killConnections(appName)).toBeGreaterThan(1); // pooled connections and the LISTEN one
 
-          // Each call either fails with RR_STORE_UNAVAILABLE (a dead pooled connection) or succeeds.
-          const failedKeys: string[] = [];
-          for (let i = 0; i < 8; i++) {
-            const key = `during-${i}`;
-            try {
-              await store.recordDelivery(delivery(key), 60_000);
-            } catch (err) {
-              expect(isRoomrunnerError(err, 'RR_STORE_UNAVAILABLE'), String(err)).toBe(true);
-              expect((err as Error).cause).toBeDefined();
-              failedKeys.push(key);
-            }
+        // Each call either fails with RR_STORE_UNAVAILABLE (a dead pooled connection) or succeeds.
+        const failedKeys: string[] = [];
+        for (let i = 0; i < 8; i++) {
+          const key = `during-${i}`;
+          try {
+            await store.recordDelivery(delivery(key), 60_000);
+          } catch (err) {
+            expect(isRoomrunnerError(err, 'RR_STORE_UNAVAILABLE'), String(err)).toBe(true);
+            expect((err as Error).cause).toBeDefined();
+            failedKeys.push(key);
           }
-          await untilUp(() => store.ping());
-
-          // Nothing half-recorded: a failed record left either no row or a whole one.
-          for (const key of failedKeys) {
-            const row = await store.getDelivery(key);
-            if (row !== undefined) expect(row).toMatchObject({ key, body: `{"key":"${key}"}`, result: 'pending', attempts: 0 });
-          }
-          expect(await store.getDelivery('before')).toMatchObject({ key: 'before' });
-
-          // LISTEN comes back: a change event after the reconnect, then later notifications arrive again.
-          await seen((change) => change === null);
-          await peer.markRoomStarted('after-restart', new Date(), 60_000);
-          await seen((change) => change === 'after-restart');
-        } finally {
-          await store.close();
-          await peer.close();
         }
-      },
-      60_000,
-    );
+        await untilUp(() => store.ping());
 
-    it(
-      'rolls a transaction back whole when its connection dies half-way',
-      async () => {
-        const appName = `${SCHEMA}_halfway`;
-        const store = await PostgresStore.open({ connectionString: urlFor(SCHEMA, appName) });
-        const locker = new pg.Client({ connectionString: urlFor(SCHEMA, `${SCHEMA}_locker`) });
-        locker.on('error', () => undefined);
-        await locker.connect();
-        try {
-          await admin.query(`TRUNCATE ${SCHEMA}.deliveries, ${SCHEMA}.rooms, ${SCHEMA}.replicas`);
-          for (const room of ['h1', 'h2']) await store.markRoomStarted(room, new Date(), 60_000);
-          await store.registerReplica('half', 2);
-          const claimed = await store.claimRooms('half', { capacity: 2, leaseMs: 60_000 });
-          expect(claimed).toHaveLength(2);
+        // Nothing half-recorded: a failed record left either no row or a whole one.
+        for (const key of failedKeys) {
+          const row = await store.getDelivery(key);
+          if (row !== undefined) expect(row).toMatchObject({ key, body: `{"key":"${key}"}`, result: 'pending', attempts: 0 });
+        }
+        expect(await store.getDelivery('before')).toMatchObject({ key: 'before' });
 
-          // Hold h2 so deregisterReplica stops inside its transaction: replica row locked, h1 released, h2 waiting.
-          await locker.query('BEGIN');
-          await locker.query(`SELECT room FROM rooms WHERE room = 'h2' FOR UPDATE`);
-          const deregistering = store.deregisterReplica('half').then(
-            () => undefined,
-            (e: unknown) => e,
+        // LISTEN comes back: a change event after the reconnect, then later notifications arrive again.
+        await seen((change) => change === null);
+        await peer.markRoomStarted('after-restart', new Date(), 60_000);
+        await seen((change) => change === 'after-restart');
+      } finally {
+        await store.close();
+        await peer.close();
+      }
+    }, 60_000);
+
+    it('rolls a transaction back whole when its connection dies half-way', async () => {
+      const appName = `${SCHEMA}_halfway`;
+      const store = await PostgresStore.open({ connectionString: urlFor(SCHEMA, appName) });
+      const locker = new pg.Client({ connectionString: urlFor(SCHEMA, `${SCHEMA}_locker`) });
+      locker.on('error', () => undefined);
+      await locker.connect();
+      try {
+        await admin.query(`TRUNCATE ${SCHEMA}.deliveries, ${SCHEMA}.rooms, ${SCHEMA}.replicas`);
+        for (const room of ['h1', 'h2']) await store.markRoomStarted(room, new Date(), 60_000);
+        await store.registerReplica('half', 2);
+        const claimed = await store.claimRooms('half', { capacity: 2, leaseMs: 60_000 });
+        expect(claimed).toHaveLength(2);
+
+        // Hold h2 so deregisterReplica stops inside its transaction: replica row locked, h1 released, h2 waiting.
+        await locker.query('BEGIN');
+        await locker.query(`SELECT room FROM rooms WHERE room = 'h2' FOR UPDATE`);
+        const deregistering = store.deregisterReplica('half').then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        for (;;) {
+          const { rows } = await admin.query(
+            `SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query LIKE 'UPDATE rooms%'`,
+            [appName],
           );
-          for (;;) {
-            const { rows } = await admin.query(
-              `SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query LIKE 'UPDATE rooms%'`,
-              [appName],
-            );
-            if (rows.length > 0) break;
-            await new Promise((resolve) => setTimeout(resolve, 10));
-          }
-          await killConnections(appName);
-          const err = await deregistering;
-          expect(isRoomrunnerError(err, 'RR_STORE_UNAVAILABLE'), String(err)).toBe(true);
-          await locker.query('ROLLBACK');
-
-          // Nothing of the transaction remains: the replica is still there and still owns both rooms.
-          const { value: owned } = await untilUp(() => store.ownedRooms('half'));
-          expect(owned.map((room) => [room.room, room.epoch])).toEqual(claimed.map((room) => [room.room, room.epoch]));
-          expect((await store.listReplicas()).map((replica) => replica.id)).toEqual(['half']);
-
-          await untilUp(() => store.deregisterReplica('half'));
-          expect(await store.ownedRooms('half')).toEqual([]);
-        } finally {
-          await locker.end().catch(() => undefined);
-          await store.close();
+          if (rows.length > 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 10));
         }
-      },
-      60_000,
-    );
+        await killConnections(appName);
+        const err = await deregistering;
+        expect(isRoomrunnerError(err, 'RR_STORE_UNAVAILABLE'), String(err)).toBe(true);
+        await locker.query('ROLLBACK');
+
+        // Nothing of the transaction remains: the replica is still there and still owns both rooms.
+        const { value: owned } = await untilUp(() => store.ownedRooms('half'));
+        expect(owned.map((room) => [room.room, room.epoch])).toEqual(claimed.map((room) => [room.room, room.epoch]));
+        expect((await store.listReplicas()).map((replica) => replica.id)).toEqual(['half']);
+
+        await untilUp(() => store.deregisterReplica('half'));
+        expect(await store.ownedRooms('half')).toEqual([]);
+      } finally {
+        await locker.end().catch(() => undefined);
+        await store.close();
+      }
+    }, 60_000);
   });
 }

@@ -38,7 +38,7 @@ export function listTextFiles(root: string, dirs: readonly string[]): string[] {
   const out: string[] = [];
   const walk = (relative: string): void => {
     const absolute = path.join(root, relative);
-    let stat;
+    let stat: ReturnType<typeof statSync>;
     try {
       stat = statSync(absolute);
     } catch {
@@ -126,9 +126,7 @@ export function forbiddenMentionsIn(file: string, text: string): string[] {
  * `docs/protocol.md` list is also read as a bare protocol section).
  */
 export function brokenCitations(citations: readonly Citation[], docs: ReadonlyMap<string, Set<string>>): string[] {
-  const broken = citations
-    .filter((c) => !(docs.get(c.doc)?.has(c.section) ?? false))
-    .map((c) => `${c.file}:${c.line}: docs/${c.doc} §${c.section}`);
+  const broken = citations.filter((c) => !(docs.get(c.doc)?.has(c.section) ?? false)).map((c) => `${c.file}:${c.line}: docs/${c.doc} §${c.section}`);
   return [...new Set(broken)];
 }
 

@@ -43,7 +43,9 @@ export async function requestRaw(
 ): Promise<RawAnswer> {
   const body = request.body ?? '';
   const headers = { host: '127.0.0.1', connection: 'close', 'content-length': String(Buffer.byteLength(body)), ...request.headers };
-  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const head = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   const client = await openRaw(port, `${request.method} ${request.path} HTTP/1.1\r\n${head}\r\n${body}`, track);
   const text = Buffer.from(await client.closed, 'latin1').toString('utf8');
   const status = /^HTTP\/1\.1 (\d{3}) /.exec(text);

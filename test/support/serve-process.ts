@@ -87,7 +87,11 @@ export interface ServingProcess {
 }
 
 /** {@link startServe}, resolved once it serves; `track` gets a clean-up that SIGKILLs it if it is still running. */
-export async function startServeProcess(args: readonly string[], env: Record<string, string>, track: (cleanup: () => unknown) => void): Promise<ServingProcess> {
+export async function startServeProcess(
+  args: readonly string[],
+  env: Record<string, string>,
+  track: (cleanup: () => unknown) => void,
+): Promise<ServingProcess> {
   const serve = startServe({ args, env });
   track(() => serve.kill());
   return { url: await serve.serving, child: serve.child, exited: serve.exited };

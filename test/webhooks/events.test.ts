@@ -1,14 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  CallEvent,
-  OtherEvent,
-  PING_EVENTS,
-  PingEvent,
-  RoomEndedEvent,
-  RoomStartedEvent,
-  parseEvent,
-  roomOf,
-} from '../../src/webhooks/events.js';
+import { CallEvent, OtherEvent, PING_EVENTS, PingEvent, RoomEndedEvent, RoomStartedEvent, parseEvent, roomOf } from '../../src/webhooks/events.js';
 import { codeOf } from '../support/errors.js';
 
 describe('parseEvent', () => {
@@ -70,7 +61,10 @@ describe('parseEvent', () => {
 
   it('refuses bodies that are not envelopes', () => {
     for (const body of [null, [], 'room.started', 3, {}, { event: '' }, { event: 3 }, { data: {} }, { event: 'x', data: [] }, { event: 'x', data: 'y' }]) {
-      expect(codeOf(() => parseEvent(body)), JSON.stringify(body)).toBe('RR_WEBHOOK_ENVELOPE_INVALID');
+      expect(
+        codeOf(() => parseEvent(body)),
+        JSON.stringify(body),
+      ).toBe('RR_WEBHOOK_ENVELOPE_INVALID');
     }
   });
 

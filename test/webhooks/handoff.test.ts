@@ -3,7 +3,7 @@
  * roomrunner as a project service (GET /webhook with Upgrade: websocket, signed), plays the room server on that
  * socket, and the OFFICIAL @meshagent/meshagent client calls the Adder through it.
  */
-import { JsonContent, RoomClient, WebSocketClientProtocol } from '@meshagent/meshagent';
+import { type JsonContent, RoomClient, WebSocketClientProtocol } from '@meshagent/meshagent';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { adder } from '../../agents/adder.js';
@@ -39,10 +39,25 @@ async function emulatorUp(): Promise<Emulator> {
 
 async function roomrunner(emulator: Emulator) {
   const config = loadConfig(
-    { secret: SECRET, projectId: PROJECT, apiUrl: emulator.url, webhookSecrets: [WEBHOOK_SECRET], port: 0, host: '127.0.0.1', logLevel: 'silent', drainTimeoutMs: 2_000 },
+    {
+      secret: SECRET,
+      projectId: PROJECT,
+      apiUrl: emulator.url,
+      webhookSecrets: [WEBHOOK_SECRET],
+      port: 0,
+      host: '127.0.0.1',
+      logLevel: 'silent',
+      drainTimeoutMs: 2_000,
+    },
     {},
   );
-  const server = new RemoteTaskRunnerServer({ agents: [adder], config, defaultMetrics: false, reconcileIntervalMs: 0, retry: { minTimeoutMs: 20, maxTimeoutMs: 200, attemptTimeoutMs: 5_000 } });
+  const server = new RemoteTaskRunnerServer({
+    agents: [adder],
+    config,
+    defaultMetrics: false,
+    reconcileIntervalMs: 0,
+    retry: { minTimeoutMs: 20, maxTimeoutMs: 200, attemptTimeoutMs: 5_000 },
+  });
   const address = await server.start();
   cleanups.push(() => server.close());
   await server.reconcile();
@@ -192,7 +207,14 @@ describe('the websocket handoff (GET /webhook with Upgrade: websocket)', () => {
     const client = await gotClient;
     expect(answered).toEqual([{ room: 'answered', event: 'room.call' }]);
     expect(client.connection.state).toBe('ready');
-    await expect.poll(() => emulator.handoffs.deliveries().map((d) => d.status).sort()).toEqual(['delivered', 'failed']);
+    await expect
+      .poll(() =>
+        emulator.handoffs
+          .deliveries()
+          .map((d) => d.status)
+          .sort(),
+      )
+      .toEqual(['delivered', 'failed']);
     const refused = emulator.handoffs.deliveries().find((d) => d.status === 'failed');
     expect(refused?.attempts.length).toBeGreaterThan(1);
     expect(refused?.attempts.every((a) => a.status === 404)).toBe(true);

@@ -40,10 +40,7 @@ const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((co
 
 const envelope = fc.record({
   event: fc.constantFrom('room.started', 'room.ended', 'room.call', 'webhook.ping', 'x.custom', ''),
-  data: fc.oneof(
-    fc.record({ room_name: fc.string(), room_url: fc.string(), token: fc.string() }, { requiredKeys: [] }),
-    fc.jsonValue(),
-  ),
+  data: fc.oneof(fc.record({ room_name: fc.string(), room_url: fc.string(), token: fc.string() }, { requiredKeys: [] }), fc.jsonValue()),
 });
 
 const body = fc.oneof(
@@ -62,10 +59,18 @@ const contentType = fc.option(
 /** Forged signature headers: random values, or well-formed ones made with the wrong key. */
 const forgedHeaders = fc.record(
   {
-    'meshagent-signature': fc.oneof(printable, printable.map((text) => `Bearer ${text}`), fc.constant(`Bearer ${signJwt({ sha256: '0'.repeat(64) }, SECRET)}`), fc.constant(`Bearer ${signJwt({ sha256: 'x' }, 'wrong')}`)),
+    'meshagent-signature': fc.oneof(
+      printable,
+      printable.map((text) => `Bearer ${text}`),
+      fc.constant(`Bearer ${signJwt({ sha256: '0'.repeat(64) }, SECRET)}`),
+      fc.constant(`Bearer ${signJwt({ sha256: 'x' }, 'wrong')}`),
+    ),
     'webhook-id': printable,
     'webhook-timestamp': fc.oneof(printable, fc.integer({ min: NOW_S - 1000, max: NOW_S + 1000 }).map(String)),
-    'webhook-signature': fc.oneof(printable, printable.map((text) => `v1,${Buffer.from(text).toString('base64')}`)),
+    'webhook-signature': fc.oneof(
+      printable,
+      printable.map((text) => `v1,${Buffer.from(text).toString('base64')}`),
+    ),
     'x-meshia-signature': fc.oneof(printable, fc.stringMatching(/^sha256=[0-9a-f]{64}$/)),
   },
   { requiredKeys: [] },
@@ -130,7 +135,9 @@ describe('POST /webhook under random input', () => {
         fc.asyncProperty(body, async (payload) => {
           hookCalls = 0;
           const headers = signWebhook('meshagent', { body: payload, secret: SECRET });
-          const response = await broken.buildApp().inject({ method: 'POST', url: '/webhook', payload, headers: { ...headers, 'content-type': 'application/json' } });
+          const response = await broken
+            .buildApp()
+            .inject({ method: 'POST', url: '/webhook', payload, headers: { ...headers, 'content-type': 'application/json' } });
           await broken.idle();
           if (response.statusCode >= 500) {
             expect(response.statusCode).toBe(503);

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/http/metrics.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { Store } from '../../src/store/store.js';
-import { CallEvent, RoomStartedEvent, type WebhookEvent } from '../../src/webhooks/events.js';
+import { type CallEvent, RoomStartedEvent, type WebhookEvent } from '../../src/webhooks/events.js';
 import { DEFAULT_DEDUPE_WINDOW_MS, InflightWork, webhookPlugin, type HookOutcome, type WebhookPluginOptions } from '../../src/webhooks/plugin.js';
 import { buildMeshagentDelivery, pythonDumps, sha256Hex, signWebhook } from '../../src/webhooks/signatures/index.js';
 
@@ -13,7 +13,10 @@ const WHSEC = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString(
 const NOW_S = 1_750_000_000;
 const DAY_MS = 24 * 3600 * 1000;
 
-const STARTED = { event: 'room.started', data: { room_name: 'M\u00fcnchen \u65e5\u672c \ud83d\ude80', room_url: 'wss://api.meshagent.com/rooms/r1', load: 0.25 } };
+const STARTED = {
+  event: 'room.started',
+  data: { room_name: 'M\u00fcnchen \u65e5\u672c \ud83d\ude80', room_url: 'wss://api.meshagent.com/rooms/r1', load: 0.25 },
+};
 
 /** Made with CPython 3.11 `json.dumps` (an integral float `1.0`, non-ASCII escapes), so only the raw bytes hash right. */
 const PY_BODY =
@@ -321,7 +324,7 @@ describe('webhook plugin: bad input', () => {
     expect((await app.inject({ method: 'OPTIONS', url: '/webhook' })).statusCode).toBe(405);
   });
 
-  it('dispatches a duplicate again when the first delivery\'s outcome was never recorded, once', async () => {
+  it("dispatches a duplicate again when the first delivery's outcome was never recorded, once", async () => {
     let nowMs = NOW_S * 1000;
     const { app, store, dispatched, work } = setup({ now: () => nowMs });
     const body = '{"event": "room.ended", "data": {"room_name": "lost"}}';

@@ -17,7 +17,15 @@ const T0 = Date.UTC(2026, 2, 1, 12);
 const CONFIG = loadConfig({}, {});
 
 function started(room: string, key: string, at: number, replica: string | null): NewDelivery {
-  return { key, event: 'room.started', room, scheme: 'meshagent', body: pythonDumps({ event: 'room.started', data: { room_name: room } }), receivedAt: new Date(at), replica };
+  return {
+    key,
+    event: 'room.started',
+    room,
+    scheme: 'meshagent',
+    body: pythonDumps({ event: 'room.started', data: { room_name: room } }),
+    receivedAt: new Date(at),
+    replica,
+  };
 }
 
 /** Timers whose interval callback the test fires by hand. */
@@ -77,7 +85,16 @@ describe('PendingRedispatcher', () => {
     const store = new MemoryStore();
     let nowMs = T0;
     const sweepOf = (running: string[], ran: DeliveryRecord[]) =>
-      new PendingRedispatcher({ store, replicaId: 'r1', afterMs: 60_000, intervalMs: 0, logger: silentLogger(), now: () => nowMs, running: () => running, run: async (_e, r) => void ran.push(r) });
+      new PendingRedispatcher({
+        store,
+        replicaId: 'r1',
+        afterMs: 60_000,
+        intervalMs: 0,
+        logger: silentLogger(),
+        now: () => nowMs,
+        running: () => running,
+        run: async (_e, r) => void ran.push(r),
+      });
     const ran: DeliveryRecord[] = [];
     const sweep = sweepOf(['k-busy'], ran);
     closers.push(() => sweep.close());
@@ -91,10 +108,13 @@ describe('PendingRedispatcher', () => {
     expect(ran.map((r) => r.key)).toEqual(['k-young']);
   });
 
-  it('dispatches in the order received, one at a time, so a room\'s start and end keep their order', async () => {
+  it("dispatches in the order received, one at a time, so a room's start and end keep their order", async () => {
     const store = new MemoryStore();
     await store.recordDelivery(started('a', 'k1', T0 - 3_000, 'r1'), 60_000);
-    await store.recordDelivery({ ...started('a', 'k2', T0 - 2_000, 'r1'), event: 'room.ended', body: pythonDumps({ event: 'room.ended', data: { room_name: 'a' } }) }, 60_000);
+    await store.recordDelivery(
+      { ...started('a', 'k2', T0 - 2_000, 'r1'), event: 'room.ended', body: pythonDumps({ event: 'room.ended', data: { room_name: 'a' } }) },
+      60_000,
+    );
     await store.recordDelivery(started('b', 'k3', T0 - 1_000, 'r1'), 60_000);
     const order: string[] = [];
     let inFlight = 0;
@@ -127,7 +147,16 @@ describe('PendingRedispatcher', () => {
     let down = true;
     store.claimPendingDeliveries = async (c) => (down ? Promise.reject(new Error('store down')) : claim(c));
     const ran: string[] = [];
-    const sweep = new PendingRedispatcher({ store, replicaId: 'r1', afterMs: 60_000, intervalMs: 0, logger: silentLogger(), now: () => T0, running: () => [], run: async (_e, r) => void ran.push(r.key) });
+    const sweep = new PendingRedispatcher({
+      store,
+      replicaId: 'r1',
+      afterMs: 60_000,
+      intervalMs: 0,
+      logger: silentLogger(),
+      now: () => T0,
+      running: () => [],
+      run: async (_e, r) => void ran.push(r.key),
+    });
     closers.push(() => sweep.close());
     expect(await sweep.sweep()).toBe(0);
     down = false;
@@ -138,7 +167,16 @@ describe('PendingRedispatcher', () => {
   it('records a pending body that no longer parses as failed instead of retrying it forever', async () => {
     const store = new MemoryStore();
     await store.recordDelivery({ ...started('x', 'k-bad', T0 - 1_000, 'r1'), body: 'not json' }, 60_000);
-    const sweep = new PendingRedispatcher({ store, replicaId: 'r1', afterMs: 60_000, intervalMs: 0, logger: silentLogger(), now: () => T0, running: () => [], run: async () => undefined });
+    const sweep = new PendingRedispatcher({
+      store,
+      replicaId: 'r1',
+      afterMs: 60_000,
+      intervalMs: 0,
+      logger: silentLogger(),
+      now: () => T0,
+      running: () => [],
+      run: async () => undefined,
+    });
     closers.push(() => sweep.close());
     await sweep.sweep();
     expect(await store.getDelivery('k-bad')).toMatchObject({ result: 'failed' });
@@ -169,11 +207,21 @@ describe('WebhookServer crash recovery', () => {
     expect(rooms).toEqual(['crashed']);
   });
 
-  it('leaves another live process\'s fresh pending delivery alone', async () => {
+  it("leaves another live process's fresh pending delivery alone", async () => {
     const store = new MemoryStore();
     await store.recordDelivery(started('elsewhere', 'k-else', Date.now() - 1_000, 'replica-y'), 60_000);
     const rooms: string[] = [];
-    const server = new WebhookServer({ config: CONFIG, secrets: 's', logger: silentLogger(), defaultMetrics: false, store, port: 0, host: '127.0.0.1', replicaId: 'replica-x', onRoomStarted: (event) => void rooms.push(event.roomName) });
+    const server = new WebhookServer({
+      config: CONFIG,
+      secrets: 's',
+      logger: silentLogger(),
+      defaultMetrics: false,
+      store,
+      port: 0,
+      host: '127.0.0.1',
+      replicaId: 'replica-x',
+      onRoomStarted: (event) => void rooms.push(event.roomName),
+    });
     closers.push(() => server.close());
     await server.start();
     expect(await server.redispatchPending()).toBe(0);

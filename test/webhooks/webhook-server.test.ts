@@ -3,12 +3,7 @@ import { loadConfig } from '../../src/config.js';
 import { RoomrunnerError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import {
-  type CallEvent,
-  type OtherEvent,
-  type RoomEndedEvent,
-  type RoomStartedEvent,
-} from '../../src/webhooks/events.js';
+import type { CallEvent, OtherEvent, RoomEndedEvent, RoomStartedEvent } from '../../src/webhooks/events.js';
 import { WebhookServer, type HookContext, type WebhookServerOptions } from '../../src/webhooks/webhook-server.js';
 import { buildMeshagentDelivery, sha256Hex } from '../../src/webhooks/signatures/index.js';
 
@@ -52,7 +47,9 @@ class CustomWebhookServer extends WebhookServer {
 describe('WebhookServer subclass (the docs example)', () => {
   it('receives room.started and room.ended in its overridden hooks', async () => {
     const server = track(new CustomWebhookServer(options()));
-    expect((await deliver(server, { event: 'room.started', data: { room_name: 'r1', room_url: 'wss://api.meshagent.com/rooms/r1' } })).json).toStrictEqual({ ok: true });
+    expect((await deliver(server, { event: 'room.started', data: { room_name: 'r1', room_url: 'wss://api.meshagent.com/rooms/r1' } })).json).toStrictEqual({
+      ok: true,
+    });
     expect((await deliver(server, { event: 'room.ended', data: { room_name: 'r1' } })).status).toBe(200);
     await server.idle();
     expect(server.seen).toStrictEqual(['room started r1 wss://api.meshagent.com/rooms/r1 r1', 'room ended r1']);
@@ -108,11 +105,7 @@ describe('WebhookServer hooks as options', () => {
 
   it('does not call room hooks for an unknown event, and calls onEvent once', async () => {
     const calls: string[] = [];
-    const server = track(
-      new WebhookServer(
-        options({ onRoomStarted: () => void calls.push('started'), onEvent: (event) => void calls.push(event.event) }),
-      ),
-    );
+    const server = track(new WebhookServer(options({ onRoomStarted: () => void calls.push('started'), onEvent: (event) => void calls.push(event.event) })));
     const { key } = await deliver(server, { event: 'custom.thing', data: {} });
     await server.idle();
     expect(calls).toStrictEqual(['custom.thing']);
@@ -335,7 +328,15 @@ describe('pruning', () => {
     const at = (iso: string) => new Date(iso);
     await store.recordDelivery({ key: 'old', event: 'room.started', room: 'r', scheme: 'meshagent', body: '{}', receivedAt: at('2026-01-01T00:00:00Z') }, 1);
     await store.recordDelivery({ key: 'new', event: 'room.started', room: 'r', scheme: 'meshagent', body: '{}', receivedAt: at('2026-01-09T00:00:00Z') }, 1);
-    const server = new WebhookServer({ secrets: ['s'], store, logger: silent(), defaultMetrics: false, now: () => nowMs, dedupeWindowMs: 1_000, ledgerRetentionMs: 7 * 24 * 3600 * 1000 });
+    const server = new WebhookServer({
+      secrets: ['s'],
+      store,
+      logger: silent(),
+      defaultMetrics: false,
+      now: () => nowMs,
+      dedupeWindowMs: 1_000,
+      ledgerRetentionMs: 7 * 24 * 3600 * 1000,
+    });
     expect(await server.prune()).toEqual({ deliveries: 1, rooms: 0, replicas: 0 });
     expect((await store.listDeliveries()).map((d) => d.key)).toEqual(['new']);
     nowMs += 30 * 24 * 3600 * 1000;

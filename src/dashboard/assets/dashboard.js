@@ -164,7 +164,18 @@ async function renderDeliveries() {
   const more = document.getElementById('deliveries-pager');
   more.replaceChildren(
     deliveries.length >= state.deliveriesLimit && state.deliveriesLimit < 1000
-      ? el('button', { type: 'button', class: 'quiet', onclick: () => { state.deliveriesLimit = Math.min(1000, state.deliveriesLimit + PAGE); void refresh(); } }, 'Show more')
+      ? el(
+          'button',
+          {
+            type: 'button',
+            class: 'quiet',
+            onclick: () => {
+              state.deliveriesLimit = Math.min(1000, state.deliveriesLimit + PAGE);
+              void refresh();
+            },
+          },
+          'Show more',
+        )
       : '',
   );
   if (state.openDelivery !== null) await renderDelivery(state.openDelivery);
@@ -186,17 +197,30 @@ async function renderDelivery(key) {
     el(
       'dl',
       {},
-      el('dt', {}, 'Key'), el('dd', {}, el('code', {}, d.key)),
-      el('dt', {}, 'Scheme'), el('dd', {}, d.scheme),
-      el('dt', {}, 'Received'), el('dd', {}, when(d.receivedAt)),
-      el('dt', {}, 'Result'), el('dd', { 'data-field': 'result' }, d.result),
-      el('dt', {}, 'Attempts'), el('dd', { 'data-field': 'attempts' }, String(d.attempts)),
-      el('dt', {}, 'Last outcome'), el('dd', {}, when(d.updatedAt)),
-      el('dt', {}, 'Last error'), el('dd', { class: 'error-text' }, d.lastError ?? 'none'),
+      el('dt', {}, 'Key'),
+      el('dd', {}, el('code', {}, d.key)),
+      el('dt', {}, 'Scheme'),
+      el('dd', {}, d.scheme),
+      el('dt', {}, 'Received'),
+      el('dd', {}, when(d.receivedAt)),
+      el('dt', {}, 'Result'),
+      el('dd', { 'data-field': 'result' }, d.result),
+      el('dt', {}, 'Attempts'),
+      el('dd', { 'data-field': 'attempts' }, String(d.attempts)),
+      el('dt', {}, 'Last outcome'),
+      el('dd', {}, when(d.updatedAt)),
+      el('dt', {}, 'Last error'),
+      el('dd', { class: 'error-text' }, d.lastError ?? 'none'),
     ),
     el('h4', {}, 'Body'),
     el('pre', { class: 'body', tabindex: 0, 'aria-label': 'Request body' }, d.body),
-    el('p', {}, el('button', { type: 'button', id: 'replay', onclick: () => replay(d.key) }, 'Replay'), ' ', el('button', { type: 'button', class: 'quiet', onclick: closeDelivery }, 'Close')),
+    el(
+      'p',
+      {},
+      el('button', { type: 'button', id: 'replay', onclick: () => replay(d.key) }, 'Replay'),
+      ' ',
+      el('button', { type: 'button', class: 'quiet', onclick: closeDelivery }, 'Close'),
+    ),
   );
 }
 
@@ -256,7 +280,10 @@ function chart(node, points, intervalMs) {
   const last = points.at(-1);
   const label = last ? `last ${duration(intervalMs)}: ${last.count} observed, mean ${duration(last.meanMs)}, p95 ≤ ${duration(last.p95Ms)}` : 'no data yet';
   svg.setAttribute('aria-label', label);
-  for (const [key, cls] of [['p95Ms', 'p95'], ['meanMs', 'mean']]) {
+  for (const [key, cls] of [
+    ['p95Ms', 'p95'],
+    ['meanMs', 'mean'],
+  ]) {
     const poly = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
     poly.setAttribute('points', line(key));
     poly.setAttribute('class', cls);
@@ -270,12 +297,35 @@ async function renderHealth() {
   const box = document.getElementById('readiness');
   box.replaceChildren(
     el('p', { class: `badge ${readiness.ready ? 'attached' : 'failed'}` }, readiness.ready ? 'ready' : 'not ready'),
-    readiness.reasons?.length ? el('ul', {}, readiness.reasons.map((r) => el('li', {}, r))) : '',
-    st ? el('p', {}, `${st.rooms} of ${st.maxRooms} rooms · ${st.mode} mode${st.replica ? ` · replica ${st.replica.replicaId}` : ''} · reconcile ${st.reconcile.enabled ? `last ${when(st.reconcile.lastAt)}${st.reconcile.lastError ? ` (failed: ${st.reconcile.lastError})` : ''}` : 'off'}`) : '',
+    readiness.reasons?.length
+      ? el(
+          'ul',
+          {},
+          readiness.reasons.map((r) => el('li', {}, r)),
+        )
+      : '',
+    st
+      ? el(
+          'p',
+          {},
+          `${st.rooms} of ${st.maxRooms} rooms · ${st.mode} mode${st.replica ? ` · replica ${st.replica.replicaId}` : ''} · reconcile ${st.reconcile.enabled ? `last ${when(st.reconcile.lastAt)}${st.reconcile.lastError ? ` (failed: ${st.reconcile.lastError})` : ''}` : 'off'}`,
+        )
+      : '',
   );
   const body = document.querySelector('#replicas-table tbody');
   body.replaceChildren(
-    ...replicas.map((r) => el('tr', {}, el('th', { scope: 'row' }, r.id), el('td', {}, r.live ? 'yes' : 'no'), el('td', {}, r.draining ? 'yes' : 'no'), el('td', {}, String(r.capacity)), el('td', {}, when(r.leaseExpiresAt)), el('td', {}, when(r.heartbeatAt)))),
+    ...replicas.map((r) =>
+      el(
+        'tr',
+        {},
+        el('th', { scope: 'row' }, r.id),
+        el('td', {}, r.live ? 'yes' : 'no'),
+        el('td', {}, r.draining ? 'yes' : 'no'),
+        el('td', {}, String(r.capacity)),
+        el('td', {}, when(r.leaseExpiresAt)),
+        el('td', {}, when(r.heartbeatAt)),
+      ),
+    ),
   );
   if (replicas.length === 0) body.append(el('tr', {}, el('td', { colspan: 6, class: 'empty' }, 'One process, no replicas (MemoryStore).')));
   chart(document.getElementById('chart-ack'), latency.series.ack ?? [], latency.intervalMs);

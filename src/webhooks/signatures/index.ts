@@ -5,13 +5,7 @@
 import { RoomrunnerError } from '../../errors.js';
 import { DEFAULT_HMAC_HEADER, signHmacHex, verifyHmacHex } from './hmac-hex.js';
 import { MESHAGENT_SIGNATURE_HEADER, signMeshagent, verifyMeshagent } from './meshagent.js';
-import {
-  STANDARD_WEBHOOK_HEADERS,
-  readSingleHeader,
-  signStandardWebhook,
-  verifyStandardWebhook,
-  type HeaderRecord,
-} from './standard-webhooks.js';
+import { STANDARD_WEBHOOK_HEADERS, readSingleHeader, signStandardWebhook, verifyStandardWebhook, type HeaderRecord } from './standard-webhooks.js';
 
 export { DEFAULT_HMAC_HEADER, signHmacHex, verifyHmacHex } from './hmac-hex.js';
 export type { VerifiedHmacHex, VerifyHmacHexInput } from './hmac-hex.js';
@@ -63,10 +57,7 @@ export interface SignWebhookInput {
  * @throws RoomrunnerError `RR_WEBHOOK_SECRET_INVALID` for a bad secret; `RR_WEBHOOK_SIGNATURE_MALFORMED`
  *   when `standard-webhooks` is asked to sign without `id` and `timestamp`.
  */
-export function signWebhook(
-  scheme: 'standard-webhooks',
-  input: SignWebhookInput & { readonly id: string; readonly timestamp: number },
-): Record<string, string>;
+export function signWebhook(scheme: 'standard-webhooks', input: SignWebhookInput & { readonly id: string; readonly timestamp: number }): Record<string, string>;
 export function signWebhook(scheme: SignatureScheme, input: SignWebhookInput): Record<string, string>;
 export function signWebhook(scheme: SignatureScheme, input: SignWebhookInput): Record<string, string> {
   switch (scheme) {
@@ -134,4 +125,3 @@ export function verifyWebhook(scheme: SignatureScheme, input: VerifyWebhookInput
     }
   }
 }
-

@@ -27,7 +27,13 @@ export const MAX_NESTING_DEPTH = 1000;
 const MAX_INT_DIGITS = 4300;
 
 const SHORT_ESCAPES: Readonly<Record<number, string>> = {
-  0x22: '\\"', 0x5c: '\\\\', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t', 0x08: '\\b', 0x0c: '\\f',
+  34: '\\"',
+  92: '\\\\',
+  10: '\\n',
+  13: '\\r',
+  9: '\\t',
+  8: '\\b',
+  12: '\\f',
 };
 
 /** A JSON string literal exactly as Python's `json.dumps` (with `ensure_ascii=True`) writes it. */
@@ -149,10 +155,18 @@ export function pythonJsonLoads(text: string): unknown {
 const WHITESPACE = /[ \t\n\r]*/y;
 const NUMBER = /(-?(?:0|[1-9]\d*))(\.\d+)?([eE][-+]?\d+)?/y;
 // Characters that can be copied as is from a JSON string body: printable ASCII except `"` and `\`.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters end a plain run, as in JSON
 const PLAIN_RUN = /[^"\\\u0000-\u001f]*/y;
 const HEX4 = /^[0-9a-fA-F]{4}$/;
 const STRING_ESCAPES: Readonly<Record<string, string>> = {
-  '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t',
+  '"': '"',
+  '\\': '\\',
+  '/': '/',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
 };
 const CONSTANTS = ['true', 'false', 'null', 'NaN', 'Infinity', '-Infinity'] as const;
 type JsonConstant = (typeof CONSTANTS)[number];
@@ -178,7 +192,12 @@ const DUMPS: JsonBuilder<string> = {
 };
 
 const CONSTANT_VALUES: Readonly<Record<JsonConstant, unknown>> = {
-  true: true, false: false, null: null, NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': Number.NEGATIVE_INFINITY,
+  true: true,
+  false: false,
+  null: null,
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+  '-Infinity': Number.NEGATIVE_INFINITY,
 };
 
 const LOADS: JsonBuilder<unknown> = {
@@ -291,8 +310,8 @@ class PythonJsonReader<T> {
         return out;
       }
       if (char !== '\\') throw this.#error(char === undefined ? 'unterminated string' : 'control character in a string');
-      const escape = this.#text[this.#pos + 1] ?? '';
-      if (escape === 'u') {
+      const escapeChar = this.#text[this.#pos + 1] ?? '';
+      if (escapeChar === 'u') {
         const hex = this.#text.slice(this.#pos + 2, this.#pos + 6);
         if (!HEX4.test(hex)) throw this.#error('invalid \\uXXXX escape');
         // Lone surrogates are kept, as Python keeps them; pairs rejoin into one character.
@@ -300,7 +319,7 @@ class PythonJsonReader<T> {
         this.#pos += 6;
         continue;
       }
-      const decoded = STRING_ESCAPES[escape];
+      const decoded = STRING_ESCAPES[escapeChar];
       if (decoded === undefined) throw this.#error('invalid escape in a string');
       out += decoded;
       this.#pos += 2;

@@ -66,7 +66,12 @@ describe('verifyHmacHex', () => {
   });
 
   it('never throws anything but RoomrunnerError for random headers and bodies', () => {
-    const value = fc.oneof(fc.constant(undefined), fc.string(), fc.array(fc.string()), fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'), maxLength: 70 }).map((hex) => `sha256=${hex}`));
+    const value = fc.oneof(
+      fc.constant(undefined),
+      fc.string(),
+      fc.array(fc.string()),
+      fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'), maxLength: 70 }).map((hex) => `sha256=${hex}`),
+    );
     fc.assert(
       fc.property(value, fc.oneof(fc.uint8Array(), fc.string()), (header, rawBody) => {
         const code = codeOf(() => verifyHmacHex({ rawBody, headers: { [DEFAULT_HMAC_HEADER]: header }, secrets: [GITHUB.secret] }));

@@ -2,13 +2,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RoomrunnerError } from '../../../src/errors.js';
-import {
-  SIGNATURE_SCHEMES,
-  pythonDumps,
-  signWebhook,
-  verifyWebhook,
-  type SignatureScheme,
-} from '../../../src/webhooks/signatures/index.js';
+import { SIGNATURE_SCHEMES, pythonDumps, signWebhook, verifyWebhook, type SignatureScheme } from '../../../src/webhooks/signatures/index.js';
 import { codeOf } from '../../support/errors.js';
 
 const NOW = 1_750_000_000;

@@ -3,12 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../../../src/errors.js';
 import { signJwt } from '../../../src/room/jwt.js';
-import {
-  MESHAGENT_SIGNATURE_HEADER,
-  buildMeshagentDelivery,
-  signMeshagent,
-  verifyMeshagent,
-} from '../../../src/webhooks/signatures/meshagent.js';
+import { MESHAGENT_SIGNATURE_HEADER, buildMeshagentDelivery, signMeshagent, verifyMeshagent } from '../../../src/webhooks/signatures/meshagent.js';
 import { pythonDumps, pythonDumpsFromJsonText } from '../../../src/webhooks/signatures/python-json.js';
 import { codeOf } from '../../support/errors.js';
 
@@ -21,8 +16,7 @@ const NOW = 1_750_000_000;
  */
 const PY = {
   secret: 'py-webhook-secret',
-  body:
-    '{"event": "room.started", "data": {"room_name": "M\\u00fcnchen \\u2014 \\u65e5\\u672c \\ud83d\\ude80", "project_id": "p1", "score": 1.0, "ratio": 0.5, "tiny": 1e-07, "big": 1e+20, "n": 3}}',
+  body: '{"event": "room.started", "data": {"room_name": "M\\u00fcnchen \\u2014 \\u65e5\\u672c \\ud83d\\ude80", "project_id": "p1", "score": 1.0, "ratio": 0.5, "tiny": 1e-07, "big": 1e+20, "n": 3}}',
   digest: 'cab0c75b7293f3a587b21a968ba443f7d8e6d0b2ea6443d57c8ae81dbd45f1a2',
   header:
     'Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzaGEyNTYiOiJjYWIwYzc1YjcyOTNmM2E1ODdiMjFhOTY4YmE0NDNmN2Q4ZTZkMGIyZWE2NDQzZDU3YzhhZTgxZGJkNDVmMWEyIn0.hJZqmtuXRGyiWRnh-BkRMNc-Iyx8ifqqqvlol5TjLkI',
@@ -169,7 +163,10 @@ describe('signMeshagent', () => {
 
 describe('buildMeshagentDelivery', () => {
   it('serialises like Python json.dumps and signs exactly that body', () => {
-    const envelope = { event: 'room.ended', data: { room_name: 'São Paulo ✈ 🌎', project_id: 'p2', duration_seconds: 93.25, load: 0.1, tiny: 1.5e-7, participants: 4 } };
+    const envelope = {
+      event: 'room.ended',
+      data: { room_name: 'São Paulo ✈ 🌎', project_id: 'p2', duration_seconds: 93.25, load: 0.1, tiny: 1.5e-7, participants: 4 },
+    };
     const delivery = buildMeshagentDelivery(envelope, 'secret');
     expect(delivery.body).toBe(PY_NO_INTEGRAL_FLOATS.body);
     expect(delivery.headers['content-type']).toBe('application/json');

@@ -122,7 +122,10 @@ describe('verifyStandardWebhook', () => {
 
   it('never throws anything but RoomrunnerError for random headers and bodies', () => {
     const value = fc.oneof(fc.constant(undefined), fc.string(), fc.array(fc.string()), fc.integer().map(String));
-    const signature = fc.oneof(value, fc.base64String().map((text) => `v1,${text}`));
+    const signature = fc.oneof(
+      value,
+      fc.base64String().map((text) => `v1,${text}`),
+    );
     fc.assert(
       fc.property(value, value, signature, fc.oneof(fc.uint8Array(), fc.string()), (id, timestamp, sig, rawBody) => {
         const headers = { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': sig };
@@ -140,9 +143,7 @@ describe('verifyStandardWebhook', () => {
         expect(verifyStandardWebhook({ rawBody: raw, headers, secrets: [SVIX.secret], now: 1000 })).toStrictEqual({ id, timestamp: 1000 });
         const at = index % raw.length;
         raw[at] = ((raw[at] ?? 0) + delta) % 256;
-        expect(codeOf(() => verifyStandardWebhook({ rawBody: raw, headers, secrets: [SVIX.secret], now: 1000 }))).toBe(
-          'RR_WEBHOOK_SIGNATURE_MISMATCH',
-        );
+        expect(codeOf(() => verifyStandardWebhook({ rawBody: raw, headers, secrets: [SVIX.secret], now: 1000 }))).toBe('RR_WEBHOOK_SIGNATURE_MISMATCH');
       }),
     );
   });
