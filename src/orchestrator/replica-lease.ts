@@ -18,8 +18,11 @@ export type LeaseLoss = 'lease-expired' | 'lease-lost';
 /** `held`: renewed in time; `self-fenced`: not renewed in time, no rooms until it is. */
 export type LeaseState = 'unregistered' | 'held' | 'self-fenced';
 
+/** The part of the coordinator a lease uses. */
+export type LeaseStore = Pick<Coordinator, 'registerReplica' | 'heartbeat' | 'setDraining' | 'deregisterReplica'>;
+
 export interface ReplicaLeaseOptions {
-  readonly store: Coordinator;
+  readonly store: LeaseStore;
   readonly replicaId: string;
   /** Recorded with the replica (informative: claims pass their own capacity). */
   readonly capacity: number;
