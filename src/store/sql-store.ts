@@ -20,6 +20,7 @@ import type {
 } from './coordinator.js';
 import { DEFAULT_LEASE_MS } from './coordinator.js';
 import { GroupCommit, type Settled } from './group-commit.js';
+import { count, nonNegative } from './options.js';
 import { ROOMS_CHANNEL, SQL, listDeliveriesQuery, type SqlClient } from './sql.js';
 import type { DeliveryFilter, DeliveryRecord, DeliveryResult, NewDelivery, PendingClaim, RoomRecord, Store } from './store.js';
 import { byReceipt } from './store.js';
@@ -548,18 +549,4 @@ function toRoomState(row: RoomRow): RoomState {
     endedAt: row.ended_at,
     updatedAt: row.updated_at,
   };
-}
-
-function nonNegative(name: string, value: number): void {
-  if (!Number.isFinite(value) || value < 0) {
-    throw new RoomrunnerError('RR_STORE_OPTION_INVALID', `${name} must be a finite number of milliseconds >= 0, got ${String(value)}`, {
-      data: { option: name },
-    });
-  }
-}
-
-function count(name: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new RoomrunnerError('RR_STORE_OPTION_INVALID', `${name} must be an integer >= 0, got ${String(value)}`, { data: { option: name } });
-  }
 }
