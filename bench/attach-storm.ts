@@ -185,7 +185,7 @@ interface StormRow extends StormOutcome {
   readonly states: Record<string, number>;
   readonly errors: string[];
   readonly store: Record<string, MethodStats>;
-  readonly mode: string;
+  readonly replica: string;
 }
 
 async function storm(kind: StoreKind, via: 'driver' | 'emulator', options: BenchOptions): Promise<StormRow> {
@@ -218,7 +218,7 @@ async function storm(kind: StoreKind, via: 'driver' | 'emulator', options: Bench
     const cpuMs = cpuMsSince(cpuBefore, await child.call<NodeJS.CpuUsage>('cpu'));
     const seen = await emu.child.call<Record<string, RoomSeen>>('seen', { prefix });
     const received = await child.call<Record<string, { receivedAt: number; hookAt: number | null }>>('received');
-    const status = await child.call<{ states: Record<string, number>; errors: string[]; store: Record<string, MethodStats>; mode: string }>('status');
+    const status = await child.call<{ states: Record<string, number>; errors: string[]; store: Record<string, MethodStats>; replica: string }>('status');
     // The trigger: the driver's send, or the session's start when the emulator's own sender delivers.
     const triggeredAt = (room: string): number | undefined => (sentAt ? sentAt.get(room) : seen[room]?.sessionStartedAt);
     const outcome = { ...analyse(`${kind} via ${via}`, seen, names, t0, triggeredAt), cpuMsPerRoom: cpuMs / ROOMS };
@@ -235,7 +235,7 @@ async function storm(kind: StoreKind, via: 'driver' | 'emulator', options: Bench
       states: status.states,
       errors: status.errors,
       store: status.store,
-      mode: status.mode,
+      replica: status.replica,
       extra: [
         outcome.extra,
         `trigger→received p50 ${percentile(queued, 50)} ms, p99 ${percentile(queued, 99)} ms`,
@@ -254,7 +254,6 @@ const LABEL: Record<StoreKind, string> = {
   memory: 'MemoryStore',
   pglite: 'PGlite (on disk)',
   postgres: 'PostgreSQL',
-  'pglite-direct': 'PGlite (on disk), experiment: coordination hidden (direct mode)',
 };
 
 export async function runAttachStorm(options: BenchOptions): Promise<BenchResult> {
@@ -272,7 +271,6 @@ export async function runAttachStorm(options: BenchOptions): Promise<BenchResult
   const rows: Array<{ kind: StoreKind; via: 'driver' | 'emulator' }> = [
     { kind: 'memory', via: 'driver' },
     { kind: 'pglite', via: 'driver' },
-    { kind: 'pglite-direct', via: 'driver' },
     { kind: 'memory', via: 'emulator' },
   ];
   for (const { kind, via } of rows) {
@@ -280,7 +278,7 @@ export async function runAttachStorm(options: BenchOptions): Promise<BenchResult
     const s = summarize(o.latencies);
     const label = via === 'driver' ? LABEL[kind] : `${LABEL[kind]}, sent by the emulator's webhook sender`;
     // The targets apply to the product as configured; the other rows are experiments that explain it.
-    const target = via === 'driver' && kind !== 'pglite-direct';
+    const target = via === 'driver';
     figures.push({
       name: `attach latency p99, ${label}`,
       value: s.p99,
@@ -299,7 +297,7 @@ export async function runAttachStorm(options: BenchOptions): Promise<BenchResult
       baseline: base.allMs,
       baselineLabel: 'raw connect + register',
       target: target ? { kind: 'below', max: ALL_TARGET_MS } : { kind: 'info' },
-      note: `${o.mode} mode; attachment states at the end: ${JSON.stringify(o.states)}${o.errors.length > 0 ? `; errors: ${o.errors.join('; ')}` : ''}; store calls: ${statsText(o.store)}`,
+      note: `replica ${o.replica}; attachment states at the end: ${JSON.stringify(o.states)}${o.errors.length > 0 ? `; errors: ${o.errors.join('; ')}` : ''}; store calls: ${statsText(o.store)}`,
     });
     if (target) {
       figures.push({

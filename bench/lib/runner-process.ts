@@ -22,7 +22,7 @@ import type { RoomStartedEvent } from '../../src/webhooks/events.js';
 import { serve } from './child-rpc.js';
 import { instrumentStore, type MethodStats } from './instrument.js';
 
-export type StoreKind = 'memory' | 'pglite' | 'postgres' | 'pglite-direct';
+export type StoreKind = 'memory' | 'pglite' | 'postgres';
 
 export interface RunnerStartArgs {
   readonly store: StoreKind;
@@ -51,35 +51,8 @@ let dataDir: string | undefined;
 let storeStats: (() => Record<string, MethodStats>) | undefined;
 const raw: RoomConnection[] = [];
 
-/**
- * Experiment: the PGlite store seen through the `Store` interface only, so the runner does not recognise a
- * coordinator and runs in direct mode (as with MemoryStore) — what coordination costs one PGlite process.
- */
-function storeOnly(store: Store): Store {
-  const methods = [
-    'recordDelivery',
-    'finishDelivery',
-    'getDelivery',
-    'listDeliveries',
-    'pruneDeliveries',
-    'markRoomStarted',
-    'markRoomEnded',
-    'clearRoom',
-    'getRoom',
-    'ping',
-    'close',
-  ] as const;
-  const view: Record<string, unknown> = {};
-  for (const name of methods) view[name] = (...args: unknown[]) => (store[name] as (...a: unknown[]) => unknown).apply(store, args);
-  return view as unknown as Store;
-}
-
 async function openBenchStore(kind: StoreKind, databaseUrl: string | undefined): Promise<Store> {
   if (kind === 'memory') return new MemoryStore();
-  if (kind === 'pglite-direct') {
-    dataDir = mkdtempSync(join(tmpdir(), 'rr-bench-storm-'));
-    return storeOnly(await openStore({ dataDir }));
-  }
   if (kind === 'pglite') {
     dataDir = mkdtempSync(join(tmpdir(), 'rr-bench-storm-'));
     return openStore({ dataDir });
@@ -135,9 +108,7 @@ const handlers = {
       if (s.lastError !== null && errors.length < 5) errors.push(`${s.room}: ${s.lastError}`);
       if (s.attempts > 1) states['retried'] = (states['retried'] ?? 0) + 1;
     }
-    // Coordinated mode (the SQL stores) has a replica id; direct mode (MemoryStore) has none.
-    const replicaId = (server as { replicaId?: string }).replicaId;
-    return { states, errors, store: storeStats?.() ?? {}, mode: replicaId === undefined ? 'direct' : 'coordinated' };
+    return { states, errors, store: storeStats?.() ?? {}, replica: server.replicaId };
   },
 
   /**

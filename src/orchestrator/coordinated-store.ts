@@ -1,6 +1,7 @@
 /**
- * What coordinated mode needs from a store, and small helpers around it: the duck-typed check that picks the
- * mode, and the default replica id and heartbeat period.
+ * What the orchestrator needs from a store (the ledger and the coordinator contract), and small helpers around
+ * it: the check that a store given by JavaScript code has the coordinator methods, and the default replica id and
+ * heartbeat period.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -33,7 +34,7 @@ const COORDINATOR_METHODS = [
   'activeRooms',
 ] as const;
 
-/** Duck-typed: the SQL stores (PGlite, PostgreSQL) coordinate; the in-memory store does not. */
+/** Every store roomrunner ships coordinates (MemoryStore, PGlite, PostgreSQL); a store of the user's may not. */
 export function isCoordinator(store: Store): store is CoordinatedStore {
   const methods = store as unknown as Record<string, unknown>;
   return COORDINATOR_METHODS.every((name) => typeof methods[name] === 'function');

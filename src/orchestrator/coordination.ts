@@ -31,7 +31,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../http/metrics.js';
-import type { RoomAttachments } from './attachments.js';
+import type { AttachTrigger, RoomAttachments } from './attachments.js';
 import type { CoordinatedStore } from './coordinated-store.js';
 import { ReplicaLease, type LeaseLoss, type LeaseStatus } from './replica-lease.js';
 
@@ -57,6 +57,11 @@ export interface RoomCoordinationOptions {
   readonly heartbeatIntervalMs?: number;
   /** The websocket URL to attach a claimed room with. */
   readonly roomUrl: (room: string) => string;
+  /**
+   * What made the room pending, when this replica heard it (`room.started`, `reconcile`, `manual`); default
+   * `claim`: a room another replica heard of, or one taken over.
+   */
+  readonly triggerOf?: (room: string) => AttachTrigger | undefined;
   readonly logger: Logger;
   readonly metrics?: Metrics;
   /** Default {@link DEFAULT_MAX_ATTACH_FAILURES}. */
@@ -242,8 +247,11 @@ export class RoomCoordination {
     await this.#store.setDraining(this.replicaId).catch((err: unknown) => this.#log.warn({ err: message(err) }, 'could not mark the replica draining'));
     const rooms = [...this.#held.keys()];
     this.#held.clear();
-    if (rooms.length > 0) this.#log.info({ rooms: rooms.length }, 'handing rooms over to peers');
-    await Promise.allSettled(rooms.map((room) => this.#handOver(room, graceMs)));
+    // Said to callers whose calls are cut off: "handing over" only when some peer can take the rooms.
+    const peers = rooms.length === 0 ? false : await this.#livePeers();
+    if (rooms.length > 0) this.#log.info({ rooms: rooms.length, peers }, peers ? 'handing rooms over to peers' : 'releasing rooms: no live peer');
+    const reason = peers ? 'roomrunner is handing the room to another replica' : 'roomrunner is shutting down';
+    await Promise.allSettled(rooms.map((room) => this.#handOver(room, graceMs, reason)));
     await this.#release(undefined, 'the replica is draining');
   }
 
@@ -394,7 +402,8 @@ export class RoomCoordination {
   #start(room: string, epoch: number, sessionId: string | null, failures: number): boolean {
     if (!this.#lease.valid || this.#draining) return false;
     const held: Held = { epoch, sessionId, phase: 'attaching', failures, retryAt: 0 };
-    const result = this.#attachments.attach({ room, url: this.#options.roomUrl(room), trigger: 'claim', sessionId });
+    const trigger = this.#options.triggerOf?.(room) ?? 'claim';
+    const result = this.#attachments.attach({ room, url: this.#options.roomUrl(room), trigger, sessionId });
     switch (result) {
       case 'attaching':
         this.#held.set(room, held);
@@ -486,11 +495,20 @@ export class RoomCoordination {
     this.wake();
   }
 
-  async #handOver(room: string, graceMs: number): Promise<void> {
+  async #handOver(room: string, graceMs: number, reason: string): Promise<void> {
     let released: Promise<void> | undefined;
     const release = (): Promise<void> => (released ??= this.#release([room], 'handed over').then(() => this.#metrics?.roomHandovers.inc()));
-    await this.#attachments.detach(room, 'roomrunner is handing the room to another replica', graceMs, { onUnregistered: release });
+    await this.#attachments.detach(room, reason, graceMs, { onUnregistered: release });
     await release();
+  }
+
+  /** Whether another replica holds a live lease and is not draining (a store that cannot say: assume one does). */
+  async #livePeers(): Promise<boolean> {
+    try {
+      return (await this.#store.listReplicas()).some((replica) => replica.id !== this.replicaId && replica.live && !replica.draining);
+    } catch {
+      return true;
+    }
   }
 
   /** Gives rooms back (all of them when `rooms` is undefined); peers are notified. Errors are logged. */

@@ -12,13 +12,11 @@
  * tombstone so the late start is ignored (per session id when the platform sends one, else within
  * `tombstoneWindowMs`); the end of an earlier session than the running one is ignored.
  *
- * Two modes, picked by the store:
- * - **direct** (a plain Store such as MemoryStore): this process attaches every room it hears of.
- * - **coordinated** (a store that is also a Coordinator: PGlite, PostgreSQL): `room.started` records the room
- *   as pending and wakes every replica; replicas claim rooms up to their cap, hold them under a lease renewed
- *   by one heartbeat per replica, leave rooms they no longer own (fencing), and hand them over on drain. See
- *   ./coordination.ts. `room.call` attachments stay per receiving replica (the token in the payload is for
- *   this call), not coordinated.
+ * One code path on every store (each implements the coordinator contract, docs/coordination.md; MemoryStore
+ * coordinates the replicas of one process): `room.started` records the room as pending and wakes every
+ * replica; replicas claim rooms up to their cap, hold them under a lease renewed by one heartbeat per replica,
+ * leave rooms they no longer own (fencing), and hand them over on drain. See ./coordination.ts. `room.call`
+ * attachments stay per receiving replica (the token in the payload is for this call), not coordinated.
  */
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, tokenEnv, type Config } from '../config.js';
@@ -33,7 +31,7 @@ import type { CallEvent, RoomEndedEvent, RoomStartedEvent } from '../webhooks/ev
 import type { Handoff } from '../webhooks/handoff.js';
 import { buildServiceDescriptor, registerServiceDescriptor } from '../service/descriptor.js';
 import { assertMcpToken, MCP_PATH, registerMcpRoutes } from '../mcp/mcp-route.js';
-import { RoomAttachments, type AttachRequest, type RetryOptions } from './attachments.js';
+import { RoomAttachments, type AttachRequest, type AttachTrigger, type RetryOptions } from './attachments.js';
 import { agentsForCall } from './call-agents.js';
 import { defaultReplicaId, isCoordinator, type CoordinatedStore } from './coordinated-store.js';
 import { retryWhileStoreDown } from '../store/retry.js';
@@ -50,8 +48,14 @@ import type { RoomConnectionOptions } from '../room/connection.js';
 export const DEFAULT_TOMBSTONE_WINDOW_MS = 5_000;
 /** Session ids remembered as ended, to ignore their late starts. */
 const ENDED_SESSIONS_KEPT = 10_000;
-/** Room URLs from room.started payloads, remembered for when this replica claims the room. */
-const ROOM_URLS_KEPT = 10_000;
+/** Room URLs and triggers of rooms heard of here, remembered for when this replica claims the room. */
+const ROOMS_HEARD_KEPT = 10_000;
+
+/** What this replica heard of a room it made pending: where to dial, and why (shown on status pages). */
+interface HeardRoom {
+  readonly url: string | undefined;
+  readonly trigger: AttachTrigger;
+}
 
 export interface RemoteTaskRunnerServerOptions extends WebhookServerOptions {
   /** The agents (toolkits) to host in every room. */
@@ -103,9 +107,8 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   readonly #reconcileIntervalMs: number;
   readonly #tombstoneWindowMs: number;
   readonly #endedSessions = new Set<string>();
-  readonly #roomUrls = new Map<string, string>();
-  /** Set when the store coordinates replicas (coordinated mode). */
-  readonly #coordination: RoomCoordination | undefined;
+  readonly #heard = new Map<string, HeardRoom>();
+  readonly #coordination: RoomCoordination;
   #drainOnce: Promise<void> | undefined;
   #starting: Promise<ServerAddress> | undefined;
   #closed = false;
@@ -157,21 +160,26 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       onLost: (room, reason) => this.#coordination?.onLost(room, reason),
     });
     const store = this.store;
-    if (isCoordinator(store)) {
-      this.#coordination = new RoomCoordination({
-        store,
-        attachments: this.attachments,
-        replicaId,
-        leaseMs: options.leaseMs ?? config.leaseMs,
-        ...((options.heartbeatIntervalMs ?? config.heartbeatIntervalMs) === undefined
-          ? {}
-          : { heartbeatIntervalMs: options.heartbeatIntervalMs ?? config.heartbeatIntervalMs }),
-        ...(options.maxAttachFailures === undefined ? {} : { maxAttachFailures: options.maxAttachFailures }),
-        roomUrl: (room) => this.#roomUrls.get(room) ?? roomUrl(this.#apiUrl, room),
-        logger: this.logger,
-        metrics: this.metrics,
-      });
+    if (!isCoordinator(store)) {
+      throw new RoomrunnerError(
+        'RR_CONFIG_INVALID',
+        'RemoteTaskRunnerServer needs a store that coordinates rooms (the Coordinator methods of MemoryStore, PgliteStore, PostgresStore); this one has only the ledger',
+      );
     }
+    this.#coordination = new RoomCoordination({
+      store,
+      attachments: this.attachments,
+      replicaId,
+      leaseMs: options.leaseMs ?? config.leaseMs,
+      ...((options.heartbeatIntervalMs ?? config.heartbeatIntervalMs) === undefined
+        ? {}
+        : { heartbeatIntervalMs: options.heartbeatIntervalMs ?? config.heartbeatIntervalMs }),
+      ...(options.maxAttachFailures === undefined ? {} : { maxAttachFailures: options.maxAttachFailures }),
+      roomUrl: (room) => this.#heard.get(room)?.url ?? roomUrl(this.#apiUrl, room),
+      triggerOf: (room) => this.#heard.get(room)?.trigger,
+      logger: this.logger,
+      metrics: this.metrics,
+    });
     const projectId = secret.projectId;
     this.#platform =
       projectId === undefined
@@ -184,34 +192,25 @@ export class RemoteTaskRunnerServer extends WebhookServer {
           });
   }
 
-  /** This replica's id in coordinated mode; undefined in direct mode. */
-  get replicaId(): string | undefined {
-    return this.#coordination?.replicaId;
+  /** This replica's id: in the ledger (crash recovery) and in the store's room ownership. */
+  get replicaId(): string {
+    return this.#coordination.replicaId;
+  }
+
+  /** The store, with the coordinator methods every RemoteTaskRunnerServer store has. */
+  get #rooms(): CoordinatedStore {
+    return this.store as CoordinatedStore;
   }
 
   // --- hooks ---
 
   override async onRoomStarted(event: RoomStartedEvent, context: HookContext): Promise<void> {
     this.#refuseForeignRoomUrl(event);
-    const room = event.roomName;
     if (event.sessionId && this.#endedSessions.has(event.sessionId)) {
       context.log.info({ session: event.sessionId }, 'ignored a late room.started: its session already ended');
       return;
     }
-    if (this.#coordination) {
-      await this.#startCoordinated(event, context, this.#coordination);
-      return;
-    }
-    // The store keeps the tombstone: a start of the session that ended is late, so is one inside the window when
-    // there is no session id to tell them apart.
-    const fresh = await this.store.markRoomStarted(room, new Date(), this.#tombstoneWindowMs, event.sessionId ?? null);
-    if (!fresh) {
-      context.log.info('ignored a late room.started: the room ended moments ago');
-      return;
-    }
-    // A new session while the previous one's attachment is still leaving: attach once it is gone.
-    if (this.attachments.state(room) === 'detaching') await this.attachments.settled(room);
-    this.#attach({ room, url: event.roomUrl ?? roomUrl(this.#apiUrl, room), trigger: 'room.started', sessionId: event.sessionId ?? null }, context);
+    await this.#startPending(event, 'room.started', context);
   }
 
   override async onRoomEnded(event: RoomEndedEvent, context: HookContext): Promise<void> {
@@ -219,24 +218,17 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     if (event.sessionId) this.#rememberEnded(event.sessionId);
     const at = new Date();
     // Idempotent by room state: the end of an earlier session, after the room started again, leaves it alone.
-    const ended = this.#coordination
-      ? await retryWhileStoreDown(() => (this.store as CoordinatedStore).markRoomEnded(room, at, event.sessionId ?? null), {
-          signal: context.signal,
-          log: context.log,
-        })
-      : await this.store.markRoomEnded(room, at, event.sessionId ?? null);
+    const ended = await retryWhileStoreDown(() => this.#rooms.markRoomEnded(room, at, event.sessionId ?? null), {
+      signal: context.signal,
+      log: context.log,
+    });
     if (!ended) {
       context.log.info({ session: event.sessionId }, 'ignored a late room.ended: the room runs another session now');
       return;
     }
-    this.#roomUrls.delete(room);
-    if (this.#coordination) {
-      // The tombstone cleared the owner (whichever replica it is) and notified it: it leaves on its next sync.
-      const held = await this.#coordination.roomEnded(room, 'room ended');
-      context.log.info({ held }, held ? 'room ended: detached' : 'room ended: tombstone left');
-      return;
-    }
-    const held = await this.attachments.detach(room, 'room ended', 0);
+    this.#heard.delete(room);
+    // The tombstone cleared the owner (whichever replica it is) and notified it: it leaves on its next sync.
+    const held = await this.#coordination.roomEnded(room, 'room ended');
     context.log.info({ held }, held ? 'room ended: detached' : 'room ended: tombstone left');
   }
 
@@ -292,8 +284,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       const guard = requireBearerToken(this.#options.adminToken ?? this.#config.adminToken);
       app.get('/status', { preHandler: guard }, async () => ({
         identity: this.#identity,
-        mode: this.#coordination ? 'coordinated' : 'direct',
-        replica: this.#coordination?.status() ?? null,
+        replica: this.#coordination.status(),
         accepting: this.attachments.accepting,
         rooms: this.attachments.size,
         maxRooms: this.attachments.maxRooms,
@@ -306,7 +297,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
         list: () => this.#listRooms(),
         attach: (room) => this.#adminAttach(room),
         detach: (room) => this.#adminDetach(room),
-        ...(this.#coordination ? { replicas: () => (this.store as CoordinatedStore).listReplicas() } : {}),
+        replicas: () => this.#rooms.listReplicas(),
       });
       registerDashboard(app, {
         adminToken,
@@ -339,26 +330,24 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     return app;
   }
 
-  /** Rooms held here, plus (coordinated) every replica's live rooms as the store records them. */
+  /** Every replica's live rooms as the store records them, with what this replica knows of those it holds. */
   async #listRooms(): Promise<AdminRoom[]> {
-    const here = this.#coordination?.replicaId ?? 'this process';
+    const here = this.#coordination.replicaId;
     const rooms = new Map<string, AdminRoom>();
-    if (this.#coordination) {
-      for (const row of await (this.store as CoordinatedStore).activeRooms()) {
-        rooms.set(row.room, {
-          room: row.room,
-          state: row.status,
-          trigger: null,
-          owner: row.owner,
-          epoch: row.epoch,
-          attempts: row.attempts,
-          lastError: row.lastError,
-          since: (row.startedAt ?? row.updatedAt).toISOString(),
-          sessionId: row.sessionId,
-          agents: [],
-          participantId: null,
-        });
-      }
+    for (const row of await this.#rooms.activeRooms()) {
+      rooms.set(row.room, {
+        room: row.room,
+        state: row.status,
+        trigger: this.#heard.get(row.room)?.trigger ?? null,
+        owner: row.owner,
+        epoch: row.epoch,
+        attempts: row.attempts,
+        lastError: row.lastError,
+        since: (row.startedAt ?? row.updatedAt).toISOString(),
+        sessionId: row.sessionId,
+        agents: [],
+        participantId: null,
+      });
     }
     for (const local of this.attachments.status()) {
       const row = rooms.get(local.room);
@@ -382,19 +371,14 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   /** Explicit dispatch: the room starts now, whatever tombstone an earlier session left. */
   async #adminAttach(room: string): Promise<string> {
     await this.store.clearRoom(room);
-    if (this.#coordination) {
-      const started = parseEvent({ event: 'room.started', data: { room_name: room } });
-      if (started instanceof RoomStarted) await this.#startCoordinated(started, this.#adminContext(room), this.#coordination);
-      return 'pending';
-    }
-    await this.store.markRoomStarted(room, new Date(), 0);
-    return this.attachments.attach({ room, url: roomUrl(this.#apiUrl, room), trigger: 'manual', sessionId: null });
+    const started = parseEvent({ event: 'room.started', data: { room_name: room } });
+    if (started instanceof RoomStarted) await this.#startPending(started, 'manual', this.#adminContext(room));
+    return 'pending';
   }
 
   /** Explicit detach: as if room.ended arrived (a tombstone stays, so a late start of that session is ignored). */
   async #adminDetach(room: string): Promise<string> {
-    const known =
-      this.attachments.has(room) || (this.#coordination !== undefined && (await (this.store as CoordinatedStore).roomState(room))?.status !== undefined);
+    const known = this.attachments.has(room) || (await this.#rooms.roomState(room)) !== undefined;
     if (!known) throw new RoomrunnerError('RR_ADMIN_ROOM_NOT_FOUND', `no room ${JSON.stringify(room)} is held or known here`);
     const ended = parseEvent({ event: 'room.ended', data: { room_name: room } });
     if (ended instanceof RoomEnded) await this.onRoomEnded(ended, this.#adminContext(room));
@@ -405,7 +389,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     return { deliveryKey: `admin:${room}`, log: this.logger.child({ room, admin: true }), signal: AbortSignal.timeout(30_000) };
   }
 
-  /** Starts the coordination (coordinated mode), listens, then reconciles. Calling it again returns the same promise. */
+  /** Starts the coordination (lease, subscription, claims), listens, then reconciles. Calling it again returns the same promise. */
   override start(): Promise<ServerAddress> {
     if (this.#closed) return super.start(); // rejects: closed
     this.#starting ??= this.#start();
@@ -413,7 +397,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   }
 
   async #start(): Promise<ServerAddress> {
-    await this.#coordination?.start();
+    await this.#coordination.start();
     const address = await super.start();
     if (this.#platform) {
       void this.reconcile();
@@ -439,8 +423,8 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   async #drain(): Promise<void> {
     if (this.#reconcileTimer) clearInterval(this.#reconcileTimer);
     const drainTimeoutMs = this.#options.drainTimeoutMs ?? this.#config.drainTimeoutMs;
-    // Coordinated: hand rooms to peers first (each released as soon as our agents are unregistered from it).
-    const handOff = this.#coordination?.handOff(drainTimeoutMs);
+    // Hand rooms to peers first (each released as soon as our agents are unregistered from it).
+    const handOff = this.#coordination.handOff(drainTimeoutMs);
     this.attachments.stopAccepting();
     await Promise.all([
       super.drain(),
@@ -454,7 +438,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   override async close(): Promise<void> {
     this.#closed = true;
     await this.drain();
-    await this.#coordination?.close();
+    await this.#coordination.close();
     await super.close();
   }
 
@@ -472,52 +456,36 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     try {
       const fetchedAt = Date.now();
       const active = await this.#platform.activeRooms();
-      if (this.#coordination) {
-        this.#lastReconcileError = null;
-        this.#lastReconcileAt = new Date().toISOString();
-        await reconcileCoordinated({
-          store: this.store as CoordinatedStore,
-          active,
-          fetchedAt,
-          tombstoneWindowMs: this.#tombstoneWindowMs,
-          endedSessions: this.#endedSessions,
-          graceMs: Math.max(this.#tombstoneWindowMs, this.#coordination.leaseMs),
-          logger: this.logger,
-        });
-        this.#coordination.wake();
-        return;
-      }
       this.#lastReconcileError = null;
       this.#lastReconcileAt = new Date().toISOString();
-      const live = new Set(active.map((a) => a.room));
-      for (const { room, roomUrl: url, sessionId } of active) {
-        if (this.attachments.has(room)) continue;
-        if (sessionId && this.#endedSessions.has(sessionId)) continue;
-        // The platform is the source of truth: an active session clears any tombstone of an earlier one.
-        await this.store.clearRoom(room);
-        await this.store.markRoomStarted(room, new Date(), 0);
-        const result = this.attachments.attach({ room, url: url ?? roomUrl(this.#apiUrl, room), trigger: 'reconcile', sessionId });
-        if (result === 'attaching') this.logger.info({ room }, 'reconcile: attaching a room the webhooks missed');
-      }
-      for (const room of this.attachments.rooms()) {
-        if (!live.has(room)) {
-          this.logger.info({ room }, 'reconcile: leaving a room that is no longer active');
-          await this.store.markRoomEnded(room, new Date());
-          await this.attachments.detach(room, 'room no longer active');
-        }
-      }
+      const { started } = await reconcileCoordinated({
+        store: this.#rooms,
+        active,
+        fetchedAt,
+        tombstoneWindowMs: this.#tombstoneWindowMs,
+        endedSessions: this.#endedSessions,
+        graceMs: Math.max(this.#tombstoneWindowMs, this.#coordination.leaseMs),
+        logger: this.logger,
+      });
+      const urls = new Map(active.map((a) => [a.room, a.roomUrl]));
+      for (const room of started) this.#rememberHeard(room, { url: urls.get(room) ?? undefined, trigger: 'reconcile' });
+      this.#coordination.wake();
     } catch (error) {
       this.#lastReconcileError = error instanceof Error ? error.message : String(error);
       this.logger.warn({ err: this.#lastReconcileError }, 'reconcile failed');
     }
   }
 
-  /** Coordinated room.started: record the room as pending (peers are notified), then claim. */
-  async #startCoordinated(event: RoomStartedEvent, context: HookContext, coordination: RoomCoordination): Promise<void> {
+  /**
+   * room.started (or an explicit attach): record the room as pending (peers are notified), then claim. The store
+   * keeps the tombstone: a start of the session that ended is late, so is one inside the window when there is
+   * no session id to tell them apart.
+   */
+  async #startPending(event: RoomStartedEvent, trigger: AttachTrigger, context: HookContext): Promise<void> {
     const room = event.roomName;
     const at = new Date();
-    const store = this.store as CoordinatedStore;
-    const fresh = await retryWhileStoreDown(() => store.markRoomStarted(room, at, this.#tombstoneWindowMs, event.sessionId ?? null), {
+    const tombstoneWindowMs = trigger === 'manual' ? 0 : this.#tombstoneWindowMs;
+    const fresh = await retryWhileStoreDown(() => this.#rooms.markRoomStarted(room, at, tombstoneWindowMs, event.sessionId ?? null), {
       signal: context.signal,
       log: context.log,
     });
@@ -525,17 +493,17 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       context.log.info('ignored a late room.started: the room ended moments ago, or its session did');
       return;
     }
-    if (event.roomUrl) this.#rememberUrl(room, event.roomUrl);
+    this.#rememberHeard(room, { url: event.roomUrl, trigger });
     context.log.info('room pending: claiming');
-    coordination.wake();
+    this.#coordination.wake();
   }
 
-  #rememberUrl(room: string, url: string): void {
-    this.#roomUrls.delete(room);
-    this.#roomUrls.set(room, url);
-    if (this.#roomUrls.size > ROOM_URLS_KEPT) {
-      const oldest = this.#roomUrls.keys().next().value;
-      if (oldest !== undefined) this.#roomUrls.delete(oldest);
+  #rememberHeard(room: string, heard: HeardRoom): void {
+    this.#heard.delete(room);
+    this.#heard.set(room, heard);
+    if (this.#heard.size > ROOMS_HEARD_KEPT) {
+      const oldest = this.#heard.keys().next().value;
+      if (oldest !== undefined) this.#heard.delete(oldest);
     }
   }
 

@@ -32,8 +32,8 @@ describe('roomrunner serve', () => {
     });
     emulator.roomServer.startSession('served');
     const { participantId } = await registered;
-    const status = (await (await fetch(`${url}/status`)).json()) as { mode: string; rooms: number };
-    expect(status).toMatchObject({ mode: 'coordinated', rooms: 1 });
+    const status = (await (await fetch(`${url}/status`)).json()) as { replica: { replicaId: string }; rooms: number };
+    expect(status).toMatchObject({ replica: { replicaId: expect.any(String) }, rooms: 1 });
 
     const unregistered = emulator.roomServer.waitForEvent(
       (e) => e.kind === 'toolkit.unregistered' && e.participantId === participantId && e.toolkit === 'samples.adder',

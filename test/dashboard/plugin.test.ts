@@ -157,7 +157,7 @@ describe('the admin rooms API', () => {
     const authorization = `Bearer ${ADMIN_TOKEN}`;
     for (const room of ['one', 'two', 'three']) {
       const attached = await app.inject({ method: 'POST', url: `/admin/rooms/${room}/attach`, headers: { authorization } });
-      expect(attached.json()).toMatchObject({ ok: true, room, result: 'attaching' });
+      expect(attached.json()).toMatchObject({ ok: true, room, result: 'pending' });
     }
     const page = await app.inject({ method: 'GET', url: '/admin/rooms?q=t&trigger=manual&limit=1&offset=1', headers: { authorization } });
     const listed = page.json() as { total: number; rooms: Array<{ room: string; trigger: string }> };

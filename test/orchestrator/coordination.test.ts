@@ -107,7 +107,7 @@ async function startRoom(w: World, base: string, room: string, extra: Record<str
   expect(response.status).toBe(200);
 }
 
-type Status = { mode: string; replica: { replicaId: string; lease: { state: string }; rooms: Array<{ room: string; epoch: number; phase: string }> } | null };
+type Status = { replica: { replicaId: string; lease: { state: string }; rooms: Array<{ room: string; epoch: number; phase: string }> } | null };
 
 async function status(base: string): Promise<Status> {
   return (await (await fetch(`${base}/status`)).json()) as Status;
@@ -118,11 +118,16 @@ const servedBy = (w: World, room: string): string | undefined => {
   return live.length === 1 ? live[0]?.participantName : undefined;
 };
 
-describe('coordinated mode', () => {
-  it('is chosen for a store that coordinates, and not for the in-memory store', async () => {
+describe('coordination', () => {
+  it('runs on every store roomrunner ships, and refuses a store with only the ledger', async () => {
     const w = await world();
-    expect(isCoordinator(new MemoryStore() as Store)).toBe(false);
+    expect(isCoordinator(new MemoryStore())).toBe(true);
     expect(isCoordinator(await PgliteStore.open({ pglite: w.pglite }))).toBe(true);
+    // A store of the user's with the ledger but not the coordinator methods.
+    const ledgerOnly = new Proxy(new MemoryStore(), { get: (target, name) => (name === 'claimRooms' ? undefined : Reflect.get(target, name)) });
+    expect(isCoordinator(ledgerOnly)).toBe(false);
+    const config = loadConfig({ secret: SECRET, projectId: PROJECT, apiUrl: w.emulator.url, webhookSecrets: [WEBHOOK_SECRET], logLevel: 'silent' }, {});
+    expect(() => new RemoteTaskRunnerServer({ agents: [adder], store: ledgerOnly as Store, config })).toThrow(/needs a store that coordinates rooms/);
   });
 
   it("attaches every room once, within each replica's cap, and shows owned rooms with their epochs in /status", async () => {
@@ -138,7 +143,6 @@ describe('coordinated mode', () => {
     expect(names.filter((name) => name === 'rr-b')).toHaveLength(3);
 
     const statusA = await status(a.address.url);
-    expect(statusA.mode).toBe('coordinated');
     expect(statusA.replica).toMatchObject({ replicaId: 'a', lease: { state: 'held' } });
     expect(statusA.replica?.rooms).toHaveLength(2);
     for (const owned of statusA.replica?.rooms ?? []) {

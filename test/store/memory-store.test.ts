@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isRoomrunnerError } from '../../src/errors.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { NewDelivery } from '../../src/store/store.js';
+import { runStoreContract, type ContractStore } from './contract.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
@@ -146,3 +147,10 @@ describe('MemoryStore lifecycle', () => {
     await expect(store.recordDelivery(delivery('k', T0), HOUR)).rejects.toThrow(/closed/);
   });
 });
+
+// The same contract as the SQL stores: a peer is another replica's handle on the same in-process database.
+runStoreContract(
+  'MemoryStore',
+  async (options) => (options?.peerOf instanceof MemoryStore ? new MemoryStore({ peerOf: options.peerOf }) : new MemoryStore()),
+  async (store: ContractStore) => store.close(),
+);

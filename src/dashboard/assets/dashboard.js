@@ -308,7 +308,7 @@ async function renderHealth() {
       ? el(
           'p',
           {},
-          `${st.rooms} of ${st.maxRooms} rooms · ${st.mode} mode${st.replica ? ` · replica ${st.replica.replicaId}` : ''} · reconcile ${st.reconcile.enabled ? `last ${when(st.reconcile.lastAt)}${st.reconcile.lastError ? ` (failed: ${st.reconcile.lastError})` : ''}` : 'off'}`,
+          `${st.rooms} of ${st.maxRooms} rooms${st.replica ? ` · replica ${st.replica.replicaId}` : ''} · reconcile ${st.reconcile.enabled ? `last ${when(st.reconcile.lastAt)}${st.reconcile.lastError ? ` (failed: ${st.reconcile.lastError})` : ''}` : 'off'}`,
         )
       : '',
   );
