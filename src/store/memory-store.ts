@@ -536,19 +536,9 @@ export class MemoryStore implements Store, Coordinator {
   }
 }
 
+/** A copy, so a caller never holds the live row. */
 function toRoomState(row: RoomRow): RoomState {
-  return {
-    room: row.room,
-    status: row.status,
-    owner: row.owner,
-    epoch: row.epoch,
-    attempts: row.attempts,
-    lastError: row.lastError,
-    sessionId: row.sessionId,
-    startedAt: row.startedAt,
-    endedAt: row.endedAt,
-    updatedAt: row.updatedAt,
-  };
+  return { ...row };
 }
 
 function byName(a: string, b: string): number {
