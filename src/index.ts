@@ -29,7 +29,7 @@ export { RoomStartedEvent, RoomEndedEvent, CallEvent, OtherEvent, PingEvent, typ
 export { RemoteTaskRunnerServer, type RemoteTaskRunnerServerOptions } from './orchestrator/runner-server.js';
 export { RoomConnection, type RoomConnectionOptions } from './room/connection.js';
 export { RoomClient } from './room/room-client.js';
-export { mintParticipantToken, verifyParticipantToken, parseApiKey } from './room/token.js';
+export { mintParticipantToken, verifyParticipantToken, parseApiKey } from './auth/token.js';
 export { loadConfig, type Config } from './config.js';
 export { MemoryStore } from './store/memory-store.js';
 export { openStore } from './store/open-store.js';

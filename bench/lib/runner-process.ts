@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/logger.js';
 import { RemoteTaskRunnerServer } from '../../src/orchestrator/runner-server.js';
 import { RoomConnection } from '../../src/room/connection.js';
 import { RoomClient } from '../../src/room/room-client.js';
-import { mintParticipantToken } from '../../src/room/token.js';
+import { mintParticipantToken } from '../../src/auth/token.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';

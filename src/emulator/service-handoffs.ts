@@ -18,7 +18,7 @@ import { setTimeout as sleepFor } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { silentLogger, type Logger } from '../logger.js';
 import { backoffDelayMs } from '../room/backoff.js';
-import { agentDefaultApiScope, type ApiScope } from '../room/token.js';
+import { agentDefaultApiScope, type ApiScope } from '../auth/token.js';
 import { HANDOFF_ENVELOPE_HEADER } from '../webhooks/handoff.js';
 import { signWebhook } from '../webhooks/signatures/index.js';
 import { pythonDumps } from '../webhooks/signatures/python-json.js';

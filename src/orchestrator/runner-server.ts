@@ -24,7 +24,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig, tokenEnv, type Config } from '../config.js';
 import { RoomrunnerError } from '../errors.js';
 import { requireBearerToken } from '../http/app.js';
-import { mintParticipantToken, resolveTokenSecret } from '../room/token.js';
+import { mintParticipantToken, resolveTokenSecret } from '../auth/token.js';
 import { roomUrl } from '../room/url.js';
 import type { Toolkit } from '../agents/define-agent.js';
 import { checkUniqueNames } from '../agents/discover.js';
