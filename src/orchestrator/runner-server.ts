@@ -35,7 +35,7 @@ import { buildServiceDescriptor, registerServiceDescriptor } from '../service/de
 import { assertMcpToken, MCP_PATH, registerMcpRoutes } from '../mcp/mcp-route.js';
 import { RoomAttachments, type AttachRequest, type RetryOptions } from './attachments.js';
 import { agentsForCall } from './call-agents.js';
-import { defaultReplicaId, isCoordinator, type CoordinatedStore } from './coordinated-store.js';
+import { defaultReplicaId, isCoordinator, type CoordinatedStore } from '../store/coordinated-store.js';
 import { retryWhileStoreDown } from '../store/retry.js';
 import { RoomCoordination } from './coordination.js';
 import { PlatformClient } from './platform.js';

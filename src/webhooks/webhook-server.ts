@@ -27,7 +27,7 @@ import type { HttpServerLimits } from '../http/server-limits.js';
 import { Metrics } from '../http/metrics.js';
 import { RoomConnection } from '../room/connection.js';
 import { RoomClient } from '../room/room-client.js';
-import { defaultReplicaId } from '../orchestrator/coordinated-store.js';
+import { defaultReplicaId } from '../store/coordinated-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
 import { CallEvent, OtherEvent, RoomEndedEvent, RoomStartedEvent, type WebhookEvent } from './events.js';
