@@ -18,7 +18,7 @@ import { sameSecret } from '../same-secret.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import { webhookPlugin, type WebhookPluginOptions } from '../webhooks/plugin.js';
-import { errorResponse } from '../webhooks/receive.js';
+import { errorResponse } from './error-response.js';
 import { ConnectionCap } from './connection-cap.js';
 import { Metrics } from './metrics.js';
 import { DEFAULT_HTTP_LIMITS, fastifyLimitOptions, MAX_PARAM_LENGTH, type HttpServerLimits } from './server-limits.js';

@@ -17,9 +17,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
+import { errorResponse } from '../http/error-response.js';
 import type { Metrics, WebhookAckResult } from '../http/metrics.js';
 import { PingEvent, roomOf, type WebhookEvent } from './events.js';
-import { errorResponse, parseWebhookBody, WebhookVerifier } from './receive.js';
+import { parseWebhookBody, WebhookVerifier } from './receive.js';
 import { runDelivery, type Dispatch } from './run-delivery.js';
 import type { SignatureScheme } from './signatures/index.js';
 
