@@ -33,7 +33,7 @@ import type { Store } from '../store/store.js';
 import { CallEvent, OtherEvent, RoomEndedEvent, RoomStartedEvent, type WebhookEvent } from './events.js';
 import { listenForHandoffs, type Handoff } from './handoff.js';
 import { DEFAULT_WEBHOOK_PATH, InflightWork, type DeliveryInfo, type HookOutcome } from './plugin.js';
-import { WebhookVerifier } from './receive.js';
+import { parseWebhookBody, WebhookVerifier } from './receive.js';
 import { PendingRedispatcher } from './redispatch.js';
 import { runDelivery } from './run-delivery.js';
 import type { SignatureScheme } from './signatures/index.js';
@@ -289,7 +289,7 @@ export class WebhookServer {
     registerAdminRoutes(this.#app, {
       store: this.store,
       adminToken: this.#options.adminToken ?? this.#adminToken,
-      replay: (event, key) => this.#replay(event, key),
+      replay: async (record) => this.#replay(parseWebhookBody(Buffer.from(record.body, 'utf8')), record.key),
     });
     return this.#app;
   }
