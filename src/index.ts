@@ -24,7 +24,7 @@ export { TypedAgent, type TypedAgentOptions } from './agents/class-agent.js';
 export { createAgentHarness, type AgentHarness, type AgentHarnessOptions } from './agents/testing.js';
 export { AgentHost, joinRoom, toolkitRegistration, type JoinedRoom, type JoinRoomOptions } from './agents/host.js';
 export { discoverAgents, type DiscoveredAgent } from './agents/discover.js';
-export { WebhookServer, assertWebhookSecret, type WebhookServerOptions, type HookContext } from './webhooks/webhook-server.js';
+export { WebhookServer, assertWebhookSecret, type WebhookServerOptions, type HookContext } from './server/webhook-server.js';
 export { RoomStartedEvent, RoomEndedEvent, CallEvent, OtherEvent, PingEvent, type WebhookEvent } from './webhooks/events.js';
 export { RemoteTaskRunnerServer, type RemoteTaskRunnerServerOptions } from './orchestrator/runner-server.js';
 export { RoomConnection, type RoomConnectionOptions } from './room/connection.js';

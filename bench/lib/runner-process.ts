@@ -17,7 +17,7 @@ import { mintParticipantToken } from '../../src/auth/token.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
-import type { HookContext } from '../../src/webhooks/webhook-server.js';
+import type { HookContext } from '../../src/server/webhook-server.js';
 import type { RoomStartedEvent } from '../../src/webhooks/events.js';
 import { serve } from './child-rpc.js';
 import { instrumentStore, type MethodStats } from './instrument.js';

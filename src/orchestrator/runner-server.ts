@@ -28,7 +28,7 @@ import { mintParticipantToken, resolveTokenSecret } from '../auth/token.js';
 import { roomUrl } from '../room/url.js';
 import type { Toolkit } from '../agents/define-agent.js';
 import { checkUniqueNames } from '../agents/discover.js';
-import { WebhookServer, type HookContext, type ServerAddress, type WebhookServerOptions } from '../webhooks/webhook-server.js';
+import { WebhookServer, type HookContext, type ServerAddress, type WebhookServerOptions } from '../server/webhook-server.js';
 import type { CallEvent, RoomEndedEvent, RoomStartedEvent } from '../webhooks/events.js';
 import type { Handoff } from '../webhooks/handoff.js';
 import { buildServiceDescriptor, registerServiceDescriptor } from '../service/descriptor.js';

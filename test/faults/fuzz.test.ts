@@ -19,7 +19,7 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import { PingEvent } from '../../src/webhooks/events.js';
 import { parseWebhookBody } from '../../src/webhooks/receive.js';
 import { pythonDumps, signWebhook, type SignatureScheme } from '../../src/webhooks/signatures/index.js';
-import { WebhookServer } from '../../src/webhooks/webhook-server.js';
+import { WebhookServer } from '../../src/server/webhook-server.js';
 import { watchProcessFaults } from './support.js';
 
 watchProcessFaults();

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import { WebhookServer } from '../../src/webhooks/webhook-server.js';
+import { WebhookServer } from '../../src/server/webhook-server.js';
 import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
 import { signJwt } from '../../src/auth/jwt.js';
 

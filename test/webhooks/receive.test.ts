@@ -11,7 +11,7 @@ import type { SqlStore } from '../../src/store/sql-store.js';
 import { MAX_ROOM_NAME_BYTES, RoomStartedEvent } from '../../src/webhooks/events.js';
 import { parseWebhookBody } from '../../src/webhooks/receive.js';
 import { signMeshagent } from '../../src/webhooks/signatures/index.js';
-import { WebhookServer } from '../../src/webhooks/webhook-server.js';
+import { WebhookServer } from '../../src/server/webhook-server.js';
 import { codeOf } from '../support/errors.js';
 
 const SECRET = 'receive-test-secret';
