@@ -26,6 +26,7 @@ import { z } from 'zod';
 import { RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { backoffDelayMs } from '../room/backoff.js';
+import { KeyedSemaphore } from '../util/semaphore.js';
 import {
   DEFAULT_HMAC_HEADER,
   decodeStandardWebhookSecret,
@@ -228,7 +229,8 @@ export class WebhookSender {
   readonly #subscriptions = new Map<string, WebhookSubscription>();
   readonly #log = new Map<string, MutableRecord>();
   readonly #queues = new Map<string, Promise<void>>();
-  readonly #slots = new Map<string, { running: number; waiting: Array<() => void> }>();
+  /** Deliveries in flight per subscription, at most DEFAULT_MAX_IN_FLIGHT; the rest wait in FIFO order. */
+  readonly #slots = new KeyedSemaphore();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #closing = new AbortController();
   readonly #retries: number;
@@ -442,20 +444,12 @@ export class WebhookSender {
 
   /** Run `work` once fewer than DEFAULT_MAX_IN_FLIGHT deliveries of this subscription are in flight. */
   async #withSlot(subscriptionId: string, work: () => Promise<void>): Promise<void> {
-    let slot = this.#slots.get(subscriptionId);
-    if (!slot) {
-      slot = { running: 0, waiting: [] };
-      this.#slots.set(subscriptionId, slot);
-    }
-    const held = slot;
-    if (held.running >= DEFAULT_MAX_IN_FLIGHT) await new Promise<void>((resolve) => held.waiting.push(resolve));
-    else held.running += 1;
+    // No queue bound and no signal: the acquire always resolves with a release.
+    const release = await this.#slots.acquire(subscriptionId, DEFAULT_MAX_IN_FLIGHT);
     try {
       await work();
     } finally {
-      const next = held.waiting.shift();
-      if (next) next();
-      else if (--held.running === 0) this.#slots.delete(subscriptionId);
+      release?.();
     }
   }
 
