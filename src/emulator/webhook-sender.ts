@@ -26,6 +26,7 @@ import { z } from 'zod';
 import { RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { backoffDelayMs } from '../room/backoff.js';
+import { InFlight } from '../util/in-flight.js';
 import { KeyedSemaphore } from '../util/semaphore.js';
 import {
   DEFAULT_HMAC_HEADER,
@@ -231,7 +232,7 @@ export class WebhookSender {
   readonly #queues = new Map<string, Promise<void>>();
   /** Deliveries in flight per subscription, at most DEFAULT_MAX_IN_FLIGHT; the rest wait in FIFO order. */
   readonly #slots = new KeyedSemaphore();
-  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #inFlight = new InFlight();
   readonly #closing = new AbortController();
   readonly #retries: number;
   readonly #minTimeoutMs: number;
@@ -359,7 +360,7 @@ export class WebhookSender {
       record.status = 'failed';
       return snapshot(record);
     }
-    await this.#track(this.#run(record, target));
+    await this.#inFlight.track(this.#run(record, target));
     return snapshot(record);
   }
 
@@ -386,7 +387,7 @@ export class WebhookSender {
 
   /** Resolves once no delivery is queued or in flight (including ones started while waiting). */
   async idle(): Promise<void> {
-    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    await this.#inFlight.idle();
   }
 
   /** Cancels waiting retries and open requests (those deliveries end `failed`) and waits for them. Idempotent. */
@@ -436,7 +437,7 @@ export class WebhookSender {
     const previous = this.#queues.get(key) ?? Promise.resolve();
     const next = previous.then(() => this.#withSlot(subscription.id, () => this.#run(record, target)));
     this.#queues.set(key, next);
-    void this.#track(next).then(() => {
+    void this.#inFlight.track(next).then(() => {
       if (this.#queues.get(key) === next) this.#queues.delete(key);
     });
     return snapshot(record);
@@ -474,15 +475,6 @@ export class WebhookSender {
       this.#log.delete(oldest.value);
     }
     return record;
-  }
-
-  async #track<T>(promise: Promise<T>): Promise<T> {
-    this.#inFlight.add(promise);
-    try {
-      return await promise;
-    } finally {
-      this.#inFlight.delete(promise);
-    }
   }
 
   /** Runs every attempt of one delivery; never rejects. */
