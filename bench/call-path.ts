@@ -14,7 +14,7 @@ import { clearProfiles, newestProfile, profileMarkdown, summarizeProfile } from 
 import { sleep, summarize } from './lib/stats.js';
 import type { BenchOptions, BenchResult, Figure } from './lib/types.js';
 import { FrameReader } from '../src/protocol/frame-reader.js';
-import { agentDefaultApiScope, mintParticipantToken } from '../src/room/token.js';
+import { agentDefaultApiScope, mintParticipantToken } from '../src/auth/token.js';
 
 const SECRET = 'bench-call-room-secret';
 const ROOM = 'call-path';

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { RoomrunnerError } from './errors.js';
 import { ApiScopeSchema } from './service/spec.js';
-import { DEFAULT_TOKEN_TTL_MS } from './room/token.js';
+import { DEFAULT_TOKEN_TTL_MS } from './auth/token.js';
 import { DEFAULT_HTTP_LIMITS, type HttpServerLimits } from './http/server-limits.js';
 import { SIGNATURE_SCHEMES } from './webhooks/signatures/index.js';
 
@@ -307,7 +307,7 @@ export function httpLimits(config: Config): HttpServerLimits {
   return { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, keepAliveTimeoutMs, maxRequestsPerSocket, maxConnections };
 }
 
-/** The env vars a participant token minter needs, taken from a config (see src/room/token.ts). */
+/** The env vars a participant token minter needs, taken from a config (see src/auth/token.ts). */
 export function tokenEnv(config: Config): Env {
   return { MESHAGENT_API_KEY: config.apiKey, MESHAGENT_SECRET: config.secret, MESHAGENT_PROJECT_ID: config.projectId };
 }

@@ -56,7 +56,7 @@ export const ERROR_CATALOG = {
   RR_MESSAGE_INVALID: { description: 'A room message header does not match its schema.', content: 1002 },
   RR_REQUEST_UNKNOWN_TYPE: { description: 'A room request has a type the receiver does not implement.', content: 1002 },
 
-  // --- tokens (src/room/token.ts) ---
+  // --- tokens (src/auth/token.ts) ---
   RR_TOKEN_MALFORMED: { description: 'A participant token or API key is not in the expected format.', http: 401, close: 1008 },
   RR_TOKEN_SIGNATURE: { description: 'A participant token signature does not verify with the configured secret.', http: 401, close: 1008 },
   RR_TOKEN_EXPIRED: { description: 'A participant token has an `exp` in the past.', http: 401, close: 1008 },

@@ -10,7 +10,7 @@ import { WebSocketServer } from 'ws';
 import { adder } from '../../agents/adder.js';
 import { joinRoom, type JoinedRoom } from '../../src/agents/host.js';
 import { silentLogger } from '../../src/logger.js';
-import { mintParticipantToken } from '../../src/room/token.js';
+import { mintParticipantToken } from '../../src/auth/token.js';
 import { serve } from './child-rpc.js';
 
 let joined: JoinedRoom | undefined;

@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
-import { WebhookServer } from '../../src/webhooks/webhook-server.js';
+import { WebhookServer } from '../../src/server/webhook-server.js';
 import { serve } from './child-rpc.js';
 
 export type IngestKind = 'bare' | 'memory' | 'pglite' | 'postgres';

@@ -11,6 +11,7 @@ import { describeIssues } from '../protocol/messages.js';
 import type { Logger } from '../logger.js';
 import { isAsyncIterable } from '../room/chunk-queue.js';
 import { serverError } from '../room/session.js';
+import type { KeyedSemaphore, Release } from '../util/semaphore.js';
 import type { AgentContext, Toolkit, Tool } from './define-agent.js';
 
 /** One call a handler makes into the room: single or streamed arguments. */
@@ -37,64 +38,11 @@ export interface ResponseSink {
 }
 
 /**
- * Runs at most `limit` calls at once per key (agent + tool, within one room); up to `maxQueue` more wait in
- * FIFO order for a free slot. Past both, a call is refused at once ("busy").
+ * The per-room call limit: a {@link KeyedSemaphore} keyed by agent and tool, with the tool's `concurrency` as
+ * the limit and its `maxQueue` as the bound on calls waiting in FIFO order; past both, a call is refused at
+ * once ("busy"). The name stays for the host, the test harness and the MCP route that create one.
  */
-export class CallLimiter {
-  readonly #slots = new Map<string, { running: number; waiting: Array<() => void> }>();
-
-  /**
-   * Take a slot. Resolves true when the call may run, false when it must be refused (limit and queue full) or
-   * `signal` aborted while it waited. Every true must be paired with one {@link release}.
-   */
-  acquire(key: string, limit: number, maxQueue: number, signal?: AbortSignal): Promise<boolean> {
-    let slot = this.#slots.get(key);
-    if (!slot) {
-      slot = { running: 0, waiting: [] };
-      this.#slots.set(key, slot);
-    }
-    if (slot.running < limit) {
-      slot.running += 1;
-      return Promise.resolve(true);
-    }
-    if (slot.waiting.length >= maxQueue || signal?.aborted) return Promise.resolve(false);
-    const entry = slot;
-    return new Promise<boolean>((resolve) => {
-      const grant = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(true);
-      };
-      const onAbort = (): void => {
-        const i = entry.waiting.indexOf(grant);
-        if (i >= 0) entry.waiting.splice(i, 1);
-        resolve(false);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      entry.waiting.push(grant);
-    });
-  }
-
-  /** Give a slot back; the longest waiter, if any, takes it over. */
-  release(key: string): void {
-    const slot = this.#slots.get(key);
-    if (!slot) return;
-    const next = slot.waiting.shift();
-    if (next) {
-      next();
-      return;
-    }
-    slot.running -= 1;
-    if (slot.running <= 0) this.#slots.delete(key);
-  }
-
-  inFlight(key: string): number {
-    return this.#slots.get(key)?.running ?? 0;
-  }
-
-  queued(key: string): number {
-    return this.#slots.get(key)?.waiting.length ?? 0;
-  }
-}
+export { KeyedSemaphore as CallLimiter } from '../util/semaphore.js';
 
 export interface CallRequest {
   toolkit: Toolkit;
@@ -105,7 +53,7 @@ export interface CallRequest {
   toolCallId?: string | null;
   logger: Logger;
   roomApi: RoomApi;
-  limiter: CallLimiter;
+  limiter: KeyedSemaphore;
   /** Aborts the call from outside: room ended, caller gone, shutdown. Its reason is told to the caller. */
   signal?: AbortSignal;
   /** The calls of one owner (a host) that it may abort together; the call joins it while it runs. */
@@ -187,10 +135,11 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
   }
   const group = request.group;
   group?.join(controller);
-  let acquired = false;
+  let release: Release | undefined;
   try {
-    acquired = await request.limiter.acquire(key, tool.concurrency, tool.maxQueue, signal);
-    if (!acquired && !signal.aborted) {
+    // Rejects with signal.reason when the call is aborted (timeout, room gone) while it waits for a slot.
+    release = await request.limiter.acquire(key, tool.concurrency, { maxQueue: tool.maxQueue, signal });
+    if (release === undefined) {
       return done(
         error(
           'RR_AGENT_BUSY',
@@ -199,7 +148,6 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
         'busy',
       );
     }
-    if (!acquired) throw signal.reason;
     const ctx = makeContext(request, logger, signal);
     if (tool.chunk !== undefined)
       return await streamOutput({ tool, chunk: tool.chunk, agent: toolkit.name, args, ctx, signal, sink: request.stream, logger, inputFailure, done });
@@ -233,7 +181,7 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
     clearTimeout(timer);
     if (outer && onOuterAbort) outer.removeEventListener('abort', onOuterAbort);
     group?.leave(controller);
-    if (acquired) request.limiter.release(key);
+    release?.();
   }
 }
 

@@ -10,7 +10,7 @@ import { isRoomrunnerError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { RoomConnection } from '../room/connection.js';
 import { RoomClient } from '../room/room-client.js';
-import { mintParticipantToken, resolveTokenSecret, userDefaultApiScope } from '../room/token.js';
+import { mintParticipantToken, resolveTokenSecret, userDefaultApiScope } from '../auth/token.js';
 import { roomUrl } from '../room/url.js';
 import { tokenEnv } from '../config.js';
 import { AGENT_TOOL_NAME } from '../agents/define-agent.js';

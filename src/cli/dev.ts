@@ -13,7 +13,7 @@ import { createLogger } from '../logger.js';
 import { RemoteTaskRunnerServer } from '../orchestrator/runner-server.js';
 import { RoomConnection } from '../room/connection.js';
 import { RoomClient } from '../room/room-client.js';
-import { mintParticipantToken, userDefaultApiScope } from '../room/token.js';
+import { mintParticipantToken, userDefaultApiScope } from '../auth/token.js';
 import { openStore } from '../store/open-store.js';
 import { loadConfig } from '../config.js';
 import { formatHelp, integerFlag, parseFlags, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';

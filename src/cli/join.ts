@@ -7,7 +7,7 @@
 import { discoverAgents } from '../agents/discover.js';
 import { joinRoom } from '../agents/host.js';
 import { createLogger } from '../logger.js';
-import { mintParticipantToken, resolveTokenSecret } from '../room/token.js';
+import { mintParticipantToken, resolveTokenSecret } from '../auth/token.js';
 import { tokenEnv, type Config } from '../config.js';
 import { roomUrl } from '../room/url.js';
 import { formatHelp, parseFlags, reportFailure, UsageError, type FlagSpecs } from './args.js';

@@ -7,7 +7,7 @@ import { discoverAgents } from '../agents/discover.js';
 import { createLogger } from '../logger.js';
 import { RemoteTaskRunnerServer } from '../orchestrator/runner-server.js';
 import { openStore } from '../store/open-store.js';
-import { assertWebhookSecret } from '../webhooks/webhook-server.js';
+import { assertWebhookSecret } from '../server/webhook-server.js';
 import { formatHelp, parseFlags, reportFailure, type FlagSpecs } from './args.js';
 import { configFromFlags } from './config-flags.js';
 import type { Command } from './main.js';

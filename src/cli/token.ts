@@ -21,7 +21,7 @@ import {
   userDefaultApiScope,
   type ApiScope,
   type ParticipantRole,
-} from '../room/token.js';
+} from '../auth/token.js';
 import { choiceFlag, formatHelp, integerFlag, parseFlags, reportFailure, UsageError, type FlagSpecs } from './args.js';
 import { configFromFlags } from './config-flags.js';
 import type { Command } from './main.js';

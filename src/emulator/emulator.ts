@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { agentDefaultApiScope, mintParticipantToken, type ApiScope } from '../room/token.js';
+import { agentDefaultApiScope, mintParticipantToken, type ApiScope } from '../auth/token.js';
 import type { SignatureScheme } from '../webhooks/signatures/index.js';
 import { buildEmulatorApp, UNVERIFIED_TOKEN_SECRET, websocketBase } from './platform-api.js';
 import { SessionRegistry } from './platform-sessions.js';

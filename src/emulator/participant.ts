@@ -8,7 +8,7 @@ import { empty, type Content } from '../protocol/content.js';
 import type { JsonObject } from '../protocol/packing.js';
 import type { Session } from '../room/session.js';
 import type { WebSocketTransport } from '../room/transport.js';
-import type { ApiScope } from '../room/token.js';
+import type { ApiScope } from '../auth/token.js';
 
 export interface ParticipantInfo {
   readonly id: string;

@@ -26,7 +26,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { z } from 'zod';
 import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { mintParticipantToken, userDefaultApiScope } from '../room/token.js';
+import { mintParticipantToken, userDefaultApiScope } from '../auth/token.js';
 import { authenticate } from './platform-auth.js';
 import type { SessionRegistry, SessionRecord } from './platform-sessions.js';
 import { ROOM_DISABLED_REASON } from './room.js';

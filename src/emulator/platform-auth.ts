@@ -4,8 +4,8 @@
  */
 import { sameSecret } from '../same-secret.js';
 import { RoomrunnerError } from '../errors.js';
-import { verifyJwt } from '../room/jwt.js';
-import { parseApiKey } from '../room/token.js';
+import { verifyJwt } from '../auth/jwt.js';
+import { parseApiKey } from '../auth/token.js';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 const AUTH_HINT = 'pass `Authorization: Bearer <token>` with an `ma-` API key whose secret is the emulator secret, or an HS256 JWT signed with it';

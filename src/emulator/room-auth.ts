@@ -8,8 +8,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { RoomrunnerError } from '../errors.js';
-import { decodeJwt } from '../room/jwt.js';
-import { parseParticipantClaims, verifyParticipantToken, type ParticipantTokenClaims } from '../room/token.js';
+import { decodeJwt } from '../auth/jwt.js';
+import { parseParticipantClaims, verifyParticipantToken, type ParticipantTokenClaims } from '../auth/token.js';
 
 /** Subprotocol prefix that carries a token from browsers (§C). */
 export const TOKEN_SUBPROTOCOL_PREFIX = 'meshagent-room.';

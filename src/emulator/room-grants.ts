@@ -6,7 +6,7 @@
  * server only warns about them (§B, "without an api grant … the SDK only warns").
  */
 import { RoomrunnerError } from '../errors.js';
-import type { AgentsGrant, ApiScope, ApiScopeKey } from '../room/token.js';
+import type { AgentsGrant, ApiScope, ApiScopeKey } from '../auth/token.js';
 
 export type AgentsPermission = 'register_public_toolkit' | 'register_private_toolkit' | 'use_tools' | 'call';
 

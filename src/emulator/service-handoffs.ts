@@ -18,7 +18,8 @@ import { setTimeout as sleepFor } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { silentLogger, type Logger } from '../logger.js';
 import { backoffDelayMs } from '../room/backoff.js';
-import { agentDefaultApiScope, type ApiScope } from '../room/token.js';
+import { InFlight } from '../util/in-flight.js';
+import { agentDefaultApiScope, type ApiScope } from '../auth/token.js';
 import { HANDOFF_ENVELOPE_HEADER } from '../webhooks/handoff.js';
 import { signWebhook } from '../webhooks/signatures/index.js';
 import { pythonDumps } from '../webhooks/signatures/python-json.js';
@@ -84,7 +85,7 @@ export class ServiceHandoffs {
   readonly #random: () => number;
   readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   readonly #records = new Map<string, MutableRecord>();
-  readonly #inFlight = new Set<Promise<void>>();
+  readonly #inFlight = new InFlight();
   readonly #closing = new AbortController();
 
   constructor(options: ServiceHandoffsOptions) {
@@ -114,7 +115,7 @@ export class ServiceHandoffs {
             continue;
           }
           const data = { room_name: session.name, room_url: session.url, token, arguments: null, session_id: session.sessionId };
-          this.#track(this.#handOff({ url, room: session.name, sessionId: session.sessionId, identity: endpoint.meshagent.identity }, data));
+          void this.#inFlight.track(this.#handOff({ url, room: session.name, sessionId: session.sessionId, identity: endpoint.meshagent.identity }, data));
         }
       }
     }
@@ -127,18 +128,13 @@ export class ServiceHandoffs {
 
   /** Resolves once no handoff is being attempted. */
   async idle(): Promise<void> {
-    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    await this.#inFlight.idle();
   }
 
   /** Stops retrying and waits for attempts in progress. Idempotent. */
   async close(): Promise<void> {
     if (!this.#closing.signal.aborted) this.#closing.abort(new Error('service handoffs closed'));
     await this.idle();
-  }
-
-  #track(work: Promise<void>): void {
-    this.#inFlight.add(work);
-    void work.finally(() => this.#inFlight.delete(work));
   }
 
   async #handOff(target: Target, data: Record<string, unknown>): Promise<void> {

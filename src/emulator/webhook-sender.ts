@@ -26,6 +26,8 @@ import { z } from 'zod';
 import { RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { backoffDelayMs } from '../room/backoff.js';
+import { InFlight } from '../util/in-flight.js';
+import { KeyedSemaphore } from '../util/semaphore.js';
 import {
   DEFAULT_HMAC_HEADER,
   decodeStandardWebhookSecret,
@@ -228,8 +230,9 @@ export class WebhookSender {
   readonly #subscriptions = new Map<string, WebhookSubscription>();
   readonly #log = new Map<string, MutableRecord>();
   readonly #queues = new Map<string, Promise<void>>();
-  readonly #slots = new Map<string, { running: number; waiting: Array<() => void> }>();
-  readonly #inFlight = new Set<Promise<unknown>>();
+  /** Deliveries in flight per subscription, at most DEFAULT_MAX_IN_FLIGHT; the rest wait in FIFO order. */
+  readonly #slots = new KeyedSemaphore();
+  readonly #inFlight = new InFlight();
   readonly #closing = new AbortController();
   readonly #retries: number;
   readonly #minTimeoutMs: number;
@@ -357,7 +360,7 @@ export class WebhookSender {
       record.status = 'failed';
       return snapshot(record);
     }
-    await this.#track(this.#run(record, target));
+    await this.#inFlight.track(this.#run(record, target));
     return snapshot(record);
   }
 
@@ -384,7 +387,7 @@ export class WebhookSender {
 
   /** Resolves once no delivery is queued or in flight (including ones started while waiting). */
   async idle(): Promise<void> {
-    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    await this.#inFlight.idle();
   }
 
   /** Cancels waiting retries and open requests (those deliveries end `failed`) and waits for them. Idempotent. */
@@ -434,7 +437,7 @@ export class WebhookSender {
     const previous = this.#queues.get(key) ?? Promise.resolve();
     const next = previous.then(() => this.#withSlot(subscription.id, () => this.#run(record, target)));
     this.#queues.set(key, next);
-    void this.#track(next).then(() => {
+    void this.#inFlight.track(next).then(() => {
       if (this.#queues.get(key) === next) this.#queues.delete(key);
     });
     return snapshot(record);
@@ -442,20 +445,12 @@ export class WebhookSender {
 
   /** Run `work` once fewer than DEFAULT_MAX_IN_FLIGHT deliveries of this subscription are in flight. */
   async #withSlot(subscriptionId: string, work: () => Promise<void>): Promise<void> {
-    let slot = this.#slots.get(subscriptionId);
-    if (!slot) {
-      slot = { running: 0, waiting: [] };
-      this.#slots.set(subscriptionId, slot);
-    }
-    const held = slot;
-    if (held.running >= DEFAULT_MAX_IN_FLIGHT) await new Promise<void>((resolve) => held.waiting.push(resolve));
-    else held.running += 1;
+    // No queue bound and no signal: the acquire always resolves with a release.
+    const release = await this.#slots.acquire(subscriptionId, DEFAULT_MAX_IN_FLIGHT);
     try {
       await work();
     } finally {
-      const next = held.waiting.shift();
-      if (next) next();
-      else if (--held.running === 0) this.#slots.delete(subscriptionId);
+      release?.();
     }
   }
 
@@ -480,15 +475,6 @@ export class WebhookSender {
       this.#log.delete(oldest.value);
     }
     return record;
-  }
-
-  async #track<T>(promise: Promise<T>): Promise<T> {
-    this.#inFlight.add(promise);
-    try {
-      return await promise;
-    } finally {
-      this.#inFlight.delete(promise);
-    }
   }
 
   /** Runs every attempt of one delivery; never rejects. */

@@ -14,15 +14,16 @@ import { z } from 'zod';
 import { RoomrunnerError } from '../errors.js';
 import { describeIssues } from '../protocol/messages.js';
 import type { DeliveryRecord, Store } from '../store/store.js';
-import { parseWebhookBody } from '../webhooks/receive.js';
-import type { WebhookEvent } from '../webhooks/events.js';
 import { requireBearerToken } from './app.js';
 
 export interface AdminRoutesOptions {
   readonly store: Store;
   readonly adminToken: string | undefined;
-  /** Runs the hook for a replayed delivery and resolves with the ledger result. */
-  readonly replay: (event: WebhookEvent, key: string) => Promise<'processed' | 'ignored' | 'failed'>;
+  /**
+   * Runs the hook for a replayed delivery and resolves with the ledger result. It gets the stored record and
+   * parses its body itself (a body that no longer parses rejects with its catalog error, answered as usual).
+   */
+  readonly replay: (record: DeliveryRecord) => Promise<'processed' | 'ignored' | 'failed'>;
 }
 
 // PostgreSQL text cannot hold a NUL: without this check `?room=%00` made the store throw and answered 500.
@@ -65,8 +66,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
 
   app.post('/admin/deliveries/:key/replay', { preHandler }, async (request) => {
     const record = await find(store, (request.params as { key: string }).key);
-    const event = parseWebhookBody(Buffer.from(record.body, 'utf8'));
-    const result = await options.replay(event, record.key);
+    const result = await options.replay(record);
     return { ok: true, key: record.key, result, delivery: summary((await store.getDelivery(record.key)) ?? record) };
   });
 }

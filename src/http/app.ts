@@ -1,5 +1,5 @@
 /**
- * The HTTP app: health, readiness, metrics and the webhook plugin (docs/architecture.md §Style 8). `buildApp()` never
+ * The HTTP app: health, readiness and metrics (docs/architecture.md §Style 8). `buildApp()` never
  * listens; `WebhookServer.start()` (or the CLI) does, and tests use `app.inject()`.
  *
  * - `/`, any method → `200 {"ok":true}`: MeshAgent's liveness route (§A.5), for any health check (Cloud Run style
@@ -9,16 +9,16 @@
  *   or when the store or another dependency does not answer (docs/references.md §livekit-health: a worker must not look healthy
  *   while it cannot work).
  * - `GET /metrics` → Prometheus text from this app's own registry.
- * - the webhook route (plugin.ts) at its path, `/webhook` by default.
- * Errors answer `{ok:false, error:{code, message}}` with the catalog's status.
+ * Routes of upper layers (the webhook plugin, MCP, the dashboard) are registered on the app by their composition,
+ * `WebhookServer.buildApp()` (src/server/webhook-server.ts), so this layer knows none of them
+ * (docs/architecture.md §Layers). Errors answer `{ok:false, error:{code, message}}` with the catalog's status.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { RoomrunnerError } from '../errors.js';
 import { sameSecret } from '../same-secret.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
-import { webhookPlugin, type WebhookPluginOptions } from '../webhooks/plugin.js';
-import { errorResponse } from '../webhooks/receive.js';
+import { errorResponse } from './error-response.js';
 import { ConnectionCap } from './connection-cap.js';
 import { Metrics } from './metrics.js';
 import { DEFAULT_HTTP_LIMITS, fastifyLimitOptions, MAX_PARAM_LENGTH, type HttpServerLimits } from './server-limits.js';
@@ -45,8 +45,6 @@ export interface AppDeps {
   readonly lifecycle?: () => readonly string[];
   readonly readinessChecks?: readonly ReadinessCheck[];
   readonly readinessTimeoutMs?: number;
-  /** The webhook route; omitted: no webhook route. */
-  readonly webhook?: WebhookPluginOptions;
   /** Timeouts and connection bounds of the HTTP server; default {@link DEFAULT_HTTP_LIMITS}. */
   readonly limits?: HttpServerLimits;
 }
@@ -96,10 +94,6 @@ export function buildApp(deps: AppDeps = {}): FastifyInstance {
     const { contentType, body } = await metrics.expose();
     return reply.type(contentType).send(body);
   });
-
-  if (deps.webhook !== undefined) {
-    void app.register(webhookPlugin, { logger: log, metrics, ...deps.webhook });
-  }
   return app;
 }
 

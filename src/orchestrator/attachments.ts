@@ -31,6 +31,7 @@ import { joinRoom, type JoinedRoom } from '../agents/host.js';
 import type { Toolkit } from '../agents/define-agent.js';
 import type { Dialer, RoomConnectionOptions } from '../room/connection.js';
 import { NODE_TIMERS, type Timers } from '../room/timers.js';
+import { Semaphore } from '../util/semaphore.js';
 import { JoinHealth, type JoinHealthOptions } from './join-health.js';
 
 export type { JoinHealthOptions } from './join-health.js';
@@ -109,13 +110,6 @@ export interface RoomAttachmentsOptions {
   readonly now?: () => number;
 }
 
-interface JoinWaiter {
-  readonly resolve: () => void;
-  readonly reject: (reason: unknown) => void;
-  readonly signal: AbortSignal;
-  readonly onAbort: () => void;
-}
-
 export interface DetachOptions {
   /**
    * A hand-over: unregister the agents first, call this (e.g. to release the room to a peer replica), then let
@@ -155,10 +149,8 @@ export class RoomAttachments {
   readonly #options: RoomAttachmentsOptions;
   readonly #retry: Required<RetryOptions>;
   readonly #rooms = new Map<string, Entry>();
-  readonly #maxConcurrentJoins: number;
-  /** Join attempts running now, and those waiting for a turn (FIFO). */
-  #joining = 0;
-  readonly #joinQueue: JoinWaiter[] = [];
+  /** Join attempts running now (at most `maxConcurrentJoins`), and those waiting for a turn (FIFO). */
+  readonly #joinSlots: Semaphore;
   #accepting = true;
   readonly #timers: Timers;
   readonly #now: () => number;
@@ -176,7 +168,7 @@ export class RoomAttachments {
       throw new RoomrunnerError('RR_CONFIG_INVALID', `maxConcurrentJoins must be a positive integer, got ${String(maxConcurrentJoins)}`);
     }
     this.#options = options;
-    this.#maxConcurrentJoins = maxConcurrentJoins;
+    this.#joinSlots = new Semaphore(maxConcurrentJoins);
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
     if (!(Number.isFinite(this.#retry.attemptTimeoutMs) && this.#retry.attemptTimeoutMs > 0)) {
       throw new RoomrunnerError(
@@ -203,7 +195,7 @@ export class RoomAttachments {
 
   /** Join attempts running now (at most `maxConcurrentJoins`), and rooms waiting for a turn. */
   get joins(): { running: number; waiting: number } {
-    return { running: this.#joining, waiting: this.#joinQueue.length };
+    return { running: this.#joinSlots.running, waiting: this.#joinSlots.waiting };
   }
 
   get accepting(): boolean {
@@ -472,55 +464,16 @@ export class RoomAttachments {
     }
   }
 
-  /** The connection's `registrationSlot`: a turn among `maxConcurrentJoins`, given back once (idempotent). */
+  /**
+   * The connection's `registrationSlot`: a turn among `maxConcurrentJoins` (FIFO), given back once (the release
+   * is idempotent). Rejects with the abort reason if `signal` aborts first, leaving the queue.
+   */
   readonly #takeJoinSlot = async (signal: AbortSignal): Promise<() => void> => {
-    await this.#acquireJoin(signal);
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
-      this.#releaseJoin();
-    };
+    const release = await this.#joinSlots.acquire(signal);
+    // The join queue has no bound, so an acquire is never refused.
+    if (release === undefined) throw new Error('unreachable: the join semaphore has no queue bound');
+    return release;
   };
-
-  /** Waits for a turn to join (FIFO); rejects with the abort reason if `signal` aborts first (leaving the queue). */
-  #acquireJoin(signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.#joining < this.#maxConcurrentJoins && this.#joinQueue.length === 0) {
-      this.#joining += 1;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      const waiter: JoinWaiter = {
-        resolve,
-        reject,
-        signal,
-        onAbort: () => {
-          const at = this.#joinQueue.indexOf(waiter);
-          if (at >= 0) this.#joinQueue.splice(at, 1);
-          reject(signal.reason);
-        },
-      };
-      signal.addEventListener('abort', waiter.onAbort, { once: true });
-      this.#joinQueue.push(waiter);
-    });
-  }
-
-  /** Ends a join attempt: its turn goes to the first waiting room. */
-  #releaseJoin(): void {
-    this.#joining -= 1;
-    while (this.#joining < this.#maxConcurrentJoins) {
-      const next = this.#joinQueue.shift();
-      if (next === undefined) return;
-      next.signal.removeEventListener('abort', next.onAbort);
-      if (next.signal.aborted) {
-        next.reject(next.signal.reason);
-        continue;
-      }
-      this.#joining += 1;
-      next.resolve();
-    }
-  }
 }
 
 /**

@@ -32,7 +32,7 @@
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../http/metrics.js';
 import type { AttachTrigger, RoomAttachments } from './attachments.js';
-import type { CoordinatedStore } from './coordinated-store.js';
+import type { CoordinatedStore } from '../store/coordinated-store.js';
 import { ReplicaLease, type LeaseLoss, type LeaseStatus } from './replica-lease.js';
 
 /** A room whose attach failed this many times in a row here is released so that a peer may try. */

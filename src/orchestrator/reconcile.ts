@@ -5,7 +5,7 @@
  * platform does not are ended, so their owner leaves. Every replica may run it: each step is idempotent.
  */
 import type { Logger } from '../logger.js';
-import type { CoordinatedStore } from './coordinated-store.js';
+import type { CoordinatedStore } from '../store/coordinated-store.js';
 import type { ActiveRoom } from './platform.js';
 
 export interface CoordinatedReconcileOptions {

@@ -11,7 +11,7 @@
 import { RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Coordinator } from '../store/coordinator.js';
-import { defaultHeartbeatIntervalMs } from './coordinated-store.js';
+import { defaultHeartbeatIntervalMs } from '../store/coordinated-store.js';
 
 export type LeaseLoss = 'lease-expired' | 'lease-lost';
 

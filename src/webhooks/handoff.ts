@@ -14,11 +14,12 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { errorResponse } from '../http/error-response.js';
 import type { Metrics, WebhookAckResult } from '../http/metrics.js';
 import { acceptedSocketDialer } from '../room/accepted-transport.js';
 import type { Dialer } from '../room/ws-dialer.js';
 import { CallEvent, ROOM_CALL } from './events.js';
-import { errorResponse, parseWebhookBody, type WebhookVerifier } from './receive.js';
+import { parseWebhookBody, type WebhookVerifier } from './receive.js';
 
 /** The header that carries the envelope of a websocket handoff. */
 export const HANDOFF_ENVELOPE_HEADER = 'meshagent-webhook';

@@ -17,9 +17,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Store } from '../store/store.js';
+import { InFlight } from '../util/in-flight.js';
+import { errorResponse } from '../http/error-response.js';
 import type { Metrics, WebhookAckResult } from '../http/metrics.js';
 import { PingEvent, roomOf, type WebhookEvent } from './events.js';
-import { errorResponse, parseWebhookBody, WebhookVerifier } from './receive.js';
+import { parseWebhookBody, WebhookVerifier } from './receive.js';
 import { runDelivery, type Dispatch } from './run-delivery.js';
 import type { SignatureScheme } from './signatures/index.js';
 
@@ -38,45 +40,6 @@ export const DEFAULT_DEDUPE_WINDOW_MS = 60_000;
 export const DEFAULT_DELIVERY_ID_WINDOW_MS = 7 * 24 * 3600 * 1000;
 /** `application/json` and any `application/<something>+json`, with or without parameters. */
 const JSON_MEDIA_TYPES: ReadonlyArray<string | RegExp> = ['application/json', /^application\/[a-z0-9!#$&^_.-]+\+json(?:\s*;|$)/];
-
-/** Tracks dispatched work so that tests and `drain()` can wait until none is running. */
-export class InflightWork {
-  readonly #pending = new Set<Promise<void>>();
-  /** Delivery keys whose hook runs now, with how many runs: the recovery sweep must not take them. */
-  readonly #keys = new Map<string, number>();
-
-  /** Tracks `work` until it settles (its rejection is swallowed: report errors inside it), under `key` if given. */
-  track(work: Promise<void>, key?: string): void {
-    if (key !== undefined) this.#keys.set(key, (this.#keys.get(key) ?? 0) + 1);
-    const tracked: Promise<void> = work.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#pending.add(tracked);
-    void tracked.then(() => {
-      this.#pending.delete(tracked);
-      if (key === undefined) return;
-      const left = (this.#keys.get(key) ?? 1) - 1;
-      if (left > 0) this.#keys.set(key, left);
-      else this.#keys.delete(key);
-    });
-  }
-
-  /** Delivery keys of work running now. */
-  keys(): string[] {
-    return [...this.#keys.keys()];
-  }
-
-  /** How many tracked tasks are running. */
-  get size(): number {
-    return this.#pending.size;
-  }
-
-  /** Resolves when no tracked work is running (work tracked meanwhile is waited for too). */
-  async idle(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
-  }
-}
 
 export interface WebhookPluginOptions {
   /** Route path, default {@link DEFAULT_WEBHOOK_PATH}. */
@@ -110,7 +73,7 @@ export interface WebhookPluginOptions {
   /** False while draining: new deliveries get 503. Default: always true. */
   readonly accepting?: () => boolean;
   /** Where dispatched work is tracked; default a private one. */
-  readonly work?: InflightWork;
+  readonly work?: InFlight;
 }
 
 /** Registers `POST <path>` (and 405 for other methods). Register it without fastify-plugin: it is encapsulated. */
@@ -119,7 +82,7 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
   const log = options.logger ?? silentLogger();
   const now = options.now ?? Date.now;
   const accepting = options.accepting ?? (() => true);
-  const work = options.work ?? new InflightWork();
+  const work = options.work ?? new InFlight();
   const { store, metrics, dispatch } = options;
   const verifier = new WebhookVerifier(options);
   const eventOf = new WeakMap<FastifyRequest, string>();

@@ -12,7 +12,7 @@ import { summer } from '../../agents/summer.js';
 import { joinRoom, toolkitRegistration, type JoinedRoom } from '../../src/agents/host.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { defineAgent } from '../../src/index.js';
-import { agentDefaultApiScope, mintParticipantToken } from '../../src/room/token.js';
+import { agentDefaultApiScope, mintParticipantToken } from '../../src/auth/token.js';
 
 const SECRET = 'host-test-secret';
 const ROOM = 'agents-room';

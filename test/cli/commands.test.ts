@@ -13,8 +13,8 @@ import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { errorContent } from '../../src/protocol/content.js';
 import { RoomConnection } from '../../src/room/connection.js';
 import { RoomClient } from '../../src/room/room-client.js';
-import { mintParticipantToken } from '../../src/room/token.js';
-import { WebhookServer } from '../../src/webhooks/webhook-server.js';
+import { mintParticipantToken } from '../../src/auth/token.js';
+import { WebhookServer } from '../../src/server/webhook-server.js';
 
 const BIN = path.join(import.meta.dirname, '../../bin/roomrunner.js');
 const SECRET = 'cli-secret';

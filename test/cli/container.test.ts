@@ -7,7 +7,7 @@ import path from 'node:path';
 import { type JsonContent, RoomClient, WebSocketClientProtocol } from '@meshagent/meshagent';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/index.js';
-import { agentDefaultApiScope, mintParticipantToken } from '../../src/room/token.js';
+import { agentDefaultApiScope, mintParticipantToken } from '../../src/auth/token.js';
 
 const BIN = path.join(import.meta.dirname, '../../bin/roomrunner.js');
 const AGENTS = path.join(import.meta.dirname, '../../agents');

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runEmulatorCommand, type EmulatorCommandIo } from '../../src/cli/emulator.js';
-import { signJwt } from '../../src/room/jwt.js';
+import { signJwt } from '../../src/auth/jwt.js';
 
 const BIN = fileURLToPath(new URL('../../bin/roomrunner.js', import.meta.url));
 

@@ -5,8 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { silentLogger } from '../../src/logger.js';
 import { RoomConnection } from '../../src/room/connection.js';
-import { decodeJwt } from '../../src/room/jwt.js';
-import { parseApiKey, userDefaultApiScope, verifyParticipantToken } from '../../src/room/token.js';
+import { decodeJwt } from '../../src/auth/jwt.js';
+import { parseApiKey, userDefaultApiScope, verifyParticipantToken } from '../../src/auth/token.js';
 import { runCli } from '../support/run-cli.js';
 
 const SECRET = 'token-cli-secret';

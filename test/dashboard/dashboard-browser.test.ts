@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { RemoteTaskRunnerServer } from '../../src/orchestrator/runner-server.js';
 import { RoomConnection } from '../../src/room/connection.js';
-import { mintParticipantToken, userDefaultApiScope } from '../../src/room/token.js';
+import { mintParticipantToken, userDefaultApiScope } from '../../src/auth/token.js';
 
 const SECRET = 'dashboard-room-secret';
 const WEBHOOK_SECRET = 'dashboard-webhook-secret';

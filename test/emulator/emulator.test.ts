@@ -4,8 +4,8 @@ import { Meshagent, RoomClient, WebSocketClientProtocol } from '@meshagent/mesha
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
-import { signJwt } from '../../src/room/jwt.js';
-import { agentDefaultApiScope, mintParticipantToken, verifyParticipantToken } from '../../src/room/token.js';
+import { signJwt } from '../../src/auth/jwt.js';
+import { agentDefaultApiScope, mintParticipantToken, verifyParticipantToken } from '../../src/auth/token.js';
 import { pythonDumps, verifyWebhook } from '../../src/webhooks/signatures/index.js';
 
 const SECRET = 'emulator-e2e-secret';

@@ -3,8 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildEmulatorApp, type PlatformRoomInfo, type PlatformRooms } from '../../src/emulator/platform-api.js';
 import { SessionRegistry } from '../../src/emulator/platform-sessions.js';
 import { WebhookSender } from '../../src/emulator/webhook-sender.js';
-import { signJwt } from '../../src/room/jwt.js';
-import { formatApiKey, mintParticipantToken, verifyParticipantToken } from '../../src/room/token.js';
+import { signJwt } from '../../src/auth/jwt.js';
+import { formatApiKey, mintParticipantToken, verifyParticipantToken } from '../../src/auth/token.js';
 
 const SECRET = 'emulator-secret';
 const PROJECT = '6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f';

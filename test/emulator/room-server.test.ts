@@ -13,7 +13,7 @@ import type { FrameMessage } from '../../src/protocol/frame-reader.js';
 import { encodeDataFrame } from '../../src/protocol/frames.js';
 import { packMessage, unpackMessage, type JsonObject } from '../../src/protocol/packing.js';
 import { Session } from '../../src/room/session.js';
-import { mintParticipantToken, type ApiScope } from '../../src/room/token.js';
+import { mintParticipantToken, type ApiScope } from '../../src/auth/token.js';
 import { WebSocketTransport, type Transport, type TransportHandlers } from '../../src/room/transport.js';
 
 const SECRET = 'emulator-test-secret';

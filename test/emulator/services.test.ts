@@ -5,7 +5,7 @@
 import { Meshagent, type ServiceSpec } from '@meshagent/meshagent';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
-import { mintParticipantToken } from '../../src/room/token.js';
+import { mintParticipantToken } from '../../src/auth/token.js';
 
 const SECRET = 'services-secret';
 const PROJECT = 'services-project';

@@ -13,13 +13,13 @@ import { CONTENT_TYPES, packContent, unpackContent, type Content } from '../../s
 import { FrameReader, type FrameMessage, type FrameReadResult } from '../../src/protocol/frame-reader.js';
 import { encodeFrames } from '../../src/protocol/frames.js';
 import { packMessage, unpackMessage } from '../../src/protocol/packing.js';
-import { signJwt } from '../../src/room/jwt.js';
-import { mintParticipantToken, verifyParticipantToken } from '../../src/room/token.js';
+import { signJwt } from '../../src/auth/jwt.js';
+import { mintParticipantToken, verifyParticipantToken } from '../../src/auth/token.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { PingEvent } from '../../src/webhooks/events.js';
 import { parseWebhookBody } from '../../src/webhooks/receive.js';
 import { pythonDumps, signWebhook, type SignatureScheme } from '../../src/webhooks/signatures/index.js';
-import { WebhookServer } from '../../src/webhooks/webhook-server.js';
+import { WebhookServer } from '../../src/server/webhook-server.js';
 import { watchProcessFaults } from './support.js';
 
 watchProcessFaults();

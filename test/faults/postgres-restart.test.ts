@@ -14,7 +14,7 @@ import { silentLogger } from '../../src/logger.js';
 import { PostgresStore } from '../../src/store/postgres-store.js';
 import type { RoomStartedEvent } from '../../src/webhooks/events.js';
 import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
-import { WebhookServer } from '../../src/webhooks/webhook-server.js';
+import { WebhookServer } from '../../src/server/webhook-server.js';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.js';
 import { watchProcessFaults } from './support.js';
 

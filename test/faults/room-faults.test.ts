@@ -23,7 +23,7 @@ import { packContent } from '../../src/protocol/content.js';
 import { packMessage } from '../../src/protocol/packing.js';
 import { RoomConnection, type RoomConnectionOptions } from '../../src/room/connection.js';
 import { RoomClient } from '../../src/room/room-client.js';
-import { agentDefaultApiScope, mintParticipantToken } from '../../src/room/token.js';
+import { agentDefaultApiScope, mintParticipantToken } from '../../src/auth/token.js';
 import { CountingTimers, freePort, turns, watchProcessFaults } from './support.js';
 
 watchProcessFaults();

@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { RoomEndedEvent, RoomStartedEvent } from '../../src/webhooks/events.js';
 import { pythonDumps, signWebhook, type SignatureScheme } from '../../src/webhooks/signatures/index.js';
-import { WebhookServer } from '../../src/webhooks/webhook-server.js';
+import { WebhookServer } from '../../src/server/webhook-server.js';
 import { watchProcessFaults } from './support.js';
 
 watchProcessFaults();

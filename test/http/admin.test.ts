@@ -4,7 +4,7 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { SqlStore } from '../../src/store/sql-store.js';
 import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
-import { WebhookServer, type WebhookServerOptions } from '../../src/webhooks/webhook-server.js';
+import { WebhookServer, type WebhookServerOptions } from '../../src/server/webhook-server.js';
 
 const SECRET = 'admin-test-webhook-secret';
 const TOKEN = 'admin-token-for-tests';

@@ -10,7 +10,7 @@ import { DEFAULT_HTTP_LIMITS, fastifyLimitOptions, MAX_CHECKING_INTERVAL_MS } fr
 import { silentLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { buildMeshagentDelivery } from '../../src/webhooks/signatures/index.js';
-import { WebhookServer } from '../../src/webhooks/webhook-server.js';
+import { WebhookServer } from '../../src/server/webhook-server.js';
 import { openRaw, within, type RawClient } from '../support/raw-http.js';
 
 const SECRET = 'limits-webhook-secret';

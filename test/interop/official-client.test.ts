@@ -25,7 +25,7 @@ import { RoomServer, type EmulatorEvent, type RoomCallRequest } from '../../src/
 import { packContent } from '../../src/protocol/content.js';
 import { unpackMessage, type JsonObject } from '../../src/protocol/packing.js';
 import { Session } from '../../src/room/session.js';
-import { agentDefaultApiScope, mintParticipantToken } from '../../src/room/token.js';
+import { agentDefaultApiScope, mintParticipantToken } from '../../src/auth/token.js';
 import { WebSocketTransport } from '../../src/room/transport.js';
 
 const SECRET = 'interop-secret';

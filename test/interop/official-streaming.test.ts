@@ -17,7 +17,7 @@ import { unpackMessage, type JsonObject } from '../../src/protocol/packing.js';
 import { RoomConnection } from '../../src/room/connection.js';
 import { RoomClient } from '../../src/room/room-client.js';
 import { Session } from '../../src/room/session.js';
-import { agentDefaultApiScope, mintParticipantToken } from '../../src/room/token.js';
+import { agentDefaultApiScope, mintParticipantToken } from '../../src/auth/token.js';
 import { WebSocketTransport } from '../../src/room/transport.js';
 
 const SECRET = 'stream-interop-secret';

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { adder } from '../../agents/adder.js';
 import { silentLogger } from '../../src/logger.js';
 import { RoomAttachments } from '../../src/orchestrator/attachments.js';
-import { mintParticipantToken } from '../../src/room/token.js';
+import { mintParticipantToken } from '../../src/auth/token.js';
 import { startWedgedRoomServer } from '../support/wedged-room-server.js';
 
 const ROOMS_PER_SERVER = 20;

@@ -12,7 +12,7 @@ import { silentLogger } from '../../src/logger.js';
 import { RoomAttachments, type RoomAttachmentsOptions } from '../../src/orchestrator/attachments.js';
 import { createWebSocketDialer, type Dialer } from '../../src/room/connection.js';
 import type { Timers } from '../../src/room/timers.js';
-import { mintParticipantToken } from '../../src/room/token.js';
+import { mintParticipantToken } from '../../src/auth/token.js';
 import { freePort } from '../faults/support.js';
 import { startWedgedRoomServer, type WedgedBehaviour, type WedgedRoomServer } from '../support/wedged-room-server.js';
 

@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { RoomrunnerError } from '../../src/errors.js';
 import { RemoteTaskRunnerServer, type RemoteTaskRunnerServerOptions } from '../../src/orchestrator/runner-server.js';
-import { isCoordinator } from '../../src/orchestrator/coordinated-store.js';
+import { isCoordinator } from '../../src/store/coordinated-store.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { PgliteStore } from '../../src/store/pglite-store.js';
 import type { Store } from '../../src/store/store.js';

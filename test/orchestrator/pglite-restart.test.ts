@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { adder } from '../../agents/adder.js';
 import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
-import { defaultReplicaId } from '../../src/orchestrator/coordinated-store.js';
+import { defaultReplicaId } from '../../src/store/coordinated-store.js';
 import { RemoteTaskRunnerServer } from '../../src/orchestrator/runner-server.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { SqlStore } from '../../src/store/sql-store.js';

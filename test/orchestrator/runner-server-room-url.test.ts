@@ -8,7 +8,7 @@ import { loadConfig, type ConfigOverrides } from '../../src/config.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { RemoteTaskRunnerServer, type RemoteTaskRunnerServerOptions } from '../../src/orchestrator/runner-server.js';
 import { createWebSocketDialer, type Dialer } from '../../src/room/connection.js';
-import { verifyParticipantToken } from '../../src/room/token.js';
+import { verifyParticipantToken } from '../../src/auth/token.js';
 import { postSignedWebhook, recordingHost } from '../support/recording-host.js';
 
 const SECRET = 'room-url-room-secret';

@@ -13,7 +13,7 @@ import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { defineAgent } from '../../src/index.js';
 import { RemoteTaskRunnerServer, type RemoteTaskRunnerServerOptions } from '../../src/orchestrator/runner-server.js';
-import { agentDefaultApiScope, mintParticipantToken } from '../../src/room/token.js';
+import { agentDefaultApiScope, mintParticipantToken } from '../../src/auth/token.js';
 import { pythonDumps, signWebhook, type SignatureScheme } from '../../src/webhooks/signatures/index.js';
 
 const SECRET = 'e2e-room-secret';

@@ -11,9 +11,9 @@ import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { RemoteTaskRunnerServer } from '../../src/orchestrator/runner-server.js';
 import type { RoomClient as OurRoomClient } from '../../src/room/room-client.js';
-import { agentDefaultApiScope, mintParticipantToken } from '../../src/room/token.js';
+import { agentDefaultApiScope, mintParticipantToken } from '../../src/auth/token.js';
 import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
-import { WebhookServer } from '../../src/webhooks/webhook-server.js';
+import { WebhookServer } from '../../src/server/webhook-server.js';
 
 const SECRET = 'handoff-room-secret';
 const PROJECT = 'handoff-project';

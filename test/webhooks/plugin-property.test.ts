@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import { WebhookServer } from '../../src/webhooks/webhook-server.js';
+import { WebhookServer } from '../../src/server/webhook-server.js';
 import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
-import { signJwt } from '../../src/room/jwt.js';
+import { signJwt } from '../../src/auth/jwt.js';
 
 const SECRET = 'property-secret';
 const WHSEC = `whsec_${Buffer.from('property test key, 32 bytes ok!').toString('base64')}`;

@@ -4,7 +4,8 @@ import { Metrics } from '../../src/http/metrics.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { Store } from '../../src/store/store.js';
 import { type CallEvent, RoomStartedEvent, type WebhookEvent } from '../../src/webhooks/events.js';
-import { DEFAULT_DEDUPE_WINDOW_MS, InflightWork, webhookPlugin, type HookOutcome, type WebhookPluginOptions } from '../../src/webhooks/plugin.js';
+import { DEFAULT_DEDUPE_WINDOW_MS, webhookPlugin, type HookOutcome, type WebhookPluginOptions } from '../../src/webhooks/plugin.js';
+import { InFlight } from '../../src/util/in-flight.js';
 import { buildMeshagentDelivery, pythonDumps, sha256Hex, signWebhook } from '../../src/webhooks/signatures/index.js';
 
 const SECRET = 'ma-webhook-secret-1';
@@ -26,7 +27,7 @@ interface Setup {
   app: FastifyInstance;
   store: MemoryStore;
   dispatched: WebhookEvent[];
-  work: InflightWork;
+  work: InFlight;
   metrics: Metrics;
 }
 
@@ -38,7 +39,7 @@ afterEach(async () => {
 function setup(overrides: Partial<WebhookPluginOptions> = {}): Setup {
   const store = new MemoryStore();
   const dispatched: WebhookEvent[] = [];
-  const work = new InflightWork();
+  const work = new InFlight();
   const metrics = new Metrics();
   const app = Fastify();
   void app.register(webhookPlugin, {

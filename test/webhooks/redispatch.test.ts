@@ -10,7 +10,7 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import type { DeliveryRecord, NewDelivery } from '../../src/store/store.js';
 import type { RoomStartedEvent, WebhookEvent } from '../../src/webhooks/events.js';
 import { PendingRedispatcher, type IntervalTimers } from '../../src/webhooks/redispatch.js';
-import { WebhookServer } from '../../src/webhooks/webhook-server.js';
+import { WebhookServer } from '../../src/server/webhook-server.js';
 import { pythonDumps } from '../../src/webhooks/signatures/index.js';
 
 const T0 = Date.UTC(2026, 2, 1, 12);

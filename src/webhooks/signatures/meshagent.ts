@@ -8,7 +8,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isRoomrunnerError, RoomrunnerError } from '../../errors.js';
-import { signJwt, verifyJwt } from '../../room/jwt.js';
+import { signJwt, verifyJwt } from '../../auth/jwt.js';
 import { pythonDumps, pythonDumpsFromJsonText } from './python-json.js';
 
 /** Header that carries the signature (§A.4; it was `Authorization` before api@387bda7). Lower case, as Node delivers it. */

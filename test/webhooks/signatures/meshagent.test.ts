@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../../../src/errors.js';
-import { signJwt } from '../../../src/room/jwt.js';
+import { signJwt } from '../../../src/auth/jwt.js';
 import { MESHAGENT_SIGNATURE_HEADER, buildMeshagentDelivery, signMeshagent, verifyMeshagent } from '../../../src/webhooks/signatures/meshagent.js';
 import { pythonDumps, pythonDumpsFromJsonText } from '../../../src/webhooks/signatures/python-json.js';
 import { codeOf } from '../../support/errors.js';

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeJwt, DEFAULT_JWT_LEEWAY_SECONDS, signJwt, verifyJwt } from '../../src/room/jwt.js';
+import { decodeJwt, DEFAULT_JWT_LEEWAY_SECONDS, signJwt, verifyJwt } from '../../src/auth/jwt.js';
 import { codeOf } from '../support/errors.js';
 
 const NOW = 1_750_000_000;

@@ -27,16 +27,17 @@ import type { HttpServerLimits } from '../http/server-limits.js';
 import { Metrics } from '../http/metrics.js';
 import { RoomConnection } from '../room/connection.js';
 import { RoomClient } from '../room/room-client.js';
-import { defaultReplicaId } from '../orchestrator/coordinated-store.js';
+import { defaultReplicaId } from '../store/coordinated-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
-import { CallEvent, OtherEvent, RoomEndedEvent, RoomStartedEvent, type WebhookEvent } from './events.js';
-import { listenForHandoffs, type Handoff } from './handoff.js';
-import { DEFAULT_WEBHOOK_PATH, InflightWork, type DeliveryInfo, type HookOutcome } from './plugin.js';
-import { WebhookVerifier } from './receive.js';
-import { PendingRedispatcher } from './redispatch.js';
-import { runDelivery } from './run-delivery.js';
-import type { SignatureScheme } from './signatures/index.js';
+import { InFlight } from '../util/in-flight.js';
+import { CallEvent, OtherEvent, RoomEndedEvent, RoomStartedEvent, type WebhookEvent } from '../webhooks/events.js';
+import { listenForHandoffs, type Handoff } from '../webhooks/handoff.js';
+import { DEFAULT_WEBHOOK_PATH, webhookPlugin, type DeliveryInfo, type HookOutcome } from '../webhooks/plugin.js';
+import { parseWebhookBody, WebhookVerifier } from '../webhooks/receive.js';
+import { PendingRedispatcher } from '../webhooks/redispatch.js';
+import { runDelivery } from '../webhooks/run-delivery.js';
+import type { SignatureScheme } from '../webhooks/signatures/index.js';
 
 /** What a hook gets besides its event. */
 export interface HookContext {
@@ -169,7 +170,7 @@ export class WebhookServer {
   readonly #adminToken: string | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   readonly #ownsStore: boolean;
-  readonly #work = new InflightWork();
+  readonly #work = new InFlight();
   readonly #abort = new AbortController();
   #phase: Phase = 'new';
   #app: FastifyInstance | undefined;
@@ -251,25 +252,27 @@ export class WebhookServer {
       lifecycle: () => this.#lifecycleReasons(),
       readinessChecks: this.#options.readinessChecks ?? [],
       limits: this.#httpLimits,
-      webhook: {
-        path: this.path,
-        secrets: this.#secrets,
-        schemes: this.#schemes,
-        hmacHeader: this.#hmacHeader,
-        insecure: this.#insecure,
-        bodyLimitBytes: this.#bodyLimitBytes,
-        dedupeWindowMs: this.#dedupeWindowMs,
-        deliveryIdWindowMs: this.#ledgerRetentionMs,
-        redispatchAfterMs: this.#redispatchAfterMs,
-        replicaId: this.#replicaId,
-        ...(this.#options.toleranceSeconds === undefined ? {} : { toleranceSeconds: this.#options.toleranceSeconds }),
-        ...(this.#options.now === undefined ? {} : { now: this.#options.now }),
-        store: this.store,
-        work: this.#work,
-        accepting: () => this.#phase !== 'draining' && this.#phase !== 'closed',
-        dispatch: (event, info) => this.#dispatch(event, info),
-        signal: this.#abort.signal,
-      },
+    });
+    void this.#app.register(webhookPlugin, {
+      logger: this.logger,
+      metrics: this.metrics,
+      path: this.path,
+      secrets: this.#secrets,
+      schemes: this.#schemes,
+      hmacHeader: this.#hmacHeader,
+      insecure: this.#insecure,
+      bodyLimitBytes: this.#bodyLimitBytes,
+      dedupeWindowMs: this.#dedupeWindowMs,
+      deliveryIdWindowMs: this.#ledgerRetentionMs,
+      redispatchAfterMs: this.#redispatchAfterMs,
+      replicaId: this.#replicaId,
+      ...(this.#options.toleranceSeconds === undefined ? {} : { toleranceSeconds: this.#options.toleranceSeconds }),
+      ...(this.#options.now === undefined ? {} : { now: this.#options.now }),
+      store: this.store,
+      work: this.#work,
+      accepting: () => this.#phase !== 'draining' && this.#phase !== 'closed',
+      dispatch: (event, info) => this.#dispatch(event, info),
+      signal: this.#abort.signal,
     });
     this.#stopHandoffs = listenForHandoffs(this.#app.server, {
       path: this.path,
@@ -289,7 +292,7 @@ export class WebhookServer {
     registerAdminRoutes(this.#app, {
       store: this.store,
       adminToken: this.#options.adminToken ?? this.#adminToken,
-      replay: (event, key) => this.#replay(event, key),
+      replay: async (record) => this.#replay(parseWebhookBody(Buffer.from(record.body, 'utf8')), record.key),
     });
     return this.#app;
   }

@@ -1,7 +1,7 @@
 import { ApiScope, ParticipantToken, encodeApiKey, parseApiKey as sdkParseApiKey, participantToken } from '@meshagent/meshagent';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signJwt } from '../../src/room/jwt.js';
+import { signJwt } from '../../src/auth/jwt.js';
 import {
   TOKEN_SCHEMA_VERSION,
   agentDefaultApiScope,
@@ -14,7 +14,7 @@ import {
   resolveTokenSecret,
   userDefaultApiScope,
   verifyParticipantToken,
-} from '../../src/room/token.js';
+} from '../../src/auth/token.js';
 import { codeOf } from '../support/errors.js';
 
 const NOW = 1_750_000_000;

@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Coordinator } from '../store/coordinator.js';
-import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../store/coordinator.js';
-import type { Store } from '../store/store.js';
+import type { Coordinator } from './coordinator.js';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from './coordinator.js';
+import type { Store } from './store.js';
 
 /**
  * A store that can coordinate replicas. The session ids on start and end are honoured by the SQL stores (a

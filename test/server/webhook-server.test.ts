@@ -4,7 +4,7 @@ import { RoomrunnerError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { CallEvent, OtherEvent, RoomEndedEvent, RoomStartedEvent } from '../../src/webhooks/events.js';
-import { WebhookServer, type HookContext, type WebhookServerOptions } from '../../src/webhooks/webhook-server.js';
+import { WebhookServer, type HookContext, type WebhookServerOptions } from '../../src/server/webhook-server.js';
 import { buildMeshagentDelivery, sha256Hex } from '../../src/webhooks/signatures/index.js';
 
 const SECRET = 'ma-webhook-secret';
