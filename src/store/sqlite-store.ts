@@ -218,9 +218,10 @@ export class SqliteStore implements Store, Coordinator {
     return db.read(() => db.statement(sql).all(...params)).map(toDelivery);
   }
 
+  /** In chunks of {@link PRUNE_CHUNK} rows, one transaction each, so a week of deliveries never holds up the turn. */
   async pruneDeliveries(before: Date): Promise<number> {
     const db = this.#open();
-    return db.write(() => Number(db.statement('DELETE FROM deliveries WHERE received_at < ?').run(before.getTime()).changes));
+    return pruneInChunks(db, 'DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries WHERE received_at < ? LIMIT ?)', before.getTime());
   }
 
   // --- rooms (Store) ---
@@ -487,9 +488,14 @@ export class SqliteStore implements Store, Coordinator {
       }));
   }
 
+  /** In chunks, like pruneDeliveries. */
   async pruneRooms(endedBefore: Date): Promise<number> {
     const db = this.#open();
-    return db.write(() => Number(db.statement(`DELETE FROM rooms WHERE status = 'ended' AND ended_at < ?`).run(endedBefore.getTime()).changes));
+    return pruneInChunks(
+      db,
+      `DELETE FROM rooms WHERE rowid IN (SELECT rowid FROM rooms WHERE status = 'ended' AND ended_at < ? LIMIT ?)`,
+      endedBefore.getTime(),
+    );
   }
 
   async pruneReplicas(expiredForMs: number): Promise<number> {
@@ -522,6 +528,19 @@ export class SqliteStore implements Store, Coordinator {
   #open(): SqliteDatabase {
     if (this.#closed || this.database.closed) throw new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the SQLite store is closed');
     return this.database;
+  }
+}
+
+/** Most rows one prune transaction deletes. */
+export const PRUNE_CHUNK = 2_000;
+
+/** Runs `sql` (a DELETE of at most `?2` rows older than `?1`) until it deletes fewer than a chunk; the total. */
+async function pruneInChunks(db: SqliteDatabase, sql: string, before: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = await db.write(() => Number(db.statement(sql).run(before, PRUNE_CHUNK).changes));
+    total += deleted;
+    if (deleted < PRUNE_CHUNK) return total;
   }
 }
 

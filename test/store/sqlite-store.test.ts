@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isRoomrunnerError } from '../../src/errors.js';
-import { SqliteStore, MEMORY_DATA_DIR, SQLITE_FILE_NAME } from '../../src/store/sqlite-store.js';
+import { MEMORY_DATA_DIR, PRUNE_CHUNK, SQLITE_FILE_NAME, SqliteStore } from '../../src/store/sqlite-store.js';
 import { BUSY_TIMEOUT_MS, SQLITE_MIGRATIONS, configure, migrateSqlite, nodeSqlite, sqliteAvailable } from '../../src/store/sqlite.js';
 import type { NewDelivery } from '../../src/store/store.js';
 import { runStoreContract, type ContractStore } from './contract.js';
@@ -186,6 +186,22 @@ if (!sqliteAvailable()) {
         expect(await store.markRoomStarted('r', new Date(receivedAt.getTime() + 1000), 60_000)).toBe(false);
         await store.markRoomStarted('other', receivedAt, 60_000);
         expect((await store.roomState('other'))?.epoch).toBeGreaterThan(epoch);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('prunes more deliveries than one chunk in several short transactions, counting them all', async () => {
+      const store = await SqliteStore.open({ dataDir: await newDir() });
+      try {
+        const old = new Date('2026-01-01T00:00:00.000Z');
+        const n = 2 * PRUNE_CHUNK + 5;
+        await Promise.all(Array.from({ length: n }, (_, i) => store.recordDelivery(delivery(`old-${i}`, { receivedAt: old }), 60_000)));
+        await store.recordDelivery(delivery('new'), 60_000);
+        const before = store.database.commits;
+        expect(await store.pruneDeliveries(new Date('2026-02-01T00:00:00.000Z'))).toBe(n);
+        expect(store.database.commits - before).toBe(3);
+        expect((await store.listDeliveries()).map((record) => record.key)).toEqual(['new']);
       } finally {
         await store.close();
       }
