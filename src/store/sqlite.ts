@@ -422,9 +422,13 @@ export class SqliteDatabase {
           connection.exec('RELEASE write');
           outcomes.push({ ok: true, value, notes });
         } catch (error) {
+          const failure = toStoreError(error);
+          // An I/O error, a full disk or a lost lock may have rolled back the whole transaction already: the
+          // batch fails together rather than run its remaining writes outside any transaction.
+          if (isRoomrunnerError(failure, 'RR_STORE_UNAVAILABLE')) throw failure;
           connection.exec('ROLLBACK TO write');
           connection.exec('RELEASE write');
-          outcomes.push({ ok: false, error: toStoreError(error) });
+          outcomes.push({ ok: false, error: failure });
         }
       }
       connection.exec('COMMIT');

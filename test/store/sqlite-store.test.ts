@@ -143,6 +143,34 @@ if (!sqliteAvailable()) {
       }
     });
 
+    it('answers RR_STORE_UNAVAILABLE to every write of a transaction that hits a full database, and records none of them', async () => {
+      const store = await SqliteStore.open({ dataDir: await newDir() });
+      try {
+        await store.recordDelivery(delivery('before'), 60_000);
+        // SQLITE_FULL for real: the database may not grow by a page more.
+        const pages = Number(store.database.connection.prepare('PRAGMA page_count').get()?.['page_count']);
+        store.database.connection.exec(`PRAGMA max_page_count = ${pages}`);
+        const big = 'x'.repeat(64 * 1024);
+        const results = await Promise.allSettled([
+          store.recordDelivery(delivery('small'), 60_000),
+          store.recordDelivery(delivery('big', { body: big }), 60_000),
+          store.recordDelivery(delivery('after'), 60_000),
+        ]);
+        for (const result of results) {
+          expect(result.status).toBe('rejected');
+          expect(isRoomrunnerError((result as PromiseRejectedResult).reason, 'RR_STORE_UNAVAILABLE')).toBe(true);
+        }
+        for (const key of ['small', 'big', 'after']) expect(await store.getDelivery(key)).toBeUndefined();
+
+        // Room again: the store writes as before.
+        store.database.connection.exec('PRAGMA max_page_count = 1073741823');
+        expect((await store.recordDelivery(delivery('big', { body: big }), 60_000)).duplicate).toBe(false);
+        expect(await store.getDelivery('before')).toMatchObject({ key: 'before' });
+      } finally {
+        await store.close();
+      }
+    });
+
     it('migrates idempotently: a second run applies nothing', async () => {
       const store = await SqliteStore.open({ dataDir: await newDir() });
       try {
