@@ -44,7 +44,7 @@ interface NodeSqlite {
 }
 
 /** The oldest Node releases whose `node:sqlite` loads without a flag. */
-export const NODE_SQLITE_SINCE = '22.13 / 23.4 (Node 24 LTS recommended)';
+export const NODE_SQLITE_SINCE = '22.13 / 23.4';
 
 let driver: NodeSqlite | null | undefined;
 
