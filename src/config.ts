@@ -168,19 +168,25 @@ export const SETTINGS = {
       .string()
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
       .optional(),
-    doc: 'PostgreSQL URL: the store for several replicas. Unset: PGlite in process (ROOMRUNNER_DATA_DIR).',
+    doc: 'PostgreSQL URL: the store for several replicas. Unset: the embedded store in process (ROOMRUNNER_STORE, ROOMRUNNER_DATA_DIR).',
   },
   dataDir: {
     env: ['ROOMRUNNER_DATA_DIR'],
     flag: '--data-dir',
     schema: z.string().min(1).default('.roomrunner'),
-    doc: 'PGlite data directory when DATABASE_URL is unset; `memory://` keeps nothing on disk.',
+    doc: 'Embedded store directory when DATABASE_URL is unset (`roomrunner.sqlite` in it); `memory://` keeps nothing on disk.',
+  },
+  store: {
+    env: ['ROOMRUNNER_STORE'],
+    flag: '--store',
+    schema: z.enum(['auto', 'sqlite', 'pglite']).default('auto'),
+    doc: 'Embedded store engine when DATABASE_URL is unset: `sqlite` (durable; `auto` where Node has node:sqlite) or `pglite` (NOT durable against power loss; `auto` on older Node).',
   },
   replicaId: {
     env: ['ROOMRUNNER_REPLICA_ID'],
     flag: '--replica-id',
     schema: z.string().min(1).optional(),
-    doc: "This process's replica id (default: `<host>-pglite` on PGlite, so a restart takes its rooms back at once; host name + pid + random on PostgreSQL).",
+    doc: "This process's replica id (default: `<host>-sqlite` / `<host>-pglite` on the embedded stores, so a restart takes its rooms back at once; host name + pid + random on PostgreSQL).",
   },
   leaseMs: {
     env: ['ROOMRUNNER_LEASE_MS'],

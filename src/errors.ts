@@ -294,7 +294,7 @@ export const ERROR_CATALOG = {
   },
   RR_STORE_LOCKED: {
     description:
-      'The PGlite data directory is in use by another live process that holds its file lock (the pid it recorded is named); give each process its own data directory, or use PostgreSQL (DATABASE_URL) for several processes. A killed process never leaves this lock behind.',
+      'The data directory of the embedded store (SQLite or PGlite) is in use by another live process that holds its file lock (the pid it recorded is named); give each process its own data directory, or use PostgreSQL (DATABASE_URL) for several processes. A killed process never leaves this lock behind.',
   },
   RR_STORE_MIGRATION_FAILED: { description: 'A schema migration failed at start-up; the message names its number, and nothing of it was applied.' },
 

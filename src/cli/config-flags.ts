@@ -41,6 +41,7 @@ export const CONFIG_FLAGS = {
   'max-connections': 'maxConnections',
   'database-url': 'databaseUrl',
   'data-dir': 'dataDir',
+  store: 'store',
   'replica-id': 'replicaId',
   'lease-ms': 'leaseMs',
   'heartbeat-interval-ms': 'heartbeatIntervalMs',

@@ -1,6 +1,6 @@
 /**
  * `roomrunner dev` (= `npm run dev`): everything on one machine with the embedded defaults. It starts the
- * emulator and the orchestrator (PGlite store), makes roomrunner a project service of the emulator (the current
+ * emulator and the orchestrator (the embedded store), makes roomrunner a project service of the emulator (the current
  * platform path: each session is handed to it over a websocket on /webhook), starts a demo room with a person in
  * it, waits for the Adder to be attached, calls it, prints the answer, then stays up printing the URLs and a
  * ready-to-paste `roomrunner call` line. `--legacy-webhooks` shows the project-webhook path instead (a signed
@@ -29,7 +29,7 @@ const FLAGS = {
   'emulator-port': { type: 'string', placeholder: '<port>', description: 'Emulator port (0 = any free port).', defaultText: '8765' },
   room: { type: 'string', placeholder: '<name>', description: 'Name of the demo room.', defaultText: 'demo' },
   agents: { type: 'string', placeholder: '<dir>', description: 'Agents folder.', defaultText: 'agents' },
-  'data-dir': { type: 'string', placeholder: '<dir>', description: 'PGlite data directory, or memory://.', defaultText: '.roomrunner/dev' },
+  'data-dir': { type: 'string', placeholder: '<dir>', description: 'Embedded store directory, or memory://.', defaultText: '.roomrunner/dev' },
   'legacy-webhooks': { type: 'boolean', description: 'Show the legacy path: a project webhook (room.started POST) instead of the project service handoff.' },
   'exit-after-demo': { type: 'boolean', description: 'Stop after the demo call instead of staying up (for scripts and tests).' },
   'log-level': { type: 'string', placeholder: '<level>', description: 'pino log level.', defaultText: 'info' },
@@ -91,8 +91,9 @@ export const command: Command = {
         );
         const agents = (await discoverAgents(config.agentsDir)).map((a) => a.toolkit);
         say(`roomrunner dev: found ${agents.length} agent(s): ${agents.map((a) => a.name).join(', ')}`);
-        say(`roomrunner dev: opening the embedded store (PGlite, ${config.dataDir})…`);
-        const store = await openStore({ dataDir: config.dataDir });
+        say(`roomrunner dev: opening the embedded store (${config.dataDir})…`);
+        const store = await openStore({ dataDir: config.dataDir, engine: config.store, log: logger });
+        say(`roomrunner dev: store ${store.engine}${store.engine === 'pglite' ? ' (not durable against power loss)' : ''}`);
         stack.unshift(() => store.close());
         const server = new RemoteTaskRunnerServer({
           agents,

@@ -131,13 +131,20 @@ export const SERVE_FLAGS = {
     defaultText: '1000',
   },
   'max-connections': { type: 'string', placeholder: '<n>', env: 'ROOMRUNNER_MAX_CONNECTIONS', description: 'Open HTTP connections.', defaultText: '512' },
-  'database-url': { type: 'string', placeholder: '<url>', env: 'DATABASE_URL', description: 'PostgreSQL for several replicas; unset = PGlite in process.' },
+  'database-url': { type: 'string', placeholder: '<url>', env: 'DATABASE_URL', description: 'PostgreSQL for several replicas; unset = embedded store.' },
   'data-dir': {
     type: 'string',
     placeholder: '<dir>',
     env: 'ROOMRUNNER_DATA_DIR',
-    description: 'PGlite data directory, or memory://.',
+    description: 'Embedded store directory, or memory://.',
     defaultText: '.roomrunner',
+  },
+  store: {
+    type: 'string',
+    placeholder: '<engine>',
+    env: 'ROOMRUNNER_STORE',
+    description: 'Embedded engine: sqlite (durable) or pglite (not durable).',
+    defaultText: 'auto',
   },
   'replica-id': { type: 'string', placeholder: '<id>', env: 'ROOMRUNNER_REPLICA_ID', description: "This replica's id.", defaultText: 'host-pid-random' },
   'lease-ms': { type: 'string', placeholder: '<ms>', env: 'ROOMRUNNER_LEASE_MS', description: 'Room ownership lease.', defaultText: '10000' },
@@ -165,12 +172,17 @@ export const command: Command = {
       logUnhandledRejections(logger);
       assertWebhookSecret(config.webhookSecrets, config.insecure);
       const agents = (await discoverAgents(config.agentsDir)).map((a) => a.toolkit);
-      const store = await openStore({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+      const store = await openStore({
+        ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+        dataDir: config.dataDir,
+        engine: config.store,
+        log: logger,
+      });
       try {
         const server = new RemoteTaskRunnerServer({ agents, store, config, logger });
         const address = await server.start();
         logger.info(
-          { url: address.url, agents: agents.map((a) => a.name), store: config.databaseUrl ? 'postgresql' : `pglite:${config.dataDir}` },
+          { url: address.url, agents: agents.map((a) => a.name), store: config.databaseUrl ? 'postgresql' : `${store.engine}:${config.dataDir}` },
           'roomrunner serving',
         );
         const signal = await waitForSignal();

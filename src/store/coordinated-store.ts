@@ -41,12 +41,13 @@ export function isCoordinator(store: Store): store is CoordinatedStore {
 }
 
 /**
- * The replica id when none is configured. PGlite allows one process per data directory, so a fixed id lets a
- * restarted process take its rooms back at once (registering releases the previous process's rooms) instead
- * of waiting for their lease to run out. With PostgreSQL: host name, pid and a random suffix.
+ * The replica id when none is configured. The embedded stores (SQLite, PGlite) allow one process per data
+ * directory, so a fixed id lets a restarted process take its rooms back at once (registering releases the
+ * previous process's rooms) instead of waiting for their lease to run out. With PostgreSQL: host name, pid and
+ * a random suffix.
  */
 export function defaultReplicaId(engine: string | undefined): string {
-  if (engine === 'pglite') return `${hostname()}-pglite`;
+  if (engine === 'sqlite' || engine === 'pglite') return `${hostname()}-${engine}`;
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 

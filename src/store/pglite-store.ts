@@ -1,7 +1,10 @@
 /**
- * The embedded default: PostgreSQL compiled to WebAssembly (PGlite), in this process. `npm run dev` and a
- * single `serve` need no database server. Data lives in a directory (`.roomrunner/` by default, PGlite's files
- * under `pglite/` in it) or only in memory (`memory://`).
+ * PostgreSQL compiled to WebAssembly (PGlite), in this process: the embedded store on a Node without
+ * `node:sqlite` (Node 20), or when chosen with `ROOMRUNNER_STORE=pglite`. NOT durable against a power loss or
+ * a kernel crash: PGlite runs with `fsync` off (its file system layer never syncs), so "recorded before
+ * acknowledged" holds against a process crash only; openStore (./open-store.ts) says so at start-up. The
+ * durable embedded store is SQLite (./sqlite-store.ts). Data lives in a directory (`.roomrunner/` by default,
+ * PGlite's files under `pglite/` in it) or only in memory (`memory://`).
  *
  * PGlite is one connection: it queues queries and transactions itself, so the store needs no lock of its
  * own. One process per directory: a kernel file lock on `roomrunner.lock` (./directory-lock.ts) refuses a second

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { openStore } from '../../src/store/open-store.js';
-import type { SqlStore } from '../../src/store/sql-store.js';
+import type { OpenedStore } from '../../src/store/open-store.js';
 import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
 import { WebhookServer, type WebhookServerOptions } from '../../src/server/webhook-server.js';
 
@@ -96,7 +96,7 @@ describe('the admin API', () => {
 });
 
 describe('the admin API on odd keys and queries', () => {
-  let store: SqlStore;
+  let store: OpenedStore;
   beforeAll(async () => {
     // PGlite refuses a NUL in text as PostgreSQL does; the memory store would not show the 500.
     store = await openStore({ dataDir: 'memory://' });

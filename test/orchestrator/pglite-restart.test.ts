@@ -14,7 +14,7 @@ import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { defaultReplicaId } from '../../src/store/coordinated-store.js';
 import { RemoteTaskRunnerServer } from '../../src/orchestrator/runner-server.js';
 import { openStore } from '../../src/store/open-store.js';
-import type { SqlStore } from '../../src/store/sql-store.js';
+import type { OpenedStore } from '../../src/store/open-store.js';
 import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
 import { RegistrationTracker } from '../replicas/registrations.js';
 
@@ -27,7 +27,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function roomrunner(emulator: Emulator, store: SqlStore) {
+async function roomrunner(emulator: Emulator, store: OpenedStore) {
   const config = loadConfig(
     {
       secret: SECRET,
@@ -147,7 +147,7 @@ describe('PGlite across a restart', () => {
           scheme: 'meshagent',
           body,
           receivedAt: new Date(Date.now() - 1_000 + i),
-          replica: defaultReplicaId('pglite'),
+          replica: defaultReplicaId(crashed.engine),
         },
         60_000,
       );

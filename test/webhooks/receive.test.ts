@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { isRoomrunnerError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { openStore } from '../../src/store/open-store.js';
-import type { SqlStore } from '../../src/store/sql-store.js';
+import type { OpenedStore } from '../../src/store/open-store.js';
 import { MAX_ROOM_NAME_BYTES, RoomStartedEvent } from '../../src/webhooks/events.js';
 import { parseWebhookBody } from '../../src/webhooks/receive.js';
 import { signMeshagent } from '../../src/webhooks/signatures/index.js';
@@ -54,7 +54,7 @@ describe('parseWebhookBody', () => {
 });
 
 describe('a webhook the store could not hold', () => {
-  let store: SqlStore;
+  let store: OpenedStore;
   let server: WebhookServer;
   beforeAll(async () => {
     store = await openStore({ dataDir: 'memory://' });
