@@ -9,22 +9,31 @@ export type { Logger };
 
 export interface CreateLoggerOptions {
   level?: string;
-  /** Force pretty (true) or JSON (false); default: pretty when stdout is a TTY. */
+  /** Force pretty (true) or JSON (false); default: pretty when the destination is a TTY. A file gets JSON. */
   pretty?: boolean;
   name?: string;
+  /** Where the lines go: a file descriptor (default 1, stdout) or a file path (appended to, folders created). */
+  destination?: number | string;
 }
 
 const REDACT = ['token', 'jwt', 'secret', 'apiKey', 'authorization', '*.token', '*.jwt', '*.secret', 'headers.authorization'];
 
 export function createLogger(options: CreateLoggerOptions = {}): Logger {
-  const pretty = options.pretty ?? Boolean(process.stdout.isTTY);
+  const destination = options.destination ?? 1;
+  const pretty = typeof destination === 'string' ? false : (options.pretty ?? Boolean(destination === 2 ? process.stderr.isTTY : process.stdout.isTTY));
   const base: LoggerOptions = {
     level: options.level ?? 'info',
     redact: { paths: REDACT, censor: '[redacted]' },
     ...(options.name ? { name: options.name } : {}),
   };
-  if (!pretty) return pino(base);
-  return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } });
+  if (!pretty) {
+    if (destination === 1) return pino(base);
+    return pino(base, pino.destination(typeof destination === 'string' ? { dest: destination, append: true, mkdir: true } : { dest: destination }));
+  }
+  return pino({
+    ...base,
+    transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', destination } },
+  });
 }
 
 /** A logger that drops everything: the default for library objects nobody gave a logger. */

@@ -9,7 +9,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { RoomrunnerError } from '../errors.js';
-import { importModule, loadHint } from './load-module.js';
+import { importModule, loadHint, type ImportOptions } from './load-module.js';
 import { isToolkit, type Toolkit } from './define-agent.js';
 import { TypedAgent } from './class-agent.js';
 
@@ -24,6 +24,14 @@ export interface DiscoveredAgent {
 
 /** Load every agent in `dir`, sorted by file then export name. */
 export async function discoverAgents(dir: string): Promise<DiscoveredAgent[]> {
+  const found: DiscoveredAgent[] = [];
+  for (const file of await agentFiles(dir)) found.push(...(await loadAgentFile(file)));
+  checkUniqueNames(found);
+  return found;
+}
+
+/** The agent files directly in `dir` (absolute paths, sorted), by the naming rules above. */
+export async function agentFiles(dir: string): Promise<string[]> {
   const absolute = path.resolve(dir);
   let entries: string[];
   try {
@@ -31,27 +39,37 @@ export async function discoverAgents(dir: string): Promise<DiscoveredAgent[]> {
   } catch (cause) {
     throw new RoomrunnerError('RR_AGENT_DISCOVERY_FAILED', `cannot read the agents folder ${absolute}: set --agents to a folder of agent files`, { cause });
   }
-  const files = entries.filter((name) => LOADABLE.test(name) && !SKIPPED.test(name) && !name.startsWith('_') && !name.startsWith('.')).sort();
-  const found: DiscoveredAgent[] = [];
-  for (const name of files) {
-    const file = path.join(absolute, name);
-    let mod: Record<string, unknown>;
-    try {
-      mod = await importModule(file);
-    } catch (cause) {
-      const why = cause instanceof Error ? cause.message : String(cause);
-      const hint = loadHint(cause);
-      throw new RoomrunnerError('RR_AGENT_DISCOVERY_FAILED', `${file} failed to load: ${why}${hint === undefined ? '' : ` (${hint})`}`, {
-        cause,
-        data: { file },
-      });
-    }
-    for (const [exportName, value] of Object.entries(mod).sort(([a], [b]) => a.localeCompare(b))) {
-      found.push({ toolkit: toToolkit(value, file, exportName), file, exportName });
-    }
+  return entries
+    .filter(isAgentFileName)
+    .sort()
+    .map((name) => path.join(absolute, name));
+}
+
+/** True when a file of this name (no folder) is loaded as an agent file. */
+export function isAgentFileName(name: string): boolean {
+  return LOADABLE.test(name) && !SKIPPED.test(name) && !name.startsWith('_') && !name.startsWith('.');
+}
+
+/**
+ * The agents of one file, sorted by export name. `options.version` loads it afresh (./module-versions.ts).
+ * @throws RoomrunnerError RR_AGENT_DISCOVERY_FAILED when it fails to load or exports something else (the cause
+ * is the import's own error, which carries the line where the loader gives one).
+ */
+export async function loadAgentFile(file: string, options: ImportOptions = {}): Promise<DiscoveredAgent[]> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = await importModule(file, options);
+  } catch (cause) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    const hint = loadHint(cause);
+    throw new RoomrunnerError('RR_AGENT_DISCOVERY_FAILED', `${file} failed to load: ${why}${hint === undefined ? '' : ` (${hint})`}`, {
+      cause,
+      data: { file },
+    });
   }
-  checkUniqueNames(found);
-  return found;
+  return Object.entries(mod)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([exportName, value]) => ({ toolkit: toToolkit(value, file, exportName), file, exportName }));
 }
 
 /** Check that no two agents share a name; the error names both places. */

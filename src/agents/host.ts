@@ -2,6 +2,12 @@
  * Hosts toolkits (agents) in one room: registers each with `room.register_toolkit` (§E.2) carrying the JSON
  * Schemas zod generates, answers `room.tool_call.<toolkit>` through {@link runCall}, registers again after every
  * reconnect, and on leave aborts calls in flight, unregisters and closes the socket with 1000.
+ *
+ * {@link AgentHost.replaceToolkits} swaps the agents over the same socket (`roomrunner dev` reloading): new calls
+ * go to the new code at once, calls in flight finish on the code they started with, and only agents whose
+ * registration header changed are registered again (the new registration first, then the old one is removed, so
+ * the room never lacks the agent; a room that refuses a second registration of a name gets the old one removed
+ * first). Removed agents are unregistered, new ones registered.
  */
 import { setMaxListeners } from 'node:events';
 import { RoomrunnerError } from '../errors.js';
@@ -12,6 +18,20 @@ import { RoomConnection, type RoomConnectionOptions } from '../room/connection.j
 import { RoomClient, type ToolCall, type ToolkitRegistration } from '../room/room-client.js';
 import type { Toolkit } from './define-agent.js';
 import { CallLimiter, runCall, type CallGroup, type CallOutcome, type RoomApi } from './run-call.js';
+
+/** What {@link AgentHost.replaceToolkits} did, by agent name. */
+export interface ToolkitsReplaced {
+  /** Agents hosted now that were not before (registered). */
+  readonly added: readonly string[];
+  /** Agents no longer hosted (unregistered). */
+  readonly removed: readonly string[];
+  /** Agents kept whose registration changed (tools, schemas, title…) and were registered again. */
+  readonly reregistered: readonly string[];
+  /** Agents kept with the same registration: only their code was swapped. */
+  readonly swapped: readonly string[];
+  /** False when the socket was not ready: the room gets the new registrations when it is (after the reconnect). */
+  readonly live: boolean;
+}
 
 /** Observes every answered call (metrics, tests). */
 export type CallObserver = (toolkit: string, tool: string, outcome: CallOutcome) => void;
@@ -64,7 +84,13 @@ export class AgentHost {
     },
   };
   readonly #registrations = new Map<string, string>();
-  readonly #unserve: Array<() => void> = [];
+  /** The registration header last sent for each agent (JSON), to tell a changed registration from a code swap. */
+  readonly #registered = new Map<string, string>();
+  /** The agents hosted now by name; a call is answered by the one current when it arrives. */
+  #toolkits = new Map<string, Toolkit>();
+  readonly #unserve = new Map<string, () => void>();
+  /** Registrations and replacements run one at a time (a reconnect's `register` may meet a reload). */
+  #serial: Promise<unknown> = Promise.resolve();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #roomApi: RoomApi;
   #leaving: string | undefined;
@@ -89,8 +115,14 @@ export class AgentHost {
       },
     };
     for (const toolkit of options.toolkits) {
-      this.#unserve.push(client.serveToolkit(toolkit.name, (call) => this.#answer(toolkit, call)));
+      this.#toolkits.set(toolkit.name, toolkit);
+      this.#serve(toolkit.name);
     }
+  }
+
+  /** The agents hosted now. */
+  get toolkits(): readonly Toolkit[] {
+    return [...this.#toolkits.values()];
   }
 
   /** Registration ids by toolkit name for the current socket. */
@@ -107,13 +139,58 @@ export class AgentHost {
    * Register every toolkit on the current socket. Run it from the connection's `onReady`: ids from a previous
    * socket are dropped first, as the room forgot them when that socket closed (§E.2).
    */
-  async register(): Promise<void> {
-    this.#registrations.clear();
-    for (const toolkit of this.#options.toolkits) {
-      const id = await this.#client.registerToolkit(toolkitRegistration(toolkit));
-      this.#registrations.set(toolkit.name, id);
-      this.#logger.debug({ agent: toolkit.name, registration: id }, 'toolkit registered');
-    }
+  register(): Promise<void> {
+    return this.#oneAtATime(async () => {
+      this.#registrations.clear();
+      this.#registered.clear();
+      for (const toolkit of this.#toolkits.values()) await this.#registerOne(toolkit);
+    });
+  }
+
+  /**
+   * Host `toolkits` instead of the current agents, over the same socket (see the file comment). Resolves once the
+   * room has the new registrations; rejects when the room refuses one (the agents switched to so far stay).
+   */
+  replaceToolkits(toolkits: readonly Toolkit[]): Promise<ToolkitsReplaced> {
+    const next = new Map(toolkits.map((toolkit) => [toolkit.name, toolkit]));
+    if (next.size !== toolkits.length) return Promise.reject(new Error('replaceToolkits: two agents share a name'));
+    return this.#oneAtATime(async () => {
+      const before = this.#toolkits;
+      const added = [...next.keys()].filter((name) => !before.has(name));
+      const removed = [...before.keys()].filter((name) => !next.has(name));
+      // New calls reach the new code from here on; a call in flight holds the toolkit it started with.
+      this.#toolkits = next;
+      for (const name of added) this.#serve(name);
+      const reregistered: string[] = [];
+      const swapped: string[] = [];
+      const live = this.#client.connection.state === 'ready';
+      for (const toolkit of next.values()) {
+        if (added.includes(toolkit.name)) continue;
+        if (live && this.#registered.get(toolkit.name) !== JSON.stringify(toolkitRegistration(toolkit))) reregistered.push(toolkit.name);
+        else swapped.push(toolkit.name);
+      }
+      if (live) {
+        for (const name of [...added, ...reregistered]) await this.#registerOne(next.get(name) as Toolkit);
+        for (const name of removed) {
+          const id = this.#registrations.get(name);
+          this.#registrations.delete(name);
+          this.#registered.delete(name);
+          if (id !== undefined) await this.#client.unregisterToolkit(id, { timeoutMs: 5_000 });
+        }
+      } else {
+        for (const name of removed) {
+          this.#registrations.delete(name);
+          this.#registered.delete(name);
+        }
+      }
+      // Handlers of removed agents go last: a call relayed before the unregistration is answered "removed".
+      for (const name of removed) {
+        this.#unserve.get(name)?.();
+        this.#unserve.delete(name);
+      }
+      this.#logger.debug({ added, removed, reregistered, swapped }, 'agents replaced');
+      return { added, removed, reregistered, swapped, live };
+    });
   }
 
   /** Answer every new call with 1006 `reason` from now on; calls in flight go on. */
@@ -152,13 +229,58 @@ export class AgentHost {
   async unregister(): Promise<void> {
     const ids = [...this.#registrations.values()];
     this.#registrations.clear();
+    this.#registered.clear();
     if (this.#client.connection.state !== 'ready') return;
     await Promise.allSettled(ids.map((id) => this.#client.unregisterToolkit(id, { timeoutMs: 5_000 })));
   }
 
   /** Stop serving calls on this connection (after it closed). */
   dispose(): void {
-    for (const unserve of this.#unserve.splice(0)) unserve();
+    for (const unserve of this.#unserve.values()) unserve();
+    this.#unserve.clear();
+  }
+
+  #oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#serial.then(work, work);
+    this.#serial = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Register `toolkit` and drop the registration it replaces, if any: the new one first (the room routes a name
+   * to the newest registration, docs/protocol.md §E.2); when the room refuses it while the old one stands, the
+   * old one goes first and the registration is tried again.
+   */
+  async #registerOne(toolkit: Toolkit): Promise<void> {
+    const header = toolkitRegistration(toolkit);
+    let previous = this.#registrations.get(toolkit.name);
+    let id: string;
+    try {
+      id = await this.#client.registerToolkit(header);
+    } catch (error) {
+      if (previous === undefined || this.#client.connection.state !== 'ready') throw error;
+      this.#registrations.delete(toolkit.name);
+      await this.#client.unregisterToolkit(previous, { timeoutMs: 5_000 });
+      previous = undefined;
+      id = await this.#client.registerToolkit(header);
+    }
+    this.#registrations.set(toolkit.name, id);
+    this.#registered.set(toolkit.name, JSON.stringify(header));
+    this.#logger.debug({ agent: toolkit.name, registration: id }, 'toolkit registered');
+    if (previous !== undefined) await this.#client.unregisterToolkit(previous, { timeoutMs: 5_000 });
+  }
+
+  /** Serve `room.tool_call.<name>` with whichever agent of that name is current when a call arrives. */
+  #serve(name: string): void {
+    this.#unserve.set(
+      name,
+      this.#client.serveToolkit(name, (call) => {
+        const toolkit = this.#toolkits.get(name);
+        if (toolkit) return this.#answer(toolkit, call);
+        const error = new RoomrunnerError('RR_AGENT_ABORTED', `agent ${name} is no longer hosted here (it was removed)`);
+        return Promise.resolve({ type: 'error', text: error.message, code: error.contentCode });
+      }),
+    );
   }
 
   #answer(toolkit: Toolkit, call: ToolCall): Promise<Content> {

@@ -6,8 +6,12 @@
  *   needs what type stripping does not do (enums, `import './x.js'` naming a `.ts` file), it is imported again
  *   through tsx's scoped `tsImport`, which leaves the rest of the process untouched. Without tsx installed the error
  *   says what to install or which Node to use.
+ *
+ * With a `version`, the file is imported under a versioned URL so it runs afresh (`roomrunner dev`; see
+ * ./module-versions.ts, which also makes its local imports load afresh).
  */
 import { pathToFileURL } from 'node:url';
+import { VERSION_PARAM } from './module-versions.js';
 
 /** Errors after which the file is loaded through tsx instead. */
 const NEEDS_A_LOADER = new Set([
@@ -27,9 +31,15 @@ export function loadHint(cause: unknown): string | undefined {
   return undefined;
 }
 
+export interface ImportOptions {
+  /** Load the file afresh under this version (see ./module-versions.ts). */
+  readonly version?: number;
+}
+
 /** The file's module namespace. Throws what the import threw (see {@link loadHint} for advice). */
-export async function importModule(file: string): Promise<Record<string, unknown>> {
-  const url = pathToFileURL(file).href;
+export async function importModule(file: string, options: ImportOptions = {}): Promise<Record<string, unknown>> {
+  const plain = pathToFileURL(file).href;
+  const url = options.version === undefined ? plain : `${plain}?${VERSION_PARAM}=${options.version}`;
   if (!/\.m?ts$/.test(file)) return (await import(url)) as Record<string, unknown>;
   try {
     return (await import(url)) as Record<string, unknown>;

@@ -3,13 +3,27 @@
  * emulator and the orchestrator (the embedded store), makes roomrunner a project service of the emulator (the current
  * platform path: each session is handed to it over a websocket on /webhook), starts a demo room with a person in
  * it, waits for the Adder to be attached, calls it, prints the answer, then stays up printing the URLs and a
- * ready-to-paste `roomrunner call` line. `--legacy-webhooks` shows the project-webhook path instead (a signed
- * `room.started` POST, roomrunner dials back). Ctrl-C drains and stops both.
+ * ready-to-paste `roomrunner call` line naming an agent it hosts. `--legacy-webhooks` shows the project-webhook
+ * path instead (a signed `room.started` POST, roomrunner dials back). Ctrl-C drains and stops both.
+ *
+ * While it runs, saves in the agents folder (and in the local files the agents import) reload the agents in every
+ * attached room over the same connections (src/dev/reload-loop.ts), and tsc checks the types in the background
+ * (src/dev/typecheck.ts). The output is for a person: one line per step, per call (src/dev/call-log.ts) and per
+ * reload; pino's logs only with --verbose or in --log-file (warnings and errors go to stderr otherwise).
  */
+import path from 'node:path';
+import type { Toolkit } from '../agents/define-agent.js';
 import { discoverAgents } from '../agents/discover.js';
+import { enableVersionedImports } from '../agents/module-versions.js';
+import { AgentReloader } from '../dev/agent-reloader.js';
+import { callLog } from '../dev/call-log.js';
+import { exampleCall, shellQuote } from '../dev/example-call.js';
+import { ReloadLoop } from '../dev/reload-loop.js';
+import { startTypeCheck, type TypeDiagnostic } from '../dev/typecheck.js';
 import { startEmulator } from '../emulator/index.js';
 import { isRoomrunnerError } from '../errors.js';
 import { createLogger } from '../logger.js';
+import { agentsForCall } from '../orchestrator/call-agents.js';
 import { RemoteTaskRunnerServer } from '../orchestrator/runner-server.js';
 import { RoomConnection } from '../room/connection.js';
 import { RoomClient } from '../room/room-client.js';
@@ -32,7 +46,11 @@ const FLAGS = {
   'data-dir': { type: 'string', placeholder: '<dir>', description: 'Embedded store directory, or memory://.', defaultText: '.roomrunner/dev' },
   'legacy-webhooks': { type: 'boolean', description: 'Show the legacy path: a project webhook (room.started POST) instead of the project service handoff.' },
   'exit-after-demo': { type: 'boolean', description: 'Stop after the demo call instead of staying up (for scripts and tests).' },
-  'log-level': { type: 'string', placeholder: '<level>', description: 'pino log level.', defaultText: 'info' },
+  'log-level': { type: 'string', placeholder: '<level>', description: 'pino log level of --verbose and --log-file.', defaultText: 'info' },
+  verbose: { type: 'boolean', description: "Show roomrunner's and the emulator's logs (pino) beside the human lines." },
+  'log-file': { type: 'string', placeholder: '<path>', description: 'Append the logs (pino JSON lines) to this file.' },
+  'no-watch': { type: 'boolean', description: 'Do not reload the agents when their files change.' },
+  'no-typecheck': { type: 'boolean', description: 'Do not run the TypeScript check (tsc --watch) in the background.' },
   'admin-token': {
     type: 'string',
     placeholder: '<token>',
@@ -54,7 +72,13 @@ export const command: Command = {
       throw error;
     }
     if (parsed.help) {
-      console.log(formatHelp('dev', 'Start a local platform and roomrunner, attach the agents to a demo room and call the Adder.', FLAGS));
+      console.log(
+        formatHelp(
+          'dev',
+          'Start a local platform and roomrunner, attach the agents to a demo room and call the Adder; reload the agents on every save.',
+          FLAGS,
+        ),
+      );
       return 0;
     }
     const v = parsed.values;
@@ -63,7 +87,18 @@ export const command: Command = {
       const port = integerFlag('port', v.port, 8080, { min: 0, max: 65_535 });
       const emulatorPort = integerFlag('emulator-port', v['emulator-port'], 8765, { min: 0, max: 65_535 });
       const room = v.room ?? 'demo';
-      const logger = createLogger({ level: v['log-level'] ?? 'info', name: 'dev' });
+      const logFile = v['log-file'];
+      // Human lines first: the logs only when asked for (or in a file); warnings and errors always reach stderr.
+      const logger = createLogger({
+        level: v.verbose || logFile !== undefined ? (v['log-level'] ?? 'info') : 'warn',
+        name: 'dev',
+        ...(logFile !== undefined ? { destination: path.resolve(logFile) } : v.verbose ? {} : { destination: 2 }),
+      });
+      const show = (file: string): string => {
+        const relative = path.relative(process.cwd(), file);
+        return relative === '' ? '.' : relative.startsWith('..') ? file : relative;
+      };
+      const watching = !v['no-watch'] && !v['exit-after-demo'];
       const adminToken = v['admin-token'] ?? (process.env['ROOMRUNNER_ADMIN_TOKEN'] || undefined);
 
       say('roomrunner dev: starting the emulator (a local MeshAgent-compatible platform)…');
@@ -89,7 +124,12 @@ export const command: Command = {
           },
           {},
         );
-        const agents = (await discoverAgents(config.agentsDir)).map((a) => a.toolkit);
+        emulator.roomServer.on('event', callLog({ identity: config.identity, say }));
+        // Watching: every agent file loads under a version, so a save can load it (and its imports) afresh.
+        const graph = watching ? enableVersionedImports() : undefined;
+        const reloader = graph ? new AgentReloader({ dir: config.agentsDir, graph }) : undefined;
+        const agents = (await (reloader ? reloader.loadAll() : discoverAgents(config.agentsDir))).map((a) => a.toolkit);
+        let current: readonly Toolkit[] = agents;
         say(`roomrunner dev: found ${agents.length} agent(s): ${agents.map((a) => a.name).join(', ')}`);
         say(`roomrunner dev: opening the embedded store (${config.dataDir})…`);
         const store = await openStore({ dataDir: config.dataDir, engine: config.store, log: logger });
@@ -97,6 +137,8 @@ export const command: Command = {
         stack.unshift(() => store.close());
         const server = new RemoteTaskRunnerServer({
           agents,
+          // The agents of the latest reload, for rooms attached from now on and for replacing (src/dev/reload-loop.ts).
+          selectAgents: (_room, args) => agentsForCall(current, args),
           store,
           config,
           logger: logger.child({ component: 'roomrunner' }),
@@ -154,11 +196,39 @@ export const command: Command = {
         say(
           `  dashboard    ${address.url}/dashboard   (${adminToken === undefined ? 'off: pass --admin-token <token> or set ROOMRUNNER_ADMIN_TOKEN' : 'sign in with the admin token'})`,
         );
-        say('');
-        say('  try it:');
-        say(`    MESHAGENT_SECRET=${DEV_SECRET} npx roomrunner call --api-url ${emulator.url} --room ${room} --agent samples.adder --args '{"a":20,"b":22}'`);
+        const example = exampleCall(agents);
+        if (example) {
+          say('');
+          say('  try it:');
+          say(
+            `    MESHAGENT_SECRET=${DEV_SECRET} npx roomrunner call --api-url ${emulator.url} --room ${room} --agent ${example.agent}${example.tool === 'ask' ? '' : ` --tool ${example.tool}`} --args ${shellQuote(JSON.stringify(example.arguments))}`,
+          );
+        }
         say('');
         if (v['exit-after-demo']) return 0;
+        if (reloader && graph) {
+          const loop = new ReloadLoop({
+            reloader,
+            graph,
+            say,
+            show,
+            replace: (next) => {
+              current = next;
+              return server.attachments.replaceToolkits(next);
+            },
+          });
+          stack.unshift(async () => loop.close());
+          say(`roomrunner dev: watching ${show(reloader.dir)} and the files its agents import: a save reloads them in every room`);
+          if (!v['no-typecheck']) {
+            const check = startTypeCheck({
+              from: reloader.dir,
+              onReport: typeReporter(say, show),
+              onUnavailable: (why) => say(`roomrunner dev: type check off: ${why}`),
+            });
+            stack.unshift(async () => check.stop());
+            say('roomrunner dev: checking types in the background (tsc --watch; --no-typecheck turns it off)');
+          }
+        }
         say('roomrunner dev: running; Ctrl-C to stop');
         await waitForSignal();
         say('roomrunner dev: stopping…');
@@ -177,6 +247,24 @@ export const command: Command = {
     }
   },
 };
+
+/** Prints each tsc pass whose errors differ from the previous one: "types: ok", or the errors (ten at most). */
+function typeReporter(say: (line: string) => void, show: (file: string) => string): (diagnostics: TypeDiagnostic[]) => void {
+  let previous: string | undefined;
+  return (diagnostics) => {
+    const lines = diagnostics.map((d) => `  ${show(d.file)}:${d.line}:${d.column} ${d.code} ${d.message}`);
+    const text = lines.join('\n');
+    if (text === previous) return;
+    previous = text;
+    if (diagnostics.length === 0) {
+      say('roomrunner dev: types: ok');
+      return;
+    }
+    say(`roomrunner dev: types: ${diagnostics.length} error(s)`);
+    for (const line of lines.slice(0, 10)) say(line);
+    if (lines.length > 10) say(`  … and ${lines.length - 10} more`);
+  };
+}
 
 /** roomrunner as the emulator's external project service: one meshagent endpoint, the webhook path. */
 function devService(wsBase: string, identity: string, api: Readonly<Record<string, unknown>>): Record<string, unknown> {

@@ -20,6 +20,10 @@
  * room server that never answers cannot keep a healthy room from joining; they only wait out their own bound.
  * The wait for a slot counts toward the attempt bound, so "each attempt bounded" stays true.
  *
+ * Replacing the agents ({@link RoomAttachments.replaceToolkits}, `roomrunner dev` reloading) re-runs the selector
+ * for every room with the arguments it was attached with and swaps the agents over each room's own connection
+ * (see AgentHost.replaceToolkits); a room still attaching joins with the new agents.
+ *
  * Join health (./join-health.ts): when joins fail across the board, {@link RoomAttachments.checkJoins} throws
  * and readiness turns false. Attempts given up because the room ended or roomrunner is stopping do not count.
  */
@@ -27,7 +31,7 @@ import pRetry from 'p-retry';
 import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../http/metrics.js';
-import { joinRoom, type JoinedRoom } from '../agents/host.js';
+import { joinRoom, type JoinedRoom, type ToolkitsReplaced } from '../agents/host.js';
 import type { Toolkit } from '../agents/define-agent.js';
 import type { Dialer, RoomConnectionOptions } from '../room/connection.js';
 import { NODE_TIMERS, type Timers } from '../room/timers.js';
@@ -120,12 +124,22 @@ export interface DetachOptions {
   readonly onUnregistered?: () => unknown;
 }
 
+/** One room's outcome of {@link RoomAttachments.replaceToolkits}. */
+export type RoomToolkitsReplaced =
+  | ({ readonly room: string; readonly outcome: 'replaced' } & ToolkitsReplaced)
+  /** Not attached yet: the attach in progress joins with the new agents. */
+  | { readonly room: string; readonly outcome: 'pending' }
+  /** The selector refused the new agents, or the room refused a registration; `error` says why. */
+  | { readonly room: string; readonly outcome: 'failed'; readonly error: string };
+
 interface Entry {
   readonly room: string;
   readonly url: string;
   readonly trigger: AttachTrigger;
   readonly sessionId: string | null;
-  readonly toolkits: readonly Toolkit[];
+  /** The arguments the room was attached with (a room.call's), for the selector when the agents are replaced. */
+  readonly arguments: Record<string, unknown> | null;
+  toolkits: readonly Toolkit[];
   readonly abort: AbortController;
   readonly started: number;
   state: AttachmentState;
@@ -155,6 +169,7 @@ export class RoomAttachments {
   readonly #timers: Timers;
   readonly #now: () => number;
   readonly #health: JoinHealth;
+  #toolkits: readonly Toolkit[];
 
   constructor(options: RoomAttachmentsOptions) {
     if (!Number.isInteger(options.maxRooms) || options.maxRooms < 1) {
@@ -169,6 +184,7 @@ export class RoomAttachments {
     }
     this.#options = options;
     this.#joinSlots = new Semaphore(maxConcurrentJoins);
+    this.#toolkits = options.toolkits;
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
     if (!(Number.isFinite(this.#retry.attemptTimeoutMs) && this.#retry.attemptTimeoutMs > 0)) {
       throw new RoomrunnerError(
@@ -263,7 +279,7 @@ export class RoomAttachments {
     if (!this.#accepting) return 'draining';
     const existing = this.#rooms.get(request.room);
     if (existing && existing.state !== 'failed') return 'duplicate';
-    const toolkits = this.#options.select ? this.#options.select(request.room, request.arguments) : this.#options.toolkits;
+    const toolkits = this.#options.select ? this.#options.select(request.room, request.arguments) : this.#toolkits;
     if (toolkits.length === 0) return 'no-agents';
     if (this.size >= this.#options.maxRooms) {
       this.#options.logger.warn({ room: request.room, maxRooms: this.#options.maxRooms }, 'room refused: at the room cap');
@@ -274,6 +290,7 @@ export class RoomAttachments {
       url: request.url,
       trigger: request.trigger,
       sessionId: request.sessionId ?? null,
+      arguments: request.arguments ?? null,
       toolkits,
       abort: new AbortController(),
       started: Date.now(),
@@ -338,6 +355,30 @@ export class RoomAttachments {
     return entry?.state === 'attached' ? entry.joined : undefined;
   }
 
+  /**
+   * Host `toolkits` from now on, in every room held (see the file comment): attached rooms swap their agents over
+   * their connection, rooms still attaching join with the new ones, later rooms get them too. Each room's outcome
+   * is reported on its own; one room's failure does not stop the others.
+   */
+  async replaceToolkits(toolkits: readonly Toolkit[]): Promise<RoomToolkitsReplaced[]> {
+    this.#toolkits = toolkits;
+    const entries = [...this.#rooms.values()].filter((e) => e.state === 'attaching' || e.state === 'attached');
+    return Promise.all(
+      entries.map(async (entry): Promise<RoomToolkitsReplaced> => {
+        const room = entry.room;
+        try {
+          entry.toolkits = this.#options.select ? this.#options.select(room, entry.arguments) : toolkits;
+          if (entry.state !== 'attached' || entry.joined === undefined) return { room, outcome: 'pending' };
+          return { room, outcome: 'replaced', ...(await entry.joined.host.replaceToolkits(entry.toolkits)) };
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          this.#options.logger.warn({ room, err: error }, 'agents not replaced in the room');
+          return { room, outcome: 'failed', error: message };
+        }
+      }),
+    );
+  }
+
   /** Stop attaching new rooms (drain, shutdown). */
   stopAccepting(): void {
     this.#accepting = false;
@@ -390,6 +431,10 @@ export class RoomAttachments {
       }
       entry.joined = joined;
       entry.state = 'attached';
+      // The agents were replaced while this attempt was joining with the previous ones.
+      if (!sameToolkits(joined.host.toolkits, entry.toolkits)) {
+        joined.host.replaceToolkits(entry.toolkits).catch((error: unknown) => logger.warn({ room, err: error }, 'agents not replaced in the room'));
+      }
       entry.attachedAt = Date.now();
       this.#health.succeeded();
       metrics?.roomsAttached.inc();
@@ -532,6 +577,10 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, graceMs: numb
       },
     );
   });
+}
+
+function sameToolkits(a: readonly Toolkit[], b: readonly Toolkit[]): boolean {
+  return a.length === b.length && a.every((toolkit, i) => toolkit === b[i]);
 }
 
 /** Failures no retry can fix: a refusal by the room server, a bad token or secret, a bad room URL. */
