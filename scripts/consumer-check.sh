@@ -51,9 +51,10 @@ const echo = defineAgent({
   run: ({ text }) => ({ text, length: text.length }),
 });
 const room = createAgentHarness([echo]);
-const answer = await room.call('consumer.echo', { text: 'hello' });
+const answer: { text: string; length: number } = await room.call('consumer.echo', { text: 'hello' });
 let refused = '';
 try {
+  // @ts-expect-error the harness is typed by agent name: text is a string (and the agent refuses 42 at run time)
   await room.call('consumer.echo', { text: 42 });
 } catch (error) {
   if (error instanceof RoomrunnerError) refused = error.code;

@@ -19,12 +19,12 @@ export interface TypedAgentOptions<I extends Schema, O extends Schema> {
   annotations?: Record<string, string>;
 }
 
-export abstract class TypedAgent<I extends Schema, O extends Schema> implements Agent<I, O> {
+export abstract class TypedAgent<I extends Schema, O extends Schema> implements Agent<I, O, undefined, false> {
   declare readonly name: string;
   declare readonly title: string;
   declare readonly description: string;
   declare readonly public: boolean;
-  declare readonly tools: Readonly<{ ask: Tool<I, O> }>;
+  declare readonly tools: Readonly<{ ask: Tool<I, O, undefined, false> }>;
   declare readonly annotations: Readonly<Record<string, string>>;
   declare readonly [TOOLKIT_BRAND]: true;
 

@@ -114,39 +114,50 @@ export interface Tool<I extends Schema = Schema, O extends Schema = Schema, C ex
   run(args: ToolArgs<I, S>, ctx: AgentContext): ToolResult<O, C>;
 }
 
-/** A named group of tools, registered in a room as one toolkit (§E.2). */
-export interface Toolkit {
+/**
+ * A named group of tools, registered in a room as one toolkit (§E.2). `N` and `T` keep the literal name and the
+ * tools' types of a defined toolkit, so the test harness can type calls by name; both default to the wide types.
+ */
+export interface Toolkit<N extends string = string, T extends Readonly<Record<string, Tool>> = Readonly<Record<string, Tool>>> {
   readonly [TOOLKIT_BRAND]: true;
-  readonly name: string;
+  readonly name: N;
   readonly title: string;
   readonly description: string;
   /** Listed to everyone in the room (true, the default) or only to its host (§E.3). */
   readonly public: boolean;
-  readonly tools: Readonly<Record<string, Tool>>;
+  readonly tools: Readonly<T>;
   readonly annotations: Readonly<Record<string, string>>;
 }
 
-/** A toolkit with a single `ask` tool whose types are kept for inference and type tests. */
-export interface Agent<I extends Schema = Schema, O extends Schema = Schema, C extends Schema | undefined = Schema | undefined, S extends boolean = boolean>
-  extends Toolkit {
-  readonly tools: Readonly<{ ask: Tool<I, O, C, S> }>;
-}
+/** A toolkit with a single `ask` tool whose types (and literal name) are kept for inference and type tests. */
+export interface Agent<
+  I extends Schema = Schema,
+  O extends Schema = Schema,
+  C extends Schema | undefined = Schema | undefined,
+  S extends boolean = boolean,
+  N extends string = string,
+> extends Toolkit<N, { ask: Tool<I, O, C, S> }> {}
 
-export interface AgentDefinition<I extends Schema, O extends Schema, C extends Schema | undefined = undefined, S extends boolean = false>
-  extends ToolDefinition<I, O, C, S> {
+export interface AgentDefinition<
+  I extends Schema,
+  O extends Schema,
+  C extends Schema | undefined = undefined,
+  S extends boolean = false,
+  N extends string = string,
+> extends ToolDefinition<I, O, C, S> {
   /** Toolkit name callers use, e.g. `samples.adder`. */
-  name: string;
+  name: N;
   public?: boolean;
   annotations?: Record<string, string>;
 }
 
-export interface ToolkitDefinition {
-  name: string;
+export interface ToolkitDefinition<N extends string = string, T extends Record<string, Tool> = Record<string, Tool>> {
+  name: N;
   title?: string;
   description?: string;
   public?: boolean;
   annotations?: Record<string, string>;
-  tools: Record<string, Tool>;
+  tools: T;
 }
 
 /** Define one typed tool, to group with others in {@link defineToolkit}. */
@@ -188,7 +199,7 @@ export function defineTool<I extends Schema, O extends Schema, C extends Schema 
 }
 
 /** Define a toolkit of several tools. Tool names are the keys of `tools`. */
-export function defineToolkit(definition: ToolkitDefinition): Toolkit {
+export function defineToolkit<N extends string, T extends Record<string, Tool>>(definition: ToolkitDefinition<N, T>): Toolkit<N, T> {
   checkName(definition.name);
   const names = Object.keys(definition.tools ?? {});
   if (names.length === 0) throw invalid(`toolkit ${definition.name} has no tools`);
@@ -210,9 +221,9 @@ export function defineToolkit(definition: ToolkitDefinition): Toolkit {
  * Define a typed agent: a toolkit named `name` with one tool `ask`. Callers use
  * `room.agents.invokeTool({ toolkit: name, tool: 'ask', arguments })` and get the output as JSON.
  */
-export function defineAgent<I extends Schema, O extends Schema, C extends Schema | undefined = undefined, S extends boolean = false>(
-  definition: AgentDefinition<I, O, C, S>,
-): Agent<I, O, C, S> {
+export function defineAgent<I extends Schema, O extends Schema, C extends Schema | undefined = undefined, S extends boolean = false, N extends string = string>(
+  definition: AgentDefinition<I, O, C, S, N>,
+): Agent<I, O, C, S, N> {
   checkName(definition.name);
   const tool = defineTool({ ...definition, title: definition.title ?? definition.name });
   return defineToolkit({
@@ -222,7 +233,7 @@ export function defineAgent<I extends Schema, O extends Schema, C extends Schema
     ...(definition.public === undefined ? {} : { public: definition.public }),
     ...(definition.annotations === undefined ? {} : { annotations: definition.annotations }),
     tools: { [AGENT_TOOL_NAME]: tool },
-  }) as Agent<I, O, C, S>;
+  }) as Agent<I, O, C, S, N>;
 }
 
 /** True for values made by defineAgent, defineToolkit or the class form. */

@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { isRoomrunnerError } from '../errors.js';
+import { describeNetworkError, networkHint } from '../net-error.js';
 
 /** Exit code for a usage mistake (unknown flag, missing value, bad value). */
 export const USAGE_EXIT_CODE = 2;
@@ -64,7 +65,7 @@ export function parseFlags<S extends FlagSpecs>(argv: readonly string[], specs: 
   try {
     parsed = parseArgs({ args: [...argv], options: config, strict: true, allowPositionals: false });
   } catch (error) {
-    throw toUsageError(error, specs);
+    throw toUsageError(error, specs, argv);
   }
   const values: Record<string, string | boolean | undefined> = {};
   const given = new Set<string>();
@@ -82,19 +83,33 @@ export function parseFlags<S extends FlagSpecs>(argv: readonly string[], specs: 
   return { values: values as FlagValues<S>, given: given as Set<keyof S & string>, help: parsed.values['help'] === true };
 }
 
+export interface IntegerRange {
+  readonly min?: number;
+  readonly max?: number;
+}
+
 /**
- * An integer flag within `[min, max]`, or `fallback` when absent.
- * @throws UsageError `--<name> must be an integer …, got "<value>"`.
+ * An integer flag within `[min, max]`, or `fallback` when absent. Every number flag of every command is read
+ * through this, so a bad one always gets the same message.
+ * @throws UsageError `--<name> must be an integer from 0 to 65535, got "<value>"` (see {@link integerRule}).
  */
-export function integerFlag(name: string, value: string | undefined, fallback: number, range: { min?: number; max?: number } = {}): number {
+export function integerFlag(name: string, value: string | undefined, fallback: number, range: IntegerRange = {}): number {
   if (value === undefined) return fallback;
-  const min = range.min ?? Number.MIN_SAFE_INTEGER;
-  const max = range.max ?? Number.MAX_SAFE_INTEGER;
   const number = /^-?\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = range;
   if (!Number.isSafeInteger(number) || number < min || number > max) {
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    throw new UsageError(`--${name} ${integerRule(range)}, got ${JSON.stringify(value)}`);
   }
   return number;
+}
+
+/** What a number flag takes, in words: `must be an integer from 0 to 65535`, `… of 1 or more`, `… of at most 10`. */
+export function integerRule(range: IntegerRange = {}): string {
+  const { min, max } = range;
+  if (min !== undefined && max !== undefined) return `must be an integer from ${min} to ${max}`;
+  if (min !== undefined) return `must be an integer of ${min} or more`;
+  if (max !== undefined) return `must be an integer of at most ${max}`;
+  return 'must be an integer';
 }
 
 /**
@@ -162,7 +177,7 @@ export function formatHelp(command: string, summary: string, specs: FlagSpecs, f
   ].join('\n');
 }
 
-function toUsageError(error: unknown, specs: FlagSpecs): UsageError {
+function toUsageError(error: unknown, specs: FlagSpecs, argv: readonly string[]): UsageError {
   const code = (error as { code?: unknown }).code;
   const message = error instanceof Error ? error.message : String(error);
   // parseArgs quotes the offending token: "Unknown option '--prot'", "Option '--port <value>' argument missing".
@@ -178,11 +193,17 @@ function toUsageError(error: unknown, specs: FlagSpecs): UsageError {
       // "argument missing", or "argument is ambiguous" when the next token starts with `-`.
       return new UsageError(
         message.includes('does not take')
-          ? `flag ${token ?? '(unknown)'} does not take a value`
+          ? `flag ${token ?? '(unknown)'} is a switch and takes no value: give ${token ?? 'it'} to turn it on, leave it out for off`
           : `flag ${token ?? '(unknown)'} needs a value, e.g. ${token ?? '--flag'} <value> (use ${token ?? '--flag'}=<value> for a value starting with "-")`,
       );
-    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
-      return new UsageError(`unexpected argument ${token === undefined ? message : JSON.stringify(token)}: this command takes only flags`);
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
+      // `--json yes`: a switch followed by what was meant as its value.
+      const before = token === undefined ? undefined : argv[argv.indexOf(token) - 1];
+      const flag = before?.startsWith('--') ? before.slice(2) : undefined;
+      const switchHint =
+        flag !== undefined && specs[flag]?.type === 'boolean' ? ` (--${flag} is a switch and takes no value: give it alone to turn it on)` : '';
+      return new UsageError(`unexpected argument ${token === undefined ? message : JSON.stringify(token)}: this command takes only flags${switchHint}`);
+    }
     default:
       return new UsageError(message);
   }
@@ -210,17 +231,40 @@ function editDistance(a: string, b: string): number {
   return previous[b.length] ?? 0;
 }
 
+/** The setting the room URL of `call` and `join --room` comes from. */
+export const API_URL_SETTING = '--api-url / MESHAGENT_API_URL';
+
+/** Where a command connects and which setting gave it the URL, for the words of a failed connect. */
+export interface ConnectTarget {
+  /** The websocket URL dialed (never with a token in it). */
+  readonly url: string;
+  /** The flag and env var the URL comes from, e.g. `--api-url / MESHAGENT_API_URL`. */
+  readonly setting: string;
+}
+
+/**
+ * The message for a RoomrunnerError: its own, or for a room connection that could not be opened because of the
+ * network (refused, DNS, TLS, ...) the URL, the cause and what to check (src/net-error.ts).
+ */
+export function failureMessage(error: Error, target?: ConnectTarget): string {
+  if (target !== undefined && isRoomrunnerError(error, 'RR_ROOM_NOT_READY') && error.cause !== undefined && networkHint(error.cause) !== undefined) {
+    return describeNetworkError(error.cause, `websocket connect to ${target.url}`, { setting: target.setting });
+  }
+  return error.message;
+}
+
 /**
  * The exit code for a command's failure, after saying what went wrong on stderr: a usage mistake (2, with a
- * pointer to `--help`) or a RoomrunnerError (1, with its code). Anything else is a bug and is rethrown.
+ * pointer to `--help`) or a RoomrunnerError (1, with its code; a failed connect to `target` says why and what to
+ * check). Anything else is a bug and is rethrown.
  */
-export function reportFailure(command: string, error: unknown): number {
+export function reportFailure(command: string, error: unknown, target?: ConnectTarget): number {
   if (error instanceof UsageError) {
     console.error(`roomrunner ${command}: ${error.message}\nRun \`roomrunner ${command} --help\` for the flags.`);
     return USAGE_EXIT_CODE;
   }
   if (isRoomrunnerError(error)) {
-    console.error(`roomrunner ${command}: ${error.message} [${error.code}]`);
+    console.error(`roomrunner ${command}: ${failureMessage(error, target)} [${error.code}]`);
     return 1;
   }
   throw error;

@@ -14,7 +14,17 @@ import { mintParticipantToken, resolveTokenSecret, userDefaultApiScope } from '.
 import { roomUrl } from '../room/url.js';
 import { tokenEnv } from '../config.js';
 import { AGENT_TOOL_NAME } from '../agents/define-agent.js';
-import { formatHelp, integerFlag, parseFlags, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
+import {
+  API_URL_SETTING,
+  failureMessage,
+  formatHelp,
+  integerFlag,
+  parseFlags,
+  UsageError,
+  USAGE_EXIT_CODE,
+  type ConnectTarget,
+  type FlagSpecs,
+} from './args.js';
 import { configFromFlags } from './config-flags.js';
 import type { Command } from './main.js';
 
@@ -36,6 +46,7 @@ export const command: Command = {
   summary: 'call an agent in a room and print its answer',
   async run(argv) {
     let connection: RoomConnection | undefined;
+    let target: ConnectTarget | undefined;
     try {
       const parsed = parseFlags(argv, FLAGS);
       if (parsed.help) {
@@ -64,7 +75,8 @@ export const command: Command = {
         api: userDefaultApiScope(),
         expiresInSeconds: config.tokenTtlMs / 1000,
       });
-      connection = new RoomConnection({ url: roomUrl(config.apiUrl, v.room), token, logger: silentLogger(), reconnect: false });
+      target = { url: roomUrl(config.apiUrl, v.room), setting: API_URL_SETTING };
+      connection = new RoomConnection({ url: target.url, token, logger: silentLogger(), reconnect: false });
       await connection.start();
       const client = new RoomClient(connection);
       await waitForToolkit(client, v.agent, waitMs);
@@ -97,7 +109,8 @@ export const command: Command = {
       if (isRoomrunnerError(error)) {
         // A host's error without a code (Python's) stays codeless: 1008 would be a code nobody sent.
         const code = error.code === 'RR_ROOM_SERVER_ERROR' ? error.data['code'] : error.code;
-        console.error(code === undefined ? `error: ${error.message}` : `error ${String(code)}: ${error.message}`);
+        const message = failureMessage(error, target);
+        console.error(code === undefined ? `error: ${message}` : `error ${String(code)}: ${message}`);
         return 1;
       }
       throw error;

@@ -1,7 +1,8 @@
 /**
  * `roomrunner init [dir]`: scaffold a project whose `npm test` passes right away: package.json (ESM, scripts dev,
- * test, build), a strict tsconfig, an example agent in agents/, a harness test (node:test through tsx), a
- * Dockerfile, .gitignore and README. The files come from ./templates (copied beside dist/cli by the build; kept
+ * test, build), a strict tsconfig, an example agent in agents/, a harness test (node:test through tsx, calls
+ * typed by agent name), the MeshAgent service manifests in deploy/ (external and container), a Dockerfile,
+ * .gitignore and README. The files come from ./templates (copied beside dist/cli by the build; kept
  * as .txt so tsc leaves them alone). A directory that exists and is not empty is refused: nothing is overwritten.
  */
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -29,7 +30,7 @@ interface OwnPackage {
 }
 
 export const command: Command = {
-  summary: 'scaffold a new project: an agent, a harness test, strict tsconfig, Dockerfile',
+  summary: 'scaffold a new project: an agent, a harness test, strict tsconfig, service manifests, Dockerfile',
   async run(argv) {
     try {
       // The one positional argument is the directory; everything else goes through the shared flag parser.

@@ -10,7 +10,7 @@ import { createLogger } from '../logger.js';
 import { mintParticipantToken, resolveTokenSecret } from '../auth/token.js';
 import { tokenEnv, type Config } from '../config.js';
 import { roomUrl } from '../room/url.js';
-import { formatHelp, parseFlags, reportFailure, UsageError, type FlagSpecs } from './args.js';
+import { API_URL_SETTING, formatHelp, parseFlags, reportFailure, UsageError, type ConnectTarget, type FlagSpecs } from './args.js';
 import { configFromFlags } from './config-flags.js';
 import { containerTarget } from './container.js';
 import type { Command } from './main.js';
@@ -34,6 +34,7 @@ const FLAGS = {
 export const command: Command = {
   summary: 'join one room directly with the agents (no webhook)',
   async run(argv) {
+    let target: ConnectTarget | undefined;
     try {
       const parsed = parseFlags(argv, FLAGS);
       if (parsed.help) {
@@ -47,7 +48,10 @@ export const command: Command = {
       logUnhandledRejections(logger);
       const toolkits = (await discoverAgents(config.agentsDir)).map((a) => a.toolkit);
       const { room, url, token } = given === undefined ? containerTarget(config) : directTarget(config, given);
-      const joined = await joinRoom({ url, room, token, toolkits, logger });
+      // Joining by hand (--room), a connect that fails ends the command with its cause at once, as `call` does;
+      // container mode keeps retrying while the platform brings the room up. Drops after the join reconnect.
+      target = given === undefined ? undefined : { url, setting: API_URL_SETTING };
+      const joined = await joinRoom({ url, room, token, toolkits, logger, retryBeforeReady: given === undefined });
       logger.info({ room, url, agents: toolkits.map((t) => t.name), participant: joined.connection.participantId }, 'joined the room');
       const why = await Promise.race([
         waitForSignal(),
@@ -58,7 +62,7 @@ export const command: Command = {
       await joined.leave({ reason: why, graceMs: config.drainTimeoutMs });
       return 0;
     } catch (error) {
-      return reportFailure('join', error);
+      return reportFailure('join', error, target);
     }
   },
 };

@@ -78,10 +78,11 @@ export const command: Command = {
         response = await fetch(url, { method: 'POST', headers, body });
         text = await response.text();
       } catch (error) {
-        console.error(`roomrunner send-event: ${describeNetworkError(error, `POST ${url}`)}`);
+        console.error(`roomrunner send-event: ${describeNetworkError(error, `POST ${url}`, { setting: '--url' })}`);
         return 1;
       }
       console.log(`${response.status} ${text}`);
+      if (response.status === 401) console.error(`roomrunner send-event: ${refusedHint(v.secret !== undefined)}`);
       return response.ok ? 0 : 1;
     } catch (error) {
       if (error instanceof UsageError) {
@@ -93,3 +94,10 @@ export const command: Command = {
     }
   },
 };
+
+/** What to check when the receiver refuses the signature (401). */
+function refusedHint(signed: boolean): string {
+  return signed
+    ? 'the receiver refused the signature: sign with the secret it checks (its MESHAGENT_WEBHOOK_SECRET or --webhook-secret) through --secret or MESHAGENT_WEBHOOK_SECRET here, with a --scheme it accepts'
+    : 'sent unsigned and refused: pass --secret (or set MESHAGENT_WEBHOOK_SECRET) to the secret the receiver checks';
+}

@@ -101,7 +101,7 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
   app.setErrorHandler((err, request, reply) => {
     const response = errorResponse(err);
     if (!response.expected) log.error({ err }, 'webhook request failed');
-    else if (response.status === 401) log.warn({ code: response.code }, 'webhook refused');
+    else if (response.status === 401) log.warn({ code: response.code, fix: SIGNATURE_FIXES[response.code] ?? SIGNATURE_FIXES['default'] }, 'webhook refused');
     else log.info({ code: response.code, status: response.status }, 'webhook refused');
     if (request.method === 'POST') answered(request, reply, ackResultOf(response.status));
     if (response.code === 'RR_WEBHOOK_METHOD_NOT_ALLOWED') void reply.header('allow', 'POST');
@@ -184,6 +184,15 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
     }
   }
 }
+
+/** What the operator checks when a webhook is refused 401, by code: the log line names the setting. */
+const SIGNATURE_FIXES: Readonly<Record<string, string>> = {
+  RR_WEBHOOK_SIGNATURE_MISMATCH:
+    'check that MESHAGENT_WEBHOOK_SECRET (--webhook-secret, or the `secrets` option) holds the secret the sender signs with (comma-separated during a rotation)',
+  RR_WEBHOOK_SIGNATURE_MISSING: 'the sender did not sign: give it the secret in MESHAGENT_WEBHOOK_SECRET, or accept unsigned webhooks locally with --insecure',
+  RR_WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE: "check this host's clock and the sender's: the signature's timestamp is outside the tolerance",
+  default: 'check MESHAGENT_WEBHOOK_SECRET (--webhook-secret) and ROOMRUNNER_SIGNATURE_SCHEMES against what the sender sends',
+};
 
 function ackResultOf(status: number): WebhookAckResult {
   switch (status) {

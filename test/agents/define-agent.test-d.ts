@@ -26,6 +26,14 @@ describe('defineAgent type inference', () => {
     });
   });
 
+  it('keeps the literal name on the agent and toolkit values, for calls typed by name', () => {
+    expectTypeOf(defineAgent({ name: 'samples.x', input: z.object({}), output: z.object({}), run: () => ({}) }).name).toEqualTypeOf<'samples.x'>();
+    const tool = defineTool({ input: z.object({}), output: z.number(), run: () => 1 });
+    const kit = defineToolkit({ name: 'samples.kit', tools: { one: tool } });
+    expectTypeOf(kit.name).toEqualTypeOf<'samples.kit'>();
+    expectTypeOf(kit.tools.one).toEqualTypeOf(tool);
+  });
+
   it('keeps the schemas on the agent value', () => {
     const agent = defineAgent({ name: 'x', input: z.object({ a: z.string() }), output: z.string(), run: ({ a }) => a });
     expectTypeOf(agent.tools.ask.input).toEqualTypeOf<z.ZodObject<{ a: z.ZodString }, z.core.$strip>>();

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/http/metrics.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
@@ -125,6 +126,19 @@ describe('webhook plugin: MeshAgent signatures', () => {
     expect(answer.status).toBe(401);
     expect(errorCode(answer.json)).toBe('RR_WEBHOOK_SIGNATURE_MISMATCH');
     expect(await store.listDeliveries()).toHaveLength(0);
+  });
+
+  it('logs which setting to check when the secret is wrong, and when the sender did not sign', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const { app } = setup({ logger });
+    const delivery = buildMeshagentDelivery(STARTED, 'not-our-secret');
+    expect((await post(app, delivery.body, delivery.headers)).status).toBe(401);
+    expect((await post(app, pythonDumps(STARTED))).status).toBe(401);
+    expect(lines.filter((line) => line['msg'] === 'webhook refused')).toEqual([
+      expect.objectContaining({ code: 'RR_WEBHOOK_SIGNATURE_MISMATCH', fix: expect.stringContaining('check that MESHAGENT_WEBHOOK_SECRET (--webhook-secret') }),
+      expect.objectContaining({ code: 'RR_WEBHOOK_SIGNATURE_MISSING', fix: expect.stringContaining('--insecure') }),
+    ]);
   });
 
   it('refuses a signature for other bytes with 401', async () => {
