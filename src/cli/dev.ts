@@ -132,7 +132,8 @@ export const command: Command = {
         let current: readonly Toolkit[] = agents;
         say(`roomrunner dev: found ${agents.length} agent(s): ${agents.map((a) => a.name).join(', ')}`);
         say(`roomrunner dev: opening the embedded store (${config.dataDir})…`);
-        const store = await openStore({ dataDir: config.dataDir, engine: config.store, log: logger });
+        // The line below already says when the store is not durable; the store's own warning would repeat it on stderr.
+        const store = await openStore({ dataDir: config.dataDir, engine: config.store, log: logger.child({}, { level: 'error' }) });
         say(`roomrunner dev: store ${store.engine}${store.engine === 'pglite' ? ' (not durable against power loss)' : ''}`);
         stack.unshift(() => store.close());
         const server = new RemoteTaskRunnerServer({
