@@ -264,6 +264,7 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
         await store.registerReplica('alive', 5);
         await peer.registerReplica('b', 5);
         await peer.registerReplica('c', 5);
+        await peer.registerReplica('d', 5);
         await store.recordDelivery(delivery('of-dead', { replica: 'dead', receivedAt: at(1) }), WEEK_MS);
         await store.recordDelivery(delivery('of-alive', { replica: 'alive', receivedAt: at(2) }), WEEK_MS);
         await store.recordDelivery(delivery('of-unknown', { replica: 'gone', receivedAt: at(3) }), WEEK_MS);
@@ -272,8 +273,9 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
         // Not stale yet: only the row of the replica whose lease ran out may be taken, and by one of two racing peers.
         const raced = await Promise.all([store.claimPendingDeliveries(claim('b', at(-1))), peer.claimPendingDeliveries(claim('c', at(-1)))]);
         expect(raced.flat().map((record) => record.key)).toEqual(['of-dead']);
-        // Stale: the unknown replica's row too, never the live one's, nor again the one a live peer took.
-        const later = await peer.claimPendingDeliveries(claim('c', at(60_000)));
+        // Stale: the unknown replica's row too, never the live one's, nor again the one a live peer took. A third
+        // replica asks: the winner of the race would get its own row back once stale, and either peer may win.
+        const later = await peer.claimPendingDeliveries(claim('d', at(60_000)));
         expect(later.map((record) => record.key)).toEqual(['of-unknown']);
         expect(await store.getDelivery('of-alive')).toMatchObject({ replica: 'alive' });
       });
