@@ -1,10 +1,6 @@
-/** Timers as the room connection uses them; injected in tests (docs/architecture.md §Style 2). */
-export interface Timers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** Timers as the room connection uses them: the timer half of a {@link Clock} (docs/architecture.md §Style 2). */
+import { SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 
-export const NODE_TIMERS: Timers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+export type Timers = Pick<Clock, 'setTimeout' | 'clearTimeout'>;
+
+export const NODE_TIMERS: Timers = SYSTEM_CLOCK;

@@ -1,0 +1,36 @@
+/**
+ * Time, injected (docs/architecture.md §Style 2): every part whose behaviour depends on time takes a `Clock`
+ * (wall time for records, timers for bounds, backoff and leases), so tests drive it with fake time instead of
+ * waiting. `SYSTEM_CLOCK` is Node's own. Timer handles are opaque: pass back what `setTimeout` returned.
+ */
+export interface Clock {
+  /** Milliseconds since the epoch (`Date.now`). */
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const SYSTEM_CLOCK: Clock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/** Resolves after `ms` on `clock`, or rejects with the signal's reason once it aborts. */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clock.clearTimeout(handle);
+      reject(signal?.reason);
+    };
+    const handle = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
