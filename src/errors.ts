@@ -302,6 +302,12 @@ export const ERROR_CATALOG = {
   RR_INIT_DIR_NOT_EMPTY: {
     description: '`roomrunner init` was given a directory that is not empty (or a file); nothing was written: name a new or empty directory.',
   },
+
+  // --- library options (src/util/options.ts) ---
+  RR_OPTION_INVALID: {
+    description:
+      'A constructor or function of the library was given an option out of its range (a negative timeout, a count that is not an integer, a fraction above 1); the message names the option and what to pass.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

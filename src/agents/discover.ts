@@ -12,6 +12,7 @@ import { RoomrunnerError } from '../errors.js';
 import { importModule, loadHint, type ImportOptions } from './load-module.js';
 import { isToolkit, type Toolkit } from './define-agent.js';
 import { TypedAgent } from './class-agent.js';
+import { errorMessage } from '../util/error-message.js';
 
 const LOADABLE = /\.(m?ts|m?js)$/;
 const SKIPPED = /(\.test\.|\.spec\.|\.d\.ts$)/;
@@ -60,7 +61,7 @@ export async function loadAgentFile(file: string, options: ImportOptions = {}): 
   try {
     mod = await importModule(file, options);
   } catch (cause) {
-    const why = cause instanceof Error ? cause.message : String(cause);
+    const why = errorMessage(cause);
     const hint = loadHint(cause);
     throw new RoomrunnerError('RR_AGENT_DISCOVERY_FAILED', `${file} failed to load: ${why}${hint === undefined ? '' : ` (${hint})`}`, {
       cause,

@@ -9,6 +9,7 @@ import { describeNetworkError } from '../net-error.js';
 import { roomUrl } from '../room/url.js';
 import { choiceFlag, formatHelp, parseFlags, urlFlag, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
 import type { Command } from './main.js';
+import { errorMessage } from '../util/error-message.js';
 
 const EVENTS = ['room.started', 'room.ended', 'room.call', 'webhook.ping'] as const;
 
@@ -89,7 +90,7 @@ export const command: Command = {
         console.error(`roomrunner send-event: ${error.message}`);
         return USAGE_EXIT_CODE;
       }
-      console.error(`roomrunner send-event: ${error instanceof Error ? error.message : String(error)}`);
+      console.error(`roomrunner send-event: ${errorMessage(error)}`);
       return 1;
     }
   },

@@ -13,6 +13,7 @@ import { agentFiles, checkUniqueNames, loadAgentFile, type DiscoveredAgent } fro
 import type { Toolkit } from '../agents/define-agent.js';
 import { ROOMRUNNER_CODE_DIR, type ModuleGraph } from '../agents/module-versions.js';
 import { locateError, type LocatedError } from './error-location.js';
+import { errorMessage } from '../util/error-message.js';
 
 /** A file that did not load; its previous agents (if any) are still the ones served. */
 export interface ReloadFailure extends LocatedError {
@@ -113,7 +114,7 @@ export class AgentReloader {
         agents: this.agents().map((a) => a.toolkit),
         loaded: [],
         deleted: [],
-        failures: [...failures, { file, location: { file }, message: error instanceof Error ? error.message : String(error) }],
+        failures: [...failures, { file, location: { file }, message: errorMessage(error) }],
         unchanged: true,
       };
     }

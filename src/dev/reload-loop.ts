@@ -15,6 +15,7 @@ import type { Timers } from '../room/timers.js';
 import type { AgentReloader } from './agent-reloader.js';
 import { formatLocation } from './error-location.js';
 import { FileWatcher, type WatchFolder } from './file-watcher.js';
+import { errorMessage } from '../util/error-message.js';
 
 export interface ReloadLoopOptions {
   readonly reloader: AgentReloader;
@@ -87,7 +88,7 @@ export class ReloadLoop {
       try {
         await this.#reload(files);
       } catch (error) {
-        this.#options.say(`roomrunner dev: reload failed: ${error instanceof Error ? error.message : String(error)}`);
+        this.#options.say(`roomrunner dev: reload failed: ${errorMessage(error)}`);
       }
       this.#rewatch();
     }

@@ -4,6 +4,7 @@
  * A bounded ring buffer of {@link EmulatorEvent}s plus listeners, so a test can await "the host registered its
  * toolkit again" instead of polling or sleeping.
  */
+import { wholeNumber } from '../util/options.js';
 
 export type EmulatorEventKind =
   | 'room.created'
@@ -85,9 +86,7 @@ export class EmulatorEventLog {
   #seq = 0;
 
   constructor(options: { capacity?: number; now?: () => number } = {}) {
-    const capacity = options.capacity ?? DEFAULT_EVENT_CAPACITY;
-    if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError(`event capacity must be a positive integer, got ${String(capacity)}`);
-    this.#capacity = capacity;
+    this.#capacity = wholeNumber('event capacity', options.capacity ?? DEFAULT_EVENT_CAPACITY, 1);
     this.#now = options.now ?? Date.now;
   }
 

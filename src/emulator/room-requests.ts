@@ -14,6 +14,7 @@ import { MESSAGE_TYPES } from '../protocol/messages.js';
 import { unpackMessage, type JsonObject } from '../protocol/packing.js';
 import type { Participant } from './participant.js';
 import type { EmulatorEventInput } from './room-events.js';
+import { errorMessage } from '../util/error-message.js';
 
 /** A handler's answer: a content now, or {@link DEFERRED} when the handler answers later itself. */
 export type Reply = Content | typeof DEFERRED;
@@ -87,7 +88,7 @@ export function installRequestHandlers(room: RequestRoom, participant: Participa
  * on that request learns why; a host's unreadable tool response fails the caller waiting for it instead.
  */
 export function handleFrameError(room: RequestRoom, participant: Participant, error: unknown, context: { id?: number; type?: string }): void {
-  const err = isRoomrunnerError(error) ? error : new RoomrunnerError('RR_MESSAGE_INVALID', messageOf(error), { cause: error });
+  const err = isRoomrunnerError(error) ? error : new RoomrunnerError('RR_MESSAGE_INVALID', errorMessage(error), { cause: error });
   participant.log.warn({ participantId: participant.id, code: err.code, id: context.id, type: context.type }, 'bad frame from participant');
   room.record({ kind: 'frame.error', participantId: participant.id, type: context.type, code: err.contentCode, reason: err.message });
   if (context.id === undefined) return;
@@ -125,7 +126,7 @@ function oneWay(room: RequestRoom, participant: Participant, message: FrameMessa
   } catch (error) {
     const err = isRoomrunnerError(error) ? error : undefined;
     participant.log.warn({ participantId: participant.id, type: message.type, code: err?.code }, 'invalid one-way message dropped');
-    room.record({ kind: 'request.failed', participantId: participant.id, type: message.type, code: err?.contentCode, reason: messageOf(error) });
+    room.record({ kind: 'request.failed', participantId: participant.id, type: message.type, code: err?.contentCode, reason: errorMessage(error) });
   }
 }
 
@@ -139,9 +140,5 @@ function reject(room: RequestRoom, participant: Participant, id: number, type: s
 /** An error as an `error` content: the catalog's content code for ours, 1008 for anything else. */
 export function toErrorContent(error: unknown): ErrorContent {
   if (isRoomrunnerError(error)) return errorContent(error.message, error.contentCode);
-  return errorContent(messageOf(error), 1008);
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return errorContent(errorMessage(error), 1008);
 }

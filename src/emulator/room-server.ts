@@ -21,6 +21,7 @@ import { Participant } from './participant.js';
 import { authenticateParticipant, closeReason, selectTokenSubprotocol, tokenFromRequest } from './room-auth.js';
 import { EmulatorEventLog, type EmulatorEvent, type EmulatorEventListener, type WaitForEventOptions } from './room-events.js';
 import { ROOM_DISABLED_REASON, Room, type RoomInfo, type RoomServerHooks } from './room.js';
+import { nonNegativeMs, wholeNumber } from '../util/options.js';
 
 export type { RoomInfo, RoomServerHooks, RoomCallRequest } from './room.js';
 export type { ParticipantInfo } from './participant.js';
@@ -76,14 +77,16 @@ export class RoomServer {
   #closing: Promise<void> | undefined;
 
   constructor(options: RoomServerOptions) {
-    if (typeof options.publicUrl !== 'function') throw new TypeError('RoomServer: `publicUrl` must be a function returning the ws:// base URL');
+    if (typeof options.publicUrl !== 'function') {
+      throw new RoomrunnerError('RR_OPTION_INVALID', 'RoomServer publicUrl must be a function returning the ws:// base URL', { data: { option: 'publicUrl' } });
+    }
     this.#options = options;
     this.#log = options.logger ?? silentLogger();
     this.#now = options.now ?? Date.now;
     this.#createId = options.createId ?? randomUUID;
-    this.#maxMessageBytes = positiveInteger(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 'maxMessageBytes');
-    this.#idleGraceMs = nonNegative(options.idleGraceMs ?? DEFAULT_IDLE_GRACE_MS, 'idleGraceMs');
-    const pingIntervalMs = nonNegative(options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS, 'pingIntervalMs');
+    this.#maxMessageBytes = wholeNumber('RoomServer maxMessageBytes', options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 1);
+    this.#idleGraceMs = nonNegativeMs('RoomServer idleGraceMs', options.idleGraceMs ?? DEFAULT_IDLE_GRACE_MS);
+    const pingIntervalMs = nonNegativeMs('RoomServer pingIntervalMs', options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS);
     this.#events = new EmulatorEventLog({ now: this.#now, ...(options.eventCapacity === undefined ? {} : { capacity: options.eventCapacity }) });
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -363,14 +366,4 @@ function refuseDisabled(socket: Duplex): void {
 
 function disabledError(room: string): RoomrunnerError {
   return new RoomrunnerError('RR_EMULATOR_ROOM_DISABLED', `room ${JSON.stringify(room)} is disabled: ${ROOM_DISABLED_REASON}`, { data: { room } });
-}
-
-function positiveInteger(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 1) throw new TypeError(`RoomServer: \`${name}\` must be a positive integer, got ${String(value)}`);
-  return value;
-}
-
-function nonNegative(value: number, name: string): number {
-  if (!Number.isFinite(value) || value < 0) throw new TypeError(`RoomServer: \`${name}\` must be a non-negative number of ms, got ${String(value)}`);
-  return value;
 }

@@ -22,6 +22,7 @@ import { unpackMessage, type JsonObject } from '../protocol/packing.js';
 import type { Participant } from './participant.js';
 import type { EmulatorEventInput } from './room-events.js';
 import type { ToolkitRegistry } from './room-toolkits.js';
+import { errorMessage } from '../util/error-message.js';
 
 /** Finished calls remembered per room, so late request chunks are acknowledged and dropped, not refused. */
 const FINISHED_CALLS_KEPT = 1024;
@@ -157,7 +158,7 @@ export class ToolCallRouter {
       // Check the bytes decode as a content npm can read (Python's `raw`, garbage), or the caller hangs forever.
       content = unpackContent(message.data);
     } catch (error) {
-      this.#fail(call, `the participant hosting toolkit '${call.toolkit}' sent an invalid response: ${messageOf(error)}`, 1002);
+      this.#fail(call, `the participant hosting toolkit '${call.toolkit}' sent an invalid response: ${errorMessage(error)}`, 1002);
       return;
     }
     if (call.streaming) {
@@ -328,8 +329,4 @@ function callerKey(callerId: string, toolCallId: string): string {
 
 function notFound(message: string, toolkit: string): RoomrunnerError {
   return new RoomrunnerError('RR_EMULATOR_TOOLKIT_NOT_FOUND', message, { data: { toolkit } });
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -44,6 +44,7 @@ import {
 import { DEFERRED, handleFrameError, installRequestHandlers, type Reply, type RequestContext, type RequestRoom } from './room-requests.js';
 import { ToolCallRouter, argumentContent } from './room-tool-calls.js';
 import { ToolkitRegistry, describeToolkit, registrationFrom, toolkitInfo, type ToolkitInfo } from './room-toolkits.js';
+import { errorMessage } from '../util/error-message.js';
 
 export interface RoomInfo {
   readonly name: string;
@@ -420,9 +421,9 @@ export class Room implements RequestRoom {
     try {
       await hook(call);
     } catch (error) {
-      this.record({ kind: 'room.called', participantId: participant.id, participantName: request.name, reason: messageOf(error), ok: false });
+      this.record({ kind: 'room.called', participantId: participant.id, participantName: request.name, reason: errorMessage(error), ok: false });
       if (error instanceof RoomrunnerError) throw error;
-      throw new RoomrunnerError('RR_EMULATOR_ROOM_CALL_FAILED', `room.call could not deliver the webhook: ${messageOf(error)}`, { cause: error });
+      throw new RoomrunnerError('RR_EMULATOR_ROOM_CALL_FAILED', `room.call could not deliver the webhook: ${errorMessage(error)}`, { cause: error });
     }
     this.record({ kind: 'room.called', participantId: participant.id, participantName: request.name, ok: true });
     return empty();
@@ -478,8 +479,4 @@ export class Room implements RequestRoom {
     clearTimeout(waiter.timer);
     this.#listWaiters.delete(waiter);
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { silentLogger, type Logger } from '../logger.js';
-import { backoffDelayMs } from '../room/backoff.js';
+import { backoffDelayMs } from '../util/backoff.js';
 import { InFlight } from '../util/in-flight.js';
 import { agentDefaultApiScope, type ApiScope } from '../auth/token.js';
 import { HANDOFF_ENVELOPE_HEADER } from '../webhooks/handoff.js';

@@ -25,7 +25,7 @@ import pRetry, { AbortError } from 'p-retry';
 import { z } from 'zod';
 import { RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { backoffDelayMs } from '../room/backoff.js';
+import { backoffDelayMs } from '../util/backoff.js';
 import { InFlight } from '../util/in-flight.js';
 import { KeyedSemaphore } from '../util/semaphore.js';
 import {
@@ -36,6 +36,8 @@ import {
   SIGNATURE_SCHEMES,
   type SignatureScheme,
 } from '../webhooks/signatures/index.js';
+import { errorMessage } from '../util/error-message.js';
+import { fraction, nonNegativeMs, wholeNumber } from '../util/options.js';
 
 /** The test event sent when a subscription is created (and by {@link WebhookSender.ping}). */
 /** Deliveries in flight at once per subscription (different rooms; one room's events stay in order). */
@@ -250,13 +252,12 @@ export class WebhookSender {
   readonly #newId: () => string;
 
   constructor(options: WebhookSenderOptions = {}) {
-    this.#retries = nonNegativeInteger('retries', options.retries ?? DEFAULT_WEBHOOK_RETRIES);
-    this.#minTimeoutMs = nonNegative('minTimeoutMs', options.minTimeoutMs ?? DEFAULT_WEBHOOK_MIN_TIMEOUT_MS);
-    this.#maxTimeoutMs = nonNegative('maxTimeoutMs', options.maxTimeoutMs ?? Math.max(DEFAULT_WEBHOOK_MAX_TIMEOUT_MS, this.#minTimeoutMs));
-    this.#jitter = options.jitter ?? DEFAULT_WEBHOOK_JITTER;
-    if (!(this.#jitter >= 0 && this.#jitter <= 1)) throw new TypeError(`WebhookSender: jitter must be in [0, 1], got ${String(options.jitter)}`);
-    this.#timeoutMs = nonNegative('timeoutMs', options.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS);
-    this.#logSize = nonNegativeInteger('logSize', options.logSize ?? DEFAULT_DELIVERY_LOG_SIZE);
+    this.#retries = wholeNumber('WebhookSender retries', options.retries ?? DEFAULT_WEBHOOK_RETRIES);
+    this.#minTimeoutMs = nonNegativeMs('WebhookSender minTimeoutMs', options.minTimeoutMs ?? DEFAULT_WEBHOOK_MIN_TIMEOUT_MS);
+    this.#maxTimeoutMs = nonNegativeMs('WebhookSender maxTimeoutMs', options.maxTimeoutMs ?? Math.max(DEFAULT_WEBHOOK_MAX_TIMEOUT_MS, this.#minTimeoutMs));
+    this.#jitter = fraction('WebhookSender jitter', options.jitter ?? DEFAULT_WEBHOOK_JITTER);
+    this.#timeoutMs = nonNegativeMs('WebhookSender timeoutMs', options.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS);
+    this.#logSize = wholeNumber('WebhookSender logSize', options.logSize ?? DEFAULT_DELIVERY_LOG_SIZE);
     this.#pingOnCreate = options.pingOnCreate ?? true;
     this.#mintCallToken = options.mintCallToken;
     this.#logger = (options.logger ?? silentLogger()).child({ component: 'webhook-sender' });
@@ -525,7 +526,7 @@ export class WebhookSender {
         );
       } catch (cause) {
         // A secret the scheme cannot use fails the same way on every attempt: record it and stop.
-        const error = `cannot sign with the ${target.scheme} scheme: ${cause instanceof Error ? cause.message : String(cause)}`;
+        const error = `cannot sign with the ${target.scheme} scheme: ${errorMessage(cause)}`;
         record.attempts.push({ at: new Date(started).toISOString(), status: null, error, latencyMs: 0 });
         throw new AbortError(error);
       }
@@ -600,7 +601,7 @@ function describeFetchError(cause: unknown, signal: AbortSignal, closing: AbortS
   if (signal.aborted) return `no response within ${timeoutMs} ms`;
   const inner = cause instanceof Error && cause.cause instanceof Error ? cause.cause : cause;
   const code = (inner as { code?: unknown } | null)?.code;
-  const message = inner instanceof Error ? inner.message : String(inner);
+  const message = errorMessage(inner);
   return typeof code === 'string' ? `${code}: ${message}` : message;
 }
 
@@ -616,14 +617,4 @@ function anySignal(signals: readonly AbortSignal[]): AbortSignal {
     signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true, signal: controller.signal });
   }
   return controller.signal;
-}
-
-function nonNegative(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0) throw new TypeError(`WebhookSender: ${name} must be a finite number >= 0, got ${String(value)}`);
-  return value;
-}
-
-function nonNegativeInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0) throw new TypeError(`WebhookSender: ${name} must be an integer >= 0, got ${String(value)}`);
-  return value;
 }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { RoomrunnerError } from '../errors.js';
+import { errorMessage } from '../util/error-message.js';
 
 /** How long one REST call may take. */
 export const DEFAULT_PLATFORM_TIMEOUT_MS = 10_000;
@@ -60,7 +61,7 @@ export class PlatformClient {
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
     } catch (cause) {
-      throw new RoomrunnerError('RR_PLATFORM_UNAVAILABLE', `GET ${url.pathname} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+      throw new RoomrunnerError('RR_PLATFORM_UNAVAILABLE', `GET ${url.pathname} failed: ${errorMessage(cause)}`, { cause });
     }
     if (!response.ok) {
       const text = (await response.text().catch(() => '')).slice(0, 200);

@@ -10,6 +10,7 @@
  */
 import { RoomrunnerError } from '../errors.js';
 import { CHUNK_SIZE_BYTES, DATA_FRAME_PREFIX_BYTES, HEADER_FRAME_PREFIX_BYTES, readMessageId } from './frames.js';
+import { wholeNumber } from '../util/options.js';
 
 /** Default ceiling on one reassembled message: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -50,11 +51,7 @@ export class FrameReader {
   #state: State = { name: 'ready' };
 
   constructor(options: FrameReaderOptions = {}) {
-    const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    if (!Number.isInteger(max) || max < 0) {
-      throw new TypeError(`maxMessageBytes must be a non-negative integer, got ${String(max)}`);
-    }
-    this.#maxMessageBytes = max;
+    this.#maxMessageBytes = wholeNumber('maxMessageBytes', options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
   }
 
   /** True while frames are being dropped until the next header frame. */

@@ -26,7 +26,7 @@ import { errorContent, packContent, type Content } from '../protocol/content.js'
 import type { FrameMessage } from '../protocol/frame-reader.js';
 import { ConnectedSchema, MESSAGE_TYPES, MessagingSendSchema, parseHeader, RoomReadySchema, RoomStatusSchema } from '../protocol/messages.js';
 import { unpackMessage, type JsonObject } from '../protocol/packing.js';
-import { attemptAfterDrop, backoffDelayMs, resolveBackoffOptions, type BackoffOptions } from './backoff.js';
+import { attemptAfterDrop, backoffDelayMs, resolveBackoffOptions, type BackoffOptions } from '../util/backoff.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, Session, type CloseInfo, type MessageHandler } from './session.js';
 import type { Transport } from './transport.js';
 import { Emitter } from './emitter.js';

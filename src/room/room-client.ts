@@ -20,6 +20,7 @@ import { packMessage, unpackMessage, type JsonObject } from '../protocol/packing
 import { ChunkQueue, isAsyncIterable } from './chunk-queue.js';
 import type { ConnectionRequestOptions, RoomConnection } from './connection.js';
 import { serverError, type Session } from './session.js';
+import { errorMessage } from '../util/error-message.js';
 
 /** A toolkit registration as sent in `room.register_toolkit` (§E.2); `public` defaults to false. */
 export type ToolkitRegistration = z.input<typeof RegisterToolkitSchema>;
@@ -421,7 +422,7 @@ export class RoomClient {
       return result;
     } catch (error) {
       if (isRoomrunnerError(error)) return errorContent(error.message, error.contentCode);
-      return errorContent(error instanceof Error ? error.message : String(error));
+      return errorContent(errorMessage(error));
     } finally {
       if (inputKey !== undefined) {
         this.#requestStreams.get(inputKey)?.end();

@@ -25,7 +25,7 @@ import {
   type RoomsChangedListener,
   type RoomState,
 } from './coordinator.js';
-import { count, nonNegative } from './options.js';
+import { nonNegativeMs, wholeNumber } from '../util/options.js';
 import type { DeliveryFilter, DeliveryRecord, DeliveryResult, NewDelivery, PendingClaim, RoomRecord, Store } from './store.js';
 import { byReceipt } from './store.js';
 
@@ -130,7 +130,7 @@ export class MemoryStore implements Store, Coordinator {
 
   async recordDelivery(delivery: NewDelivery, dedupeWindowMs: number): Promise<{ duplicate: boolean; record: DeliveryRecord }> {
     this.#assertOpen();
-    nonNegative('dedupeWindowMs', dedupeWindowMs);
+    nonNegativeMs('dedupeWindowMs', dedupeWindowMs, 'RR_STORE_OPTION_INVALID');
     const deliveries = this.#db.deliveries;
     const existing = deliveries.get(delivery.key);
     if (existing !== undefined && delivery.receivedAt.getTime() - existing.receivedAt.getTime() < dedupeWindowMs) {
@@ -187,7 +187,7 @@ export class MemoryStore implements Store, Coordinator {
    */
   async claimPendingDeliveries(claim: PendingClaim): Promise<DeliveryRecord[]> {
     this.#assertOpen();
-    count('limit', claim.limit);
+    wholeNumber('limit', claim.limit, 0, 'RR_STORE_OPTION_INVALID');
     const exclude = new Set(claim.exclude ?? []);
     const db = this.#db;
     const due = [...db.deliveries.values()]
@@ -247,7 +247,7 @@ export class MemoryStore implements Store, Coordinator {
    */
   async markRoomStarted(room: string, at: Date, tombstoneWindowMs: number, sessionId: string | null = null): Promise<boolean> {
     this.#assertOpen();
-    nonNegative('tombstoneWindowMs', tombstoneWindowMs);
+    nonNegativeMs('tombstoneWindowMs', tombstoneWindowMs, 'RR_STORE_OPTION_INVALID');
     const db = this.#db;
     const existing = db.rooms.get(room);
     if (existing !== undefined && existing.status !== 'ended') {
@@ -326,9 +326,9 @@ export class MemoryStore implements Store, Coordinator {
 
   async registerReplica(id: string, capacity: number, options: RegisterOptions = {}): Promise<void> {
     this.#assertOpen();
-    count('capacity', capacity);
+    wholeNumber('capacity', capacity, 0, 'RR_STORE_OPTION_INVALID');
     const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-    nonNegative('leaseMs', leaseMs);
+    nonNegativeMs('leaseMs', leaseMs, 'RR_STORE_OPTION_INVALID');
     const db = this.#db;
     const now = db.now();
     db.replicas.set(id, { id, capacity, leaseExpiresAt: now + leaseMs, draining: false, startedAt: now, heartbeatAt: now });
@@ -337,7 +337,7 @@ export class MemoryStore implements Store, Coordinator {
 
   async heartbeat(id: string, leaseMs: number): Promise<{ ok: boolean }> {
     this.#assertOpen();
-    nonNegative('leaseMs', leaseMs);
+    nonNegativeMs('leaseMs', leaseMs, 'RR_STORE_OPTION_INVALID');
     const db = this.#db;
     const replica = db.replicas.get(id);
     if (replica === undefined) return { ok: false };
@@ -350,8 +350,8 @@ export class MemoryStore implements Store, Coordinator {
 
   async claimRooms(replicaId: string, options: ClaimOptions): Promise<ClaimedRoom[]> {
     this.#assertOpen();
-    count('capacity', options.capacity);
-    nonNegative('leaseMs', options.leaseMs);
+    wholeNumber('capacity', options.capacity, 0, 'RR_STORE_OPTION_INVALID');
+    nonNegativeMs('leaseMs', options.leaseMs, 'RR_STORE_OPTION_INVALID');
     const db = this.#db;
     const me = db.replicas.get(replicaId);
     if (me === undefined) return [];
@@ -494,7 +494,7 @@ export class MemoryStore implements Store, Coordinator {
 
   async pruneReplicas(expiredForMs: number): Promise<number> {
     this.#assertOpen();
-    nonNegative('expiredForMs', expiredForMs);
+    nonNegativeMs('expiredForMs', expiredForMs, 'RR_STORE_OPTION_INVALID');
     const cutoff = this.#db.now() - expiredForMs;
     let pruned = 0;
     for (const [id, replica] of this.#db.replicas) {

@@ -20,7 +20,7 @@ import type {
 } from './coordinator.js';
 import { DEFAULT_LEASE_MS } from './coordinator.js';
 import { GroupCommit, type Settled } from './group-commit.js';
-import { count, nonNegative } from './options.js';
+import { nonNegativeMs, wholeNumber } from '../util/options.js';
 import { ROOMS_CHANNEL, SQL, listDeliveriesQuery, type SqlClient } from './sql.js';
 import type { DeliveryFilter, DeliveryRecord, DeliveryResult, NewDelivery, PendingClaim, RoomRecord, Store } from './store.js';
 import { byReceipt } from './store.js';
@@ -116,7 +116,7 @@ export class SqlStore implements Store, Coordinator {
    */
   async recordDelivery(delivery: NewDelivery, dedupeWindowMs: number): Promise<RecordOutcome> {
     this.#open();
-    nonNegative('dedupeWindowMs', dedupeWindowMs);
+    nonNegativeMs('dedupeWindowMs', dedupeWindowMs, 'RR_STORE_OPTION_INVALID');
     return this.#records.submit({ delivery, dedupeWindowMs });
   }
 
@@ -134,7 +134,7 @@ export class SqlStore implements Store, Coordinator {
   /** One statement (`SQL.claimPendingDeliveries`); the rows come back oldest first. */
   async claimPendingDeliveries(claim: PendingClaim): Promise<DeliveryRecord[]> {
     const client = this.#open();
-    count('limit', claim.limit);
+    wholeNumber('limit', claim.limit, 0, 'RR_STORE_OPTION_INVALID');
     if (claim.limit === 0) return [];
     const { rows } = await client.query<DeliveryRow>(SQL.claimPendingDeliveries, [
       claim.replica,
@@ -178,7 +178,7 @@ export class SqlStore implements Store, Coordinator {
    */
   async markRoomStarted(room: string, at: Date, tombstoneWindowMs: number, sessionId: string | null = null): Promise<boolean> {
     const client = this.#open();
-    nonNegative('tombstoneWindowMs', tombstoneWindowMs);
+    nonNegativeMs('tombstoneWindowMs', tombstoneWindowMs, 'RR_STORE_OPTION_INVALID');
     return client.transaction(async (tx) => {
       const started = await tx.query(SQL.startRoom, [room, at, tombstoneWindowMs, sessionId]);
       if (started.rows.length > 0) {
@@ -226,9 +226,9 @@ export class SqlStore implements Store, Coordinator {
 
   async registerReplica(id: string, capacity: number, options: RegisterOptions = {}): Promise<void> {
     const client = this.#open();
-    count('capacity', capacity);
+    wholeNumber('capacity', capacity, 0, 'RR_STORE_OPTION_INVALID');
     const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-    nonNegative('leaseMs', leaseMs);
+    nonNegativeMs('leaseMs', leaseMs, 'RR_STORE_OPTION_INVALID');
     await client.transaction(async (tx) => {
       await tx.query(SQL.registerReplica, [id, capacity, leaseMs]);
       const released = await tx.query(SQL.releaseAllOf, [id]);
@@ -238,7 +238,7 @@ export class SqlStore implements Store, Coordinator {
 
   async heartbeat(id: string, leaseMs: number): Promise<{ ok: boolean }> {
     const client = this.#open();
-    nonNegative('leaseMs', leaseMs);
+    nonNegativeMs('leaseMs', leaseMs, 'RR_STORE_OPTION_INVALID');
     return client.transaction(async (tx) => {
       const { rows } = await tx.query<{ live: boolean }>(SQL.lockReplica, [id]);
       if (rows[0] === undefined) return { ok: false };
@@ -249,8 +249,8 @@ export class SqlStore implements Store, Coordinator {
 
   async claimRooms(replicaId: string, options: ClaimOptions): Promise<ClaimedRoom[]> {
     const client = this.#open();
-    count('capacity', options.capacity);
-    nonNegative('leaseMs', options.leaseMs);
+    wholeNumber('capacity', options.capacity, 0, 'RR_STORE_OPTION_INVALID');
+    nonNegativeMs('leaseMs', options.leaseMs, 'RR_STORE_OPTION_INVALID');
     return client.transaction(async (tx) => {
       // The replica's row lock serialises its claims: the count below sees every claim it committed before.
       const me = await tx.query<{ draining: boolean }>(SQL.lockReplicaForClaim, [replicaId, options.capacity, options.leaseMs]);
@@ -362,7 +362,7 @@ export class SqlStore implements Store, Coordinator {
 
   async pruneReplicas(expiredForMs: number): Promise<number> {
     const client = this.#open();
-    nonNegative('expiredForMs', expiredForMs);
+    nonNegativeMs('expiredForMs', expiredForMs, 'RR_STORE_OPTION_INVALID');
     const { rows } = await client.query<{ n: number }>(SQL.pruneReplicas, [expiredForMs]);
     return Number(rows[0]?.n ?? 0);
   }

@@ -21,6 +21,7 @@
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { setImmediate } from 'node:timers';
 import { RoomrunnerError, isRoomrunnerError } from '../errors.js';
+import { errorMessage } from '../util/error-message.js';
 
 /** The part of `node:sqlite`'s StatementSync used here. */
 export interface SqliteStatement {
@@ -96,7 +97,7 @@ export function configure(connection: SqliteConnection, options: { readonly inMe
     try {
       connection.exec(`PRAGMA ${pragma}`);
     } catch (err) {
-      wrong.push(`PRAGMA ${pragma} failed (${err instanceof Error ? err.message : String(err)})`);
+      wrong.push(`PRAGMA ${pragma} failed (${errorMessage(err)})`);
     }
   };
   if (!options.inMemory) set('journal_mode = WAL');

@@ -79,7 +79,8 @@ describe('FrameReader (§D.1)', () => {
   });
 
   it('rejects a negative or fractional maximum with a message that says what to pass', () => {
-    expect(() => new FrameReader({ maxMessageBytes: -1 })).toThrow(/non-negative integer/);
+    expect(() => new FrameReader({ maxMessageBytes: -1 })).toThrow('maxMessageBytes must be an integer >= 0, got -1');
+    expect(() => new FrameReader({ maxMessageBytes: 1.5 })).toThrow(expect.objectContaining({ code: 'RR_OPTION_INVALID' }));
   });
 
   it('reassembles any message split by any frame boundaries of the sender (property)', () => {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { attemptAfterDrop, backoffDelayMs, DEFAULT_BACKOFF_MAX_MS, DEFAULT_BACKOFF_RESET_AFTER_MS } from '../../src/room/backoff.js';
+import { isRoomrunnerError, type RoomrunnerError } from '../../src/errors.js';
+import { attemptAfterDrop, backoffDelayMs, DEFAULT_BACKOFF_MAX_MS, DEFAULT_BACKOFF_RESET_AFTER_MS } from '../../src/util/backoff.js';
 
 const noJitter = { jitter: 0 };
 
@@ -47,15 +48,21 @@ describe('backoffDelayMs', () => {
     );
   });
 
-  it('rejects bad options with a message that says what to pass', () => {
-    expect(() => backoffDelayMs(-1, Math.random)).toThrow(/attempt must be a non-negative integer/);
-    expect(() => backoffDelayMs(0, Math.random, { jitter: 2 })).toThrow(/jitter must be a fraction in \[0, 1\]/);
-    expect(() => backoffDelayMs(0, Math.random, { initialMs: 100, maxMs: 10 })).toThrow(/maxMs must be .* >= initialMs/);
-    expect(() => backoffDelayMs(0, () => Number.NaN)).toThrow(/random\(\) must return/);
-  });
-
-  it('rejects a resetAfterMs that is not a number of ms >= 0', () => {
-    expect(() => backoffDelayMs(0, Math.random, { resetAfterMs: -1 })).toThrow(/resetAfterMs must be a finite number of ms >= 0/);
+  it('rejects bad options with RR_OPTION_INVALID and a message that says what to pass', () => {
+    const rejected = (fn: () => unknown): RoomrunnerError => {
+      try {
+        fn();
+      } catch (error) {
+        if (isRoomrunnerError(error, 'RR_OPTION_INVALID')) return error;
+        throw error;
+      }
+      throw new Error('expected RR_OPTION_INVALID');
+    };
+    expect(rejected(() => backoffDelayMs(-1, Math.random)).message).toBe('attempt must be an integer >= 0, got -1');
+    expect(rejected(() => backoffDelayMs(0, Math.random, { jitter: 2 })).message).toBe('backoff jitter must be a fraction in [0, 1], got 2');
+    expect(rejected(() => backoffDelayMs(0, Math.random, { initialMs: 100, maxMs: 10 })).message).toBe('backoff maxMs must be >= initialMs (100), got 10');
+    expect(rejected(() => backoffDelayMs(0, () => Number.NaN)).message).toBe('random() must be a fraction in [0, 1], got NaN');
+    expect(rejected(() => backoffDelayMs(0, Math.random, { resetAfterMs: -1 })).data).toEqual({ option: 'backoff resetAfterMs' });
   });
 });
 

@@ -16,6 +16,9 @@
  * redialed every half second forever; with the reset tied to uptime its retries back off like any other failure.
  */
 
+import { RoomrunnerError } from '../errors.js';
+import { fraction, nonNegativeMs, wholeNumber } from './options.js';
+
 export const DEFAULT_BACKOFF_INITIAL_MS = 500;
 export const DEFAULT_BACKOFF_MAX_MS = 30_000;
 export const DEFAULT_BACKOFF_JITTER = 0.2;
@@ -35,15 +38,12 @@ export interface BackoffOptions {
 
 /**
  * Delay before retry number `attempt` (0 = the first retry), in whole ms. `random` is a `Math.random`-like
- * source of values in [0, 1). Throws a TypeError that names the bad option.
+ * source of values in [0, 1). A bad option or argument is `RR_OPTION_INVALID`, naming it.
  */
 export function backoffDelayMs(attempt: number, random: () => number, options: BackoffOptions = {}): number {
   const { initialMs, maxMs, jitter } = resolveBackoffOptions(options);
-  if (!Number.isInteger(attempt) || attempt < 0) {
-    throw new TypeError(`attempt must be a non-negative integer, got ${String(attempt)}`);
-  }
-  const draw = random();
-  if (!(draw >= 0 && draw <= 1)) throw new TypeError(`random() must return a number in [0, 1), got ${String(draw)}`);
+  wholeNumber('attempt', attempt);
+  const draw = fraction('random()', random());
   // 2 ** attempt overflows to Infinity for huge attempts; Math.min still yields maxMs.
   const ceiling = Math.min(maxMs, initialMs * 2 ** attempt);
   return Math.round(ceiling * (1 - jitter * draw));
@@ -51,22 +51,14 @@ export function backoffDelayMs(attempt: number, random: () => number, options: B
 
 /** Fill in defaults and validate, with messages that say what to pass. */
 export function resolveBackoffOptions(options: BackoffOptions = {}): Required<BackoffOptions> {
-  const initialMs = options.initialMs ?? DEFAULT_BACKOFF_INITIAL_MS;
-  const maxMs = options.maxMs ?? DEFAULT_BACKOFF_MAX_MS;
-  const jitter = options.jitter ?? DEFAULT_BACKOFF_JITTER;
-  const resetAfterMs = options.resetAfterMs ?? DEFAULT_BACKOFF_RESET_AFTER_MS;
-  if (!Number.isFinite(initialMs) || initialMs < 0) {
-    throw new TypeError(`backoff initialMs must be a finite number >= 0, got ${String(initialMs)}`);
+  const initialMs = nonNegativeMs('backoff initialMs', options.initialMs ?? DEFAULT_BACKOFF_INITIAL_MS);
+  const maxMs = nonNegativeMs('backoff maxMs', options.maxMs ?? DEFAULT_BACKOFF_MAX_MS);
+  if (maxMs < initialMs) {
+    throw new RoomrunnerError('RR_OPTION_INVALID', `backoff maxMs must be >= initialMs (${initialMs}), got ${maxMs}`, { data: { option: 'backoff maxMs' } });
   }
-  if (!Number.isFinite(maxMs) || maxMs < initialMs) {
-    throw new TypeError(`backoff maxMs must be a finite number >= initialMs (${initialMs}), got ${String(maxMs)}`);
-  }
-  if (!(jitter >= 0 && jitter <= 1)) {
-    throw new TypeError(`backoff jitter must be a fraction in [0, 1] (0.5 = equal jitter, 1 = full jitter), got ${String(jitter)}`);
-  }
-  if (!Number.isFinite(resetAfterMs) || resetAfterMs < 0) {
-    throw new TypeError(`backoff resetAfterMs must be a finite number of ms >= 0, got ${String(resetAfterMs)}`);
-  }
+  // 0.5 = equal jitter, 1 = full jitter.
+  const jitter = fraction('backoff jitter', options.jitter ?? DEFAULT_BACKOFF_JITTER);
+  const resetAfterMs = nonNegativeMs('backoff resetAfterMs', options.resetAfterMs ?? DEFAULT_BACKOFF_RESET_AFTER_MS);
   return { initialMs, maxMs, jitter, resetAfterMs };
 }
 
