@@ -21,11 +21,10 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import pRetry, { AbortError } from 'p-retry';
+import { AbortError } from 'p-retry';
 import { z } from 'zod';
 import { RoomrunnerError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { backoffDelayMs } from '../util/backoff.js';
 import { InFlight } from '../util/in-flight.js';
 import { KeyedSemaphore } from '../util/semaphore.js';
 import {
@@ -38,6 +37,7 @@ import {
 } from '../webhooks/signatures/index.js';
 import { errorMessage } from '../util/error-message.js';
 import { fraction, nonNegativeMs, wholeNumber } from '../util/options.js';
+import { retry } from '../util/retry.js';
 
 /** The test event sent when a subscription is created (and by {@link WebhookSender.ping}). */
 /** Deliveries in flight at once per subscription (different rooms; one room's events stay in order). */
@@ -483,23 +483,16 @@ export class WebhookSender {
     const signal = this.#closing.signal;
     const log = this.#logger.child({ delivery: record.id, webhook: target.subscriptionId, event: record.event });
     try {
-      await pRetry(() => this.#attempt(record, target), {
-        retries: this.#retries,
-        // p-retry runs the attempts; the waits come from backoffDelayMs so they are a pure function of the
-        // retry number and `random`, and go through the injectable `sleep`.
-        minTimeout: 0,
-        signal,
-        shouldRetry: async ({ retriesConsumed }) => {
-          const delay = backoffDelayMs(retriesConsumed, this.#random, {
-            initialMs: this.#minTimeoutMs,
-            maxMs: Math.max(this.#maxTimeoutMs, this.#minTimeoutMs),
-            jitter: this.#jitter,
-          });
-          log.debug({ attempt: retriesConsumed + 1, delayMs: delay }, 'webhook attempt failed, retrying');
-          await this.#sleep(delay, signal);
-          return true;
+      await retry(
+        () => this.#attempt(record, target),
+        { retries: this.#retries, backoff: { initialMs: this.#minTimeoutMs, maxMs: Math.max(this.#maxTimeoutMs, this.#minTimeoutMs), jitter: this.#jitter } },
+        {
+          signal,
+          random: this.#random,
+          sleep: (ms) => this.#sleep(ms, signal),
+          onRetry: (retryNumber, delayMs) => log.debug({ attempt: retryNumber + 1, delayMs }, 'webhook attempt failed, retrying'),
         },
-      });
+      );
       record.status = 'delivered';
       record.deliveredAt = this.#isoNow();
       log.info({ attempts: record.attempts.length }, 'webhook delivered');
