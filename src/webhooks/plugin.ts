@@ -138,23 +138,25 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
       log.error({ err: cause, key: dedupeKey, event: event.event, room }, 'webhook not recorded: store unavailable');
       throw new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the delivery could not be recorded: retry later', { cause });
     }
-    const deliveryLog = log.child({ key: dedupeKey, event: event.event, room });
+    // No child logger on the answer path: the fields go on the few lines here, and the hook's logger is made
+    // after the answer, when the hook runs.
+    const fields = { key: dedupeKey, event: event.event, room };
     if (recorded.duplicate) {
       // A duplicate of a delivery whose outcome was never recorded (its hook never ran, or the store was down when
       // it finished) is dispatched again: hooks run at least once per accepted delivery.
       const stale = recorded.record.result === 'pending' && (await reclaim(dedupeKey));
       if (!stale) {
-        deliveryLog.info('webhook duplicate ignored');
+        log.info(fields, 'webhook duplicate ignored');
         answered(request, reply, 'duplicate');
         return { ok: true, duplicate: true };
       }
-      deliveryLog.warn('webhook duplicate of a delivery whose outcome was never recorded: dispatching it again');
+      log.warn(fields, 'webhook duplicate of a delivery whose outcome was never recorded: dispatching it again');
     }
 
-    deliveryLog.info({ scheme }, 'webhook accepted');
+    log.info({ ...fields, scheme }, 'webhook accepted');
     answered(request, reply, 'accepted');
     // Answer first, then work: the hook runs once the answer is on its way (docs/references.md §receiver-pitfalls).
-    work.track(runHook(event, dedupeKey, deliveryLog), dedupeKey);
+    work.track(runHook(event, fields), dedupeKey);
     return { ok: true };
   });
 
@@ -169,9 +171,9 @@ export async function webhookPlugin(app: FastifyInstance, options: WebhookPlugin
     },
   });
 
-  async function runHook(event: WebhookEvent, key: string, deliveryLog: Logger): Promise<void> {
+  async function runHook(event: WebhookEvent, fields: { key: string; event: string; room: string | null }): Promise<void> {
     await new Promise<void>((resolve) => setImmediate(resolve));
-    await runDelivery(event, key, deliveryLog, { store, dispatch, metrics, now, signal: options.signal });
+    await runDelivery(event, fields.key, log.child(fields), { store, dispatch, metrics, now, signal: options.signal });
   }
 
   async function reclaim(key: string): Promise<boolean> {
