@@ -1,18 +1,7 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SETTINGS, loadConfig } from '../src/config.js';
-
-const readme = readFileSync(path.join(import.meta.dirname, '../README.md'), 'utf8');
+import { loadConfig } from '../src/config.js';
 
 describe('configuration', () => {
-  it('documents every env var and flag in the README', () => {
-    for (const setting of Object.values(SETTINGS)) {
-      for (const env of setting.env) expect(readme, env).toContain(`\`${env}\``);
-      if ('flag' in setting && setting.flag) expect(readme, setting.flag).toContain(`\`${setting.flag}\``);
-    }
-  });
-
   it('has the documented defaults', () => {
     const config = loadConfig({}, {});
     expect(config).toMatchObject({

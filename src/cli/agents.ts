@@ -2,11 +2,11 @@
 import { discoverAgents } from '../agents/discover.js';
 import { toolkitRegistration } from '../agents/host.js';
 import { formatHelp, parseFlags, reportFailure, type FlagSpecs } from './args.js';
-import { configFromFlags } from './config-flags.js';
+import { configFromFlags, settingFlags } from './config-flags.js';
 import type { Command } from './main.js';
 
 const FLAGS = {
-  agents: { type: 'string', placeholder: '<dir>', env: 'ROOMRUNNER_AGENTS', description: 'Folder the agents are loaded from.', defaultText: 'agents' },
+  ...settingFlags(['agents'], { agents: 'Folder the agents are loaded from.' }),
   json: { type: 'boolean', description: 'Print one JSON document instead of text.' },
 } as const satisfies FlagSpecs;
 

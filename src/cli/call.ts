@@ -25,7 +25,7 @@ import {
   type ConnectTarget,
   type FlagSpecs,
 } from './args.js';
-import { configFromFlags } from './config-flags.js';
+import { configFromFlags, settingFlags } from './config-flags.js';
 import type { Command } from './main.js';
 
 const FLAGS = {
@@ -33,10 +33,7 @@ const FLAGS = {
   agent: { type: 'string', placeholder: '<toolkit>', description: 'Agent (toolkit) to call, e.g. samples.adder (required).' },
   tool: { type: 'string', placeholder: '<tool>', description: 'Tool of the toolkit.', defaultText: AGENT_TOOL_NAME },
   args: { type: 'string', placeholder: '<json>', description: 'Arguments as a JSON object.', defaultText: '{}' },
-  'api-url': { type: 'string', placeholder: '<url>', env: 'MESHAGENT_API_URL', description: 'Platform base URL.' },
-  'api-key': { type: 'string', placeholder: '<ma-…>', env: 'MESHAGENT_API_KEY', description: 'API key that signs the token.' },
-  secret: { type: 'string', placeholder: '<secret>', env: 'MESHAGENT_SECRET', description: 'Token secret when no API key is given.' },
-  'project-id': { type: 'string', placeholder: '<id>', env: 'MESHAGENT_PROJECT_ID', description: 'Project id.' },
+  ...settingFlags(['api-url', 'api-key', 'secret', 'project-id'], { 'api-key': 'API key that signs the token.', 'project-id': 'Project id.' }),
   name: { type: 'string', placeholder: '<name>', description: 'Participant name to join as.', defaultText: 'roomrunner-cli' },
   'wait-ms': { type: 'string', placeholder: '<ms>', description: 'How long to wait for the toolkit to appear in the room.', defaultText: '10000' },
   'timeout-ms': { type: 'string', placeholder: '<ms>', description: 'Bound on the call itself.', defaultText: '60000' },

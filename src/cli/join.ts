@@ -11,7 +11,7 @@ import { mintParticipantToken, resolveTokenSecret } from '../auth/token.js';
 import { tokenEnv, type Config } from '../config.js';
 import { roomUrl } from '../room/url.js';
 import { API_URL_SETTING, formatHelp, parseFlags, reportFailure, UsageError, type ConnectTarget, type FlagSpecs } from './args.js';
-import { configFromFlags } from './config-flags.js';
+import { configFromFlags, settingFlags } from './config-flags.js';
 import { containerTarget } from './container.js';
 import type { Command } from './main.js';
 import { logUnhandledRejections, waitForSignal } from './signals.js';
@@ -22,13 +22,12 @@ const FLAGS = {
     placeholder: '<name>',
     description: 'Room to join; omitted: container mode (MESHAGENT_TOKEN, MESHAGENT_ROOM, MESHAGENT_ROOM_URL from the platform).',
   },
-  'api-url': { type: 'string', placeholder: '<url>', env: 'MESHAGENT_API_URL', description: 'Platform base URL; the room is <url>/rooms/<name>.' },
-  agents: { type: 'string', placeholder: '<dir>', env: 'ROOMRUNNER_AGENTS', description: 'Folder the agents are loaded from.', defaultText: 'agents' },
-  identity: { type: 'string', placeholder: '<name>', env: 'ROOMRUNNER_IDENTITY', description: 'Participant name to join as.', defaultText: 'roomrunner' },
-  'api-key': { type: 'string', placeholder: '<ma-…>', env: 'MESHAGENT_API_KEY', description: 'API key that signs the participant token.' },
-  secret: { type: 'string', placeholder: '<secret>', env: 'MESHAGENT_SECRET', description: 'Token secret when no API key is given.' },
-  'project-id': { type: 'string', placeholder: '<id>', env: 'MESHAGENT_PROJECT_ID', description: 'Project id (from the API key when one is given).' },
-  'log-level': { type: 'string', placeholder: '<level>', env: 'LOG_LEVEL', description: 'pino log level.', defaultText: 'info' },
+  ...settingFlags(['api-url', 'agents', 'identity', 'api-key', 'secret', 'project-id', 'log-level'], {
+    'api-url': 'Platform base URL; the room is <url>/rooms/<name>.',
+    identity: 'Participant name to join as.',
+    'api-key': 'API key that signs the participant token.',
+    'project-id': 'Project id.',
+  }),
 } as const satisfies FlagSpecs;
 
 export const command: Command = {

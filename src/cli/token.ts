@@ -23,7 +23,7 @@ import {
   type ParticipantRole,
 } from '../auth/token.js';
 import { choiceFlag, formatHelp, integerFlag, parseFlags, reportFailure, UsageError, type FlagSpecs } from './args.js';
-import { configFromFlags } from './config-flags.js';
+import { configFromFlags, settingFlags } from './config-flags.js';
 import type { Command } from './main.js';
 
 /** `--api` presets: the grant each one writes (`none` leaves the `api` grant out). */
@@ -40,11 +40,11 @@ type ApiPreset = keyof typeof API_PRESETS;
 export const API_KEY_FORMAT =
   'expected ma-<key id>-<project id>-<secret>, where each id is a UUID as 22 base64url characters (`-` written as `.`); `roomrunner token api-key --secret <s>` makes one';
 
-const SECRET_FLAGS = {
-  'api-key': { type: 'string', placeholder: '<ma-…>', env: 'MESHAGENT_API_KEY', description: 'API key that signs the token (wins over --secret).' },
-  secret: { type: 'string', placeholder: '<secret>', env: 'MESHAGENT_SECRET', description: "Signing secret (the emulator's --secret)." },
-  'project-id': { type: 'string', placeholder: '<id>', env: 'MESHAGENT_PROJECT_ID', description: 'Project id, written as `sub`.' },
-} as const satisfies FlagSpecs;
+const SECRET_FLAGS = settingFlags(['api-key', 'secret', 'project-id'], {
+  'api-key': 'API key that signs the token (wins over --secret).',
+  secret: "Signing secret (the emulator's --secret).",
+  'project-id': 'Project id, written as `sub`.',
+});
 
 const TOKEN_FLAGS = {
   room: { type: 'string', placeholder: '<name>', description: 'Room the token is valid for (required).' },
@@ -63,11 +63,10 @@ const TOKEN_FLAGS = {
 const KEY_FLAGS = {
   secret: SECRET_FLAGS.secret,
   'key-id': { type: 'string', placeholder: '<uuid>', description: 'Key id.', defaultText: 'a random UUID' },
+  // The key's own project id: made up when not given, so its default differs from the setting's.
   'project-id': {
-    type: 'string',
+    ...settingFlags(['project-id'], { 'project-id': 'Project id (a UUID in an API key).' })['project-id'],
     placeholder: '<uuid>',
-    env: 'MESHAGENT_PROJECT_ID',
-    description: 'Project id (a UUID in an API key).',
     defaultText: 'a random UUID',
   },
 } as const satisfies FlagSpecs;
