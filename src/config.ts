@@ -456,7 +456,7 @@ export function plainText(markdown: string): string {
 }
 
 /** The HTTP server's timeouts and connection bounds, taken from a config (see src/http/server-limits.ts). */
-export function httpLimits(config: Config): HttpServerLimits {
+export function httpLimits(config: Pick<Config, keyof HttpServerLimits>): HttpServerLimits {
   const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, keepAliveTimeoutMs, maxRequestsPerSocket, maxConnections } = config;
   return { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, keepAliveTimeoutMs, maxRequestsPerSocket, maxConnections };
 }

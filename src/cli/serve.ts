@@ -5,9 +5,9 @@
  */
 import { discoverAgents } from '../agents/discover.js';
 import { createLogger } from '../logger.js';
-import { RemoteTaskRunnerServer } from '../orchestrator/runner-server.js';
 import { openStore } from '../store/open-store.js';
-import { assertWebhookSecret } from '../server/webhook-server.js';
+import { assertWebhookSecret } from '../server/receiver.js';
+import { createRoomrunner } from '../roomrunner.js';
 import { formatHelp, parseFlags, reportFailure } from './args.js';
 import { ALL_SETTING_FLAGS, configFromFlags, settingFlags } from './config-flags.js';
 import type { Command } from './main.js';
@@ -37,15 +37,15 @@ export const command: Command = {
         log: logger,
       });
       try {
-        const server = new RemoteTaskRunnerServer({ agents, store, config, logger });
-        const address = await server.start();
+        const roomrunner = createRoomrunner(config, { agents, store, logger });
+        const address = await roomrunner.start();
         logger.info(
           { url: address.url, agents: agents.map((a) => a.name), store: config.databaseUrl ? 'postgresql' : `${store.engine}:${config.dataDir}` },
           'roomrunner serving',
         );
         const signal = await waitForSignal();
         logger.info({ signal }, 'draining');
-        await server.close();
+        await roomrunner.close();
       } finally {
         await store.close();
       }

@@ -1,61 +1,26 @@
 /**
- * RemoteTaskRunnerServer: the orchestrator. A {@link WebhookServer} whose hooks attach the agents to every room
- * that starts and detach them when it ends, with reconciliation against the platform so a lost webhook or a
- * restart heals by itself, a hard cap on rooms, a bounded graceful drain, and GET /status.
+ * RemoteTaskRunnerServer: the orchestrator as a subclassable server, shaped like MeshAgent's Python
+ * `RemoteTaskRunnerServer`. A thin facade (docs/architecture.md §Composition): a {@link WebhookServer} (the
+ * receiving side) whose hooks run an {@link Orchestrator} (the room side), so a subclass can still override
+ * `onRoomStarted` and friends and call `super`.
  *
  *   const server = new RemoteTaskRunnerServer({ agents: [adder] });
  *   await server.run();   // until SIGINT/SIGTERM, then drain
  *
- * Idempotent in every order, from room state rather than from the ledger (MeshAgent's signing scheme has no
- * timestamp or delivery id, docs/protocol.md §A.4, so its body-digest dedupe only absorbs retries): duplicate starts attach once (the room is reserved
- * synchronously); a start after the room's end is a new session; an end that arrives before its start leaves a
- * tombstone so the late start is ignored (per session id when the platform sends one, else within
- * `tombstoneWindowMs`); the end of an earlier session than the running one is ignored.
- *
- * One code path on every store (each implements the coordinator contract, docs/coordination.md; MemoryStore
- * coordinates the replicas of one process): `room.started` records the room as pending and wakes every
- * replica; replicas claim rooms up to their cap, hold them under a lease renewed by one heartbeat per replica,
- * leave rooms they no longer own (fencing), and hand them over on drain. See ./coordination.ts. `room.call`
- * attachments stay per receiving replica (the token in the payload is for this call), not coordinated.
+ * `createRoomrunner` (src/roomrunner.ts) composes the same two parts without the facade.
  */
 import type { FastifyInstance } from 'fastify';
-import { loadConfig, tokenEnv, type Config } from '../config.js';
-import { RoomrunnerError } from '../errors.js';
-import { requireBearerToken } from '../http/app.js';
-import { mintParticipantToken, resolveTokenSecret } from '../auth/token.js';
-import { roomUrl } from '../room/url.js';
 import type { Toolkit } from '../agents/define-agent.js';
-import { checkUniqueNames } from '../agents/discover.js';
+import type { ReadinessCheck } from '../http/app.js';
+import type { RoomConnectionOptions } from '../room/connection.js';
+import type { EmulatorDeliveryView } from '../dashboard/plugin.js';
 import { WebhookServer, type HookContext, type ServerAddress, type WebhookServerOptions } from '../server/webhook-server.js';
 import type { CallEvent, RoomEndedEvent, RoomStartedEvent } from '../webhooks/events.js';
 import type { Handoff } from '../webhooks/handoff.js';
-import { buildServiceDescriptor, registerServiceDescriptor } from '../service/descriptor.js';
-import { assertMcpToken, MCP_PATH, registerMcpRoutes } from '../mcp/mcp-route.js';
-import { RoomAttachments, type AttachRequest, type AttachTrigger, type RetryOptions } from './attachments.js';
-import { agentsForCall } from './call-agents.js';
-import { defaultReplicaId, isCoordinator, type CoordinatedStore } from '../store/coordinated-store.js';
-import { retryWhileStoreDown } from '../store/retry.js';
-import { RoomCoordination } from './coordination.js';
-import { PlatformClient } from './platform.js';
-import { reconcileCoordinated } from './reconcile.js';
-import { registerRoomAdminRoutes, type AdminRoom } from './admin-rooms.js';
-import { registerDashboard, type EmulatorDeliveryView } from '../dashboard/plugin.js';
-import { parseEvent, RoomEndedEvent as RoomEnded, RoomStartedEvent as RoomStarted } from '../webhooks/events.js';
-import { RoomUrlPolicy } from './room-url-policy.js';
-import type { RoomConnectionOptions } from '../room/connection.js';
+import type { RetryOptions } from './attachments.js';
+import { Orchestrator, type ReceivingSide } from './orchestrator.js';
 
-/** A room.started within this long after its room.ended (same room, no session id to compare) is ignored. */
-export const DEFAULT_TOMBSTONE_WINDOW_MS = 5_000;
-/** Session ids remembered as ended, to ignore their late starts. */
-const ENDED_SESSIONS_KEPT = 10_000;
-/** Room URLs and triggers of rooms heard of here, remembered for when this replica claims the room. */
-const ROOMS_HEARD_KEPT = 10_000;
-
-/** What this replica heard of a room it made pending: where to dial, and why (shown on status pages). */
-interface HeardRoom {
-  readonly url: string | undefined;
-  readonly trigger: AttachTrigger;
-}
+export { DEFAULT_TOMBSTONE_WINDOW_MS } from './orchestrator.js';
 
 export interface RemoteTaskRunnerServerOptions extends WebhookServerOptions {
   /** The agents (toolkits) to host in every room. */
@@ -84,331 +49,93 @@ export interface RemoteTaskRunnerServerOptions extends WebhookServerOptions {
   readonly adminToken?: string;
   readonly retry?: RetryOptions;
   readonly connection?: Partial<Omit<RoomConnectionOptions, 'url' | 'token' | 'onReady'>>;
-  /** Coordinated mode: this replica's id (default ROOMRUNNER_REPLICA_ID, else see `defaultReplicaId`). */
+  /** This replica's id (default ROOMRUNNER_REPLICA_ID, else see `defaultReplicaId`). */
   readonly replicaId?: string;
-  /** Coordinated mode: ownership lease (default ROOMRUNNER_LEASE_MS or 10 s). */
+  /** Ownership lease (default ROOMRUNNER_LEASE_MS or 10 s). */
   readonly leaseMs?: number;
-  /** Coordinated mode: heartbeat period (default a quarter of the lease, at most 2.5 s). */
+  /** Heartbeat period (default a quarter of the lease, at most 2.5 s). */
   readonly heartbeatIntervalMs?: number;
-  /** Coordinated mode: a room whose attach fails this many times in a row here is released to a peer (default 2). */
+  /** A room whose attach fails this many times in a row here is released to a peer (default 2). */
   readonly maxAttachFailures?: number;
   /** The dashboard's extras: the emulator's delivery log (roomrunner dev). */
   readonly dashboard?: { readonly emulatorDeliveries?: () => readonly EmulatorDeliveryView[] };
 }
 
 export class RemoteTaskRunnerServer extends WebhookServer {
-  readonly attachments: RoomAttachments;
-  readonly #config: Config;
-  readonly #options: RemoteTaskRunnerServerOptions;
-  readonly #apiUrl: string;
-  readonly #identity: string;
-  readonly #roomUrlPolicy: RoomUrlPolicy;
-  readonly #platform: PlatformClient | undefined;
-  readonly #reconcileIntervalMs: number;
-  readonly #tombstoneWindowMs: number;
-  readonly #endedSessions = new Set<string>();
-  readonly #heard = new Map<string, HeardRoom>();
-  readonly #coordination: RoomCoordination;
-  #drainOnce: Promise<void> | undefined;
-  #starting: Promise<ServerAddress> | undefined;
-  #closed = false;
-  #reconcileTimer: NodeJS.Timeout | undefined;
-  #reconciling: Promise<void> | undefined;
-  #lastReconcileError: string | null = null;
-  #lastReconcileAt: string | null = null;
-  #routesAdded = false;
+  /** The room side this server's hooks run. */
+  readonly orchestrator: Orchestrator;
+  readonly #side: ReceivingSide;
 
   constructor(options: RemoteTaskRunnerServerOptions) {
-    const config = options.config ?? loadConfig();
-    const platformCheck = { name: 'platform', check: () => this.#platformReady() };
-    const leaseCheck = { name: 'replica lease', check: () => this.#coordination?.check() };
-    // One id for the ledger (crash recovery) and the coordination (room ownership).
-    const replicaId = options.replicaId ?? config.replicaId ?? defaultReplicaId((options.store as { engine?: string } | undefined)?.engine);
-    const joinsCheck = { name: 'room joins', check: () => this.attachments.checkJoins() };
-    super({ ...options, config, replicaId, readinessChecks: [...(options.readinessChecks ?? []), platformCheck, leaseCheck, joinsCheck] });
-    if (!options.agents || options.agents.length === 0) {
-      throw new RoomrunnerError(
-        'RR_AGENT_DEFINITION_INVALID',
-        'RemoteTaskRunnerServer needs at least one agent: pass { agents: [...] } or put agents in the agents folder',
-      );
-    }
-    checkUniqueNames(options.agents.map((toolkit, i) => ({ toolkit, file: 'options.agents', exportName: `[${i}]` })));
-    if (config.mcp) assertMcpToken(config.mcpToken, options.insecure ?? config.insecure);
-    this.#config = config;
-    this.#options = options;
-    this.#apiUrl = options.apiUrl ?? config.apiUrl;
-    this.#identity = options.identity ?? config.identity;
-    this.#reconcileIntervalMs = options.reconcileIntervalMs ?? config.reconcileIntervalMs;
-    this.#tombstoneWindowMs = options.tombstoneWindowMs ?? DEFAULT_TOMBSTONE_WINDOW_MS;
-    this.#roomUrlPolicy = new RoomUrlPolicy({ apiUrl: this.#apiUrl, roomHosts: options.roomHosts ?? config.roomHosts });
-    const secret = resolveTokenSecret(tokenEnv(config));
-    const identity = this.#identity;
-    // Every mint (one per connection attempt, so a reconnect gets a fresh one) expires: a token that leaks
-    // stops opening the room.
-    const expiresInSeconds = (options.tokenTtlMs ?? config.tokenTtlMs) / 1000;
-    const agents = options.agents;
-    this.attachments = new RoomAttachments({
-      toolkits: agents,
-      select: options.selectAgents ?? ((_room, args) => agentsForCall(agents, args)),
-      mintToken: (room) => mintParticipantToken({ ...secret, name: identity, room, role: 'agent', expiresInSeconds }),
-      maxRooms: options.maxRooms ?? config.maxRooms,
+    super(options);
+    this.orchestrator = new Orchestrator(this.config, {
+      agents: options.agents,
+      ...(options.selectAgents === undefined ? {} : { selectAgents: options.selectAgents }),
+      store: this.store,
+      logger: this.logger,
+      metrics: this.metrics,
+      replicaId: this.replica,
+      webhookPath: this.path,
       ...(options.maxConcurrentJoins === undefined ? {} : { maxConcurrentJoins: options.maxConcurrentJoins }),
-      logger: this.logger,
-      metrics: this.metrics,
-      retry: { attemptTimeoutMs: config.joinAttemptTimeoutMs, ...options.retry },
-      connection: { ...options.connection, backoff: { resetAfterMs: config.reconnectResetMs, ...options.connection?.backoff } },
-      onLost: (room, reason) => this.#coordination?.onLost(room, reason),
-    });
-    const store = this.store;
-    if (!isCoordinator(store)) {
-      throw new RoomrunnerError(
-        'RR_CONFIG_INVALID',
-        'RemoteTaskRunnerServer needs a store that coordinates rooms (the Coordinator methods of MemoryStore, PgliteStore, PostgresStore); this one has only the ledger',
-      );
-    }
-    this.#coordination = new RoomCoordination({
-      store,
-      attachments: this.attachments,
-      replicaId,
-      leaseMs: options.leaseMs ?? config.leaseMs,
-      ...((options.heartbeatIntervalMs ?? config.heartbeatIntervalMs) === undefined
-        ? {}
-        : { heartbeatIntervalMs: options.heartbeatIntervalMs ?? config.heartbeatIntervalMs }),
+      ...(options.tombstoneWindowMs === undefined ? {} : { tombstoneWindowMs: options.tombstoneWindowMs }),
+      ...(options.retry === undefined ? {} : { retry: options.retry }),
+      ...(options.connection === undefined ? {} : { connection: options.connection }),
       ...(options.maxAttachFailures === undefined ? {} : { maxAttachFailures: options.maxAttachFailures }),
-      roomUrl: (room) => this.#heard.get(room)?.url ?? roomUrl(this.#apiUrl, room),
-      triggerOf: (room) => this.#heard.get(room)?.trigger,
-      logger: this.logger,
-      metrics: this.metrics,
+      ...(options.dashboard === undefined ? {} : { dashboard: options.dashboard }),
+      callAnswered: (room, event, context) => this.callAnswered(room, event, context),
     });
-    const projectId = secret.projectId;
-    this.#platform =
-      projectId === undefined
-        ? undefined
-        : new PlatformClient({
-            apiUrl: this.#apiUrl,
-            projectId,
-            // The platform takes the API key itself; with a bare secret, a token signed with it (the emulator accepts both).
-            bearer: () => config.apiKey ?? mintParticipantToken({ ...secret, name: identity, room: '*', role: 'agent', expiresInSeconds }),
-          });
+    this.#side = { start: () => super.start(), drain: () => super.drain(), close: () => super.close() };
+  }
+
+  /** The orchestrator's room state machines. */
+  get attachments(): Orchestrator['attachments'] {
+    return this.orchestrator.attachments;
   }
 
   /** This replica's id: in the ledger (crash recovery) and in the store's room ownership. */
   get replicaId(): string {
-    return this.#coordination.replicaId;
+    return this.orchestrator.replicaId;
   }
 
-  /** The store, with the coordinator methods every RemoteTaskRunnerServer store has. */
-  get #rooms(): CoordinatedStore {
-    return this.store as CoordinatedStore;
+  /** The receiving side's checks, then the orchestrator's: the platform, the replica lease, room joins. */
+  protected override readinessChecks(): readonly ReadinessCheck[] {
+    return [...super.readinessChecks(), ...this.orchestrator.readinessChecks];
   }
 
-  // --- hooks ---
-
-  override async onRoomStarted(event: RoomStartedEvent, context: HookContext): Promise<void> {
-    this.#refuseForeignRoomUrl(event);
-    if (event.sessionId && this.#endedSessions.has(event.sessionId)) {
-      context.log.info({ session: event.sessionId }, 'ignored a late room.started: its session already ended');
-      return;
-    }
-    await this.#startPending(event, 'room.started', context);
+  /** GET /status, the admin room routes, the dashboard, MCP and the service descriptor. */
+  protected override registerRoutes(app: FastifyInstance): void {
+    super.registerRoutes(app);
+    this.orchestrator.registerRoutes(app);
   }
 
-  override async onRoomEnded(event: RoomEndedEvent, context: HookContext): Promise<void> {
-    const room = event.roomName;
-    if (event.sessionId) this.#rememberEnded(event.sessionId);
-    const at = new Date();
-    // Idempotent by room state: the end of an earlier session, after the room started again, leaves it alone.
-    const ended = await retryWhileStoreDown(() => this.#rooms.markRoomEnded(room, at, event.sessionId ?? null), {
-      signal: context.signal,
-      log: context.log,
-    });
-    if (!ended) {
-      context.log.info({ session: event.sessionId }, 'ignored a late room.ended: the room runs another session now');
-      return;
-    }
-    this.#heard.delete(room);
-    // The tombstone cleared the owner (whichever replica it is) and notified it: it leaves on its next sync.
-    const held = await this.#coordination.roomEnded(room, 'room ended');
-    context.log.info({ held }, held ? 'room ended: detached' : 'room ended: tombstone left');
+  // --- hooks: the orchestrator's, overridable ---
+
+  override onRoomStarted(event: RoomStartedEvent, context: HookContext): Promise<void> {
+    return this.orchestrator.roomStarted(event, context);
+  }
+
+  override onRoomEnded(event: RoomEndedEvent, context: HookContext): Promise<void> {
+    return this.orchestrator.roomEnded(event, context);
   }
 
   /**
    * `room.call`: join with the token in the payload (§A.6); `arguments.agents` may name the agents to host.
    * @throws RoomrunnerError `RR_CALL_AGENTS_UNKNOWN` (the delivery is recorded failed) for a name not hosted here.
    */
-  override async onCall(event: CallEvent, context: HookContext): Promise<void> {
-    this.#refuseForeignRoomUrl(event);
-    // Refused here, before anything is reserved, so the failure is the delivery's outcome.
-    if (this.#options.selectAgents === undefined) agentsForCall(this.#options.agents, event.arguments);
-    this.#attach(
-      { room: event.roomName, url: event.roomUrl, trigger: 'room.call', token: event.token, arguments: event.arguments, sessionId: event.sessionId ?? null },
-      context,
-    );
+  override onCall(event: CallEvent, context: HookContext): Promise<void> {
+    return this.orchestrator.call(event, context);
   }
 
-  /**
-   * A websocket handoff of `room.call` (docs/protocol.md §A.3): attach the agents (all, or those
-   * `arguments.agents` names) over the platform's socket, idempotently like any attach, then run
-   * `onCallAnswered`. A handoff for a room already held, or over the cap, or while draining closes the socket.
-   */
-  protected override async acceptHandoff(handoff: Handoff, context: HookContext): Promise<void> {
-    const { event } = handoff;
-    const room = event.roomName;
-    const result = this.attachments.attach({
-      room,
-      url: event.roomUrl,
-      trigger: 'room.call',
-      token: event.token,
-      arguments: event.arguments,
-      sessionId: event.sessionId ?? null,
-      dial: handoff.dial,
-    });
-    context.log.info({ trigger: 'room.call', result, handoff: true }, result === 'attaching' ? 'attaching agents' : `not attaching: ${result}`);
-    if (result !== 'attaching') {
-      // 1013 "try again later" where a later handoff may succeed; 1000 where it would change nothing.
-      const retryLater = result === 'full' || result === 'draining' || result === 'duplicate';
-      handoff.socket.close(retryLater ? 1013 : 1000, `not attaching: ${result}`);
-      return;
-    }
-    await this.attachments.settled(room);
-    const joined = this.attachments.joined(room);
-    if (joined) await this.callAnswered(joined.client, event, context);
+  /** A websocket handoff of `room.call` (docs/protocol.md §A.3): the agents attach over the platform's socket. */
+  protected override acceptHandoff(handoff: Handoff, context: HookContext): Promise<void> {
+    return this.orchestrator.handoff(handoff, context);
   }
 
-  // --- lifecycle ---
-
-  override buildApp(): FastifyInstance {
-    const app = super.buildApp();
-    if (!this.#routesAdded) {
-      this.#routesAdded = true;
-      const guard = requireBearerToken(this.#options.adminToken ?? this.#config.adminToken);
-      app.get('/status', { preHandler: guard }, async () => ({
-        identity: this.#identity,
-        replica: this.#coordination.status(),
-        accepting: this.attachments.accepting,
-        rooms: this.attachments.size,
-        maxRooms: this.attachments.maxRooms,
-        reconcile: { lastAt: this.#lastReconcileAt, lastError: this.#lastReconcileError, enabled: this.#platform !== undefined },
-        attachments: this.attachments.status(),
-      }));
-      const adminToken = this.#options.adminToken ?? this.#config.adminToken;
-      registerRoomAdminRoutes(app, {
-        adminToken,
-        list: () => this.#listRooms(),
-        attach: (room) => this.#adminAttach(room),
-        detach: (room) => this.#adminDetach(room),
-        replicas: () => this.#rooms.listReplicas(),
-      });
-      registerDashboard(app, {
-        adminToken,
-        histograms: { ack: this.metrics.webhookAckSeconds, attach: this.metrics.roomAttachSeconds },
-        ...(this.#options.dashboard?.emulatorDeliveries ? { emulatorDeliveries: this.#options.dashboard.emulatorDeliveries } : {}),
-      });
-      if (this.#config.mcp) {
-        registerMcpRoutes(app, {
-          agents: this.#options.agents,
-          token: this.#config.mcpToken,
-          logger: this.logger,
-          name: this.#config.serviceName,
-          bodyLimitBytes: this.#options.bodyLimitBytes ?? this.#config.bodyLimitBytes,
-        });
-      }
-      registerServiceDescriptor(
-        app,
-        buildServiceDescriptor({
-          name: this.#config.serviceName,
-          description: 'roomrunner: typed agents in every room',
-          paths: [this.path],
-          identity: this.#identity,
-          api: this.#config.apiScope,
-          agents: this.#options.agents,
-          ...(this.#config.mcp ? { mcpPath: MCP_PATH } : {}),
-          ...(this.#config.publicUrl === undefined ? {} : { externalUrl: this.#config.publicUrl }),
-        }),
-      );
-    }
-    return app;
-  }
-
-  /** Every replica's live rooms as the store records them, with what this replica knows of those it holds. */
-  async #listRooms(): Promise<AdminRoom[]> {
-    const here = this.#coordination.replicaId;
-    const rooms = new Map<string, AdminRoom>();
-    for (const row of await this.#rooms.activeRooms()) {
-      rooms.set(row.room, {
-        room: row.room,
-        state: row.status,
-        trigger: this.#heard.get(row.room)?.trigger ?? null,
-        owner: row.owner,
-        epoch: row.epoch,
-        attempts: row.attempts,
-        lastError: row.lastError,
-        since: (row.startedAt ?? row.updatedAt).toISOString(),
-        sessionId: row.sessionId,
-        agents: [],
-        participantId: null,
-      });
-    }
-    for (const local of this.attachments.status()) {
-      const row = rooms.get(local.room);
-      rooms.set(local.room, {
-        room: local.room,
-        state: local.state,
-        trigger: local.trigger,
-        owner: here,
-        epoch: row?.epoch ?? null,
-        attempts: Math.max(local.attempts, row?.attempts ?? 0),
-        lastError: local.lastError ?? row?.lastError ?? null,
-        since: local.since,
-        sessionId: local.sessionId,
-        agents: local.agents,
-        participantId: local.participantId,
-      });
-    }
-    return [...rooms.values()];
-  }
-
-  /** Explicit dispatch: the room starts now, whatever tombstone an earlier session left. */
-  async #adminAttach(room: string): Promise<string> {
-    await this.store.clearRoom(room);
-    const started = parseEvent({ event: 'room.started', data: { room_name: room } });
-    if (started instanceof RoomStarted) await this.#startPending(started, 'manual', this.#adminContext(room));
-    return 'pending';
-  }
-
-  /** Explicit detach: as if room.ended arrived (a tombstone stays, so a late start of that session is ignored). */
-  async #adminDetach(room: string): Promise<string> {
-    const known = this.attachments.has(room) || (await this.#rooms.roomState(room)) !== undefined;
-    if (!known) throw new RoomrunnerError('RR_ADMIN_ROOM_NOT_FOUND', `no room ${JSON.stringify(room)} is held or known here`);
-    const ended = parseEvent({ event: 'room.ended', data: { room_name: room } });
-    if (ended instanceof RoomEnded) await this.onRoomEnded(ended, this.#adminContext(room));
-    return 'detached';
-  }
-
-  #adminContext(room: string): HookContext {
-    return { deliveryKey: `admin:${room}`, log: this.logger.child({ room, admin: true }), signal: AbortSignal.timeout(30_000) };
-  }
+  // --- lifecycle: the orchestrator sequences both sides ---
 
   /** Starts the coordination (lease, subscription, claims), listens, then reconciles. Calling it again returns the same promise. */
   override start(): Promise<ServerAddress> {
-    if (this.#closed) return super.start(); // rejects: closed
-    this.#starting ??= this.#start();
-    return this.#starting;
-  }
-
-  async #start(): Promise<ServerAddress> {
-    await this.#coordination.start();
-    const address = await super.start();
-    if (this.#platform) {
-      void this.reconcile();
-      if (this.#reconcileIntervalMs > 0) {
-        this.#reconcileTimer = setInterval(() => void this.reconcile(), this.#reconcileIntervalMs);
-        this.#reconcileTimer.unref();
-      }
-    } else {
-      this.logger.warn('reconciliation is off: set MESHAGENT_PROJECT_ID or an MESHAGENT_API_KEY so roomrunner can list active rooms');
-    }
-    return address;
+    return this.orchestrator.start(this.#side);
   }
 
   /**
@@ -416,30 +143,11 @@ export class RemoteTaskRunnerServer extends WebhookServer {
    * within the drain bound, toolkits unregistered, sockets closed with 1000.
    */
   override drain(): Promise<void> {
-    this.#drainOnce ??= this.#drain();
-    return this.#drainOnce;
+    return this.orchestrator.drain(this.#side);
   }
 
-  async #drain(): Promise<void> {
-    if (this.#reconcileTimer) clearInterval(this.#reconcileTimer);
-    const drainTimeoutMs = this.#options.drainTimeoutMs ?? this.#config.drainTimeoutMs;
-    // Hand rooms to peers first (each released as soon as our agents are unregistered from it).
-    const handOff = this.#coordination.handOff(drainTimeoutMs);
-    this.attachments.stopAccepting();
-    await Promise.all([
-      super.drain(),
-      (async () => {
-        await handOff;
-        await this.attachments.detachAll('roomrunner is shutting down', drainTimeoutMs);
-      })(),
-    ]);
-  }
-
-  override async close(): Promise<void> {
-    this.#closed = true;
-    await this.drain();
-    await this.#coordination.close();
-    await super.close();
+  override close(): Promise<void> {
+    return this.orchestrator.close(this.#side);
   }
 
   /**
@@ -447,88 +155,6 @@ export class RemoteTaskRunnerServer extends WebhookServer {
    * start-up and every `reconcileIntervalMs`; concurrent calls share one run.
    */
   reconcile(): Promise<void> {
-    this.#reconciling ??= this.#reconcileOnce().finally(() => (this.#reconciling = undefined));
-    return this.#reconciling;
-  }
-
-  async #reconcileOnce(): Promise<void> {
-    if (!this.#platform || !this.attachments.accepting) return;
-    try {
-      const fetchedAt = Date.now();
-      const active = await this.#platform.activeRooms();
-      this.#lastReconcileError = null;
-      this.#lastReconcileAt = new Date().toISOString();
-      const { started } = await reconcileCoordinated({
-        store: this.#rooms,
-        active,
-        fetchedAt,
-        tombstoneWindowMs: this.#tombstoneWindowMs,
-        endedSessions: this.#endedSessions,
-        graceMs: Math.max(this.#tombstoneWindowMs, this.#coordination.leaseMs),
-        logger: this.logger,
-      });
-      const urls = new Map(active.map((a) => [a.room, a.roomUrl]));
-      for (const room of started) this.#rememberHeard(room, { url: urls.get(room) ?? undefined, trigger: 'reconcile' });
-      this.#coordination.wake();
-    } catch (error) {
-      this.#lastReconcileError = error instanceof Error ? error.message : String(error);
-      this.logger.warn({ err: this.#lastReconcileError }, 'reconcile failed');
-    }
-  }
-
-  /**
-   * room.started (or an explicit attach): record the room as pending (peers are notified), then claim. The store
-   * keeps the tombstone: a start of the session that ended is late, so is one inside the window when there is
-   * no session id to tell them apart.
-   */
-  async #startPending(event: RoomStartedEvent, trigger: AttachTrigger, context: HookContext): Promise<void> {
-    const room = event.roomName;
-    const at = new Date();
-    const tombstoneWindowMs = trigger === 'manual' ? 0 : this.#tombstoneWindowMs;
-    const fresh = await retryWhileStoreDown(() => this.#rooms.markRoomStarted(room, at, tombstoneWindowMs, event.sessionId ?? null), {
-      signal: context.signal,
-      log: context.log,
-    });
-    if (!fresh) {
-      context.log.info('ignored a late room.started: the room ended moments ago, or its session did');
-      return;
-    }
-    this.#rememberHeard(room, { url: event.roomUrl, trigger });
-    context.log.info('room pending: claiming');
-    this.#coordination.wake();
-  }
-
-  #rememberHeard(room: string, heard: HeardRoom): void {
-    this.#heard.delete(room);
-    this.#heard.set(room, heard);
-    if (this.#heard.size > ROOMS_HEARD_KEPT) {
-      const oldest = this.#heard.keys().next().value;
-      if (oldest !== undefined) this.#heard.delete(oldest);
-    }
-  }
-
-  /**
-   * The one gate between a delivery's `room_url` and a dial: throws RR_ROOM_URL_REFUSED (see ./room-url-policy.ts),
-   * so the hook fails with that reason logged and recorded as the delivery's outcome, before any token is minted.
-   */
-  #refuseForeignRoomUrl(event: { readonly roomName: string; readonly roomUrl: string | undefined }): void {
-    if (event.roomUrl !== undefined) this.#roomUrlPolicy.check(event.roomUrl, event.roomName);
-  }
-
-  #attach(request: AttachRequest, context: HookContext): void {
-    const result = this.attachments.attach(request);
-    context.log.info({ trigger: request.trigger, result }, result === 'attaching' ? 'attaching agents' : `not attaching: ${result}`);
-  }
-
-  #platformReady(): void {
-    if (this.#lastReconcileError !== null) throw new Error(`platform unreachable: ${this.#lastReconcileError}`);
-  }
-
-  #rememberEnded(sessionId: string): void {
-    this.#endedSessions.add(sessionId);
-    if (this.#endedSessions.size > ENDED_SESSIONS_KEPT) {
-      const oldest = this.#endedSessions.values().next().value;
-      if (oldest !== undefined) this.#endedSessions.delete(oldest);
-    }
+    return this.orchestrator.reconcile();
   }
 }

@@ -16,38 +16,23 @@
  * plus waiting for SIGINT/SIGTERM (or an AbortSignal), then `close()`, so it resolves when the server has
  * stopped, as Python's `run()` does.
  */
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { httpLimits, loadConfig, type Config } from '../config.js';
-import { RoomrunnerError } from '../errors.js';
+import { loadConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
-import { registerAdminRoutes } from '../http/admin.js';
-import { buildApp, type ReadinessCheck } from '../http/app.js';
-import type { HttpServerLimits } from '../http/server-limits.js';
+import type { ReadinessCheck } from '../http/app.js';
 import { Metrics } from '../http/metrics.js';
 import { RoomConnection } from '../room/connection.js';
 import { RoomClient } from '../room/room-client.js';
 import { defaultReplicaId } from '../store/coordinated-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
-import { InFlight } from '../util/in-flight.js';
 import { CallEvent, OtherEvent, RoomEndedEvent, RoomStartedEvent, type WebhookEvent } from '../webhooks/events.js';
-import { listenForHandoffs, type Handoff } from '../webhooks/handoff.js';
-import { DEFAULT_WEBHOOK_PATH, webhookPlugin, type DeliveryInfo, type HookOutcome } from '../webhooks/plugin.js';
-import { parseWebhookBody, WebhookVerifier } from '../webhooks/receive.js';
-import { PendingRedispatcher } from '../webhooks/redispatch.js';
-import { runDelivery } from '../webhooks/run-delivery.js';
+import type { Handoff } from '../webhooks/handoff.js';
+import type { HookOutcome } from '../webhooks/plugin.js';
 import type { SignatureScheme } from '../webhooks/signatures/index.js';
+import { WebhookReceiver, type HookContext, type ServerAddress } from './receiver.js';
 
-/** What a hook gets besides its event. */
-export interface HookContext {
-  /** The ledger key of this delivery (dedupe key). */
-  readonly deliveryKey: string;
-  /** A logger carrying the delivery key, event and room. */
-  readonly log: Logger;
-  /** Aborted when the server closes and the drain bound has passed: stop work then. */
-  readonly signal: AbortSignal;
-}
+export { assertWebhookSecret, PRUNE_INTERVAL_MS, type HookContext, type ServerAddress } from './receiver.js';
 
 /** A hook passed as an option; it wins over the method of the same name. */
 export type WebhookHook<E> = (event: E, context: HookContext) => unknown;
@@ -112,14 +97,6 @@ export interface WebhookServerOptions {
   readonly now?: () => number;
 }
 
-/** Where the server listens. */
-export interface ServerAddress {
-  readonly host: string;
-  readonly port: number;
-  /** `http://<host>:<port>` */
-  readonly url: string;
-}
-
 export interface RunOptions {
   /** Stop (and resolve) when this aborts, besides SIGINT/SIGTERM. */
   readonly signal?: AbortSignal;
@@ -127,23 +104,47 @@ export interface RunOptions {
   readonly handleSignals?: boolean;
 }
 
-type Phase = 'new' | 'starting' | 'listening' | 'draining' | 'closed';
 type HookName = 'onRoomStarted' | 'onRoomEnded' | 'onCall' | 'onEvent';
 
-/**
- * Refuse to run without a webhook secret unless `insecure` (§A.5: verification is on by default).
- * @throws RoomrunnerError `RR_CONFIG_NO_WEBHOOK_SECRET` naming the env var, the flag and the option.
- */
-export function assertWebhookSecret(secrets: readonly string[], insecure: boolean): void {
-  if (secrets.some((secret) => secret !== '') || insecure) return;
-  throw new RoomrunnerError(
-    'RR_CONFIG_NO_WEBHOOK_SECRET',
-    'no webhook secret: set MESHAGENT_WEBHOOK_SECRET (or --webhook-secret, or the `secrets` option), or pass --insecure (`insecure: true`) to accept unsigned webhooks during local work',
-  );
-}
+/** The options that set a setting of the configuration, by the setting they set. */
+const OPTION_SETTINGS = {
+  port: 'port',
+  host: 'host',
+  secrets: 'webhookSecrets',
+  schemes: 'signatureSchemes',
+  hmacHeader: 'hmacHeader',
+  insecure: 'insecure',
+  bodyLimitBytes: 'bodyLimitBytes',
+  dedupeWindowMs: 'dedupeWindowMs',
+  ledgerRetentionMs: 'ledgerRetentionMs',
+  redispatchAfterMs: 'redispatchAfterMs',
+  replicaId: 'replicaId',
+  drainTimeoutMs: 'drainTimeoutMs',
+  adminToken: 'adminToken',
+  // RemoteTaskRunnerServer's
+  identity: 'identity',
+  apiUrl: 'apiUrl',
+  roomHosts: 'roomHosts',
+  tokenTtlMs: 'tokenTtlMs',
+  maxRooms: 'maxRooms',
+  reconcileIntervalMs: 'reconcileIntervalMs',
+  leaseMs: 'leaseMs',
+  heartbeatIntervalMs: 'heartbeatIntervalMs',
+} as const satisfies Record<string, keyof Config>;
 
-/** How often old deliveries and tombstones are pruned. */
-export const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+/**
+ * The configuration with the options given on top (options win): what the server and, for
+ * `RemoteTaskRunnerServer`, the orchestrator read. An option that is `undefined` leaves its setting alone.
+ */
+export function configWithOptions(config: Config, options: Readonly<Partial<Record<keyof typeof OPTION_SETTINGS, unknown>>>): Config {
+  const given: Record<string, unknown> = {};
+  for (const [option, key] of Object.entries(OPTION_SETTINGS)) {
+    const value = (options as Record<string, unknown>)[option];
+    if (value !== undefined) given[key] = value;
+  }
+  if (typeof given.webhookSecrets === 'string') given.webhookSecrets = [given.webhookSecrets];
+  return Object.freeze({ ...config, ...given }) as Config;
+}
 
 /** A webhook receiver with overridable hooks. See the module comment for the example. */
 export class WebhookServer {
@@ -151,69 +152,47 @@ export class WebhookServer {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly path: string;
-
+  /** The settings this server runs with: the configuration with the options on top. */
+  protected readonly config: Config;
+  /** The receiving machinery (HTTP app, ledger, handoffs, pruning, redispatch); this class adds the hooks. */
+  protected readonly receiver: WebhookReceiver;
+  /** This process's replica id in the ledger (option, ROOMRUNNER_REPLICA_ID, else {@link defaultReplicaId}). */
+  protected readonly replica: string;
   readonly #options: WebhookServerOptions;
-  readonly #port: number;
-  readonly #host: string;
-  readonly #secrets: readonly string[];
-  readonly #schemes: readonly SignatureScheme[];
-  readonly #hmacHeader: string;
-  readonly #insecure: boolean;
-  readonly #bodyLimitBytes: number;
-  readonly #httpLimits: HttpServerLimits;
-  readonly #dedupeWindowMs: number;
-  readonly #ledgerRetentionMs: number;
-  readonly #redispatchAfterMs: number;
-  readonly #replicaId: string;
-  #redispatcher: PendingRedispatcher | undefined;
-  readonly #drainTimeoutMs: number;
-  readonly #adminToken: string | undefined;
-  #pruneTimer: NodeJS.Timeout | undefined;
-  readonly #ownsStore: boolean;
-  readonly #work = new InFlight();
-  readonly #abort = new AbortController();
-  #phase: Phase = 'new';
-  #app: FastifyInstance | undefined;
-  #address: ServerAddress | undefined;
-  #starting: Promise<ServerAddress> | undefined;
-  #closing: Promise<void> | undefined;
-  #draining: Promise<void> | undefined;
-  #stopRun: (() => void) | undefined;
-  #stopHandoffs: (() => void) | undefined;
   readonly #handoffRooms = new Set<RoomConnection>();
+  #stopRun: (() => void) | undefined;
 
   /**
    * @throws RoomrunnerError `RR_CONFIG_NO_WEBHOOK_SECRET` when there is no secret and `insecure` is not set;
    *   `RR_CONFIG_INVALID` for a bad env var (from `loadConfig`) or an empty `schemes`.
    */
   constructor(options: WebhookServerOptions = {}) {
-    const config = options.config ?? loadConfig();
+    const config = configWithOptions(options.config ?? loadConfig(), options);
     this.#options = options;
-    this.#port = options.port ?? config.port;
-    this.#host = options.host ?? config.host;
-    const secrets = options.secrets ?? config.webhookSecrets;
-    this.#secrets = (typeof secrets === 'string' ? [secrets] : [...secrets]).filter((secret) => secret !== '');
-    this.#schemes = [...(options.schemes ?? config.signatureSchemes)];
-    this.#hmacHeader = options.hmacHeader ?? config.hmacHeader;
-    this.#insecure = options.insecure ?? config.insecure;
-    this.#bodyLimitBytes = options.bodyLimitBytes ?? config.bodyLimitBytes;
-    this.#dedupeWindowMs = options.dedupeWindowMs ?? config.dedupeWindowMs;
-    this.#ledgerRetentionMs = options.ledgerRetentionMs ?? config.ledgerRetentionMs;
-    this.#redispatchAfterMs = options.redispatchAfterMs ?? config.redispatchAfterMs;
-    this.#drainTimeoutMs = options.drainTimeoutMs ?? config.drainTimeoutMs;
-    this.#adminToken = options.adminToken ?? config.adminToken;
-    this.#httpLimits = httpLimits(config);
-    this.path = options.path ?? DEFAULT_WEBHOOK_PATH;
-    assertWebhookSecret(this.#secrets, this.#insecure);
-    if (this.#schemes.length === 0) {
-      throw new RoomrunnerError('RR_CONFIG_INVALID', 'no signature scheme: set ROOMRUNNER_SIGNATURE_SCHEMES / --signature-schemes (or the `schemes` option)');
-    }
+    this.config = config;
     this.logger =
       options.logger ?? createLogger({ level: config.logLevel, name: 'roomrunner', ...(config.logPretty === undefined ? {} : { pretty: config.logPretty }) });
     this.metrics = options.metrics ?? new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
-    this.#ownsStore = options.store === undefined;
     this.store = options.store ?? new MemoryStore(options.now === undefined ? {} : { now: options.now });
-    this.#replicaId = options.replicaId ?? config.replicaId ?? defaultReplicaId((this.store as { engine?: string }).engine);
+    this.replica = config.replicaId ?? defaultReplicaId((this.store as { engine?: string }).engine);
+    this.receiver = new WebhookReceiver(config, {
+      store: this.store,
+      ownsStore: options.store === undefined,
+      logger: this.logger,
+      metrics: this.metrics,
+      replicaId: this.replica,
+      ...(options.path === undefined ? {} : { path: options.path }),
+      ...(options.toleranceSeconds === undefined ? {} : { toleranceSeconds: options.toleranceSeconds }),
+      ...(options.now === undefined ? {} : { now: options.now }),
+      readinessChecks: () => this.readinessChecks(),
+      routes: (app) => this.registerRoutes(app),
+      dispatch: (event, context) => this.#dispatch(event, context),
+      handoff: (handoff, context) => this.acceptHandoff(handoff, context),
+      beforeClose: async () => {
+        await Promise.all([...this.#handoffRooms].map((room) => room.close(1000, 'the webhook server is shutting down')));
+      },
+    });
+    this.path = this.receiver.path;
   }
 
   // --- hooks: override in a subclass, or pass as options (options win) ---
@@ -237,6 +216,14 @@ export class WebhookServer {
   /** Any other event (not pings: those are answered and dropped). The base does nothing. */
   async onEvent(_event: OtherEvent, _context: HookContext): Promise<void> {}
 
+  /** Readiness checks besides the store's ping and the lifecycle; read once, when the app is built. */
+  protected readinessChecks(): readonly ReadinessCheck[] {
+    return this.#options.readinessChecks ?? [];
+  }
+
+  /** More routes on the app, registered once when it is built (before it listens). The base adds none. */
+  protected registerRoutes(_app: FastifyInstance): void {}
+
   // --- lifecycle ---
 
   /**
@@ -244,57 +231,7 @@ export class WebhookServer {
    * `inject()`, or call `start()`.
    */
   buildApp(): FastifyInstance {
-    if (this.#app) return this.#app;
-    this.#app = buildApp({
-      logger: this.logger,
-      metrics: this.metrics,
-      store: this.store,
-      lifecycle: () => this.#lifecycleReasons(),
-      readinessChecks: this.#options.readinessChecks ?? [],
-      limits: this.#httpLimits,
-    });
-    void this.#app.register(webhookPlugin, {
-      logger: this.logger,
-      metrics: this.metrics,
-      path: this.path,
-      secrets: this.#secrets,
-      schemes: this.#schemes,
-      hmacHeader: this.#hmacHeader,
-      insecure: this.#insecure,
-      bodyLimitBytes: this.#bodyLimitBytes,
-      dedupeWindowMs: this.#dedupeWindowMs,
-      deliveryIdWindowMs: this.#ledgerRetentionMs,
-      redispatchAfterMs: this.#redispatchAfterMs,
-      replicaId: this.#replicaId,
-      ...(this.#options.toleranceSeconds === undefined ? {} : { toleranceSeconds: this.#options.toleranceSeconds }),
-      ...(this.#options.now === undefined ? {} : { now: this.#options.now }),
-      store: this.store,
-      work: this.#work,
-      accepting: () => this.#phase !== 'draining' && this.#phase !== 'closed',
-      dispatch: (event, info) => this.#dispatch(event, info),
-      signal: this.#abort.signal,
-    });
-    this.#stopHandoffs = listenForHandoffs(this.#app.server, {
-      path: this.path,
-      verifier: new WebhookVerifier({
-        secrets: this.#secrets,
-        schemes: this.#schemes,
-        hmacHeader: this.#hmacHeader,
-        insecure: this.#insecure,
-        ...(this.#options.toleranceSeconds === undefined ? {} : { toleranceSeconds: this.#options.toleranceSeconds }),
-      }),
-      logger: this.logger,
-      metrics: this.metrics,
-      accepting: () => this.#phase !== 'draining' && this.#phase !== 'closed',
-      ...(this.#options.now === undefined ? {} : { now: this.#options.now }),
-      onHandoff: (handoff) => this.#handoff(handoff),
-    });
-    registerAdminRoutes(this.#app, {
-      store: this.store,
-      adminToken: this.#options.adminToken ?? this.#adminToken,
-      replay: async (record) => this.#replay(parseWebhookBody(Buffer.from(record.body, 'utf8')), record.key),
-    });
-    return this.#app;
+    return this.receiver.app;
   }
 
   /**
@@ -302,11 +239,7 @@ export class WebhookServer {
    * @throws RoomrunnerError `RR_WEBHOOK_SERVER_CLOSED` after `close()`.
    */
   start(): Promise<ServerAddress> {
-    if (this.#closing !== undefined) {
-      return Promise.reject(new RoomrunnerError('RR_WEBHOOK_SERVER_CLOSED', 'this WebhookServer is closed; create a new one'));
-    }
-    this.#starting ??= this.#listen();
-    return this.#starting;
+    return this.receiver.start();
   }
 
   /**
@@ -330,7 +263,7 @@ export class WebhookServer {
     }
     options.signal?.addEventListener('abort', stop, { once: true });
     this.#stopRun = stop;
-    if (options.signal?.aborted === true || this.#closing !== undefined) stop();
+    if (options.signal?.aborted === true || this.#closed) stop();
     try {
       await stopped;
     } finally {
@@ -342,82 +275,37 @@ export class WebhookServer {
     await this.close();
   }
 
+  #closed = false;
+
   /**
    * Stops taking deliveries (readiness turns false and new webhooks get 503 at once), then waits up to the
    * drain bound for running hooks. Idempotent.
    */
   drain(): Promise<void> {
-    if (this.#phase !== 'closed') this.#phase = 'draining';
-    void this.#redispatcher?.close();
-    this.#draining ??= this.#waitForHooks();
-    return this.#draining;
+    return this.receiver.drain();
   }
 
   /** Drains, closes the HTTP server, aborts hooks still running, and closes a store it created. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#shutdown();
+    this.#closed = true;
+    const closing = this.receiver.close();
     this.#stopRun?.();
-    return this.#closing;
+    return closing;
   }
 
   /** Resolves when no dispatched hook is running. */
   idle(): Promise<void> {
-    return this.#work.idle();
+    return this.receiver.idle();
   }
 
   /** Where the server listens, once `start()` has resolved. */
   get address(): ServerAddress | undefined {
-    return this.#address;
-  }
-
-  async #listen(): Promise<ServerAddress> {
-    this.#phase = 'starting';
-    const app = this.buildApp();
-    if (this.#insecure) this.logger.warn('accepting unsigned webhooks (--insecure): for local work only');
-    await app.listen({ port: this.#port, host: this.#host });
-    const bound = app.server.address() as AddressInfo;
-    const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
-    this.#address = { host: bound.address, port: bound.port, url: `http://${host}:${bound.port}` };
-    if (this.#phase === 'starting') this.#phase = 'listening';
-    this.logger.info({ url: this.#address.url, path: this.path, schemes: this.#schemes }, 'webhook server listening');
-    void this.prune();
-    this.#pruneTimer = setInterval(() => void this.prune(), PRUNE_INTERVAL_MS).unref();
-    if (this.#phase === 'listening') this.#startRedispatch();
-    return this.#address;
-  }
-
-  /** Crash recovery: run the hooks of deliveries answered 200 whose outcome never got recorded (redispatch.ts). */
-  #startRedispatch(): void {
-    const now = this.#options.now ?? Date.now;
-    this.#redispatcher = new PendingRedispatcher({
-      store: this.store,
-      replicaId: this.#replicaId,
-      afterMs: this.#redispatchAfterMs,
-      logger: this.logger,
-      now,
-      running: () => this.#work.keys(),
-      run: async (event, record) => {
-        const log = this.logger.child({ key: record.key, event: record.event, room: record.room, redispatch: true });
-        const running = runDelivery(event, record.key, log, {
-          store: this.store,
-          dispatch: (e, info) => this.#dispatch(e, info),
-          metrics: this.metrics,
-          now,
-          signal: this.#abort.signal,
-        });
-        this.#work.track(
-          running.then(() => undefined),
-          record.key,
-        );
-        await running;
-      },
-    });
-    this.#redispatcher.start();
+    return this.receiver.address;
   }
 
   /** Runs the crash-recovery sweep now (it also runs at start-up and periodically); resolves with how many it dispatched. */
   redispatchPending(): Promise<number> {
-    return this.#redispatcher?.sweep() ?? Promise.resolve(0);
+    return this.receiver.redispatchPending();
   }
 
   /**
@@ -425,57 +313,8 @@ export class WebhookServer {
    * that coordinates rooms, tombstones and dead replicas older than that too. Runs at start-up and hourly.
    * Resolves with what was removed; a failing store is logged, never thrown.
    */
-  async prune(): Promise<{ deliveries: number; rooms: number; replicas: number }> {
-    const removed = { deliveries: 0, rooms: 0, replicas: 0 };
-    const before = new Date((this.#options.now ?? Date.now)() - this.#ledgerRetentionMs);
-    const store = this.store as Store & { pruneRooms?: (endedBefore: Date) => Promise<number>; pruneReplicas?: (expiredForMs: number) => Promise<number> };
-    try {
-      removed.deliveries = await store.pruneDeliveries(before);
-      if (typeof store.pruneRooms === 'function') removed.rooms = await store.pruneRooms(before);
-      if (typeof store.pruneReplicas === 'function') removed.replicas = await store.pruneReplicas(this.#ledgerRetentionMs);
-      if (removed.deliveries + removed.rooms + removed.replicas > 0) this.logger.info(removed, 'pruned old deliveries and tombstones');
-    } catch (err) {
-      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'prune failed: the store is unavailable');
-    }
-    return removed;
-  }
-
-  async #shutdown(): Promise<void> {
-    // Let a start() in progress finish, so that the listening socket gets closed too.
-    await this.#starting?.catch(() => undefined);
-    await this.drain();
-    if (this.#pruneTimer) clearInterval(this.#pruneTimer);
-    this.#phase = 'closed';
-    this.#abort.abort(new RoomrunnerError('RR_WEBHOOK_SERVER_CLOSED', 'the webhook server closed'));
-    this.#stopHandoffs?.();
-    await Promise.all([...this.#handoffRooms].map((room) => room.close(1000, 'the webhook server is shutting down')));
-    await this.#app?.close();
-    if (this.#ownsStore) await this.store.close();
-    if (this.#address !== undefined) this.logger.info('webhook server closed');
-  }
-
-  async #waitForHooks(): Promise<void> {
-    if (this.#work.size === 0) return;
-    this.logger.info({ running: this.#work.size }, 'draining: waiting for running hooks');
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.#drainTimeoutMs);
-    });
-    const outcome = await Promise.race([this.#work.idle().then(() => 'idle' as const), bound]);
-    clearTimeout(timer);
-    if (outcome === 'timeout')
-      this.logger.warn({ running: this.#work.size, drainTimeoutMs: this.#drainTimeoutMs }, 'drain bound reached with hooks still running');
-  }
-
-  #lifecycleReasons(): string[] {
-    switch (this.#phase) {
-      case 'draining':
-        return ['draining'];
-      case 'closed':
-        return ['closed'];
-      default:
-        return [];
-    }
+  prune(): Promise<{ deliveries: number; rooms: number; replicas: number }> {
+    return this.receiver.prune();
   }
 
   /**
@@ -505,34 +344,7 @@ export class WebhookServer {
     else await this.onCallAnswered(room, event, context);
   }
 
-  #handoff(handoff: Handoff): void {
-    const log = this.logger.child({ key: handoff.deliveryKey, event: handoff.event.event, room: handoff.event.roomName });
-    const context: HookContext = { deliveryKey: handoff.deliveryKey, log, signal: this.#abort.signal };
-    this.acceptHandoff(handoff, context).catch((err: unknown) => {
-      log.error({ err }, 'webhook handoff failed');
-      handoff.socket.close(1011, 'handoff failed');
-    });
-  }
-
-  /** Run a stored delivery's hook again (admin replay) and record the outcome. */
-  async #replay(event: WebhookEvent, key: string): Promise<HookOutcome | 'failed'> {
-    const log = this.logger.child({ key, event: event.event, replay: true });
-    let result: HookOutcome | 'failed';
-    let error: string | null = null;
-    try {
-      result = await this.#dispatch(event, { deliveryKey: key, log });
-    } catch (err) {
-      result = 'failed';
-      error = err instanceof Error ? err.message : String(err);
-      log.error({ err: error }, 'replayed webhook hook failed');
-    }
-    await this.store.finishDelivery(key, result, error);
-    log.info({ result }, 'webhook replayed');
-    return result;
-  }
-
-  async #dispatch(event: WebhookEvent, info: DeliveryInfo): Promise<HookOutcome> {
-    const context: HookContext = { deliveryKey: info.deliveryKey, log: info.log, signal: this.#abort.signal };
+  async #dispatch(event: WebhookEvent, context: HookContext): Promise<HookOutcome> {
     if (event instanceof RoomStartedEvent) return this.#invoke('onRoomStarted', event, context);
     if (event instanceof RoomEndedEvent) return this.#invoke('onRoomEnded', event, context);
     if (event instanceof CallEvent) return this.#invoke('onCall', event, context);

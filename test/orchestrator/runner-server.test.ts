@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { type JsonContent, RoomClient, RoomServerException, WebSocketClientProtocol } from '@meshagent/meshagent';
+import { type JsonContent, type RoomClient, RoomServerException } from '@meshagent/meshagent';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { adder } from '../../agents/adder.js';
@@ -13,8 +13,9 @@ import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { defineAgent } from '../../src/index.js';
 import { RemoteTaskRunnerServer, type RemoteTaskRunnerServerOptions } from '../../src/orchestrator/runner-server.js';
-import { agentDefaultApiScope, mintParticipantToken } from '../../src/auth/token.js';
+import { mintParticipantToken } from '../../src/auth/token.js';
 import { pythonDumps, signWebhook, type SignatureScheme } from '../../src/webhooks/signatures/index.js';
+import { adderRegistered, officialPerson } from '../support/emulator-people.js';
 
 const SECRET = 'e2e-room-secret';
 const PROJECT = 'e2e-project';
@@ -62,17 +63,9 @@ async function roomrunner(emulator: Emulator, extra: Partial<RemoteTaskRunnerSer
   return { server, address };
 }
 
-async function person(emulator: Emulator, room: string): Promise<RoomClient> {
-  const jwt = mintParticipantToken({ name: 'person', room, role: 'user', secret: SECRET, api: agentDefaultApiScope() });
-  const client = new RoomClient({ protocolFactory: WebSocketClientProtocol.createFactory({ url: emulator.roomUrl(room), token: jwt }) });
-  client.ready.catch(() => undefined);
-  await client.start();
-  cleanups.push(() => client.dispose());
-  return client;
-}
+const person = (emulator: Emulator, room: string): Promise<RoomClient> => officialPerson(emulator, room, SECRET, cleanups);
 
-const registered = (emulator: Emulator, room: string) =>
-  emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === 'samples.adder', { includePast: true });
+const registered = adderRegistered;
 
 describe.each(['meshagent', 'standard-webhooks', 'hmac-sha256'] as const)('a room on the emulator, webhooks signed with %s', (scheme) => {
   it('attaches the Adder on room.started, answers the official client, and leaves on room.ended', async () => {

@@ -3,7 +3,7 @@
  * roomrunner as a project service (GET /webhook with Upgrade: websocket, signed), plays the room server on that
  * socket, and the OFFICIAL @meshagent/meshagent client calls the Adder through it.
  */
-import { type JsonContent, RoomClient, WebSocketClientProtocol } from '@meshagent/meshagent';
+import type { JsonContent, RoomClient } from '@meshagent/meshagent';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { adder } from '../../agents/adder.js';
@@ -11,9 +11,10 @@ import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { RemoteTaskRunnerServer } from '../../src/orchestrator/runner-server.js';
 import type { RoomClient as OurRoomClient } from '../../src/room/room-client.js';
-import { agentDefaultApiScope, mintParticipantToken } from '../../src/auth/token.js';
+import { mintParticipantToken } from '../../src/auth/token.js';
 import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
 import { WebhookServer } from '../../src/server/webhook-server.js';
+import { adderRegistered, officialPerson } from '../support/emulator-people.js';
 
 const SECRET = 'handoff-room-secret';
 const PROJECT = 'handoff-project';
@@ -75,17 +76,9 @@ function serviceAt(url: string) {
   };
 }
 
-async function person(emulator: Emulator, room: string): Promise<RoomClient> {
-  const jwt = mintParticipantToken({ name: 'person', room, role: 'user', secret: SECRET, api: agentDefaultApiScope() });
-  const client = new RoomClient({ protocolFactory: WebSocketClientProtocol.createFactory({ url: emulator.roomUrl(room), token: jwt }) });
-  client.ready.catch(() => undefined);
-  await client.start();
-  cleanups.push(() => client.dispose());
-  return client;
-}
+const person = (emulator: Emulator, room: string): Promise<RoomClient> => officialPerson(emulator, room, SECRET, cleanups);
 
-const registered = (emulator: Emulator, room: string) =>
-  emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === room && e.toolkit === 'samples.adder', { includePast: true });
+const registered = adderRegistered;
 
 /** Dial roomrunner's /webhook as the platform would, and report the HTTP status it answered (101 = upgraded). */
 async function dialHandoff(base: string, envelope: string | undefined, secret: string | undefined): Promise<{ status: number; body: string }> {

@@ -1,0 +1,110 @@
+/**
+ * The composition root (docs/architecture.md §Composition): `createRoomrunner(config, parts)` builds the two
+ * sides of roomrunner and wires them through one narrow interface, nothing else.
+ *
+ *   receiving side (server/receiver.ts)            room side (orchestrator/orchestrator.ts)
+ *   HTTP app, webhook route, handoffs,   dispatch(event, context) ──▶  room state, coordination, joins,
+ *   ledger, pruning, redispatch          handoff(handoff, context) ─▶  agents, reconcile, routes
+ *                                        ◀── readiness checks, routes
+ *
+ * The orchestrator sequences the lifecycle: coordination first, then the receiving side listens; a drain stops
+ * both (rooms handed to peers while running hooks finish); close releases the lease, then stops listening.
+ * Nothing here reads the environment: the CLI builds the `Config` (`loadConfig(flags, process.env)`) and
+ * passes it in. The subclassable `WebhookServer` and `RemoteTaskRunnerServer` are facades over the same parts.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Toolkit } from './agents/define-agent.js';
+import type { Config } from './config.js';
+import { Metrics } from './http/metrics.js';
+import { createLogger, type Logger } from './logger.js';
+import { Orchestrator, type OrchestratorParts } from './orchestrator/orchestrator.js';
+import { WebhookReceiver, type ServerAddress } from './server/receiver.js';
+import { defaultReplicaId } from './store/coordinated-store.js';
+import { MemoryStore } from './store/memory-store.js';
+import type { Store } from './store/store.js';
+
+export interface RoomrunnerParts
+  extends Partial<
+    Pick<OrchestratorParts, 'selectAgents' | 'maxConcurrentJoins' | 'tombstoneWindowMs' | 'retry' | 'connection' | 'maxAttachFailures' | 'dashboard'>
+  > {
+  /** The agents (toolkits) to host in every room. */
+  readonly agents: readonly Toolkit[];
+  /** Default: a new {@link MemoryStore}, closed with the roomrunner. A store passed in is left open. */
+  readonly store?: Store;
+  /** Default: a pino logger at the configured level. */
+  readonly logger?: Logger;
+  /** Default: a new {@link Metrics} registry with Node's default metrics. */
+  readonly metrics?: Metrics;
+  /** Webhook route path, default `/webhook`. */
+  readonly path?: string;
+}
+
+/** A composed roomrunner: both sides, and the lifecycle over them. */
+export interface Roomrunner {
+  readonly config: Config;
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly receiver: WebhookReceiver;
+  readonly orchestrator: Orchestrator;
+  /** The fastify app (built once; `inject()` works without listening). */
+  readonly app: FastifyInstance;
+  /** Where it listens, once `start()` has resolved. */
+  readonly address: ServerAddress | undefined;
+  /** Coordination, then listening, then reconciliation. Calling it again returns the same promise. */
+  start(): Promise<ServerAddress>;
+  /** Readiness false and new webhooks 503 at once; rooms handed over or left within the drain bound. Idempotent. */
+  drain(): Promise<void>;
+  /** Drains, releases the lease, stops listening and closes a store it made. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Compose roomrunner from a configuration and its parts.
+ * @throws RoomrunnerError as the sides do: `RR_CONFIG_NO_WEBHOOK_SECRET`, `RR_CONFIG_INVALID`,
+ *   `RR_AGENT_DEFINITION_INVALID`, `RR_CONFIG_MCP_NO_TOKEN`.
+ */
+export function createRoomrunner(config: Config, parts: RoomrunnerParts): Roomrunner {
+  const logger =
+    parts.logger ?? createLogger({ level: config.logLevel, name: 'roomrunner', ...(config.logPretty === undefined ? {} : { pretty: config.logPretty }) });
+  const metrics = parts.metrics ?? new Metrics({ defaultMetrics: true });
+  const store = parts.store ?? new MemoryStore();
+  const replicaId = config.replicaId ?? defaultReplicaId((store as { engine?: string }).engine);
+  const { agents, store: _store, logger: _logger, metrics: _metrics, path, ...roomParts } = parts;
+  // The receiver calls into the orchestrator only after both exist (dispatch, handoffs, routes and checks run
+  // once the app is built or a delivery arrives), so the two are made one after the other.
+  let orchestrator: Orchestrator | undefined;
+  const rooms = (): Orchestrator => orchestrator as Orchestrator;
+  const receiver = new WebhookReceiver(config, {
+    store,
+    ownsStore: parts.store === undefined,
+    logger,
+    metrics,
+    replicaId,
+    ...(path === undefined ? {} : { path }),
+    readinessChecks: () => rooms().readinessChecks,
+    routes: (app) => rooms().registerRoutes(app),
+    dispatch: (event, context) => rooms().dispatch(event, context),
+    handoff: (handoff, context) => rooms().handoff(handoff, context),
+  });
+  orchestrator = new Orchestrator(config, { ...roomParts, agents, store, logger, metrics, replicaId, webhookPath: receiver.path });
+  const side = { start: () => receiver.start(), drain: () => receiver.drain(), close: () => receiver.close() };
+  const composed = orchestrator;
+  return {
+    config,
+    store,
+    logger,
+    metrics,
+    receiver,
+    orchestrator: composed,
+    get app() {
+      return receiver.app;
+    },
+    get address() {
+      return receiver.address;
+    },
+    start: () => composed.start(side),
+    drain: () => composed.drain(side),
+    close: () => composed.close(side),
+  };
+}
