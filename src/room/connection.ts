@@ -72,7 +72,7 @@ export interface ReconnectingEvent {
   /** The close that caused this retry, if a socket closed. */
   readonly code?: number;
   readonly reason?: string;
-  /** The failure that caused this retry, if an attempt failed. */
+  /** The failure that caused this retry: a failed attempt, a close before the socket was ready, a failed re-registration. */
   readonly error?: unknown;
 }
 
@@ -178,7 +178,8 @@ const RESERVED_TYPES: ReadonlySet<string> = new Set([
  *
  *     connecting, ready ──── ending: final ────► closed    (terminal; `closed` event, `closed` promise)
  *     idle, connecting, ready, backing-off ── close() ──► closing ── socket closed, loop stopped ──► closed
- *                                                        [as before]
+ *                                                [keeps the name it had]
+ *     any state but closed ──── internal error (a bug in the loop) ────► closed
  * ```
  *
  * `connecting` and `backing-off` show `reconnecting` once a socket has been ready (`everReady`). Every way an
