@@ -6,7 +6,8 @@
  * `connected`, serves tool calls and answers pings exactly as on a dialed socket (pass `reconnect: false`).
  *
  * There is no reconnect on such a socket: when the platform closes it, the room is left, and the platform
- * dials again for a new session. A second dial fails with RR_ROOM_HANDOFF_SOCKET_USED (`retryable: false`).
+ * dials again for a new session. A second dial fails with RR_ROOM_HANDOFF_SOCKET_USED, which the connection's
+ * policy treats as final (`classifyFailure` in ./connection-state.ts).
  */
 import type { WebSocket } from 'ws';
 import { RoomrunnerError } from '../errors.js';

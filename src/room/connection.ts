@@ -6,11 +6,12 @@
  * attributes (re-sent after a reconnect, §E.1) and the caller's `onReady` hook, which runs after every
  * handshake so toolkits can be registered again (§E.2).
  *
- * Close rules (§G): close 1000 is final; any other close, a dropped socket or a missed pong reconnects with
- * backoff (see ./backoff.ts) until {@link RoomConnection.close}. A refusal is final whenever it comes: 401, 403,
- * 404 or 423 at the HTTP upgrade, or close 1008 before `room_ready` (docs/protocol.md §G). Before the first
- * ready, close 1000 is final too (unless its reason asks to try again later); everything else is retried, or
- * reported to start() at once with `retryBeforeReady: false` (the orchestrator retries joins itself).
+ * Close rules (§G), decided in one place (`decide` in ./connection-state.ts): close 1000 is final; any other
+ * close, a dropped socket or a missed pong reconnects with backoff (see ../util/backoff.ts) until
+ * {@link RoomConnection.close}. A refusal is final whenever it comes: 401, 403, 404 or 423 at the HTTP upgrade,
+ * or close 1008 before `room_ready`. Before the first ready, close 1000 is final too (unless its reason asks to
+ * try again later); everything else is retried, or reported to start() at once with `retryBeforeReady: false`
+ * (the orchestrator retries joins itself).
  *
  * The backoff counts on across drops until a connection has stayed up for `backoff.resetAfterMs`: a room that
  * accepts, registers and closes 1011 at once is redialed later and later, not every half second.
@@ -27,12 +28,29 @@ import type { FrameMessage } from '../protocol/frame-reader.js';
 import { ConnectedSchema, MESSAGE_TYPES, MessagingSendSchema, parseHeader, RoomReadySchema, RoomStatusSchema } from '../protocol/messages.js';
 import { unpackMessage, type JsonObject } from '../protocol/packing.js';
 import { attemptAfterDrop, backoffDelayMs, resolveBackoffOptions, type BackoffOptions } from '../util/backoff.js';
+import { errorMessage } from '../util/error-message.js';
+import {
+  canMove,
+  classifyClose,
+  classifyFailure,
+  decide,
+  hasBeenReady,
+  PHASE_TEXT,
+  publicState,
+  type AttemptPhase,
+  type ClosedEvent,
+  type Ending,
+  type Lifecycle,
+  type RoomConnectionState,
+  type Verdict,
+} from './connection-state.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, Session, type CloseInfo, type MessageHandler } from './session.js';
 import type { Transport } from './transport.js';
 import { Emitter } from './emitter.js';
 import { NODE_TIMERS, type Timers } from './timers.js';
 import { createWebSocketDialer, DEFAULT_PING_INTERVAL_MS, type Dialer } from './ws-dialer.js';
 
+export type { ClosedEvent, RoomConnectionState } from './connection-state.js';
 export type { Dialer, DialRequest, WebSocketDialerOptions } from './ws-dialer.js';
 export { createWebSocketDialer, DEFAULT_PING_INTERVAL_MS } from './ws-dialer.js';
 export type { Timers } from './timers.js';
@@ -41,20 +59,6 @@ import { roomNameFromUrl, roomUrl } from './url.js';
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
 /** Close code we send when the re-registration hook fails after a reconnect, so the next attempt starts clean. */
 const CLOSE_HOOK_FAILED = 1011;
-/** A close the room sends to refuse a participant (policy violation); final before `room_ready` (§G). */
-const CLOSE_POLICY_VIOLATION = 1008;
-
-/** Where a connection attempt is, so a give-up can say what never came. */
-type AttemptPhase = 'dialing' | 'handshake' | 'waiting for a registration turn' | 'registering';
-const PHASE_TEXT: Record<AttemptPhase, string> = {
-  dialing: 'while connecting to',
-  handshake: 'while waiting for room_ready from',
-  'waiting for a registration turn': 'while waiting for a registration turn for',
-  registering: 'while registering in',
-};
-
-/** The four states, in the order a connection moves through them. `closed` is terminal. */
-export type RoomConnectionState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
 
 export interface ReadyInfo {
   /** False after the first handshake, true after every reconnect. */
@@ -68,14 +72,7 @@ export interface ReconnectingEvent {
   /** The close that caused this retry, if a socket closed. */
   readonly code?: number;
   readonly reason?: string;
-  /** The failure that caused this retry, if an attempt failed. */
-  readonly error?: unknown;
-}
-
-export interface ClosedEvent {
-  readonly code: number;
-  readonly reason: string;
-  /** Set when the connection ended because of a failure (a refused handshake, a start that failed). */
+  /** The failure that caused this retry: a failed attempt, a close before the socket was ready, a failed re-registration. */
   readonly error?: unknown;
 }
 
@@ -165,6 +162,29 @@ const RESERVED_TYPES: ReadonlySet<string> = new Set([
   MESSAGE_TYPES.MESSAGING_SEND,
 ]);
 
+/**
+ * The connection's lifecycle is one {@link Lifecycle} value (./connection-state.ts); every move goes through one
+ * check, which throws on a move the diagram does not have. `state` shows the public name in brackets.
+ *
+ * ```text
+ *                 start()                  handshake + onReady
+ *     idle ───────────────► connecting ─────────────────────────► ready
+ *  [connecting]         [connecting or reconnecting]             [ready]
+ *                          │      ▲                                │
+ *        ending: retry     │      │ delay over                     │ socket closed: retry
+ *                          ▼      │                                │
+ *                       backing-off ◄──────────────────────────────┘
+ *                   [connecting or reconnecting]
+ *
+ *     connecting, ready ──── ending: final ────► closed    (terminal; `closed` event, `closed` promise)
+ *     idle, connecting, ready, backing-off ── close() ──► closing ── socket closed, loop stopped ──► closed
+ *                                                [keeps the name it had]
+ *     any state but closed ──── internal error (a bug in the loop) ────► closed
+ * ```
+ *
+ * `connecting` and `backing-off` show `reconnecting` once a socket has been ready (`everReady`). Every way an
+ * attempt or a socket ends is an {@link Ending}, and `decide` alone says whether it is retried (§G).
+ */
 export class RoomConnection {
   readonly #url: string;
   readonly #token: RoomConnectionOptions['token'];
@@ -187,24 +207,12 @@ export class RoomConnection {
   readonly #prefixHandlers = new Map<string, MessageHandler>();
   #applied = new Map<string, () => void>();
 
-  #state: RoomConnectionState = 'connecting';
-  #started = false;
-  #everReady = false;
-  #closing = false;
-  #closeRequest: CloseInfo = { code: 1000, reason: '' };
+  /** The one lifecycle field; changed only by {@link #transition}. */
+  #state: Lifecycle = { kind: 'idle' };
   #closePromise: Promise<void> | undefined;
   #loop: Promise<void> | undefined;
-  /** The socket's session from its creation (handshake included) until it closes. */
-  #socketSession: Session | undefined;
-  /** The socket's session once its handshake is done: requests may use it. */
-  #session: Session | undefined;
-  #attempt: AbortController | undefined;
-  #phase: AttemptPhase = 'dialing';
-  /** Why start() was given up by its signal: the caller's reason, with the phase it caught. */
-  #startAbort: RoomrunnerError | undefined;
   /** The handshake in progress, if any: where room_ready and connected of its socket go. */
   #handshakeSink: HandshakeSink | undefined;
-  #wake: (() => void) | undefined;
   #waiters = new Set<Waiter>();
   #start: { promise: Promise<void>; resolve(): void; reject(error: unknown): void; settled: boolean } | undefined;
   readonly #closed: Promise<ClosedEvent>;
@@ -248,7 +256,7 @@ export class RoomConnection {
   }
 
   get state(): RoomConnectionState {
-    return this.#state;
+    return publicState(this.#state);
   }
   /** The room URL this connection dials (without the token). */
   get url(): string {
@@ -303,16 +311,13 @@ export class RoomConnection {
     });
     const start = { promise, resolve, reject, settled: false };
     this.#start = start;
-    if (this.#closing || this.#state === 'closed') {
+    if (this.#stopping) {
       start.settled = true;
       reject(new RoomrunnerError('RR_ROOM_ABORTED', 'room connection was closed before start()'));
       return promise;
     }
     if (signal) {
-      const onAbort = (): void => {
-        this.#startAbort = givenUp(signal.reason, this.#phase, this.#url);
-        void this.close(1000, 'start aborted');
-      };
+      const onAbort = (): void => void this.#close({ code: 1000, reason: 'start aborted' }, givenUp(signal.reason, this.#phase, this.#url));
       if (signal.aborted) onAbort();
       else {
         signal.addEventListener('abort', onAbort, { once: true });
@@ -320,8 +325,8 @@ export class RoomConnection {
         promise.then(detach, detach);
       }
     }
-    if (!this.#closing) {
-      this.#started = true;
+    if (!this.#stopping) {
+      // #run moves to `connecting` before its first await, so the connection is started when start() returns.
       this.#loop = this.#run().catch((error: unknown) => this.#finish({ code: 1011, reason: 'internal error' }, error));
     }
     return promise;
@@ -354,7 +359,7 @@ export class RoomConnection {
     this.#attributes = { ...this.#attributes, ...attributes };
     const session = this.#session;
     if (!session?.isOpen) {
-      if (!this.#everReady) this.#unsentAttributes = { ...this.#unsentAttributes, ...attributes };
+      if (!hasBeenReady(this.#state)) this.#unsentAttributes = { ...this.#unsentAttributes, ...attributes };
       return;
     }
     await session.sendPacked(MESSAGE_TYPES.SET_ATTRIBUTES, attributes).catch((error: unknown) => {
@@ -396,119 +401,174 @@ export class RoomConnection {
    * return the first call's promise. Pending requests fail with RR_ROOM_CLOSED.
    */
   close(code = 1000, reason = ''): Promise<void> {
+    return this.#close({ code, reason });
+  }
+
+  /** close(), and for start()'s signal the error start() rejects with (`startError`). */
+  #close(request: CloseInfo, startError?: RoomrunnerError): Promise<void> {
     if (this.#closePromise) return this.#closePromise;
-    this.#closing = true;
-    this.#closeRequest = { code, reason };
-    this.#attempt?.abort(new RoomrunnerError('RR_ROOM_ABORTED', `room connection closed before it became ready${reason ? `: ${reason}` : ''}`));
-    this.#wake?.();
-    this.#socketSession?.close(code, reason);
+    const from = this.#state;
+    if (from.kind !== 'closed') {
+      this.#transition({
+        kind: 'closing',
+        request,
+        shown: publicState(from),
+        everReady: hasBeenReady(from),
+        ...(startError ? { startError } : {}),
+      });
+      if (from.kind === 'connecting') {
+        from.abort.abort(new RoomrunnerError('RR_ROOM_ABORTED', `room connection closed before it became ready${request.reason ? `: ${request.reason}` : ''}`));
+      }
+      if (from.kind === 'backing-off') from.wake();
+      if (from.kind === 'connecting' || from.kind === 'ready') from.session?.close(request.code, request.reason);
+    }
     const loop = this.#loop ?? Promise.resolve();
-    this.#closePromise = loop.then(() => this.#finish(this.#closeRequest));
+    this.#closePromise = loop.then(() => this.#finish(request));
     return this.#closePromise;
+  }
+
+  // --- the lifecycle ---
+
+  /** The one way the lifecycle changes. A move the diagram (see the class comment) does not have is a bug: it throws. */
+  #transition(next: Lifecycle): void {
+    const from = this.#state.kind;
+    if (!canMove(from, next.kind)) throw new Error(`room connection: illegal state change ${from} → ${next.kind}`);
+    this.#state = next;
+  }
+
+  /** close() was called or the connection is closed: the loop stops at its next step. */
+  get #stopping(): boolean {
+    return this.#state.kind === 'closing' || this.#state.kind === 'closed';
+  }
+
+  /** How far the current (or last failed) attempt got, for a start() given up by its signal. */
+  get #phase(): AttemptPhase {
+    const state = this.#state;
+    return state.kind === 'connecting' || state.kind === 'backing-off' ? state.phase : 'dialing';
+  }
+
+  /** The socket's session from its creation (handshake included) until the loop moves past it. */
+  get #socketSession(): Session | undefined {
+    const state = this.#state;
+    return state.kind === 'connecting' || state.kind === 'ready' ? state.session : undefined;
+  }
+
+  /** The socket's session once its handshake is done: requests may use it (`onReady` makes some). */
+  get #session(): Session | undefined {
+    const state = this.#state;
+    if (state.kind === 'ready') return state.session;
+    if (state.kind === 'connecting' && (state.phase === 'waiting for a registration turn' || state.phase === 'registering')) return state.session;
+    return undefined;
+  }
+
+  /** The reconnect policy's verdict on `ending`, for this connection's options and history. */
+  #verdict(ending: Ending): Verdict {
+    return decide(ending, { everReady: hasBeenReady(this.#state), reconnect: this.#reconnect, retryBeforeReady: this.#retryBeforeReady });
+  }
+
+  /** Record a new phase (and the socket's session) of the attempt in progress; nothing once close() was called. */
+  #enterPhase(phase: AttemptPhase, session?: Session): void {
+    const state = this.#state;
+    if (state.kind !== 'connecting') return;
+    const socket = session ?? state.session;
+    this.#transition({ ...state, phase, ...(socket ? { session: socket } : {}) });
   }
 
   // --- the connect/reconnect loop ---
 
   async #run(): Promise<void> {
     let failures = 0;
-    let readyAt: number | undefined;
-    while (!this.#closing) {
-      let session: Session;
-      this.#phase = 'dialing';
-      try {
-        session = await this.#connectAttempt();
-      } catch (error) {
-        if (this.#closing) return;
-        if (!this.#reconnect || isFinal(error) || (!this.#everReady && !this.#retryBeforeReady)) {
-          this.#finish(closeInfoOf(error), error);
-          return;
-        }
-        this.#log.info({ attempt: failures, err: error }, 'room connect attempt failed');
-        await this.#sleepBeforeRetry(failures++, { ...closeFieldsOf(error), error });
-        continue;
+    while (!this.#stopping) {
+      const everReady = hasBeenReady(this.#state);
+      const abort = new AbortController();
+      this.#transition({ kind: 'connecting', attempt: failures, everReady, phase: 'dialing', abort });
+      const ending = await this.#attempt(abort, everReady);
+      if (ending === undefined) return; // close() was called: it finishes the connection
+      const wasReady = this.#state.kind === 'ready';
+      if (this.#state.kind === 'ready') {
+        // Only a connection that stayed up for a while starts the backoff again (see ../util/backoff.ts).
+        failures = attemptAfterDrop(failures, this.#now() - this.#state.since, this.#backoff);
       }
-
-      const reconnected = this.#everReady;
-      this.#session = session;
-      this.#sendAttributesAfterHandshake(session, reconnected);
-      const release = await this.#takeRegistrationSlot(session);
-      if (this.#closing) {
-        release?.();
+      if (this.#verdict(ending) === 'final') {
+        this.#finish(finalClose(ending), ending.error);
         return;
       }
-      let hook: HookResult = { ok: true };
-      if (release) {
-        try {
-          this.#phase = 'registering';
-          hook = await this.#runReadyHook(session, reconnected);
-        } finally {
-          release();
-        }
+      if (this.#stopping) return;
+      const { code, reason, error } = retryCause(ending);
+      const fields = { attempt: failures, ending: ending.kind, code, reason, err: error };
+      if (wasReady) this.#log.warn(fields, 'room connection lost; reconnecting');
+      else this.#log.info(fields, 'room connect attempt failed');
+      await this.#backOff(failures++, ending);
+    }
+  }
+
+  /**
+   * One attempt and the life of its socket: dial, handshake, registration turn, `onReady`, ready until the
+   * socket closes. Resolves with why it ended, or undefined when close() was called meanwhile.
+   */
+  async #attempt(abort: AbortController, reconnected: boolean): Promise<Ending | undefined> {
+    const connected = await this.#connectAttempt(abort);
+    if (this.#stopping) return undefined;
+    if (!(connected instanceof Session)) return connected;
+    const session = connected;
+    this.#enterPhase(this.#registrationSlot ? 'waiting for a registration turn' : 'registering');
+    this.#sendAttributesAfterHandshake(session, reconnected);
+    const release = await this.#takeRegistrationSlot(session, abort.signal);
+    if (this.#stopping) {
+      release?.();
+      return undefined;
+    }
+    let hook: HookResult = { ok: true };
+    if (release) {
+      try {
+        this.#enterPhase('registering');
+        hook = await this.#runReadyHook(session, reconnected);
+      } finally {
+        release();
       }
-      if (this.#closing) return;
-      if (!hook.ok && session.isOpen) {
-        if (!reconnected) {
-          // The first registration failed: report it to start() rather than retrying a likely bug forever.
-          session.close(1000, 'ready hook failed');
-          await session.closed;
-          this.#finish({ code: 1000, reason: 'ready hook failed' }, hook.error);
-          return;
-        }
+    }
+    if (this.#stopping) return undefined;
+    if (!hook.ok && session.isOpen) {
+      const ending: Ending = { kind: 'hook-failed', error: hook.error };
+      if (this.#verdict(ending) === 'final') {
+        // The first registration failed: report it to start() rather than retrying a likely bug forever.
+        session.close(1000, 'ready hook failed');
+      } else {
         this.#log.warn({ err: hook.error }, 'room re-registration failed; reconnecting');
         this.#events.emit('error', hook.error);
         session.close(CLOSE_HOOK_FAILED, 'ready hook failed');
-      } else if (session.isOpen) {
-        readyAt = this.#now();
-        this.#markReady(session, reconnected);
       }
-
-      const info = await session.closed;
-      this.#session = undefined;
-      if (this.#closing) return;
-      if (readyAt !== undefined) {
-        // Only a connection that stayed up for a while starts the backoff again (see ./backoff.ts).
-        failures = attemptAfterDrop(failures, this.#now() - readyAt, this.#backoff);
-        readyAt = undefined;
-      }
-      const wasReady = this.#state === 'ready';
-      const refusal = wasReady ? undefined : notReady(info);
-      const terminal = wasReady ? info.code === 1000 : refusal?.data['retryable'] === false;
-      if (terminal || !this.#reconnect || (!this.#everReady && !this.#retryBeforeReady)) {
-        this.#finish(info, this.#everReady ? undefined : refusal);
-        return;
-      }
-      if (this.#everReady) this.#state = 'reconnecting';
-      this.#log.warn({ code: info.code, reason: info.reason }, 'room connection lost; reconnecting');
-      await this.#sleepBeforeRetry(failures++, { code: info.code, reason: info.reason });
+      await session.closed;
+      return ending;
     }
+    if (session.isOpen) this.#markReady(session, reconnected);
+    const info = await session.closed;
+    if (this.#stopping) return undefined;
+    return classifyClose(info, { beforeReady: this.#state.kind !== 'ready' });
   }
 
-  /** Dial and wait for `room_ready` + `connected`, within the handshake timeout. */
-  async #connectAttempt(): Promise<Session> {
-    const controller = new AbortController();
-    this.#attempt = controller;
-    const timer = this.#timers.setTimeout(() => {
-      controller.abort(
-        new RoomrunnerError('RR_ROOM_NOT_READY', `room_ready and connected did not arrive within ${this.#handshakeTimeoutMs} ms`, {
-          data: { retryable: true, timeoutMs: this.#handshakeTimeoutMs },
-        }),
-      );
-    }, this.#handshakeTimeoutMs);
+  /** Dial and wait for `room_ready` + `connected`, within the handshake timeout: the session, or why not. */
+  async #connectAttempt(abort: AbortController): Promise<Session | Ending> {
+    const timeout = new RoomrunnerError('RR_ROOM_NOT_READY', `room_ready and connected did not arrive within ${this.#handshakeTimeoutMs} ms`, {
+      data: { retryable: true, timeoutMs: this.#handshakeTimeoutMs },
+    });
+    const timer = this.#timers.setTimeout(() => abort.abort(timeout), this.#handshakeTimeoutMs);
+    const { signal } = abort;
     try {
-      const token = await abortable(this.#resolveToken(), controller.signal);
-      const transport = await abortable(this.#dial({ url: this.#url, token, signal: controller.signal }), controller.signal, (t) =>
-        t.close(1000, 'connect abandoned'),
-      );
-      this.#phase = 'handshake';
-      return await this.#handshake(transport, controller.signal);
+      const token = await abortable(this.#resolveToken(), signal);
+      const transport = await abortable(this.#dial({ url: this.#url, token, signal }), signal, (t) => t.close(1000, 'connect abandoned'));
+      return await this.#handshake(transport, signal);
+    } catch (error) {
+      if (error === timeout) return { kind: 'timeout', phase: this.#phase, error: timeout };
+      return classifyFailure(error);
     } finally {
       this.#timers.clearTimeout(timer);
-      if (this.#attempt === controller) this.#attempt = undefined;
     }
   }
 
-  #handshake(transport: Transport, signal: AbortSignal): Promise<Session> {
-    return new Promise<Session>((resolve, reject) => {
+  /** Resolves with the session once room_ready and connected have come, or with the close that came first. */
+  #handshake(transport: Transport, signal: AbortSignal): Promise<Session | Ending> {
+    return new Promise<Session | Ending>((resolve, reject) => {
       let done = false;
       let ready: RoomReadyHeader | undefined;
       let connected: ConnectedHeader | undefined;
@@ -555,10 +615,10 @@ export class RoomConnection {
       watch.onClosed = (info) => {
         if (done) return;
         settle();
-        reject(notReady(info));
+        resolve(classifyClose(info, { beforeReady: true }));
       };
-      this.#socketSession = session;
-      watchClosed(session, watch, this.#onSocketSessionClosed);
+      this.#enterPhase('handshake', session);
+      watchClosed(session, watch);
       // Only now may frames (buffered ones included) reach the handlers above.
       session.start();
       if (signal.aborted) onAbort();
@@ -586,10 +646,6 @@ export class RoomConnection {
   }
 
   // Per-socket handlers, made once per connection rather than once per socket.
-  readonly #onSocketSessionClosed = (session: Session): void => {
-    if (this.#socketSession === session) this.#socketSession = undefined;
-  };
-
   readonly #onSessionError = (error: unknown, context: { id?: number; type?: string }): void => {
     this.#log.warn({ err: error, ...context }, 'room message failed');
     this.#events.emit('error', error);
@@ -652,17 +708,18 @@ export class RoomConnection {
    * Waits for a registration turn (the `registrationSlot` option); resolves with the function that ends it, or
    * undefined when the socket closed or the connection was closed first (no turn is then held).
    */
-  async #takeRegistrationSlot(session: Session): Promise<(() => void) | undefined> {
+  async #takeRegistrationSlot(session: Session, attempt: AbortSignal): Promise<(() => void) | undefined> {
     const take = this.#registrationSlot;
     if (take === undefined) return () => undefined;
-    this.#phase = 'waiting for a registration turn';
     const controller = new AbortController();
-    this.#attempt = controller;
     const stop = (): void => controller.abort(new RoomrunnerError('RR_ROOM_CLOSED', 'the socket closed while waiting for a registration turn'));
+    const giveUp = (): void => controller.abort(attempt.reason);
     void session.closed.then(stop);
+    if (attempt.aborted) giveUp();
+    else attempt.addEventListener('abort', giveUp, { once: true });
     try {
       const release = await take(controller.signal);
-      if (!session.isOpen || this.#closing) {
+      if (!session.isOpen || this.#stopping) {
         release();
         return undefined;
       }
@@ -670,7 +727,7 @@ export class RoomConnection {
     } catch {
       return undefined;
     } finally {
-      if (this.#attempt === controller) this.#attempt = undefined;
+      attempt.removeEventListener('abort', giveUp);
     }
   }
 
@@ -685,8 +742,7 @@ export class RoomConnection {
   }
 
   #markReady(session: Session, reconnected: boolean): void {
-    this.#everReady = true;
-    this.#state = 'ready';
+    this.#transition({ kind: 'ready', session, since: this.#now() });
     this.#log.info({ participantId: this.#participantId, reconnected }, reconnected ? 'room reconnected' : 'room ready');
     const start = this.#start;
     if (start && !start.settled) {
@@ -699,36 +755,37 @@ export class RoomConnection {
     this.#events.emit('ready', { reconnected });
   }
 
-  async #sleepBeforeRetry(attempt: number, cause: { code?: number; reason?: string; error?: unknown }): Promise<void> {
+  /**
+   * Wait before retry number `attempt`, in `backing-off`. The `reconnecting` event goes out first; a listener
+   * may call close() from it, which wakes the wait at once.
+   */
+  async #backOff(attempt: number, ending: Ending): Promise<void> {
     const delayMs = backoffDelayMs(attempt, this.#random, this.#backoff);
-    this.#events.emit('reconnecting', { attempt, delayMs, ...cause });
-    if (this.#closing) return;
-    await new Promise<void>((resolve) => {
-      const handle = this.#timers.setTimeout(() => {
-        this.#wake = undefined;
-        resolve();
-      }, delayMs);
-      this.#wake = () => {
-        this.#timers.clearTimeout(handle);
-        this.#wake = undefined;
-        resolve();
-      };
-    });
+    let wake!: () => void;
+    const slept = new Promise<void>((resolve) => (wake = resolve));
+    this.#transition({ kind: 'backing-off', attempt, delayMs, everReady: hasBeenReady(this.#state), phase: this.#phase, wake });
+    this.#events.emit('reconnecting', { attempt, delayMs, ...retryCause(ending) });
+    if (this.#stopping) return;
+    const handle = this.#timers.setTimeout(wake, delayMs);
+    await slept;
+    this.#timers.clearTimeout(handle);
   }
 
+  /** Move to `closed` (once): settle start(), fail the requests waiting for the room, emit `closed`. */
   #finish(info: CloseInfo, error?: unknown): void {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
-    this.#session = undefined;
+    const from = this.#state;
+    if (from.kind === 'closed') return;
+    const event: ClosedEvent = error === undefined ? { code: info.code, reason: info.reason } : { code: info.code, reason: info.reason, error };
+    this.#transition({ kind: 'closed', event, everReady: hasBeenReady(from) });
     const start = this.#start;
     if (start && !start.settled) {
       start.settled = true;
       start.reject(
         error ??
-          this.#startAbort ??
-          (this.#closing
-            ? new RoomrunnerError('RR_ROOM_ABORTED', `room connection closed before it became ready${info.reason ? `: ${info.reason}` : ''}`)
-            : notReady(info)),
+          (from.kind === 'closing'
+            ? (from.startError ??
+              new RoomrunnerError('RR_ROOM_ABORTED', `room connection closed before it became ready${info.reason ? `: ${info.reason}` : ''}`))
+            : classifyClose(info, { beforeReady: true }).error),
       );
     }
     const closedError = new RoomrunnerError('RR_ROOM_CLOSED', `room connection closed (${info.code}${info.reason ? `: ${info.reason}` : ''})`, {
@@ -738,7 +795,6 @@ export class RoomConnection {
     this.#waiters.clear();
     for (const waiter of waiters) waiter.reject(closedError);
     this.#log.info({ code: info.code, reason: info.reason }, 'room connection closed');
-    const event: ClosedEvent = error === undefined ? { code: info.code, reason: info.reason } : { code: info.code, reason: info.reason, error };
     this.#events.emit('closed', event);
     this.#resolveClosed(event);
   }
@@ -747,10 +803,10 @@ export class RoomConnection {
 
   #usableSession(type: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<Session> {
     if (signal?.aborted) return Promise.reject(new RoomrunnerError('RR_REQUEST_ABORTED', `${type} was aborted`, { cause: signal.reason, data: { type } }));
-    if (this.#state === 'closed' || this.#closing) {
+    if (this.#stopping) {
       return Promise.reject(new RoomrunnerError('RR_ROOM_CLOSED', `room connection is closed; ${type} not sent`, { data: { type } }));
     }
-    if (!this.#started) {
+    if (this.#state.kind === 'idle') {
       return Promise.reject(new RoomrunnerError('RR_ROOM_NOT_READY', `room connection not started; call start() before ${type}`, { data: { type } }));
     }
     const session = this.#session;
@@ -814,35 +870,11 @@ type ConnectedHeader = { participantId: string; attributes: Record<string, unkno
 // --- small pieces ---
 
 /**
- * Call `watch.onClosed` when the session closes, if it is still set then, and `always` in any case. A function
- * of its own so the reaction holds `watch` and not the scope of the handshake that made it.
+ * Call `watch.onClosed` when the session closes, if it is still set then. A function of its own so the reaction
+ * holds `watch` and not the scope of the handshake that made it.
  */
-function watchClosed(session: Session, watch: { onClosed: ((info: CloseInfo) => void) | undefined }, always: (session: Session) => void): void {
-  void session.closed.then((info) => {
-    always(session);
-    watch.onClosed?.(info);
-  });
-}
-
-/** The typed error for a socket that closed before the room was ready; `data.retryable` says whether to try again. */
-function notReady(info: CloseInfo): RoomrunnerError {
-  const close = `${info.code}${info.reason ? `: ${info.reason}` : ''}`;
-  if (info.code === CLOSE_POLICY_VIOLATION) {
-    return new RoomrunnerError('RR_ROOM_HANDSHAKE_REFUSED', `the room refused the connection before it became ready (${close})`, {
-      data: { closeCode: info.code, reason: info.reason, retryable: false },
-    });
-  }
-  return new RoomrunnerError('RR_ROOM_NOT_READY', `room connection closed before the room became ready (${close})`, {
-    data: { closeCode: info.code, reason: info.reason, retryable: info.code !== 1000 || saysTryAgainLater(info.reason) },
-  });
-}
-
-/**
- * A 1000 close whose reason carries 1013 ("try again later") is a busy room, not a refusal: MeshAgent's npm
- * client retries it (docs/protocol.md §G). The reason text is the only place the protocol puts that code.
- */
-function saysTryAgainLater(reason: string): boolean {
-  return /\b1013\b/.test(reason);
+function watchClosed(session: Session, watch: { onClosed: ((info: CloseInfo) => void) | undefined }): void {
+  void session.closed.then((info) => watch.onClosed?.(info));
 }
 
 /** start() given up by its signal: the caller's reason (its code kept), with what the attempt was waiting for. */
@@ -854,27 +886,31 @@ function givenUp(reason: unknown, phase: AttemptPhase, url: string): RoomrunnerE
   return new RoomrunnerError('RR_ROOM_ABORTED', `room connection given up ${where}: ${text}`, { cause: reason, data: { phase, url } });
 }
 
-/** Final failures: a refused handshake, a token problem, or anything marked `retryable: false`. */
-function isFinal(error: unknown): boolean {
-  if (!isRoomrunnerError(error)) return false;
-  if (error.code === 'RR_ROOM_HANDSHAKE_REFUSED' || error.code === 'RR_ROOM_ABORTED' || error.code.startsWith('RR_TOKEN_')) return true;
-  return error.data['retryable'] === false;
-}
-
-/** `code` and `reason` of a failure that was a close (before ready), for the reconnecting event. */
-function closeFieldsOf(error: unknown): { code?: number; reason?: string } {
-  if (!isRoomrunnerError(error) || typeof error.data['closeCode'] !== 'number') return {};
-  const reason = error.data['reason'];
-  return { code: error.data['closeCode'], ...(typeof reason === 'string' ? { reason } : {}) };
-}
-
-function closeInfoOf(error: unknown): CloseInfo {
-  if (isRoomrunnerError(error)) {
-    const code = error.data['closeCode'];
-    const reason = error.data['reason'];
-    if (typeof code === 'number') return { code, reason: typeof reason === 'string' ? reason : error.message };
+/** The close a final ending reports in the `closed` event: the socket's, or 1006 (no close frame) for a failed attempt. */
+function finalClose(ending: Ending): CloseInfo {
+  switch (ending.kind) {
+    case 'refused':
+      return ending.close ?? { code: 1006, reason: ending.error.message };
+    case 'normal-close':
+    case 'busy':
+    case 'dropped':
+      return ending.close;
+    case 'hook-failed':
+      return { code: 1000, reason: 'ready hook failed' };
+    case 'timeout':
+    case 'failed':
+    case 'aborted':
+      return { code: 1006, reason: errorMessage(ending.error) };
   }
-  return { code: 1006, reason: error instanceof Error ? error.message : String(error) };
+}
+
+/** What the `reconnecting` event says caused the retry: the close, if a socket closed, and the failure, if any. */
+function retryCause(ending: Ending): { code?: number; reason?: string; error?: unknown } {
+  const close = 'close' in ending ? ending.close : undefined;
+  return {
+    ...(close ? { code: close.code, reason: close.reason } : {}),
+    ...(ending.error === undefined ? {} : { error: ending.error }),
+  };
 }
 
 /** Race a promise with a signal; a value that arrives after the abort is handed to `discard`. */

@@ -32,7 +32,9 @@ export interface DialRequest {
 
 /**
  * Opens one socket and resolves with a transport that buffers frames until `start()`. Throw
- * RR_ROOM_HANDSHAKE_REFUSED for a final refusal; any other failure is retried with backoff.
+ * RR_ROOM_HANDSHAKE_REFUSED for a final refusal (RR_ROOM_HANDOFF_SOCKET_USED, RR_TOKEN_* and RR_ROOM_ABORTED are
+ * final too); any other failure is retried with backoff. The code decides (`classifyFailure` in
+ * ./connection-state.ts), not `data`.
  */
 export type Dialer = (request: DialRequest) => Promise<Transport>;
 

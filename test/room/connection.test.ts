@@ -509,6 +509,8 @@ describe('RoomConnection reconnects', () => {
     });
     const errors: unknown[] = [];
     conn.on('error', (e) => errors.push(e));
+    const retries: unknown[] = [];
+    conn.on('reconnecting', (e) => retries.push(e));
     server.session.close(1011);
     const second = await room.accept();
     await second.handshake();
@@ -519,6 +521,26 @@ describe('RoomConnection reconnects', () => {
     expect(await readyAgain).toEqual({ reconnected: true });
     expect(errors).toEqual([new Error('registration refused')]);
     expect(calls).toBe(3);
+    // The second retry is caused by the failed hook, not by a close of the room's.
+    expect(retries).toEqual([expect.objectContaining({ code: 1011 }), { attempt: 1, delayMs: expect.any(Number), error: new Error('registration refused') }]);
+  });
+
+  it('ends with the refusal when the room closes 1008 during a re-registration', async () => {
+    let release: (() => void) | undefined;
+    const room = memoryRoom();
+    const { conn, server } = await ready(room, {
+      onReady: (_c, { reconnected }) => (reconnected ? new Promise<void>((resolve) => (release = resolve)) : undefined),
+    });
+    server.session.close(1011, 'restart');
+    const second = await room.accept();
+    await second.handshake();
+    await vi.waitFor(() => expect(release).toBeDefined());
+    second.session.close(1008, 'no longer allowed');
+    const closed = await conn.closed;
+    expect(closed).toMatchObject({ code: 1008, reason: 'no longer allowed' });
+    expect(isRoomrunnerError(closed.error, 'RR_ROOM_HANDSHAKE_REFUSED')).toBe(true);
+    expect(room.dials).toBe(2);
+    release?.();
   });
 
   it('close() during the backoff stops reconnecting and is idempotent', async () => {
