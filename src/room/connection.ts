@@ -513,19 +513,25 @@ export class RoomConnection {
     const session = connected;
     this.#enterPhase(this.#registrationSlot ? 'waiting for a registration turn' : 'registering');
     this.#sendAttributesAfterHandshake(session, reconnected);
-    const release = await this.#takeRegistrationSlot(session, abort.signal);
+    const turn = await this.#takeRegistrationSlot(session, abort.signal);
     if (this.#stopping) {
-      release?.();
+      if (typeof turn === 'function') turn();
       return undefined;
     }
     let hook: HookResult = { ok: true };
-    if (release) {
+    if (typeof turn === 'function') {
       try {
         this.#enterPhase('registering');
         hook = await this.#runReadyHook(session, reconnected);
       } finally {
-        release();
+        turn();
       }
+    } else if (session.isOpen) {
+      // No turn was given (the slot refused) on a socket that is still open: this attempt failed. It never
+      // becomes ready without its registration.
+      session.close(CLOSE_HOOK_FAILED, 'no registration turn');
+      await session.closed;
+      return classifyFailure(turn.error);
     }
     if (this.#stopping) return undefined;
     if (!hook.ok && session.isOpen) {
@@ -706,9 +712,9 @@ export class RoomConnection {
 
   /**
    * Waits for a registration turn (the `registrationSlot` option); resolves with the function that ends it, or
-   * undefined when the socket closed or the connection was closed first (no turn is then held).
+   * with why no turn is held: the socket closed, the connection was closed, or the slot refused (its error).
    */
-  async #takeRegistrationSlot(session: Session, attempt: AbortSignal): Promise<(() => void) | undefined> {
+  async #takeRegistrationSlot(session: Session, attempt: AbortSignal): Promise<(() => void) | { readonly error: unknown }> {
     const take = this.#registrationSlot;
     if (take === undefined) return () => undefined;
     const controller = new AbortController();
@@ -721,11 +727,11 @@ export class RoomConnection {
       const release = await take(controller.signal);
       if (!session.isOpen || this.#stopping) {
         release();
-        return undefined;
+        return { error: new RoomrunnerError('RR_ROOM_CLOSED', 'the socket closed while waiting for a registration turn') };
       }
       return release;
-    } catch {
-      return undefined;
+    } catch (error) {
+      return { error };
     } finally {
       attempt.removeEventListener('abort', giveUp);
     }

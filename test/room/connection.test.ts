@@ -654,6 +654,30 @@ describe('RoomConnection refusals and join bounds', () => {
     await conn.close();
     expect((await rejection(started)).code).toBe('RR_ROOM_ABORTED');
   });
+
+  it('never becomes ready without its registration when the registration turn is refused, and fails the attempt', async () => {
+    const room = memoryRoom();
+    let registered = false;
+    const conn = connection(room, {
+      retryBeforeReady: false,
+      registrationSlot: async () => {
+        throw new RoomrunnerError('RR_ROOM_JOIN_TIMEOUT', 'no join slot in time');
+      },
+      onReady: async () => {
+        registered = true;
+      },
+    });
+    const readies: unknown[] = [];
+    conn.on('ready', (info) => readies.push(info));
+    const started = conn.start();
+    const server = await room.accept();
+    await server.handshake();
+    const error = await rejection(started);
+    expect(error.code).toBe('RR_ROOM_JOIN_TIMEOUT');
+    expect(registered).toBe(false);
+    expect(readies).toEqual([]);
+    expect((await server.session.closed).code).toBe(1011);
+  });
 });
 
 describe('RoomConnection backoff after drops', () => {
