@@ -5,9 +5,9 @@
  * - SIGKILL right after 100 acknowledged `room.started`, then a restart on the same PGlite data directory: every
  *   room is attached without the platform sending anything again (the crash-recovery sweep).
  *
- * Reconciliation is off (no project id), so only the ledger can bring the rooms back. The first test waits out
- * the default dedupe window (a minute) on purpose: it checks the shipped default. Waits are bounded, never
- * timed assertions.
+ * Reconciliation is off (no project id), so only the ledger can bring the rooms back. The first test runs with a
+ * 3 s dedupe window (ROOMRUNNER_DEDUPE_WINDOW_MS; the shipped default of a minute is checked in test/config.test.ts)
+ * and waits it out. Waits are bounded, never timed assertions.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,7 +19,6 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { DEFAULT_TOMBSTONE_WINDOW_MS } from '../../src/orchestrator/runner-server.js';
-import { DEFAULT_DEDUPE_WINDOW_MS } from '../../src/webhooks/plugin.js';
 import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
 import { RegistrationTracker } from '../replicas/registrations.js';
 
@@ -45,7 +44,10 @@ interface Serve {
   readonly logs: string[];
 }
 
-async function serve(emulator: Emulator, dataDir: string): Promise<Serve> {
+/** The dedupe window the first test's server runs with: short, so waiting it out costs seconds. */
+const DEDUPE_WINDOW_MS = 3_000;
+
+async function serve(emulator: Emulator, dataDir: string, env: Record<string, string> = {}): Promise<Serve> {
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--max-rooms', '500'], {
     cwd: REPO,
     env: {
@@ -57,6 +59,7 @@ async function serve(emulator: Emulator, dataDir: string): Promise<Serve> {
       ROOMRUNNER_ADMIN_TOKEN: ADMIN_TOKEN,
       ROOMRUNNER_LOG_PRETTY: '0',
       LOG_LEVEL: 'info',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -103,23 +106,25 @@ describe('roomrunner serve: rooms that start again, and a crash after acknowledg
     cleanups.push(() => emulator.close());
     const tracker = new RegistrationTracker(emulator.roomServer, AGENT);
     cleanups.push(() => tracker.close());
-    const server = await serve(emulator, join(tempDir(), 'data'));
+    const server = await serve(emulator, join(tempDir(), 'data'), { ROOMRUNNER_DEDUPE_WINDOW_MS: String(DEDUPE_WINDOW_MS) });
 
     expect(await post(server.url, body('room.started', 'again'))).toEqual({ status: 200, json: { ok: true } });
+    // Inside the window the same bytes are the sender's retry of that delivery.
+    expect(await post(server.url, body('room.started', 'again'))).toEqual({ status: 200, json: { ok: true, duplicate: true } });
     await tracker.until(() => tracker.live('again').length === 1);
     const first = tracker.live('again')[0]!.participantId;
 
     expect(await post(server.url, body('room.ended', 'again'))).toEqual({ status: 200, json: { ok: true } });
     await tracker.until(() => tracker.live('again').length === 0);
 
-    // Past the default dedupe window (the sender's retries) and the late-start tombstone: the same bytes are now
-    // the room's next session. With the old 7-day window this start was answered as a duplicate and never joined.
-    await sleep(Math.max(DEFAULT_DEDUPE_WINDOW_MS, DEFAULT_TOMBSTONE_WINDOW_MS) + 500);
+    // Past the dedupe window (the sender's retries) and the late-start tombstone: the same bytes are now the
+    // room's next session. With the old 7-day window this start was answered as a duplicate and never joined.
+    await sleep(Math.max(DEDUPE_WINDOW_MS, DEFAULT_TOMBSTONE_WINDOW_MS) + 500);
     expect(await post(server.url, body('room.started', 'again'))).toEqual({ status: 200, json: { ok: true } });
     await tracker.until(() => tracker.live('again').length === 1);
     expect(tracker.live('again')[0]!.participantId).not.toBe(first);
 
-    // The second end, the same bytes as the first one (a minute old now), is acted on too: the agents leave.
+    // The second end, the same bytes as the first one (older than the window now), is acted on too: the agents leave.
     expect(await post(server.url, body('room.ended', 'again'))).toEqual({ status: 200, json: { ok: true } });
     await tracker.until(() => tracker.live('again').length === 0);
     expect(tracker.history.filter((r) => r.room === 'again')).toHaveLength(2);
