@@ -105,6 +105,14 @@ export const ERROR_CATALOG = {
     description:
       'A join attempt (connect, `room_ready`, registration) did not finish within ROOMRUNNER_JOIN_ATTEMPT_TIMEOUT_MS (15 s); the message says what never came, and the attempt is retried with backoff.',
   },
+  RR_ROOM_HANDLER_REFUSED: {
+    description:
+      'A message handler was not registered on a room connection or session: a handler for that type (or prefix) is already registered, or the connection handles the type itself (listen to its events instead).',
+  },
+  RR_ROOM_STREAM_READ_TWICE: {
+    description:
+      'A stream of chunks (a streamed input, or a streamed answer) was iterated a second time; each can be read once: keep what you need while reading.',
+  },
 
   // --- emulator (src/emulator) ---
   RR_EMULATOR_TOOLKIT_NOT_FOUND: {

@@ -153,7 +153,10 @@ export class AgentHost {
    */
   replaceToolkits(toolkits: readonly Toolkit[]): Promise<ToolkitsReplaced> {
     const next = new Map(toolkits.map((toolkit) => [toolkit.name, toolkit]));
-    if (next.size !== toolkits.length) return Promise.reject(new Error('replaceToolkits: two agents share a name'));
+    if (next.size !== toolkits.length) {
+      const names = toolkits.map((t) => t.name).filter((name, i, all) => all.indexOf(name) !== i);
+      return Promise.reject(new RoomrunnerError('RR_AGENT_DUPLICATE_NAME', `replaceToolkits: two agents share the name ${[...new Set(names)].join(', ')}`));
+    }
     return this.#oneAtATime(async () => {
       const before = this.#toolkits;
       const added = [...next.keys()].filter((name) => !before.has(name));
@@ -201,7 +204,7 @@ export class AgentHost {
   /** Abort every call in flight with `reason` (room ended, shutdown); their callers get code 1006. */
   abortCalls(reason: string): void {
     if (this.#abortReason) return;
-    const error = new Error(reason);
+    const error = new RoomrunnerError('RR_AGENT_ABORTED', reason);
     this.#abortReason = error;
     const calls = [...this.#calls];
     this.#calls.clear();

@@ -11,6 +11,7 @@ import { describeIssues } from '../protocol/messages.js';
 import type { Logger } from '../logger.js';
 import { isAsyncIterable } from '../room/chunk-queue.js';
 import { serverError } from '../room/session.js';
+import { errorMessage } from '../util/error-message.js';
 import type { KeyedSemaphore, Release } from '../util/semaphore.js';
 import type { AgentContext, Toolkit, Tool } from './define-agent.js';
 
@@ -171,11 +172,11 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
         logger.warn({ timeoutMs: tool.timeoutMs }, 'agent call timed out');
         return done(toContent(thrown), 'timeout');
       }
-      const why = thrown instanceof Error ? thrown.message : String(thrown);
+      const why = errorMessage(thrown);
       return done(error('RR_AGENT_ABORTED', `call to agent ${toolkit.name} was aborted: ${why}`), 'aborted');
     }
     if (inputFailure.error) return done(streamEnd(inputFailure.error, request.stream !== undefined && tool.chunk !== undefined), 'invalid_input');
-    logger.warn({ err: thrown instanceof Error ? thrown.message : String(thrown) }, 'agent threw');
+    logger.warn({ err: thrown }, 'agent threw');
     return done(thrownToContent(thrown), 'failed');
   } finally {
     clearTimeout(timer);
@@ -384,7 +385,8 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 function thrownToContent(thrown: unknown): Content {
   if (thrown instanceof RoomrunnerError) return toContent(thrown);
   if (thrown instanceof z.ZodError) return { type: 'error', text: describeIssues(thrown), code: CONTENT_CODES.OPERATION_FAILED };
-  const message = thrown instanceof Error ? thrown.message : typeof thrown === 'string' ? thrown : 'the agent failed';
+  // Not errorMessage(): a thrown object that is neither an Error nor a string says nothing a caller can use.
+  const message = thrown instanceof Error || typeof thrown === 'string' ? errorMessage(thrown) : 'the agent failed';
   return { type: 'error', text: message || 'the agent failed', code: CONTENT_CODES.OPERATION_FAILED };
 }
 

@@ -6,6 +6,7 @@
  * Environment fallbacks are declared per flag (`env`) but read from the record the command passes in:
  * only the command file touches `process.env`.
  */
+import { errorMessage } from '../util/error-message.js';
 import { parseArgs } from 'node:util';
 import { isRoomrunnerError } from '../errors.js';
 import { describeNetworkError, networkHint } from '../net-error.js';
@@ -179,7 +180,7 @@ export function formatHelp(command: string, summary: string, specs: FlagSpecs, f
 
 function toUsageError(error: unknown, specs: FlagSpecs, argv: readonly string[]): UsageError {
   const code = (error as { code?: unknown }).code;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   // parseArgs quotes the offending token: "Unknown option '--prot'", "Option '--port <value>' argument missing".
   // "Option '-p, --port <value>' argument missing" names the long form after the short one: prefer it.
   const quoted = /'([^']+)'/.exec(message)?.[1];

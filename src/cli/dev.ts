@@ -11,6 +11,7 @@
  * (src/dev/typecheck.ts). The output is for a person: one line per step, per call (src/dev/call-log.ts) and per
  * reload; pino's logs only with --verbose or in --log-file (warnings and errors go to stderr otherwise).
  */
+import { errorMessage } from '../util/error-message.js';
 import path from 'node:path';
 import type { Toolkit } from '../agents/define-agent.js';
 import { discoverAgents } from '../agents/discover.js';
@@ -242,7 +243,7 @@ export const command: Command = {
         console.error(`roomrunner dev: ${error.message}`);
         return USAGE_EXIT_CODE;
       }
-      const message = isRoomrunnerError(error) ? `${error.message} [${error.code}]` : error instanceof Error ? error.message : String(error);
+      const message = isRoomrunnerError(error) ? `${error.message} [${error.code}]` : errorMessage(error);
       console.error(`roomrunner dev: ${message}${/EADDRINUSE/.test(message) ? ' (a port is taken: pass --port 0 --emulator-port 0)' : ''}`);
       return 1;
     }

@@ -2,6 +2,7 @@
  * `roomrunner emulator`: run the local MeshAgent platform (room websockets, REST subset, signed webhooks)
  * until SIGINT or SIGTERM. The only place the emulator's settings meet `process.env`.
  */
+import { errorMessage } from '../util/error-message.js';
 import { isRoomrunnerError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { startEmulator, type Emulator, type EmulatorWebhookOptions, type StartEmulatorOptions } from '../emulator/index.js';
@@ -117,7 +118,7 @@ export async function runEmulatorCommand(argv: readonly string[], io: EmulatorCo
   try {
     await emulator.close();
   } catch (error) {
-    io.stderr(`roomrunner emulator: failed to stop cleanly: ${error instanceof Error ? error.message : String(error)}`);
+    io.stderr(`roomrunner emulator: failed to stop cleanly: ${errorMessage(error)}`);
     return 1;
   }
   io.stdout('roomrunner emulator: stopped');
@@ -199,7 +200,7 @@ function startFailure(error: unknown, options: StartEmulatorOptions): string {
   if (code === 'EADDRINUSE') return `port ${options.port ?? DEFAULT_CLI_PORT} on ${options.host ?? '127.0.0.1'} is in use; pass --port 0 for a free port`;
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return `cannot bind --host ${options.host ?? ''}: ${(error as Error).message}`;
   if (isRoomrunnerError(error, 'RR_EMULATOR_BAD_REQUEST')) return `bad --webhook-* flags: ${error.message}`;
-  return `failed to start: ${error instanceof Error ? error.message : String(error)}`;
+  return `failed to start: ${errorMessage(error)}`;
 }
 
 function banner(emulator: Emulator, options: StartEmulatorOptions): string {

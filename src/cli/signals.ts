@@ -29,9 +29,6 @@ export function waitForSignal(): Promise<string> {
  */
 export function logUnhandledRejections(logger: { error(fields: object, message: string): void }): void {
   process.on('unhandledRejection', (reason) => {
-    logger.error(
-      { err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) },
-      'unhandled promise rejection (an agent probably started a promise it did not await); still serving',
-    );
+    logger.error({ err: reason }, 'unhandled promise rejection (an agent probably started a promise it did not await); still serving');
   });
 }

@@ -4,6 +4,7 @@
  * so a chunk that arrives before anyone reads is kept, and a failure reaches the reader after the chunks that
  * came before it (docs/protocol.md §E.5).
  */
+import { RoomrunnerError } from '../errors.js';
 
 type Waiter<T> = { resolve(result: IteratorResult<T, undefined>): void; reject(error: unknown): void };
 
@@ -67,7 +68,7 @@ export class ChunkQueue<T> implements AsyncIterable<T> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<T, undefined> {
-    if (this.#iterated) throw new Error('a chunk stream can be read only once');
+    if (this.#iterated) throw new RoomrunnerError('RR_ROOM_STREAM_READ_TWICE', 'a chunk stream can be read only once: keep what you need while reading it');
     this.#iterated = true;
     return {
       next: () => {

@@ -27,6 +27,7 @@ import { errorContent, packContent, type Content } from '../protocol/content.js'
 import type { FrameMessage } from '../protocol/frame-reader.js';
 import { ConnectedSchema, MESSAGE_TYPES, MessagingSendSchema, parseHeader, RoomReadySchema, RoomStatusSchema } from '../protocol/messages.js';
 import { unpackMessage, type JsonObject } from '../protocol/packing.js';
+import { nonNegativeMs, positiveMs } from '../util/options.js';
 import { attemptAfterDrop, backoffDelayMs, resolveBackoffOptions, type BackoffOptions } from '../util/backoff.js';
 import { errorMessage } from '../util/error-message.js';
 import {
@@ -230,12 +231,12 @@ export class RoomConnection {
     this.#url = roomUrl(options.url);
     this.#token = options.token;
     if (typeof this.#token !== 'string' && typeof this.#token !== 'function') {
-      throw new TypeError('token must be a participant token string or a function that returns one');
+      throw new RoomrunnerError('RR_OPTION_INVALID', 'token must be a participant token string or a function that returns one');
     }
     this.#roomName = roomNameFromUrl(this.#url);
     this.#log = withBindings(options.logger ?? silentLogger(), { room: this.#roomName });
-    this.#requestTimeoutMs = nonNegative('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
-    this.#handshakeTimeoutMs = positive('handshakeTimeoutMs', options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    this.#requestTimeoutMs = nonNegativeMs('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    this.#handshakeTimeoutMs = positiveMs('handshakeTimeoutMs', options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
     this.#maxMessageBytes = options.maxMessageBytes;
     this.#reconnect = options.reconnect ?? true;
     this.#retryBeforeReady = options.retryBeforeReady ?? true;
@@ -249,7 +250,7 @@ export class RoomConnection {
       options.dial ??
       createWebSocketDialer({
         timers: this.#timers,
-        pingIntervalMs: nonNegative('pingIntervalMs', options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS),
+        pingIntervalMs: nonNegativeMs('pingIntervalMs', options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS),
         ...(options.wsOptions ? { wsOptions: options.wsOptions } : {}),
       });
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
@@ -373,8 +374,9 @@ export class RoomConnection {
    * one socket. Returns a function that removes the handler.
    */
   handle(type: string, handler: MessageHandler): () => void {
-    if (RESERVED_TYPES.has(type)) throw new Error(`${type} is handled by the room connection; listen to its events instead`);
-    if (this.#handlers.has(type)) throw new Error(`a handler for ${type} is already registered`);
+    if (RESERVED_TYPES.has(type))
+      throw new RoomrunnerError('RR_ROOM_HANDLER_REFUSED', `${type} is handled by the room connection; listen to its events instead`);
+    if (this.#handlers.has(type)) throw new RoomrunnerError('RR_ROOM_HANDLER_REFUSED', `a handler for ${type} is already registered`);
     this.#handlers.set(type, handler);
     this.#apply(`=${type}`, (s) => s.on(type, handler));
     return () => {
@@ -386,7 +388,7 @@ export class RoomConnection {
 
   /** As {@link handle}, for every type starting with `prefix` that no exact handler claims. */
   handlePrefix(prefix: string, handler: MessageHandler): () => void {
-    if (this.#prefixHandlers.has(prefix)) throw new Error(`a handler for prefix ${prefix} is already registered`);
+    if (this.#prefixHandlers.has(prefix)) throw new RoomrunnerError('RR_ROOM_HANDLER_REFUSED', `a handler for prefix ${prefix} is already registered`);
     this.#prefixHandlers.set(prefix, handler);
     this.#apply(`^${prefix}`, (s) => s.onPrefix(prefix, handler));
     return () => {
@@ -888,7 +890,7 @@ function givenUp(reason: unknown, phase: AttemptPhase, url: string): RoomrunnerE
   const where = `${PHASE_TEXT[phase]} ${url}`;
   if (isRoomrunnerError(reason))
     return new RoomrunnerError(reason.code, `${reason.message} (${where})`, { cause: reason, data: { ...reason.data, phase, url } });
-  const text = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+  const text = reason === undefined ? 'aborted' : errorMessage(reason);
   return new RoomrunnerError('RR_ROOM_ABORTED', `room connection given up ${where}: ${text}`, { cause: reason, data: { phase, url } });
 }
 
@@ -943,14 +945,4 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal, discard?: (value
       },
     );
   });
-}
-
-function nonNegative(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0) throw new TypeError(`${name} must be a finite number of ms >= 0 (0 disables), got ${String(value)}`);
-  return value;
-}
-
-function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a finite number of ms > 0, got ${String(value)}`);
-  return value;
 }

@@ -109,7 +109,7 @@ export class Session {
 
   /** Route messages of exactly `type` to `handler`. Returns a function that removes it. */
   on(type: string, handler: MessageHandler): () => void {
-    if (this.#handlers.has(type)) throw new Error(`a handler for ${type} is already registered`);
+    if (this.#handlers.has(type)) throw new RoomrunnerError('RR_ROOM_HANDLER_REFUSED', `a handler for ${type} is already registered`);
     this.#handlers.set(type, handler);
     return () => {
       if (this.#handlers.get(type) === handler) this.#handlers.delete(type);

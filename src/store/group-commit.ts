@@ -6,6 +6,7 @@
  * `flush` gets the items of one batch in arrival order and answers each one (same order). When it throws, every
  * call of that batch gets the error.
  */
+import { wholeNumber } from '../util/options.js';
 
 export type Settled<R> = { readonly ok: true; readonly value: R } | { readonly ok: false; readonly error: unknown };
 
@@ -22,9 +23,8 @@ export class GroupCommit<T, R> {
   #running: Promise<void> | undefined;
 
   constructor(flush: (items: readonly T[]) => Promise<Array<Settled<R>>>, options: { readonly maxBatch: number }) {
-    if (!Number.isSafeInteger(options.maxBatch) || options.maxBatch < 1) throw new RangeError('maxBatch must be an integer >= 1');
     this.#flush = flush;
-    this.#maxBatch = options.maxBatch;
+    this.#maxBatch = wholeNumber('maxBatch', options.maxBatch, 1, 'RR_STORE_OPTION_INVALID');
   }
 
   submit(item: T): Promise<R> {

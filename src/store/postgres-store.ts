@@ -234,7 +234,7 @@ class PgListener {
     this.#connecting = (async () => {
       const client = new pg.Client(this.#config);
       client.on('error', (err) => this.#lost(client, err));
-      client.on('end', () => this.#lost(client, new Error('the LISTEN connection ended')));
+      client.on('end', () => this.#lost(client, new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the LISTEN connection to PostgreSQL ended')));
       client.on('notification', (message) => {
         if (client === this.#client) this.#deliver(message.channel, message.payload ?? '');
       });

@@ -10,6 +10,7 @@
  * - **Release once.** The release function gives the slot back the first time it is called and does nothing
  *   after, so a `finally` and an error path may both call it.
  */
+import { RoomrunnerError } from '../errors.js';
 
 /** Gives a held slot back; only the first call counts. */
 export type Release = () => void;
@@ -86,13 +87,14 @@ class Slots {
 
 /**
  * Checks the bounds once, with messages that name the value.
- * @throws RangeError for a limit that is not a positive integer, or a queue bound that is not an integer >= 0
- *   or Infinity.
+ * @throws RoomrunnerError `RR_OPTION_INVALID` for a limit that is not a positive integer, or a queue bound that is
+ *   not an integer >= 0 or Infinity.
  */
 function checkBounds(limit: number, maxQueue: number): void {
-  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`a semaphore limit must be a positive integer, got ${String(limit)}`);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RoomrunnerError('RR_OPTION_INVALID', `a semaphore limit must be a positive integer, got ${String(limit)}`);
   if (!(maxQueue === Number.POSITIVE_INFINITY || (Number.isInteger(maxQueue) && maxQueue >= 0))) {
-    throw new RangeError(`a semaphore queue bound must be an integer >= 0 or Infinity, got ${String(maxQueue)}`);
+    throw new RoomrunnerError('RR_OPTION_INVALID', `a semaphore queue bound must be an integer >= 0 or Infinity, got ${String(maxQueue)}`);
   }
 }
 

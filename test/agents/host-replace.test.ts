@@ -169,6 +169,9 @@ describe('replacing the agents of a joined room', () => {
 
   it('refuses a list with two agents of one name', async () => {
     const { joined } = await host([adderV1]);
-    await expect(joined.host.replaceToolkits([adderV1, adderV2])).rejects.toThrow('two agents share a name');
+    await expect(joined.host.replaceToolkits([adderV1, adderV2])).rejects.toMatchObject({
+      code: 'RR_AGENT_DUPLICATE_NAME',
+      message: `replaceToolkits: two agents share the name ${adderV1.name}`,
+    });
   });
 });

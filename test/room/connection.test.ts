@@ -389,9 +389,23 @@ describe('RoomConnection server-initiated messages', () => {
     expect(unpackContent(answer.data)).toEqual({ type: 'error', text: "toolkit 'nobody' is not served by this participant", code: 1003 });
   });
 
-  it('refuses to handle a type it handles itself', () => {
+  it('refuses to handle a type it handles itself, or one that already has a handler, with RR_ROOM_HANDLER_REFUSED', () => {
     const conn = connection(memoryRoom());
-    expect(() => conn.handle(MESSAGE_TYPES.ROOM_READY, () => undefined)).toThrow(/handled by the room connection/);
+    expect(() => conn.handle(MESSAGE_TYPES.ROOM_READY, () => undefined)).toThrow(
+      expect.objectContaining({ code: 'RR_ROOM_HANDLER_REFUSED', message: expect.stringMatching(/handled by the room connection/) }),
+    );
+    conn.handle('room.tool_call.tk', () => undefined);
+    expect(() => conn.handle('room.tool_call.tk', () => undefined)).toThrow(
+      expect.objectContaining({ code: 'RR_ROOM_HANDLER_REFUSED', message: 'a handler for room.tool_call.tk is already registered' }),
+    );
+    conn.handlePrefix('room.x.', () => undefined);
+    expect(() => conn.handlePrefix('room.x.', () => undefined)).toThrow(expect.objectContaining({ code: 'RR_ROOM_HANDLER_REFUSED' }));
+  });
+
+  it('refuses a token that is neither a string nor a function, naming the option', () => {
+    expect(() => new RoomConnection({ url: 'ws://memory/rooms/test', token: 42 as never })).toThrow(
+      expect.objectContaining({ code: 'RR_OPTION_INVALID', message: 'token must be a participant token string or a function that returns one' }),
+    );
   });
 
   it('emits status, message and dismiss events', async () => {

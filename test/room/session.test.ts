@@ -20,6 +20,14 @@ describe('Session (§D.2)', () => {
     await expect(client.request('echo', {})).resolves.toEqual({ type: 'json', json: { id: 1 } });
   });
 
+  it('refuses a second handler for one type with RR_ROOM_HANDLER_REFUSED', () => {
+    const [client] = pair();
+    client.on('x', () => undefined);
+    expect(() => client.on('x', () => undefined)).toThrow(
+      expect.objectContaining({ code: 'RR_ROOM_HANDLER_REFUSED', message: 'a handler for x is already registered' }),
+    );
+  });
+
   it('rejects with the room code when the answer is an error content', async () => {
     const [client, server] = pair();
     server.on('x', (msg, s) => void s.respond(msg.id, { type: 'error', text: 'nope', code: 1003 }));
