@@ -102,7 +102,10 @@ export function userDefaultApiScope(): ApiScope {
   return agentDefaultApiScope();
 }
 
-/** The SDK's `ApiScope.full()`: `agentDefault` plus `admin` and `tunnels`. */
+/**
+ * The SDK's `ApiScope.full()`: `agentDefault` plus `admin` and `tunnels`, written out because the key order is the
+ * SDK's (`services` last), and tokens must serialise byte for byte as the SDK's do.
+ */
 export function fullApiScope(): ApiScope {
   return {
     livekit: {},

@@ -18,6 +18,7 @@
  * process may share one database ("replicas" in tests): they share its write queue and its change
  * notifications, which are delivered after the commit that made them, as PostgreSQL's NOTIFY is.
  */
+import type { Migration } from './sql.js';
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { setImmediate } from 'node:timers';
 import { RoomrunnerError, isRoomrunnerError } from '../errors.js';
@@ -130,12 +131,8 @@ export function configure(connection: SqliteConnection, options: { readonly inMe
   return pragmas;
 }
 
-/** One numbered migration: statements run in one transaction, recorded in `schema_migrations`. */
-export interface SqliteMigration {
-  readonly version: number;
-  readonly name: string;
-  readonly statements: readonly string[];
-}
+/** One numbered migration, as on PostgreSQL (src/store/sql.ts): statements run in one transaction, recorded in `schema_migrations`. */
+export type SqliteMigration = Migration;
 
 /**
  * The SQLite schema: the same tables and columns as the PostgreSQL one (src/store/sql.ts), with times as
