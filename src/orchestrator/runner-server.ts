@@ -43,6 +43,7 @@ import { registerDashboard, type EmulatorDeliveryView } from '../dashboard/plugi
 import { parseEvent, RoomEndedEvent as RoomEnded, RoomStartedEvent as RoomStarted } from '../webhooks/events.js';
 import { RoomUrlPolicy } from './room-url-policy.js';
 import type { RoomConnectionOptions } from '../room/connection.js';
+import { every } from '../util/clock.js';
 
 /** A room.started within this long after its room.ended (same room, no session id to compare) is ignored. */
 export const DEFAULT_TOMBSTONE_WINDOW_MS = 5_000;
@@ -112,7 +113,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   #drainOnce: Promise<void> | undefined;
   #starting: Promise<ServerAddress> | undefined;
   #closed = false;
-  #reconcileTimer: NodeJS.Timeout | undefined;
+  #stopReconciling: (() => void) | undefined;
   #reconciling: Promise<void> | undefined;
   #lastReconcileError: string | null = null;
   #lastReconcileAt: string | null = null;
@@ -158,6 +159,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       retry: { attemptTimeoutMs: config.joinAttemptTimeoutMs, ...options.retry },
       connection: { ...options.connection, backoff: { resetAfterMs: config.reconnectResetMs, ...options.connection?.backoff } },
       onLost: (room, reason) => this.#coordination?.onLost(room, reason),
+      clock: this.clock,
     });
     const store = this.store;
     if (!isCoordinator(store)) {
@@ -179,6 +181,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       triggerOf: (room) => this.#heard.get(room)?.trigger,
       logger: this.logger,
       metrics: this.metrics,
+      clock: this.clock,
     });
     const projectId = secret.projectId;
     this.#platform =
@@ -216,7 +219,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   override async onRoomEnded(event: RoomEndedEvent, context: HookContext): Promise<void> {
     const room = event.roomName;
     if (event.sessionId) this.#rememberEnded(event.sessionId);
-    const at = new Date();
+    const at = new Date(this.clock.now());
     // Idempotent by room state: the end of an earlier session, after the room started again, leaves it alone.
     const ended = await retryWhileStoreDown(() => this.#rooms.markRoomEnded(room, at, event.sessionId ?? null), {
       signal: context.signal,
@@ -402,8 +405,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
     if (this.#platform) {
       void this.reconcile();
       if (this.#reconcileIntervalMs > 0) {
-        this.#reconcileTimer = setInterval(() => void this.reconcile(), this.#reconcileIntervalMs);
-        this.#reconcileTimer.unref();
+        this.#stopReconciling = every(this.clock, this.#reconcileIntervalMs, () => void this.reconcile());
       }
     } else {
       this.logger.warn('reconciliation is off: set MESHAGENT_PROJECT_ID or an MESHAGENT_API_KEY so roomrunner can list active rooms');
@@ -421,7 +423,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   }
 
   async #drain(): Promise<void> {
-    if (this.#reconcileTimer) clearInterval(this.#reconcileTimer);
+    this.#stopReconciling?.();
     const drainTimeoutMs = this.#options.drainTimeoutMs ?? this.#config.drainTimeoutMs;
     // Hand rooms to peers first (each released as soon as our agents are unregistered from it).
     const handOff = this.#coordination.handOff(drainTimeoutMs);
@@ -454,10 +456,10 @@ export class RemoteTaskRunnerServer extends WebhookServer {
   async #reconcileOnce(): Promise<void> {
     if (!this.#platform || !this.attachments.accepting) return;
     try {
-      const fetchedAt = Date.now();
+      const fetchedAt = this.clock.now();
       const active = await this.#platform.activeRooms();
       this.#lastReconcileError = null;
-      this.#lastReconcileAt = new Date().toISOString();
+      this.#lastReconcileAt = new Date(this.clock.now()).toISOString();
       const { started } = await reconcileCoordinated({
         store: this.#rooms,
         active,
@@ -466,6 +468,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
         endedSessions: this.#endedSessions,
         graceMs: Math.max(this.#tombstoneWindowMs, this.#coordination.leaseMs),
         logger: this.logger,
+        clock: this.clock,
       });
       const urls = new Map(active.map((a) => [a.room, a.roomUrl]));
       for (const room of started) this.#rememberHeard(room, { url: urls.get(room) ?? undefined, trigger: 'reconcile' });
@@ -483,7 +486,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
    */
   async #startPending(event: RoomStartedEvent, trigger: AttachTrigger, context: HookContext): Promise<void> {
     const room = event.roomName;
-    const at = new Date();
+    const at = new Date(this.clock.now());
     const tombstoneWindowMs = trigger === 'manual' ? 0 : this.#tombstoneWindowMs;
     const fresh = await retryWhileStoreDown(() => this.#rooms.markRoomStarted(room, at, tombstoneWindowMs, event.sessionId ?? null), {
       signal: context.signal,

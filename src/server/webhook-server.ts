@@ -30,6 +30,7 @@ import { RoomClient } from '../room/room-client.js';
 import { defaultReplicaId } from '../store/coordinated-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
+import { every, SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 import { InFlight } from '../util/in-flight.js';
 import { CallEvent, OtherEvent, RoomEndedEvent, RoomStartedEvent, type WebhookEvent } from '../webhooks/events.js';
 import { listenForHandoffs, type Handoff } from '../webhooks/handoff.js';
@@ -108,8 +109,11 @@ export interface WebhookServerOptions {
   readonly onEvent?: WebhookHook<OtherEvent>;
   /** Where unset options come from; default `loadConfig()` (env vars). */
   readonly config?: Config;
-  /** Milliseconds since the epoch; default `Date.now`. */
-  readonly now?: () => number;
+  /**
+   * Time for everything here (docs/architecture.md §Style 2): signature tolerance, ledger times, the prune and
+   * redispatch periods, the drain bound; the default MemoryStore's clock. Default {@link SYSTEM_CLOCK}.
+   */
+  readonly clock?: Clock;
 }
 
 /** Where the server listens. */
@@ -151,6 +155,8 @@ export class WebhookServer {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly path: string;
+  /** The clock every part of the server reads (`options.clock`); subclasses pass it to theirs. */
+  protected readonly clock: Clock;
 
   readonly #options: WebhookServerOptions;
   readonly #port: number;
@@ -168,7 +174,7 @@ export class WebhookServer {
   #redispatcher: PendingRedispatcher | undefined;
   readonly #drainTimeoutMs: number;
   readonly #adminToken: string | undefined;
-  #pruneTimer: NodeJS.Timeout | undefined;
+  #stopPruning: (() => void) | undefined;
   readonly #ownsStore: boolean;
   readonly #work = new InFlight();
   readonly #abort = new AbortController();
@@ -181,6 +187,8 @@ export class WebhookServer {
   #stopRun: (() => void) | undefined;
   #stopHandoffs: (() => void) | undefined;
   readonly #handoffRooms = new Set<RoomConnection>();
+  /** `clock.now`, for the parts that take only wall time. */
+  readonly #now = (): number => this.clock.now();
 
   /**
    * @throws RoomrunnerError `RR_CONFIG_NO_WEBHOOK_SECRET` when there is no secret and `insecure` is not set;
@@ -189,6 +197,7 @@ export class WebhookServer {
   constructor(options: WebhookServerOptions = {}) {
     const config = options.config ?? loadConfig();
     this.#options = options;
+    this.clock = options.clock ?? SYSTEM_CLOCK;
     this.#port = options.port ?? config.port;
     this.#host = options.host ?? config.host;
     const secrets = options.secrets ?? config.webhookSecrets;
@@ -212,7 +221,7 @@ export class WebhookServer {
       options.logger ?? createLogger({ level: config.logLevel, name: 'roomrunner', ...(config.logPretty === undefined ? {} : { pretty: config.logPretty }) });
     this.metrics = options.metrics ?? new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
     this.#ownsStore = options.store === undefined;
-    this.store = options.store ?? new MemoryStore(options.now === undefined ? {} : { now: options.now });
+    this.store = options.store ?? new MemoryStore({ now: this.#now });
     this.#replicaId = options.replicaId ?? config.replicaId ?? defaultReplicaId((this.store as { engine?: string }).engine);
   }
 
@@ -267,7 +276,7 @@ export class WebhookServer {
       redispatchAfterMs: this.#redispatchAfterMs,
       replicaId: this.#replicaId,
       ...(this.#options.toleranceSeconds === undefined ? {} : { toleranceSeconds: this.#options.toleranceSeconds }),
-      ...(this.#options.now === undefined ? {} : { now: this.#options.now }),
+      now: this.#now,
       store: this.store,
       work: this.#work,
       accepting: () => this.#phase !== 'draining' && this.#phase !== 'closed',
@@ -286,7 +295,7 @@ export class WebhookServer {
       logger: this.logger,
       metrics: this.metrics,
       accepting: () => this.#phase !== 'draining' && this.#phase !== 'closed',
-      ...(this.#options.now === undefined ? {} : { now: this.#options.now }),
+      now: this.#now,
       onHandoff: (handoff) => this.#handoff(handoff),
     });
     registerAdminRoutes(this.#app, {
@@ -381,20 +390,20 @@ export class WebhookServer {
     if (this.#phase === 'starting') this.#phase = 'listening';
     this.logger.info({ url: this.#address.url, path: this.path, schemes: this.#schemes }, 'webhook server listening');
     void this.prune();
-    this.#pruneTimer = setInterval(() => void this.prune(), PRUNE_INTERVAL_MS).unref();
+    this.#stopPruning = every(this.clock, PRUNE_INTERVAL_MS, () => void this.prune());
     if (this.#phase === 'listening') this.#startRedispatch();
     return this.#address;
   }
 
   /** Crash recovery: run the hooks of deliveries answered 200 whose outcome never got recorded (redispatch.ts). */
   #startRedispatch(): void {
-    const now = this.#options.now ?? Date.now;
+    const now = this.#now;
     this.#redispatcher = new PendingRedispatcher({
       store: this.store,
       replicaId: this.#replicaId,
       afterMs: this.#redispatchAfterMs,
       logger: this.logger,
-      now,
+      clock: this.clock,
       running: () => this.#work.keys(),
       run: async (event, record) => {
         const log = this.logger.child({ key: record.key, event: record.event, room: record.room, redispatch: true });
@@ -427,7 +436,7 @@ export class WebhookServer {
    */
   async prune(): Promise<{ deliveries: number; rooms: number; replicas: number }> {
     const removed = { deliveries: 0, rooms: 0, replicas: 0 };
-    const before = new Date((this.#options.now ?? Date.now)() - this.#ledgerRetentionMs);
+    const before = new Date(this.clock.now() - this.#ledgerRetentionMs);
     const store = this.store as Store & { pruneRooms?: (endedBefore: Date) => Promise<number>; pruneReplicas?: (expiredForMs: number) => Promise<number> };
     try {
       removed.deliveries = await store.pruneDeliveries(before);
@@ -444,7 +453,7 @@ export class WebhookServer {
     // Let a start() in progress finish, so that the listening socket gets closed too.
     await this.#starting?.catch(() => undefined);
     await this.drain();
-    if (this.#pruneTimer) clearInterval(this.#pruneTimer);
+    this.#stopPruning?.();
     this.#phase = 'closed';
     this.#abort.abort(new RoomrunnerError('RR_WEBHOOK_SERVER_CLOSED', 'the webhook server closed'));
     this.#stopHandoffs?.();
@@ -457,12 +466,12 @@ export class WebhookServer {
   async #waitForHooks(): Promise<void> {
     if (this.#work.size === 0) return;
     this.logger.info({ running: this.#work.size }, 'draining: waiting for running hooks');
-    let timer: NodeJS.Timeout | undefined;
+    let timer: unknown;
     const bound = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.#drainTimeoutMs);
+      timer = this.clock.setTimeout(() => resolve('timeout'), this.#drainTimeoutMs);
     });
     const outcome = await Promise.race([this.#work.idle().then(() => 'idle' as const), bound]);
-    clearTimeout(timer);
+    this.clock.clearTimeout(timer);
     if (outcome === 'timeout')
       this.logger.warn({ running: this.#work.size, drainTimeoutMs: this.#drainTimeoutMs }, 'drain bound reached with hooks still running');
   }
