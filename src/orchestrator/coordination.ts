@@ -33,7 +33,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../http/metrics.js';
 import type { AttachTrigger, RoomAttachments } from './attachments.js';
 import type { CoordinatedStore } from '../store/coordinated-store.js';
-import { setBackgroundTimeout, SYSTEM_CLOCK, type Clock } from '../util/clock.js';
+import { inBackground, sleep, SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 import { ReplicaLease, type LeaseLoss, type LeaseStatus } from './replica-lease.js';
 
 /** A room whose attach failed this many times in a row here is released so that a peer may try. */
@@ -109,6 +109,10 @@ export class RoomCoordination {
   readonly #lease: ReplicaLease;
   readonly #log: Logger;
   readonly #clock: Clock;
+  /** The claim spread wait's timers: they do not keep the process alive. */
+  readonly #waits: Clock;
+  /** Aborted by close(): a claim waiting its turn stops waiting. */
+  readonly #closing = new AbortController();
   readonly #maxAttachFailures: number;
   readonly #held = new Map<string, Held>();
   /**
@@ -142,6 +146,7 @@ export class RoomCoordination {
     this.#attachments = options.attachments;
     this.#log = options.logger.child({ replica: options.replicaId });
     this.#clock = options.clock ?? SYSTEM_CLOCK;
+    this.#waits = inBackground(this.#clock);
     this.#maxAttachFailures = options.maxAttachFailures ?? DEFAULT_MAX_ATTACH_FAILURES;
     this.#metrics = options.metrics;
     this.#lease = new ReplicaLease({
@@ -263,6 +268,7 @@ export class RoomCoordination {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     await this.settled();
     await this.#unsubscribe?.().catch(() => undefined);
     await this.#lease.close();
@@ -356,8 +362,11 @@ export class RoomCoordination {
     if (!alone) {
       const spreadMs = Math.round((this.#options.claimSpreadMs ?? DEFAULT_CLAIM_SPREAD_MS) * Math.min(1, this.#held.size / maxRooms));
       if (spreadMs > 0) {
-        await new Promise<void>((resolve) => setBackgroundTimeout(this.#clock, resolve, spreadMs));
-        if (this.#closed || this.#draining || !this.#lease.valid) return;
+        const waited = await sleep(this.#waits, spreadMs, this.#closing.signal).then(
+          () => true,
+          () => false,
+        );
+        if (!waited || this.#closed || this.#draining || !this.#lease.valid) return;
       }
     }
     const firstBatch = this.#options.claimBatch ?? DEFAULT_CLAIM_BATCH;

@@ -45,6 +45,15 @@ export function setBackgroundTimeout(clock: Clock, callback: () => void, ms: num
   return handle;
 }
 
+/** `clock` with background timers ({@link setBackgroundTimeout}): for waits that must not keep the process alive. */
+export function inBackground(clock: Clock): Clock {
+  return {
+    now: () => clock.now(),
+    setTimeout: (callback, ms) => setBackgroundTimeout(clock, callback, ms),
+    clearTimeout: (handle) => clock.clearTimeout(handle),
+  };
+}
+
 /**
  * Runs `callback` every `ms` on `clock`, as `setInterval` does (the next run is scheduled as this one starts),
  * on background timers ({@link setBackgroundTimeout}). Returns the function that stops it.
