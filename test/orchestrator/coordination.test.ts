@@ -1,11 +1,13 @@
 /**
- * Coordinated mode in one process: several RemoteTaskRunnerServers ("replicas") share one PGlite database and
- * attach rooms on the emulator over real sockets. The same code runs across processes on PostgreSQL in
- * test/replicas; here each behaviour gets a small, fast case of its own. No timed assertions: every wait is
- * on an emulator event or a store state.
+ * Coordinated mode in one process. First, several RemoteTaskRunnerServers ("replicas") share one in-process
+ * database (MemoryStore peers; PGlite where a test writes SQL) and attach rooms on the emulator over real
+ * sockets. The same code runs across processes on PostgreSQL in test/replicas; here each behaviour gets a
+ * small, fast case of its own. No timed assertions: every wait is on an emulator event or a store state.
+ * Then RoomCoordination alone on fake time (a ManualClock shared by the replicas and their database), for what
+ * depends on time: heartbeat claims, the claim spread, the drain's grace, self-fencing and takeover.
  */
 import { PGlite } from '@electric-sql/pglite';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { adder } from '../../agents/adder.js';
 import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
@@ -35,23 +37,34 @@ afterEach(async () => {
 
 interface World {
   emulator: Emulator;
-  pglite: PGlite;
   tracker: RegistrationTracker;
+  /** The replicas' shared database: memory store peers of `memory`, or PgliteStores on `pglite` when there is one. */
+  memory: MemoryStore;
+  pglite: PGlite | undefined;
 }
 
-async function world(): Promise<World> {
+/** One PGlite database for the tests that need SQL (starting one takes seconds). */
+let sharedPglite: Promise<PGlite> | undefined;
+afterAll(async () => {
+  await (await sharedPglite)?.close();
+});
+function pgliteOnce(): Promise<PGlite> {
+  sharedPglite ??= PGlite.create();
+  return sharedPglite;
+}
+
+async function world(options: { pglite?: boolean } = {}): Promise<World> {
   const emulator = await startEmulator({ port: 0, secret: SECRET, projectId: PROJECT, idleGraceMs: 600_000 });
   cleanups.push(() => emulator.close());
-  const pglite = await PGlite.create();
-  cleanups.push(() => pglite.close());
+  const pglite = options.pglite ? await pgliteOnce() : undefined;
   const tracker = new RegistrationTracker(emulator.roomServer, AGENT);
   cleanups.push(() => tracker.close());
-  return { emulator, pglite, tracker };
+  return { emulator, tracker, memory: new MemoryStore(), pglite };
 }
 
-/** A PGlite store on the shared instance whose calls fail with RR_STORE_UNAVAILABLE while `down` is set. */
-async function switchableStore(pglite: PGlite): Promise<{ store: PgliteStore; outage: { down: boolean } }> {
-  const real = await PgliteStore.open({ pglite });
+/** A store on the shared database whose calls fail with RR_STORE_UNAVAILABLE while `down` is set. */
+async function switchableStore(w: World): Promise<{ store: PgliteStore | MemoryStore; outage: { down: boolean } }> {
+  const real = w.pglite ? await PgliteStore.open({ pglite: w.pglite }) : new MemoryStore({ peerOf: w.memory });
   const outage = { down: false };
   const store = new Proxy(real, {
     get(target, prop) {
@@ -67,7 +80,7 @@ async function switchableStore(pglite: PGlite): Promise<{ store: PgliteStore; ou
 }
 
 async function replica(w: World, id: string, extra: Partial<RemoteTaskRunnerServerOptions> & { apiUrl?: string } = {}) {
-  const { store, outage } = await switchableStore(w.pglite);
+  const { store, outage } = await switchableStore(w);
   const config = loadConfig(
     {
       secret: SECRET,
@@ -125,9 +138,9 @@ const servedBy = (w: World, room: string): string | undefined => {
 
 describe('coordination', () => {
   it('runs on every store roomrunner ships, and refuses a store with only the ledger', async () => {
-    const w = await world();
+    const w = await world({ pglite: true });
     expect(isCoordinator(new MemoryStore())).toBe(true);
-    expect(isCoordinator(await PgliteStore.open({ pglite: w.pglite }))).toBe(true);
+    expect(isCoordinator(await PgliteStore.open({ pglite: w.pglite as PGlite }))).toBe(true);
     // A store of the user's with the ledger but not the coordinator methods.
     const ledgerOnly = new Proxy(new MemoryStore(), { get: (target, name) => (name === 'claimRooms' ? undefined : Reflect.get(target, name)) });
     expect(isCoordinator(ledgerOnly)).toBe(false);
@@ -175,14 +188,15 @@ describe('coordination', () => {
   });
 
   it('leaves a room at once when another replica becomes its owner (fencing)', async () => {
-    const w = await world();
+    const w = await world({ pglite: true });
+    const pglite = w.pglite as PGlite;
     const a = await replica(w, 'a');
     await startRoom(w, a.address.url, 'fenced');
     await w.tracker.until(() => servedBy(w, 'fenced') === 'rr-a');
     // An intruder takes the room the way a claim would (new owner, new epoch) and says so.
-    await w.pglite.query(`INSERT INTO replicas (id, capacity, lease_expires_at) VALUES ('intruder', 1, now() + interval '1 hour')`);
-    await w.pglite.query(`UPDATE rooms SET owner = 'intruder', epoch = nextval('room_epoch_seq') WHERE room = 'fenced'`);
-    await w.pglite.query(`SELECT pg_notify('roomrunner_rooms', 'fenced')`);
+    await pglite.query(`INSERT INTO replicas (id, capacity, lease_expires_at) VALUES ('intruder', 1, now() + interval '1 hour')`);
+    await pglite.query(`UPDATE rooms SET owner = 'intruder', epoch = nextval('room_epoch_seq') WHERE room = 'fenced'`);
+    await pglite.query(`SELECT pg_notify('roomrunner_rooms', 'fenced')`);
 
     await w.tracker.until(() => w.tracker.live('fenced').length === 0);
     expect((await status(a.address.url)).replica?.rooms).toEqual([]);
