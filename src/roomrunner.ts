@@ -22,6 +22,7 @@ import { WebhookReceiver, type ServerAddress } from './server/receiver.js';
 import { defaultReplicaId } from './store/coordinated-store.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
+import { SYSTEM_CLOCK, type Clock } from './util/clock.js';
 
 export interface RoomrunnerParts
   extends Partial<
@@ -37,6 +38,8 @@ export interface RoomrunnerParts
   readonly metrics?: Metrics;
   /** Webhook route path, default `/webhook`. */
   readonly path?: string;
+  /** Time for both sides (docs/architecture.md §Style 2); default {@link SYSTEM_CLOCK}. */
+  readonly clock?: Clock;
 }
 
 /** A composed roomrunner: both sides, and the lifecycle over them. */
@@ -68,9 +71,10 @@ export function createRoomrunner(config: Config, parts: RoomrunnerParts): Roomru
   const logger =
     parts.logger ?? createLogger({ level: config.logLevel, name: 'roomrunner', ...(config.logPretty === undefined ? {} : { pretty: config.logPretty }) });
   const metrics = parts.metrics ?? new Metrics({ defaultMetrics: true });
-  const store = parts.store ?? new MemoryStore();
+  const clock = parts.clock ?? SYSTEM_CLOCK;
+  const store = parts.store ?? new MemoryStore({ now: () => clock.now() });
   const replicaId = config.replicaId ?? defaultReplicaId((store as { engine?: string }).engine);
-  const { agents, store: _store, logger: _logger, metrics: _metrics, path, ...roomParts } = parts;
+  const { agents, store: _store, logger: _logger, metrics: _metrics, path, clock: _clock, ...roomParts } = parts;
   // The receiver calls into the orchestrator only after both exist (dispatch, handoffs, routes and checks run
   // once the app is built or a delivery arrives), so the two are made one after the other.
   let orchestrator: Orchestrator | undefined;
@@ -81,13 +85,14 @@ export function createRoomrunner(config: Config, parts: RoomrunnerParts): Roomru
     logger,
     metrics,
     replicaId,
+    clock,
     ...(path === undefined ? {} : { path }),
     readinessChecks: () => rooms().readinessChecks,
     routes: (app) => rooms().registerRoutes(app),
     dispatch: (event, context) => rooms().dispatch(event, context),
     handoff: (handoff, context) => rooms().handoff(handoff, context),
   });
-  orchestrator = new Orchestrator(config, { ...roomParts, agents, store, logger, metrics, replicaId, webhookPath: receiver.path });
+  orchestrator = new Orchestrator(config, { ...roomParts, agents, store, logger, metrics, replicaId, clock, webhookPath: receiver.path });
   const side = { start: () => receiver.start(), drain: () => receiver.drain(), close: () => receiver.close() };
   const composed = orchestrator;
   return {

@@ -34,7 +34,8 @@ import type { Metrics } from '../http/metrics.js';
 import { joinRoom, type JoinedRoom, type ToolkitsReplaced } from '../agents/host.js';
 import type { Toolkit } from '../agents/define-agent.js';
 import type { Dialer, RoomConnectionOptions } from '../room/connection.js';
-import { NODE_TIMERS, type Timers } from '../room/timers.js';
+import type { Timers } from '../room/timers.js';
+import { SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 import { Semaphore } from '../util/semaphore.js';
 import { JoinHealth, type JoinHealthOptions } from './join-health.js';
 
@@ -109,9 +110,11 @@ export interface RoomAttachmentsOptions {
   /** Rooms registering at once (default {@link DEFAULT_MAX_CONCURRENT_JOINS}); dialing and handshakes hold no slot. */
   readonly maxConcurrentJoins?: number;
   readonly joinHealth?: JoinHealthOptions;
-  /** Injected in tests (docs/architecture.md §Style 2): the attempt bound's timer and the clock of the join health. */
-  readonly timers?: Timers;
-  readonly now?: () => number;
+  /**
+   * Time (docs/architecture.md §Style 2): the attempt bound's timer, attach times, the join health's window.
+   * Default {@link SYSTEM_CLOCK}.
+   */
+  readonly clock?: Clock;
 }
 
 export interface DetachOptions {
@@ -166,8 +169,7 @@ export class RoomAttachments {
   /** Join attempts running now (at most `maxConcurrentJoins`), and those waiting for a turn (FIFO). */
   readonly #joinSlots: Semaphore;
   #accepting = true;
-  readonly #timers: Timers;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #health: JoinHealth;
   #toolkits: readonly Toolkit[];
 
@@ -192,9 +194,8 @@ export class RoomAttachments {
         `attemptTimeoutMs must be a number of ms > 0, got ${String(this.#retry.attemptTimeoutMs)} (set ROOMRUNNER_JOIN_ATTEMPT_TIMEOUT_MS)`,
       );
     }
-    this.#timers = options.timers ?? NODE_TIMERS;
-    this.#now = options.now ?? Date.now;
-    this.#health = new JoinHealth(options.joinHealth, this.#now);
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
+    this.#health = new JoinHealth(options.joinHealth, this.#clock);
     options.metrics?.roomsCapacity.set(options.maxRooms);
   }
 
@@ -293,7 +294,7 @@ export class RoomAttachments {
       arguments: request.arguments ?? null,
       toolkits,
       abort: new AbortController(),
-      started: Date.now(),
+      started: this.#clock.now(),
       state: 'attaching',
       attempts: 0,
       lastError: null,
@@ -435,7 +436,7 @@ export class RoomAttachments {
       if (!sameToolkits(joined.host.toolkits, entry.toolkits)) {
         joined.host.replaceToolkits(entry.toolkits).catch((error: unknown) => logger.warn({ room, err: error }, 'agents not replaced in the room'));
       }
-      entry.attachedAt = Date.now();
+      entry.attachedAt = this.#clock.now();
       this.#health.succeeded();
       metrics?.roomsAttached.inc();
       metrics?.roomAttachSeconds.observe((entry.attachedAt - entry.started) / 1000);
@@ -475,7 +476,7 @@ export class RoomAttachments {
     const room = entry.room;
     const boundMs = this.#retry.attemptTimeoutMs;
     const controller = new AbortController();
-    const timer = this.#timers.setTimeout(() => {
+    const timer = this.#clock.setTimeout(() => {
       controller.abort(new RoomrunnerError('RR_ROOM_JOIN_TIMEOUT', `join attempt did not finish within ${boundMs} ms`, { data: { timeoutMs: boundMs } }));
     }, boundMs);
     const onRoomAbort = (): void => controller.abort(entry.abort.signal.reason);
@@ -502,9 +503,9 @@ export class RoomAttachments {
       controller.signal,
     );
     try {
-      return await untilAborted(joining, controller.signal, GIVE_UP_GRACE_MS, this.#timers, (late) => void late.leave({ reason: 'join attempt gave up' }));
+      return await untilAborted(joining, controller.signal, GIVE_UP_GRACE_MS, this.#clock, (late) => void late.leave({ reason: 'join attempt gave up' }));
     } finally {
-      this.#timers.clearTimeout(timer);
+      this.#clock.clearTimeout(timer);
       entry.abort.signal.removeEventListener('abort', onRoomAbort);
     }
   }

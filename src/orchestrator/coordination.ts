@@ -33,6 +33,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../http/metrics.js';
 import type { AttachTrigger, RoomAttachments } from './attachments.js';
 import type { CoordinatedStore } from '../store/coordinated-store.js';
+import { inBackground, sleep, SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 import { ReplicaLease, type LeaseLoss, type LeaseStatus } from './replica-lease.js';
 
 /** A room whose attach failed this many times in a row here is released so that a peer may try. */
@@ -70,8 +71,11 @@ export interface RoomCoordinationOptions {
   readonly claimBatch?: number;
   /** Default {@link DEFAULT_CLAIM_SPREAD_MS} (0: claim at once, whatever the load). */
   readonly claimSpreadMs?: number;
-  /** Milliseconds since the epoch; default Date.now. */
-  readonly now?: () => number;
+  /**
+   * The replica's own clock (the lease's heartbeat and self-fence, the claim spread wait, retry and pause times);
+   * default {@link SYSTEM_CLOCK}. Leases themselves are on the store's clock (docs/coordination.md §leases).
+   */
+  readonly clock?: Clock;
 }
 
 /** What this replica does with a room it owns. */
@@ -104,7 +108,11 @@ export class RoomCoordination {
   readonly #attachments: RoomAttachments;
   readonly #lease: ReplicaLease;
   readonly #log: Logger;
-  readonly #now: () => number;
+  readonly #clock: Clock;
+  /** The claim spread wait's timers: they do not keep the process alive. */
+  readonly #waits: Clock;
+  /** Aborted by close(): a claim waiting its turn stops waiting. */
+  readonly #closing = new AbortController();
   readonly #maxAttachFailures: number;
   readonly #held = new Map<string, Held>();
   /**
@@ -137,7 +145,8 @@ export class RoomCoordination {
     this.#store = options.store;
     this.#attachments = options.attachments;
     this.#log = options.logger.child({ replica: options.replicaId });
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
+    this.#waits = inBackground(this.#clock);
     this.#maxAttachFailures = options.maxAttachFailures ?? DEFAULT_MAX_ATTACH_FAILURES;
     this.#metrics = options.metrics;
     this.#lease = new ReplicaLease({
@@ -155,7 +164,7 @@ export class RoomCoordination {
       },
       draining: () => this.#draining,
       logger: this.#log,
-      ...(options.now === undefined ? {} : { now: options.now }),
+      clock: this.#clock,
     });
   }
 
@@ -259,6 +268,7 @@ export class RoomCoordination {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     await this.settled();
     await this.#unsubscribe?.().catch(() => undefined);
     await this.#lease.close();
@@ -336,7 +346,7 @@ export class RoomCoordination {
       const held = this.#held.get(row.room);
       if (this.#forgotten.has(row.room)) continue;
       if (held === undefined) this.#start(row.room, row.epoch, row.sessionId, 0);
-      else if (held.phase === 'failed' && this.#now() >= held.retryAt && held.epoch === row.epoch)
+      else if (held.phase === 'failed' && this.#clock.now() >= held.retryAt && held.epoch === row.epoch)
         this.#start(row.room, row.epoch, row.sessionId, held.failures);
     }
   }
@@ -346,20 +356,23 @@ export class RoomCoordination {
    * claim comes back full, at once again with twice the batch, up to {@link MAX_CLAIM_BATCH} and the cap.
    */
   async #claim(): Promise<void> {
-    if (this.#now() < this.#claimPauseUntil) return;
+    if (this.#clock.now() < this.#claimPauseUntil) return;
     const { maxRooms } = this.#attachments;
     const alone = this.#alone;
     if (!alone) {
       const spreadMs = Math.round((this.#options.claimSpreadMs ?? DEFAULT_CLAIM_SPREAD_MS) * Math.min(1, this.#held.size / maxRooms));
       if (spreadMs > 0) {
-        await new Promise((resolve) => setTimeout(resolve, spreadMs).unref());
-        if (this.#closed || this.#draining || !this.#lease.valid) return;
+        const waited = await sleep(this.#waits, spreadMs, this.#closing.signal).then(
+          () => true,
+          () => false,
+        );
+        if (!waited || this.#closed || this.#draining || !this.#lease.valid) return;
       }
     }
     const firstBatch = this.#options.claimBatch ?? DEFAULT_CLAIM_BATCH;
     let batch = alone ? Math.max(firstBatch, MAX_CLAIM_BATCH) : firstBatch;
     for (;;) {
-      if (this.#now() < this.#claimPauseUntil) return;
+      if (this.#clock.now() < this.#claimPauseUntil) return;
       // The store counts owned rooms against the capacity: held + batch limits this claim to one batch.
       const capacity = Math.min(this.#capacity(), this.#held.size + batch);
       const wanted = capacity - this.#held.size;
@@ -465,7 +478,7 @@ export class RoomCoordination {
   async #attachFailed(room: string, held: Held, error: string, final = false): Promise<void> {
     held.phase = 'failed';
     held.failures += 1;
-    held.retryAt = final ? Number.POSITIVE_INFINITY : this.#now() + this.#lease.heartbeatIntervalMs;
+    held.retryAt = final ? Number.POSITIVE_INFINITY : this.#clock.now() + this.#lease.heartbeatIntervalMs;
     const recorded = await this.#store.recordAttachFailure(room, this.replicaId, held.epoch, error).catch(() => true);
     if (this.#held.get(room) !== held) return;
     if (!recorded) {
@@ -475,7 +488,7 @@ export class RoomCoordination {
     if (!final && held.failures >= this.#maxAttachFailures) {
       this.#log.warn({ room, failures: held.failures, err: error }, 'attach keeps failing here: releasing the room to a peer');
       this.#held.delete(room);
-      this.#claimPauseUntil = this.#now() + 2 * this.#lease.heartbeatIntervalMs;
+      this.#claimPauseUntil = this.#clock.now() + 2 * this.#lease.heartbeatIntervalMs;
       await this.#release([room], 'attach failed');
     }
   }

@@ -6,6 +6,7 @@
  * One success, or a window with fewer failures (nothing tried for a while), makes it pass again.
  */
 import { RoomrunnerError } from '../errors.js';
+import { SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 
 /** Failed attempts (with no success) within the window that make readiness false. */
 export const DEFAULT_JOIN_FAILURES_NOT_READY = 10;
@@ -21,33 +22,33 @@ export interface JoinHealthOptions {
 export class JoinHealth {
   readonly #failures: number;
   readonly #windowMs: number;
-  readonly #now: () => number;
+  readonly #clock: Pick<Clock, 'now'>;
   /** Times of the latest failed attempts, at most `#failures` of them. */
   readonly #recentFailures: number[] = [];
   #lastSuccessAt = Number.NEGATIVE_INFINITY;
 
-  constructor(options: JoinHealthOptions = {}, now: () => number = Date.now) {
+  constructor(options: JoinHealthOptions = {}, clock: Pick<Clock, 'now'> = SYSTEM_CLOCK) {
     this.#failures = options.failures ?? DEFAULT_JOIN_FAILURES_NOT_READY;
     this.#windowMs = options.windowMs ?? DEFAULT_JOIN_HEALTH_WINDOW_MS;
     if (!Number.isInteger(this.#failures) || this.#failures < 1)
       throw new TypeError(`joinHealth.failures must be a positive integer, got ${String(this.#failures)}`);
     if (!(this.#windowMs > 0)) throw new TypeError(`joinHealth.windowMs must be a number of ms > 0, got ${String(this.#windowMs)}`);
-    this.#now = now;
+    this.#clock = clock;
   }
 
   failed(): void {
-    this.#recentFailures.push(this.#now());
+    this.#recentFailures.push(this.#clock.now());
     if (this.#recentFailures.length > this.#failures) this.#recentFailures.shift();
   }
 
   succeeded(): void {
-    this.#lastSuccessAt = this.#now();
+    this.#lastSuccessAt = this.#clock.now();
     this.#recentFailures.length = 0;
   }
 
   /** @throws RoomrunnerError `RR_JOINS_FAILING` when joins fail across the board. */
   check(): void {
-    const since = this.#now() - this.#windowMs;
+    const since = this.#clock.now() - this.#windowMs;
     const failures = this.#recentFailures.filter((at) => at >= since).length;
     if (failures >= this.#failures && this.#lastSuccessAt < since) {
       throw new RoomrunnerError(

@@ -44,6 +44,7 @@ import { registerDashboard, type EmulatorDeliveryView } from '../dashboard/plugi
 import { isCoordinator, type CoordinatedStore } from '../store/coordinated-store.js';
 import { retryWhileStoreDown } from '../store/retry.js';
 import type { Store } from '../store/store.js';
+import { every, SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 import { errorMessage } from '../util/error-message.js';
 import { RoomAttachments, type AttachRequest, type AttachTrigger, type RetryOptions } from './attachments.js';
 import { agentsForCall } from './call-agents.js';
@@ -100,6 +101,8 @@ export interface OrchestratorParts {
   readonly maxAttachFailures?: number;
   /** The dashboard's extras: the emulator's delivery log (roomrunner dev). */
   readonly dashboard?: { readonly emulatorDeliveries?: () => readonly EmulatorDeliveryView[] };
+  /** Time for the room side: lease, fencing, claims, attempt bounds, reconciliation (default {@link SYSTEM_CLOCK}). */
+  readonly clock?: Clock;
   /** After a websocket handoff's agents are attached: the `onCallAnswered` hook, with the room client. */
   readonly callAnswered?: (room: RoomClient, event: CallEvent, context: HookContext) => Promise<void>;
 }
@@ -124,7 +127,8 @@ export class Orchestrator {
   #drainOnce: Promise<void> | undefined;
   #starting: Promise<ServerAddress> | undefined;
   #closed = false;
-  #reconcileTimer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #stopReconciling: (() => void) | undefined;
   #reconciling: Promise<void> | undefined;
   #lastReconcileError: string | null = null;
   #lastReconcileAt: string | null = null;
@@ -151,6 +155,8 @@ export class Orchestrator {
     }
     this.#rooms = store;
     this.#config = config;
+    const clock = parts.clock ?? SYSTEM_CLOCK;
+    this.#clock = clock;
     this.#parts = parts;
     this.#logger = parts.logger;
     this.#apiUrl = config.apiUrl;
@@ -175,6 +181,7 @@ export class Orchestrator {
       retry: { attemptTimeoutMs: config.joinAttemptTimeoutMs, ...parts.retry },
       connection: { ...parts.connection, backoff: { resetAfterMs: config.reconnectResetMs, ...parts.connection?.backoff } },
       onLost: (room, reason) => this.#coordination?.onLost(room, reason),
+      clock,
     });
     this.#coordination = new RoomCoordination({
       store,
@@ -187,6 +194,7 @@ export class Orchestrator {
       triggerOf: (room) => this.#heard.get(room)?.trigger,
       logger: this.#logger,
       metrics: parts.metrics,
+      clock,
     });
     const projectId = secret.projectId;
     this.#platform =
@@ -238,7 +246,7 @@ export class Orchestrator {
   async roomEnded(event: RoomEndedEvent, context: HookContext): Promise<void> {
     const room = event.roomName;
     if (event.sessionId) this.#rememberEnded(event.sessionId);
-    const at = new Date();
+    const at = new Date(this.#clock.now());
     // Idempotent by room state: the end of an earlier session, after the room started again, leaves it alone.
     const ended = await retryWhileStoreDown(() => this.#rooms.markRoomEnded(room, at, event.sessionId ?? null), {
       signal: context.signal,
@@ -426,8 +434,7 @@ export class Orchestrator {
     if (this.#platform) {
       void this.reconcile();
       if (this.#reconcileIntervalMs > 0) {
-        this.#reconcileTimer = setInterval(() => void this.reconcile(), this.#reconcileIntervalMs);
-        this.#reconcileTimer.unref();
+        this.#stopReconciling = every(this.#clock, this.#reconcileIntervalMs, () => void this.reconcile());
       }
     } else {
       this.#logger.warn('reconciliation is off: set MESHAGENT_PROJECT_ID or an MESHAGENT_API_KEY so roomrunner can list active rooms');
@@ -445,7 +452,7 @@ export class Orchestrator {
   }
 
   async #drain(receiving: ReceivingSide): Promise<void> {
-    if (this.#reconcileTimer) clearInterval(this.#reconcileTimer);
+    this.#stopReconciling?.();
     const drainTimeoutMs = this.#config.drainTimeoutMs;
     // Hand rooms to peers first (each released as soon as our agents are unregistered from it).
     const handOff = this.#coordination.handOff(drainTimeoutMs);
@@ -479,10 +486,10 @@ export class Orchestrator {
   async #reconcileOnce(): Promise<void> {
     if (!this.#platform || !this.attachments.accepting) return;
     try {
-      const fetchedAt = Date.now();
+      const fetchedAt = this.#clock.now();
       const active = await this.#platform.activeRooms();
       this.#lastReconcileError = null;
-      this.#lastReconcileAt = new Date().toISOString();
+      this.#lastReconcileAt = new Date(this.#clock.now()).toISOString();
       const { started } = await reconcileCoordinated({
         store: this.#rooms,
         active,
@@ -491,6 +498,7 @@ export class Orchestrator {
         endedSessions: this.#endedSessions,
         graceMs: Math.max(this.#tombstoneWindowMs, this.#coordination.leaseMs),
         logger: this.#logger,
+        clock: this.#clock,
       });
       const urls = new Map(active.map((a) => [a.room, a.roomUrl]));
       for (const room of started) this.#rememberHeard(room, { url: urls.get(room) ?? undefined, trigger: 'reconcile' });
@@ -508,7 +516,7 @@ export class Orchestrator {
    */
   async #startPending(event: RoomStartedEvent, trigger: AttachTrigger, context: HookContext): Promise<void> {
     const room = event.roomName;
-    const at = new Date();
+    const at = new Date(this.#clock.now());
     const tombstoneWindowMs = trigger === 'manual' ? 0 : this.#tombstoneWindowMs;
     const fresh = await retryWhileStoreDown(() => this.#rooms.markRoomStarted(room, at, tombstoneWindowMs, event.sessionId ?? null), {
       signal: context.signal,

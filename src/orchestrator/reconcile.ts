@@ -6,6 +6,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { CoordinatedStore } from '../store/coordinated-store.js';
+import { SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 import type { ActiveRoom } from './platform.js';
 
 export interface CoordinatedReconcileOptions {
@@ -23,6 +24,8 @@ export interface CoordinatedReconcileOptions {
    */
   readonly graceMs: number;
   readonly logger: Logger;
+  /** The times recorded with the rooms started and ended; default {@link SYSTEM_CLOCK}. */
+  readonly clock?: Pick<Clock, 'now'>;
 }
 
 export interface ReconcileOutcome {
@@ -34,13 +37,14 @@ export interface ReconcileOutcome {
 
 export async function reconcileCoordinated(options: CoordinatedReconcileOptions): Promise<ReconcileOutcome> {
   const { store, active, logger } = options;
+  const clock = options.clock ?? SYSTEM_CLOCK;
   const known = new Map((await store.activeRooms()).map((row) => [row.room, row]));
   const started: string[] = [];
   for (const { room, sessionId } of active) {
     if (known.has(room)) continue;
     if (sessionId !== null && options.endedSessions.has(sessionId)) continue;
     // Revives a tombstone of another session; a tombstone of this very session (its end was seen) stays.
-    if (await store.markRoomStarted(room, new Date(), options.tombstoneWindowMs, sessionId)) {
+    if (await store.markRoomStarted(room, new Date(clock.now()), options.tombstoneWindowMs, sessionId)) {
       started.push(room);
       logger.info({ room }, 'reconcile: a live room the webhooks missed is pending');
     }
@@ -51,7 +55,7 @@ export async function reconcileCoordinated(options: CoordinatedReconcileOptions)
     if (live.has(row.room)) continue;
     const startedAt = row.startedAt?.getTime() ?? row.updatedAt.getTime();
     if (startedAt > options.fetchedAt - options.graceMs) continue;
-    await store.markRoomEnded(row.room, new Date());
+    await store.markRoomEnded(row.room, new Date(clock.now()));
     ended.push(row.room);
     logger.info({ room: row.room }, 'reconcile: a room that is no longer active ended');
   }

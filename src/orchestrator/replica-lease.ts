@@ -12,6 +12,7 @@ import { RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Coordinator } from '../store/coordinator.js';
 import { defaultHeartbeatIntervalMs } from '../store/coordinated-store.js';
+import { every, setBackgroundTimeout, SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 
 export type LeaseLoss = 'lease-expired' | 'lease-lost';
 
@@ -36,7 +37,8 @@ export interface ReplicaLeaseOptions {
   /** A draining replica stays marked draining when it registers again. */
   readonly draining: () => boolean;
   readonly logger: Logger;
-  readonly now?: () => number;
+  /** The replica's own clock: the heartbeat's cadence and the self-fence deadline. Default {@link SYSTEM_CLOCK}. */
+  readonly clock?: Clock;
 }
 
 export interface LeaseStatus {
@@ -54,7 +56,7 @@ export class ReplicaLease {
   readonly leaseMs: number;
   readonly heartbeatIntervalMs: number;
   readonly #options: ReplicaLeaseOptions;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   /** The self-fence fires this long after the last successful renewal was sent: a little before the lease ends. */
   readonly #fenceAfterMs: number;
   #registered = false;
@@ -63,8 +65,8 @@ export class ReplicaLease {
   #renewedAt: number | null = null;
   #lastError: string | null = null;
   #beating: Promise<void> | undefined;
-  #tickTimer: NodeJS.Timeout | undefined;
-  #fenceTimer: NodeJS.Timeout | undefined;
+  #stopTicking: (() => void) | undefined;
+  #fenceTimer: unknown;
 
   constructor(options: ReplicaLeaseOptions) {
     const { leaseMs } = options;
@@ -81,21 +83,20 @@ export class ReplicaLease {
     this.#options = options;
     this.leaseMs = leaseMs;
     this.heartbeatIntervalMs = heartbeatIntervalMs;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#fenceAfterMs = leaseMs - Math.min(heartbeatIntervalMs / 2, leaseMs / 4);
   }
 
   /** Registers (errors are kept for readiness; the next tick retries) and starts the heartbeat. */
   async start(): Promise<void> {
     await this.beat();
-    if (this.#closed || this.#tickTimer !== undefined) return;
-    this.#tickTimer = setInterval(() => void this.beat(), this.heartbeatIntervalMs);
-    this.#tickTimer.unref();
+    if (this.#closed || this.#stopTicking !== undefined) return;
+    this.#stopTicking = every(this.#clock, this.heartbeatIntervalMs, () => void this.beat());
   }
 
   /** Registered, and renewed recently enough to act on rooms now. */
   get valid(): boolean {
-    return this.#registered && !this.#fenced && this.#renewedAt !== null && this.#now() < this.#renewedAt + this.#fenceAfterMs;
+    return this.#registered && !this.#fenced && this.#renewedAt !== null && this.#clock.now() < this.#renewedAt + this.#fenceAfterMs;
   }
 
   get registered(): boolean {
@@ -134,8 +135,8 @@ export class ReplicaLease {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#tickTimer);
-    clearTimeout(this.#fenceTimer);
+    this.#stopTicking?.();
+    this.#clock.clearTimeout(this.#fenceTimer);
     await this.#beating;
     if (!this.#registered) return;
     await this.#options.store
@@ -145,7 +146,7 @@ export class ReplicaLease {
 
   async #beatOnce(): Promise<void> {
     const { store, replicaId, logger } = this.#options;
-    const sentAt = this.#now();
+    const sentAt = this.#clock.now();
     try {
       if (!this.#registered) {
         await this.#register();
@@ -179,7 +180,7 @@ export class ReplicaLease {
   #renewed(sentAt: number): void {
     this.#renewedAt = Math.max(this.#renewedAt ?? sentAt, sentAt);
     // A renewal sent before the deadline but answered after it proves nothing for now: stay fenced.
-    if (this.#fenced && this.#now() < this.#renewedAt + this.#fenceAfterMs) {
+    if (this.#fenced && this.#clock.now() < this.#renewedAt + this.#fenceAfterMs) {
       this.#fenced = false;
       this.#options.logger.info('lease renewed again: taking rooms again');
     }
@@ -187,16 +188,15 @@ export class ReplicaLease {
   }
 
   #armFence(): void {
-    clearTimeout(this.#fenceTimer);
+    this.#clock.clearTimeout(this.#fenceTimer);
     if (this.#closed || this.#renewedAt === null) return;
-    const delay = Math.max(0, this.#renewedAt + this.#fenceAfterMs - this.#now());
-    this.#fenceTimer = setTimeout(() => this.#selfFence(), delay);
-    this.#fenceTimer.unref();
+    const delay = Math.max(0, this.#renewedAt + this.#fenceAfterMs - this.#clock.now());
+    this.#fenceTimer = setBackgroundTimeout(this.#clock, () => this.#selfFence(), delay);
   }
 
   #selfFence(): void {
     if (this.#closed || this.#fenced || this.#renewedAt === null) return;
-    if (this.#now() < this.#renewedAt + this.#fenceAfterMs) {
+    if (this.#clock.now() < this.#renewedAt + this.#fenceAfterMs) {
       this.#armFence();
       return;
     }

@@ -82,6 +82,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       ...(options.connection === undefined ? {} : { connection: options.connection }),
       ...(options.maxAttachFailures === undefined ? {} : { maxAttachFailures: options.maxAttachFailures }),
       ...(options.dashboard === undefined ? {} : { dashboard: options.dashboard }),
+      clock: this.clock,
       callAnswered: (room, event, context) => this.callAnswered(room, event, context),
     });
     this.#side = { start: () => super.start(), drain: () => super.drain(), close: () => super.close() };

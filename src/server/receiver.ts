@@ -16,6 +16,7 @@ import { registerAdminRoutes } from '../http/admin.js';
 import { buildApp, type ReadinessCheck } from '../http/app.js';
 import type { Metrics } from '../http/metrics.js';
 import type { Store } from '../store/store.js';
+import { every, SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 import { InFlight } from '../util/in-flight.js';
 import { errorMessage } from '../util/error-message.js';
 import type { WebhookEvent } from '../webhooks/events.js';
@@ -84,8 +85,11 @@ export interface ReceiverParts {
   readonly path?: string;
   /** Standard Webhooks tolerance, default 300 s. */
   readonly toleranceSeconds?: number;
-  /** Milliseconds since the epoch; default `Date.now`. */
-  readonly now?: () => number;
+  /**
+   * Time for everything here (docs/architecture.md §Style 2): signature tolerance, ledger times, the prune and
+   * redispatch periods, the drain bound. Default {@link SYSTEM_CLOCK}.
+   */
+  readonly clock?: Clock;
   /** Readiness checks besides the store's ping and the lifecycle (a function: read when the app is built). */
   readonly readinessChecks?: readonly ReadinessCheck[] | (() => readonly ReadinessCheck[]);
   /** More routes on the app, registered once when it is built (before it listens). */
@@ -112,7 +116,10 @@ export class WebhookReceiver {
   #starting: Promise<ServerAddress> | undefined;
   #closing: Promise<void> | undefined;
   #draining: Promise<void> | undefined;
-  #pruneTimer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  /** `clock.now`, for the parts that take only wall time. */
+  readonly #now: () => number;
+  #stopPruning: (() => void) | undefined;
   #redispatcher: PendingRedispatcher | undefined;
   #stopHandoffs: (() => void) | undefined;
 
@@ -120,6 +127,9 @@ export class WebhookReceiver {
   constructor(config: ReceiverConfig, parts: ReceiverParts) {
     this.#config = config;
     this.#parts = parts;
+    const clock = parts.clock ?? SYSTEM_CLOCK;
+    this.#clock = clock;
+    this.#now = () => clock.now();
     this.#secrets = config.webhookSecrets.filter((secret) => secret !== '');
     this.path = parts.path ?? DEFAULT_WEBHOOK_PATH;
     assertWebhookSecret(this.#secrets, config.insecure);
@@ -160,7 +170,7 @@ export class WebhookReceiver {
       insecure: config.insecure,
       ...(this.#parts.toleranceSeconds === undefined ? {} : { toleranceSeconds: this.#parts.toleranceSeconds }),
     };
-    const now = this.#parts.now === undefined ? {} : { now: this.#parts.now };
+    const now = { now: this.#now };
     const app = buildApp({
       logger,
       metrics,
@@ -252,7 +262,7 @@ export class WebhookReceiver {
   async prune(): Promise<{ deliveries: number; rooms: number; replicas: number }> {
     const removed = { deliveries: 0, rooms: 0, replicas: 0 };
     const retentionMs = this.#config.ledgerRetentionMs;
-    const before = new Date((this.#parts.now ?? Date.now)() - retentionMs);
+    const before = new Date(this.#clock.now() - retentionMs);
     const store = this.#parts.store as Store & {
       pruneRooms?: (endedBefore: Date) => Promise<number>;
       pruneReplicas?: (expiredForMs: number) => Promise<number>;
@@ -280,21 +290,21 @@ export class WebhookReceiver {
     if (this.#phase === 'starting') this.#phase = 'listening';
     logger.info({ url: this.#address.url, path: this.path, schemes: this.#config.signatureSchemes }, 'webhook server listening');
     void this.prune();
-    this.#pruneTimer = setInterval(() => void this.prune(), PRUNE_INTERVAL_MS).unref();
+    this.#stopPruning = every(this.#clock, PRUNE_INTERVAL_MS, () => void this.prune());
     if (this.#phase === 'listening') this.#startRedispatch();
     return this.#address;
   }
 
   /** Crash recovery: run the hooks of deliveries answered 200 whose outcome never got recorded (redispatch.ts). */
   #startRedispatch(): void {
-    const now = this.#parts.now ?? Date.now;
+    const now = this.#now;
     const { store, logger, metrics } = this.#parts;
     this.#redispatcher = new PendingRedispatcher({
       store,
       replicaId: this.#parts.replicaId,
       afterMs: this.#config.redispatchAfterMs,
       logger,
-      now,
+      clock: this.#clock,
       running: () => this.#work.keys(),
       run: async (event, record) => {
         const log = logger.child({ key: record.key, event: record.event, room: record.room, redispatch: true });
@@ -319,7 +329,7 @@ export class WebhookReceiver {
     // Let a start() in progress finish, so that the listening socket gets closed too.
     await this.#starting?.catch(() => undefined);
     await this.drain();
-    if (this.#pruneTimer) clearInterval(this.#pruneTimer);
+    this.#stopPruning?.();
     this.#phase = 'closed';
     this.#abort.abort(new RoomrunnerError('RR_WEBHOOK_SERVER_CLOSED', 'the webhook server closed'));
     this.#stopHandoffs?.();
@@ -334,12 +344,12 @@ export class WebhookReceiver {
     const { logger } = this.#parts;
     const drainTimeoutMs = this.#config.drainTimeoutMs;
     logger.info({ running: this.#work.size }, 'draining: waiting for running hooks');
-    let timer: NodeJS.Timeout | undefined;
+    let timer: unknown;
     const bound = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), drainTimeoutMs);
+      timer = this.#clock.setTimeout(() => resolve('timeout'), drainTimeoutMs);
     });
     const outcome = await Promise.race([this.#work.idle().then(() => 'idle' as const), bound]);
-    clearTimeout(timer);
+    this.#clock.clearTimeout(timer);
     if (outcome === 'timeout') logger.warn({ running: this.#work.size, drainTimeoutMs }, 'drain bound reached with hooks still running');
   }
 

@@ -26,6 +26,7 @@ import { RoomClient } from '../room/room-client.js';
 import { defaultReplicaId } from '../store/coordinated-store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/store.js';
+import { SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 import { CallEvent, OtherEvent, RoomEndedEvent, RoomStartedEvent, type WebhookEvent } from '../webhooks/events.js';
 import type { Handoff } from '../webhooks/handoff.js';
 import type { HookOutcome } from '../webhooks/plugin.js';
@@ -93,8 +94,11 @@ export interface WebhookServerOptions {
   readonly onEvent?: WebhookHook<OtherEvent>;
   /** Where unset options come from; default `loadConfig()` (env vars). */
   readonly config?: Config;
-  /** Milliseconds since the epoch; default `Date.now`. */
-  readonly now?: () => number;
+  /**
+   * Time for everything here (docs/architecture.md §Style 2): signature tolerance, ledger times, the prune and
+   * redispatch periods, the drain bound; the default MemoryStore's clock. Default {@link SYSTEM_CLOCK}.
+   */
+  readonly clock?: Clock;
 }
 
 export interface RunOptions {
@@ -156,6 +160,8 @@ export class WebhookServer {
   protected readonly config: Config;
   /** The receiving machinery (HTTP app, ledger, handoffs, pruning, redispatch); this class adds the hooks. */
   protected readonly receiver: WebhookReceiver;
+  /** The clock every part of the server reads (`options.clock`); subclasses pass it to theirs. */
+  protected readonly clock: Clock;
   /** This process's replica id in the ledger (option, ROOMRUNNER_REPLICA_ID, else {@link defaultReplicaId}). */
   protected readonly replica: string;
   readonly #options: WebhookServerOptions;
@@ -170,10 +176,12 @@ export class WebhookServer {
     const config = configWithOptions(options.config ?? loadConfig(), options);
     this.#options = options;
     this.config = config;
+    this.clock = options.clock ?? SYSTEM_CLOCK;
+    const clock = this.clock;
     this.logger =
       options.logger ?? createLogger({ level: config.logLevel, name: 'roomrunner', ...(config.logPretty === undefined ? {} : { pretty: config.logPretty }) });
     this.metrics = options.metrics ?? new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
-    this.store = options.store ?? new MemoryStore(options.now === undefined ? {} : { now: options.now });
+    this.store = options.store ?? new MemoryStore({ now: () => clock.now() });
     this.replica = config.replicaId ?? defaultReplicaId((this.store as { engine?: string }).engine);
     this.receiver = new WebhookReceiver(config, {
       store: this.store,
@@ -183,7 +191,7 @@ export class WebhookServer {
       replicaId: this.replica,
       ...(options.path === undefined ? {} : { path: options.path }),
       ...(options.toleranceSeconds === undefined ? {} : { toleranceSeconds: options.toleranceSeconds }),
-      ...(options.now === undefined ? {} : { now: options.now }),
+      clock,
       readinessChecks: () => this.readinessChecks(),
       routes: (app) => this.registerRoutes(app),
       dispatch: (event, context) => this.#dispatch(event, context),

@@ -34,3 +34,41 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * `clock.setTimeout` for background work (heartbeats, sweeps, waits a close cuts short): the timer does not keep
+ * the process alive (Node's `unref`, where the handle has one; a fake clock's handle needs none).
+ */
+export function setBackgroundTimeout(clock: Clock, callback: () => void, ms: number): unknown {
+  const handle = clock.setTimeout(callback, ms);
+  (handle as { unref?: () => void } | null | undefined)?.unref?.();
+  return handle;
+}
+
+/** `clock` with background timers ({@link setBackgroundTimeout}): for waits that must not keep the process alive. */
+export function inBackground(clock: Clock): Clock {
+  return {
+    now: () => clock.now(),
+    setTimeout: (callback, ms) => setBackgroundTimeout(clock, callback, ms),
+    clearTimeout: (handle) => clock.clearTimeout(handle),
+  };
+}
+
+/**
+ * Runs `callback` every `ms` on `clock`, as `setInterval` does (the next run is scheduled as this one starts),
+ * on background timers ({@link setBackgroundTimeout}). Returns the function that stops it.
+ */
+export function every(clock: Clock, ms: number, callback: () => void): () => void {
+  let stopped = false;
+  let handle: unknown;
+  const tick = (): void => {
+    if (stopped) return;
+    handle = setBackgroundTimeout(clock, tick, ms);
+    callback();
+  };
+  handle = setBackgroundTimeout(clock, tick, ms);
+  return () => {
+    stopped = true;
+    clock.clearTimeout(handle);
+  };
+}

@@ -14,15 +14,10 @@ import type { Logger } from '../logger.js';
 import type { DeliveryRecord, Store } from '../store/store.js';
 import { parseWebhookBody } from './receive.js';
 import type { WebhookEvent } from './events.js';
+import { every, SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 
 /** Most rows one sweep takes; a full batch is followed at once by another. */
 export const REDISPATCH_BATCH = 100;
-
-/** `setInterval` / `clearInterval`, injectable for fake time. */
-export interface IntervalTimers {
-  setInterval(callback: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
-}
 
 export interface RedispatcherOptions {
   readonly store: Store;
@@ -37,9 +32,8 @@ export interface RedispatcherOptions {
   /** Keys whose hook runs in this process now (never taken). */
   readonly running: () => readonly string[];
   readonly logger: Logger;
-  /** Milliseconds since the epoch; default Date.now. */
-  readonly now?: () => number;
-  readonly timers?: IntervalTimers;
+  /** The sweep's period and the times it compares and records; default {@link SYSTEM_CLOCK}. */
+  readonly clock?: Clock;
   /** Default {@link REDISPATCH_BATCH}. */
   readonly batch?: number;
 }
@@ -47,29 +41,26 @@ export interface RedispatcherOptions {
 /** The sweep. `start()` sweeps at once and then periodically; `close()` stops it and waits for a running sweep. */
 export class PendingRedispatcher {
   readonly #options: RedispatcherOptions;
-  readonly #now: () => number;
-  readonly #timers: IntervalTimers;
+  readonly #clock: Clock;
   readonly #startedAt: Date;
-  #timer: unknown;
+  #stopTimer: (() => void) | undefined;
   #sweeping: Promise<number> | undefined;
+  #started = false;
   #closed = false;
 
   constructor(options: RedispatcherOptions) {
     this.#options = options;
-    this.#now = options.now ?? Date.now;
-    this.#timers = options.timers ?? {
-      setInterval: (callback, ms) => setInterval(callback, ms).unref(),
-      clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
-    };
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
     // Rows this replica touched before now belong to an earlier process with the same replica id.
-    this.#startedAt = new Date(this.#now());
+    this.#startedAt = new Date(this.#clock.now());
   }
 
   /** Sweeps now, then every `intervalMs`. Idempotent. */
   start(): void {
-    if (this.#closed || this.#timer !== undefined) return;
+    if (this.#closed || this.#started) return;
+    this.#started = true;
     const intervalMs = this.#options.intervalMs ?? this.#options.afterMs;
-    if (intervalMs > 0) this.#timer = this.#timers.setInterval(() => void this.sweep(), intervalMs);
+    if (intervalMs > 0) this.#stopTimer = every(this.#clock, intervalMs, () => void this.sweep());
     void this.sweep();
   }
 
@@ -86,7 +77,7 @@ export class PendingRedispatcher {
   /** Stops the timer; waits for a sweep in progress to finish its current hook. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#timer !== undefined) this.#timers.clearInterval(this.#timer);
+    this.#stopTimer?.();
     await this.#sweeping?.catch(() => undefined);
   }
 
@@ -96,7 +87,7 @@ export class PendingRedispatcher {
     let dispatched = 0;
     for (;;) {
       if (this.#closed) return dispatched;
-      const nowMs = this.#now();
+      const nowMs = this.#clock.now();
       let taken: DeliveryRecord[];
       try {
         taken = await store.claimPendingDeliveries({
@@ -130,7 +121,7 @@ export class PendingRedispatcher {
       // Parsed once before it was answered 200; a body that no longer parses is recorded, not retried forever.
       log.error({ err }, 'a pending delivery no longer parses: recorded as failed');
       await this.#options.store
-        .finishDelivery(record.key, 'failed', err instanceof Error ? err.message : String(err), new Date(this.#now()))
+        .finishDelivery(record.key, 'failed', err instanceof Error ? err.message : String(err), new Date(this.#clock.now()))
         .catch(() => undefined);
       return;
     }

@@ -21,6 +21,7 @@ import { parseWebhookBody } from '../../src/webhooks/receive.js';
 import { pythonDumps, signWebhook, type SignatureScheme } from '../../src/webhooks/signatures/index.js';
 import { WebhookServer } from '../../src/server/webhook-server.js';
 import { watchProcessFaults } from './support.js';
+import { SYSTEM_CLOCK } from '../../src/util/clock.js';
 
 watchProcessFaults();
 
@@ -412,7 +413,7 @@ describe('the webhook endpoint under fuzzing', () => {
     logger: silentLogger(),
     defaultMetrics: false,
     bodyLimitBytes: 2048,
-    now: () => NOW_S * 1000,
+    clock: { ...SYSTEM_CLOCK, now: () => NOW_S * 1000 },
     store: new MemoryStore({ now: () => NOW_S * 1000 }),
     onRoomStarted: hook,
     onRoomEnded: hook,

@@ -11,7 +11,7 @@ import { isRoomrunnerError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { RoomAttachments, type RoomAttachmentsOptions } from '../../src/orchestrator/attachments.js';
 import { createWebSocketDialer, type Dialer } from '../../src/room/connection.js';
-import type { Timers } from '../../src/room/timers.js';
+import { SYSTEM_CLOCK, type Clock } from '../../src/util/clock.js';
 import { mintParticipantToken } from '../../src/auth/token.js';
 import { freePort } from '../faults/support.js';
 import { startWedgedRoomServer, type WedgedBehaviour, type WedgedRoomServer } from '../support/wedged-room-server.js';
@@ -51,11 +51,12 @@ async function wedged(behaviour: WedgedBehaviour): Promise<WedgedRoomServer> {
   return server;
 }
 
-/** Timers whose callbacks run only when the test says so: the attempt bound passes when `fire()` is called. */
-function manualTimers(): Timers & { fire(): void; readonly armed: number } {
+/** A clock whose timers run only when the test says so (the attempt bound passes when `fire()` is called); wall time is Node's. */
+function manualTimers(): Clock & { fire(): void; readonly armed: number } {
   const pending = new Map<number, () => void>();
   let next = 0;
   return {
+    now: () => Date.now(),
     setTimeout: (callback) => {
       pending.set(++next, callback);
       return next;
@@ -166,7 +167,7 @@ describe('RoomAttachments join bounds', () => {
   ])('ends an attempt on a room server that %s when its own timer fires, and says what never came', async (_name, behaviour, phase) => {
     const server = await wedged(behaviour);
     const timers = manualTimers();
-    const { attachments } = await setup(4, 100, { timers, retry: { retries: 0, attemptTimeoutMs: 15_000 } });
+    const { attachments } = await setup(4, 100, { clock: timers, retry: { retries: 0, attemptTimeoutMs: 15_000 } });
     attachments.attach({ room: 'hung', url: server.roomUrl('hung'), trigger: 'manual' });
     await vi.waitFor(() => expect(server.upgrades).toEqual(['/rooms/hung']), { timeout: 10_000 });
     await new Promise((resolve) => setTimeout(resolve, 50)); // let the upgrade (if any) reach the client
@@ -228,7 +229,7 @@ describe('RoomAttachments join health', () => {
     const port = await freePort();
     let clock = 1_000_000;
     const { attachments } = await setup(4, 100, {
-      now: () => clock,
+      clock: { ...SYSTEM_CLOCK, now: () => clock },
       joinHealth: { failures: 3, windowMs: 60_000 },
       retry: { retries: 0, attemptTimeoutMs: 5_000 },
     });

@@ -1,22 +1,29 @@
 /**
- * Coordinated mode in one process: several RemoteTaskRunnerServers ("replicas") share one PGlite database and
- * attach rooms on the emulator over real sockets. The same code runs across processes on PostgreSQL in
- * test/replicas; here each behaviour gets a small, fast case of its own. No timed assertions: every wait is
- * on an emulator event or a store state.
+ * Coordinated mode in one process. First, several RemoteTaskRunnerServers ("replicas") share one in-process
+ * database (MemoryStore peers; PGlite where a test writes SQL) and attach rooms on the emulator over real
+ * sockets. The same code runs across processes on PostgreSQL in test/replicas; here each behaviour gets a
+ * small, fast case of its own. No timed assertions: every wait is on an emulator event or a store state.
+ * Then RoomCoordination alone on fake time (a ManualClock shared by the replicas and their database), for what
+ * depends on time: heartbeat claims, the claim spread, the drain's grace, self-fencing and takeover.
  */
 import { PGlite } from '@electric-sql/pglite';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { adder } from '../../agents/adder.js';
 import { loadConfig } from '../../src/config.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { RoomrunnerError } from '../../src/errors.js';
+import { silentLogger } from '../../src/logger.js';
+import type { AttachRequest, DetachOptions, RoomAttachments } from '../../src/orchestrator/attachments.js';
+import { DEFAULT_CLAIM_SPREAD_MS, RoomCoordination } from '../../src/orchestrator/coordination.js';
 import { RemoteTaskRunnerServer, type RemoteTaskRunnerServerOptions } from '../../src/orchestrator/runner-server.js';
 import { isCoordinator } from '../../src/store/coordinated-store.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { PgliteStore } from '../../src/store/pglite-store.js';
 import type { Store } from '../../src/store/store.js';
+import { sleep } from '../../src/util/clock.js';
 import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
 import { RegistrationTracker } from '../replicas/registrations.js';
+import { ManualClock, settle } from '../support/manual-clock.js';
 
 const SECRET = 'coordination-room-secret';
 const PROJECT = 'coordination-project';
@@ -30,23 +37,34 @@ afterEach(async () => {
 
 interface World {
   emulator: Emulator;
-  pglite: PGlite;
   tracker: RegistrationTracker;
+  /** The replicas' shared database: memory store peers of `memory`, or PgliteStores on `pglite` when there is one. */
+  memory: MemoryStore;
+  pglite: PGlite | undefined;
 }
 
-async function world(): Promise<World> {
+/** One PGlite database for the tests that need SQL (starting one takes seconds). */
+let sharedPglite: Promise<PGlite> | undefined;
+afterAll(async () => {
+  await (await sharedPglite)?.close();
+});
+function pgliteOnce(): Promise<PGlite> {
+  sharedPglite ??= PGlite.create();
+  return sharedPglite;
+}
+
+async function world(options: { pglite?: boolean } = {}): Promise<World> {
   const emulator = await startEmulator({ port: 0, secret: SECRET, projectId: PROJECT, idleGraceMs: 600_000 });
   cleanups.push(() => emulator.close());
-  const pglite = await PGlite.create();
-  cleanups.push(() => pglite.close());
+  const pglite = options.pglite ? await pgliteOnce() : undefined;
   const tracker = new RegistrationTracker(emulator.roomServer, AGENT);
   cleanups.push(() => tracker.close());
-  return { emulator, pglite, tracker };
+  return { emulator, tracker, memory: new MemoryStore(), pglite };
 }
 
-/** A PGlite store on the shared instance whose calls fail with RR_STORE_UNAVAILABLE while `down` is set. */
-async function switchableStore(pglite: PGlite): Promise<{ store: PgliteStore; outage: { down: boolean } }> {
-  const real = await PgliteStore.open({ pglite });
+/** A store on the shared database whose calls fail with RR_STORE_UNAVAILABLE while `down` is set. */
+async function switchableStore(w: World): Promise<{ store: PgliteStore | MemoryStore; outage: { down: boolean } }> {
+  const real = w.pglite ? await PgliteStore.open({ pglite: w.pglite }) : new MemoryStore({ peerOf: w.memory });
   const outage = { down: false };
   const store = new Proxy(real, {
     get(target, prop) {
@@ -62,7 +80,7 @@ async function switchableStore(pglite: PGlite): Promise<{ store: PgliteStore; ou
 }
 
 async function replica(w: World, id: string, extra: Partial<RemoteTaskRunnerServerOptions> & { apiUrl?: string } = {}) {
-  const { store, outage } = await switchableStore(w.pglite);
+  const { store, outage } = await switchableStore(w);
   const config = loadConfig(
     {
       secret: SECRET,
@@ -120,9 +138,9 @@ const servedBy = (w: World, room: string): string | undefined => {
 
 describe('coordination', () => {
   it('runs on every store roomrunner ships, and refuses a store with only the ledger', async () => {
-    const w = await world();
+    const w = await world({ pglite: true });
     expect(isCoordinator(new MemoryStore())).toBe(true);
-    expect(isCoordinator(await PgliteStore.open({ pglite: w.pglite }))).toBe(true);
+    expect(isCoordinator(await PgliteStore.open({ pglite: w.pglite as PGlite }))).toBe(true);
     // A store of the user's with the ledger but not the coordinator methods.
     const ledgerOnly = new Proxy(new MemoryStore(), { get: (target, name) => (name === 'claimRooms' ? undefined : Reflect.get(target, name)) });
     expect(isCoordinator(ledgerOnly)).toBe(false);
@@ -170,14 +188,15 @@ describe('coordination', () => {
   });
 
   it('leaves a room at once when another replica becomes its owner (fencing)', async () => {
-    const w = await world();
+    const w = await world({ pglite: true });
+    const pglite = w.pglite as PGlite;
     const a = await replica(w, 'a');
     await startRoom(w, a.address.url, 'fenced');
     await w.tracker.until(() => servedBy(w, 'fenced') === 'rr-a');
     // An intruder takes the room the way a claim would (new owner, new epoch) and says so.
-    await w.pglite.query(`INSERT INTO replicas (id, capacity, lease_expires_at) VALUES ('intruder', 1, now() + interval '1 hour')`);
-    await w.pglite.query(`UPDATE rooms SET owner = 'intruder', epoch = nextval('room_epoch_seq') WHERE room = 'fenced'`);
-    await w.pglite.query(`SELECT pg_notify('roomrunner_rooms', 'fenced')`);
+    await pglite.query(`INSERT INTO replicas (id, capacity, lease_expires_at) VALUES ('intruder', 1, now() + interval '1 hour')`);
+    await pglite.query(`UPDATE rooms SET owner = 'intruder', epoch = nextval('room_epoch_seq') WHERE room = 'fenced'`);
+    await pglite.query(`SELECT pg_notify('roomrunner_rooms', 'fenced')`);
 
     await w.tracker.until(() => w.tracker.live('fenced').length === 0);
     expect((await status(a.address.url)).replica?.rooms).toEqual([]);
@@ -268,5 +287,227 @@ describe('coordination', () => {
     await replica(w, 'healthy');
     await w.tracker.until(() => servedBy(w, 'stubborn') === 'rr-healthy');
     await expect.poll(() => broken.store.roomState('stubborn'), { timeout: 10_000 }).toMatchObject({ owner: 'healthy', status: 'attached' });
+  });
+});
+
+// --- on fake time: RoomCoordination over one in-process database, with the rooms' side scripted ---
+
+/**
+ * The part of RoomAttachments the coordination uses, with no sockets: an attach succeeds at once; a detach
+ * unregisters at once (`onUnregistered`) and then lets calls in flight run for the whole grace, on the clock.
+ */
+class ScriptedAttachments {
+  readonly maxRooms: number;
+  readonly #clock: ManualClock;
+  readonly #rooms = new Map<string, 'attached' | 'detaching'>();
+
+  constructor(clock: ManualClock, maxRooms: number) {
+    this.#clock = clock;
+    this.maxRooms = maxRooms;
+  }
+
+  attach(request: AttachRequest): 'attaching' | 'duplicate' | 'full' {
+    if (this.#rooms.has(request.room)) return 'duplicate';
+    if (this.#rooms.size >= this.maxRooms) return 'full';
+    this.#rooms.set(request.room, 'attached');
+    return 'attaching';
+  }
+
+  async settled(): Promise<void> {}
+
+  state(room: string): 'attached' | 'detaching' | undefined {
+    return this.#rooms.get(room);
+  }
+
+  lastError(): null {
+    return null;
+  }
+
+  failedFinally(): boolean {
+    return false;
+  }
+
+  async detach(room: string, _reason: string, graceMs: number, options: DetachOptions = {}): Promise<boolean> {
+    if (!this.#rooms.has(room)) return false;
+    this.#rooms.set(room, 'detaching');
+    await options.onUnregistered?.();
+    if (graceMs > 0) await sleep(this.#clock, graceMs);
+    this.#rooms.delete(room);
+    return true;
+  }
+
+  rooms(): string[] {
+    return [...this.#rooms.keys()];
+  }
+}
+
+const LEASE_MS = 10_000;
+const HEARTBEAT_MS = 2_500;
+/** leaseMs − min(heartbeat / 2, lease / 4) (docs/coordination.md §self-fencing). */
+const FENCE_AFTER_MS = 8_750;
+
+interface FakeReplica {
+  readonly coordination: RoomCoordination;
+  readonly attachments: ScriptedAttachments;
+  readonly outage: { down: boolean };
+}
+
+/** Replicas sharing one memory database whose clock, like theirs, is `clock`. */
+function fakeTimeWorld(clock: ManualClock) {
+  const root = new MemoryStore({ now: () => clock.now() });
+  const started = (room: string) => root.markRoomStarted(room, new Date(clock.now()), 0);
+  const replica = async (id: string, options: { maxRooms?: number; notifications?: boolean } = {}): Promise<FakeReplica> => {
+    const peer = new MemoryStore({ peerOf: root });
+    const outage = { down: false };
+    const store = new Proxy(peer, {
+      get(target, prop) {
+        const value: unknown = Reflect.get(target, prop, target);
+        if (typeof value !== 'function') return value;
+        // A replica that hears no notifications (they were lost): only its heartbeat makes it sync.
+        if (prop === 'onRoomsChanged' && options.notifications === false) return async () => async () => undefined;
+        return (...args: unknown[]) => {
+          if (outage.down) return Promise.reject(new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the store is down (test)'));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const attachments = new ScriptedAttachments(clock, options.maxRooms ?? 4);
+    const coordination = new RoomCoordination({
+      store,
+      attachments: attachments as unknown as RoomAttachments,
+      replicaId: id,
+      leaseMs: LEASE_MS,
+      heartbeatIntervalMs: HEARTBEAT_MS,
+      roomUrl: (room) => `ws://rooms.invalid/${room}`,
+      logger: silentLogger(),
+      clock,
+    });
+    await coordination.start();
+    await clock.advance(0);
+    cleanups.push(async () => {
+      outage.down = false;
+      await coordination.close();
+    });
+    return { coordination, attachments, outage };
+  };
+  return { root, started, replica };
+}
+
+describe('coordination on fake time', () => {
+  it('claims a room it heard nothing about on its next heartbeat tick', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    const deaf = await w.replica('deaf', { notifications: false });
+    await w.started('quiet');
+    await clock.advance(HEARTBEAT_MS - 1);
+    expect(deaf.coordination.holds('quiet')).toBe(false);
+    expect(await w.root.roomState('quiet')).toMatchObject({ owner: null, status: 'pending' });
+
+    await clock.advance(1);
+    expect(deaf.coordination.holds('quiet')).toBe(true);
+    expect(await w.root.roomState('quiet')).toMatchObject({ owner: 'deaf', status: 'attached' });
+  });
+
+  it('waits in proportion to its load before claiming, so that a less loaded peer picks first', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    const busy = await w.replica('busy', { maxRooms: 2 });
+    await w.started('first');
+    await clock.advance(0);
+    expect(busy.coordination.holds('first')).toBe(true); // alone: no wait, whatever the load
+    // A live peer that claims nothing, registered by hand: `busy` is no longer alone from its next heartbeat.
+    await w.root.registerReplica('idle', 0, { leaseMs: 3_600_000 });
+    await clock.advance(HEARTBEAT_MS);
+
+    // Holding 1 room of 2, it waits DEFAULT_CLAIM_SPREAD_MS × 1/2 before it claims.
+    await w.started('second');
+    await clock.advance(DEFAULT_CLAIM_SPREAD_MS / 2 - 1);
+    expect(await w.root.roomState('second')).toMatchObject({ owner: null });
+    await clock.advance(1);
+    expect(await w.root.roomState('second')).toMatchObject({ owner: 'busy' });
+
+    // An empty peer claims at once: a room that starts now is its, and the busy replica's wait finds nothing left.
+    await busy.coordination.roomEnded('second', 'ended (test)');
+    await w.root.markRoomEnded('second', new Date(clock.now()));
+    const empty = await w.replica('empty', { maxRooms: 2 });
+    await w.started('third');
+    await clock.advance(0);
+    expect(await w.root.roomState('third')).toMatchObject({ owner: 'empty' });
+    await clock.advance(DEFAULT_CLAIM_SPREAD_MS);
+    expect(busy.coordination.holds('third')).toBe(false);
+    expect(empty.coordination.holds('third')).toBe(true);
+  });
+
+  it('stops waiting its turn to claim when it closes', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    const busy = await w.replica('busy', { maxRooms: 1 });
+    await w.root.registerReplica('idle', 0, { leaseMs: 3_600_000 });
+    await w.started('held');
+    await clock.advance(HEARTBEAT_MS);
+    expect(busy.coordination.holds('held')).toBe(true);
+    // Full, so its claim waits the whole spread before it would ask the store.
+    await w.started('next');
+    await clock.advance(1);
+    let closed = false;
+    const closing = busy.coordination.close().then(() => (closed = true));
+    await settle();
+    expect(closed).toBe(true);
+    await closing;
+    expect(clock.pending).toBe(0);
+  });
+
+  it('on drain, releases each room to a peer as soon as its agents are unregistered, and is done when the grace runs out', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    const leaving = await w.replica('leaving');
+    const rooms = ['hand-1', 'hand-2', 'hand-3'];
+    for (const room of rooms) await w.started(room);
+    await clock.advance(0);
+    expect(rooms.every((room) => leaving.coordination.holds(room))).toBe(true);
+    const peer = await w.replica('peer');
+
+    let done = false;
+    void leaving.coordination.handOff(5_000).then(() => (done = true));
+    await clock.advance(0);
+    // No time has passed: the peer owns and holds every room while the calls in flight still have their grace.
+    for (const room of rooms) expect(await w.root.roomState(room)).toMatchObject({ owner: 'peer', status: 'attached' });
+    expect(rooms.every((room) => peer.coordination.holds(room))).toBe(true);
+    expect(leaving.attachments.rooms()).toEqual(rooms);
+
+    await clock.advance(4_999);
+    expect(done).toBe(false);
+    await clock.advance(1);
+    expect(done).toBe(true);
+    expect(leaving.attachments.rooms()).toEqual([]);
+  });
+
+  it('leaves its rooms on its own clock before its lease ends when it cannot reach the store, and a peer takes them within a lease and a heartbeat', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    const cut = await w.replica('cut');
+    const peer = await w.replica('peer');
+    await w.started('orphan');
+    await clock.advance(0);
+    const owner = (await w.root.roomState('orphan'))?.owner;
+    const [from, to] = owner === 'cut' ? [cut, peer] : [peer, cut];
+    const [fromId, toId] = owner === 'cut' ? ['cut', 'peer'] : ['peer', 'cut'];
+    // The owner's heartbeats succeed up to now (a tick), then every store call fails.
+    await clock.advance(HEARTBEAT_MS);
+    from.outage.down = true;
+
+    await clock.advance(FENCE_AFTER_MS - 1);
+    expect(from.coordination.holds('orphan')).toBe(true);
+    await clock.advance(1);
+    expect(from.coordination.holds('orphan')).toBe(false);
+    expect(from.attachments.rooms()).toEqual([]);
+    expect(from.coordination.status().lease.state).toBe('self-fenced');
+    // Its lease has not run out on the store's clock yet: no peer may take the room so far.
+    expect(await w.root.roomState('orphan')).toMatchObject({ owner: fromId });
+    expect(to.coordination.holds('orphan')).toBe(false);
+
+    await clock.advance(LEASE_MS + HEARTBEAT_MS - FENCE_AFTER_MS);
+    expect(await w.root.roomState('orphan')).toMatchObject({ owner: toId, status: 'attached' });
+    expect(to.coordination.holds('orphan')).toBe(true);
   });
 });

@@ -13,7 +13,7 @@ function failing(health: JoinHealth): unknown {
 
 describe('JoinHealth', () => {
   it('passes until enough attempts have failed within the window', () => {
-    const health = new JoinHealth({ failures: 3, windowMs: 1_000 }, () => 5_000);
+    const health = new JoinHealth({ failures: 3, windowMs: 1_000 }, { now: () => 5_000 });
     health.failed();
     health.failed();
     expect(failing(health)).toBeUndefined();
@@ -22,7 +22,7 @@ describe('JoinHealth', () => {
   });
 
   it('passes again at once after a success', () => {
-    const health = new JoinHealth({ failures: 1, windowMs: 1_000 }, () => 5_000);
+    const health = new JoinHealth({ failures: 1, windowMs: 1_000 }, { now: () => 5_000 });
     health.failed();
     expect(failing(health)).toBeDefined();
     health.succeeded();
@@ -31,7 +31,7 @@ describe('JoinHealth', () => {
 
   it('does not fail while a success is inside the window, even after many failures', () => {
     let clock = 5_000;
-    const health = new JoinHealth({ failures: 2, windowMs: 1_000 }, () => clock);
+    const health = new JoinHealth({ failures: 2, windowMs: 1_000 }, { now: () => clock });
     health.succeeded();
     clock += 100;
     health.failed();
@@ -45,7 +45,7 @@ describe('JoinHealth', () => {
 
   it('passes again when the failures have aged out of the window', () => {
     let clock = 5_000;
-    const health = new JoinHealth({ failures: 2, windowMs: 1_000 }, () => clock);
+    const health = new JoinHealth({ failures: 2, windowMs: 1_000 }, { now: () => clock });
     health.failed();
     health.failed();
     expect(failing(health)).toBeDefined();

@@ -1,12 +1,14 @@
 /**
- * The replica lease on fake time: heartbeats on their interval, self-fencing on its own clock before the store's
- * lease ends, un-fencing only on a renewal sent in time, re-registering after `ok: false`, and a clean close.
- * The store is scripted per call so each answer (success, failure, `ok: false`, a late answer) is chosen by the test.
+ * The replica lease on fake time (a ManualClock passed as its `clock`): heartbeats on their interval,
+ * self-fencing on its own clock before the store's lease ends, un-fencing only on a renewal sent in time,
+ * re-registering after `ok: false`, and a clean close. The store is scripted per call so each answer (success,
+ * failure, `ok: false`, a late answer, none) is chosen by the test.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { isRoomrunnerError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { ReplicaLease, type LeaseLoss, type LeaseStore } from '../../src/orchestrator/replica-lease.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 const LEASE_MS = 10_000;
 const HEARTBEAT_MS = 2_000;
@@ -68,15 +70,14 @@ function startLease(store: ScriptedStore, options: { draining?: () => boolean; o
     onRenewed: () => {
       renewals += 1;
     },
+    clock,
   });
   return { lease, losses, renewals: () => renewals };
 }
 
+let clock: ManualClock;
 beforeEach(() => {
-  vi.useFakeTimers({ now: new Date('2026-12-02T12:00:00Z') });
-});
-afterEach(() => {
-  vi.useRealTimers();
+  clock = new ManualClock(Date.parse('2026-12-02T12:00:00Z'));
 });
 
 describe('ReplicaLease', () => {
@@ -88,7 +89,7 @@ describe('ReplicaLease', () => {
     expect(lease.valid).toBe(true);
     expect(lease.status()).toMatchObject({ state: 'held', selfFenceAt: '2026-12-02T12:00:09.000Z' });
 
-    await vi.advanceTimersByTimeAsync(HEARTBEAT_MS * 5);
+    await clock.advance(HEARTBEAT_MS * 5);
     expect(store.count('heartbeat replica-a 10000')).toBe(5);
     expect(renewals()).toBe(6);
     expect(lease.valid).toBe(true);
@@ -102,19 +103,19 @@ describe('ReplicaLease', () => {
     await lease.start();
     store.answers.push(fail, fail, fail, fail);
 
-    await vi.advanceTimersByTimeAsync(FENCE_AFTER_MS - 1);
+    await clock.advance(FENCE_AFTER_MS - 1);
     expect(losses).toEqual([]);
     expect(lease.valid).toBe(true);
     expect(() => lease.check()).toThrow(/heartbeat failed: connection refused/);
 
-    await vi.advanceTimersByTimeAsync(1);
+    await clock.advance(1);
     expect(losses).toEqual(['lease-expired']);
     expect(lease.valid).toBe(false);
     expect(lease.status().state).toBe('self-fenced');
     expect(() => lease.check()).toThrow(/could not renew its lease in time/);
 
     // The fifth heartbeat (at 10 s) succeeds: sent in time for itself, so the lease is trusted again.
-    await vi.advanceTimersByTimeAsync(HEARTBEAT_MS);
+    await clock.advance(HEARTBEAT_MS);
     expect(losses).toEqual(['lease-expired']);
     expect(lease.valid).toBe(true);
     expect(lease.status().state).toBe('held');
@@ -128,20 +129,53 @@ describe('ReplicaLease', () => {
     let answerLate: (value: { ok: boolean }) => void = () => undefined;
     // Heartbeats at 2, 4 and 6 s fail; the one sent at 8 s hangs (later ticks share it) past its own deadline at 17 s.
     store.answers.push(fail, fail, fail, () => new Promise((resolve) => (answerLate = resolve)));
-    await vi.advanceTimersByTimeAsync(FENCE_AFTER_MS);
+    await clock.advance(FENCE_AFTER_MS);
     expect(losses).toEqual(['lease-expired']);
 
-    await vi.advanceTimersByTimeAsync(8_500);
+    await clock.advance(8_500);
     answerLate({ ok: true });
-    await vi.advanceTimersByTimeAsync(0);
+    await clock.advance(0);
     expect(lease.status()).toMatchObject({ state: 'self-fenced', renewedAt: '2026-12-02T12:00:08.000Z' });
     expect(lease.valid).toBe(false);
 
     // The tick at 18 s is answered at once: the lease is trusted again, with no second loss reported.
-    await vi.advanceTimersByTimeAsync(500);
+    await clock.advance(500);
     expect(lease.status()).toMatchObject({ state: 'held', renewedAt: '2026-12-02T12:00:18.000Z' });
     expect(lease.valid).toBe(true);
     expect(losses).toEqual(['lease-expired']);
+    await lease.close();
+  });
+
+  it("fences itself exactly at its deadline while a renewal hangs, and a late answer restores trust only until that renewal's own deadline", async () => {
+    const store = new ScriptedStore();
+    const { lease, losses } = startLease(store);
+    await lease.start();
+    let answer: (value: { ok: boolean }) => void = () => undefined;
+    // The heartbeat sent at 2 s is never answered meanwhile: the ticks at 4, 6 and 8 s share it.
+    store.answers.push(() => new Promise((resolve) => (answer = resolve)));
+    await clock.advance(FENCE_AFTER_MS - 1);
+    expect(store.count('heartbeat')).toBe(1);
+    expect(lease.valid).toBe(true);
+    expect(losses).toEqual([]);
+    await clock.advance(1);
+    expect(losses).toEqual(['lease-expired']);
+    expect(lease.valid).toBe(false);
+
+    // Answered at 10 s: sent at 2 s, it vouches for the lease until 11 s, and no longer.
+    await clock.advance(1_000);
+    answer({ ok: true });
+    await clock.advance(0);
+    expect(lease.status()).toMatchObject({ state: 'held', renewedAt: '2026-12-02T12:00:02.000Z', selfFenceAt: '2026-12-02T12:00:11.000Z' });
+    await clock.advance(999);
+    expect(lease.valid).toBe(true);
+    await clock.advance(1);
+    expect(losses).toEqual(['lease-expired', 'lease-expired']);
+    expect(lease.valid).toBe(false);
+
+    // The tick at 12 s sends a fresh heartbeat, answered at once.
+    await clock.advance(1_000);
+    expect(lease.status()).toMatchObject({ state: 'held', renewedAt: '2026-12-02T12:00:12.000Z' });
+    expect(lease.valid).toBe(true);
     await lease.close();
   });
 
@@ -155,7 +189,7 @@ describe('ReplicaLease', () => {
     });
     await lease.start();
     store.answers.push(() => Promise.resolve({ ok: false }));
-    await vi.advanceTimersByTimeAsync(HEARTBEAT_MS);
+    await clock.advance(HEARTBEAT_MS);
     expect(losses).toEqual(['lease-lost']);
     expect(store.calls).toEqual(['register replica-a 8 10000', 'heartbeat replica-a 10000', 'register replica-a 8 10000']);
     expect(order).toEqual(['left rooms after 2 calls']);
@@ -181,7 +215,7 @@ describe('ReplicaLease', () => {
     expect(() => lease.check()).toThrow(/replica replica-a is not registered: store down/);
     expect(lease.status()).toMatchObject({ state: 'unregistered', renewedAt: null, lastError: 'store down' });
 
-    await vi.advanceTimersByTimeAsync(HEARTBEAT_MS);
+    await clock.advance(HEARTBEAT_MS);
     expect(lease.registered).toBe(true);
     expect(lease.valid).toBe(true);
     expect(() => lease.check()).not.toThrow();
@@ -194,7 +228,8 @@ describe('ReplicaLease', () => {
     await lease.start();
     await lease.close();
     await lease.close();
-    await vi.advanceTimersByTimeAsync(LEASE_MS * 3);
+    expect(clock.pending).toBe(0);
+    await clock.advance(LEASE_MS * 3);
     expect(store.calls).toEqual(['register replica-a 8 10000', 'deregister replica-a']);
     expect(losses).toEqual([]);
   });

@@ -6,6 +6,7 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import type { CallEvent, OtherEvent, RoomEndedEvent, RoomStartedEvent } from '../../src/webhooks/events.js';
 import { WebhookServer, type HookContext, type WebhookServerOptions } from '../../src/server/webhook-server.js';
 import { buildMeshagentDelivery, sha256Hex } from '../../src/webhooks/signatures/index.js';
+import { SYSTEM_CLOCK } from '../../src/util/clock.js';
 
 const SECRET = 'ma-webhook-secret';
 /** Defaults without env vars, so a developer's shell cannot change the tests. */
@@ -333,7 +334,7 @@ describe('pruning', () => {
       store,
       logger: silent(),
       defaultMetrics: false,
-      now: () => nowMs,
+      clock: { ...SYSTEM_CLOCK, now: () => nowMs },
       dedupeWindowMs: 1_000,
       ledgerRetentionMs: 7 * 24 * 3600 * 1000,
     });

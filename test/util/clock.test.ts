@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { sleep, SYSTEM_CLOCK } from '../../src/util/clock.js';
+import { every, setBackgroundTimeout, sleep, SYSTEM_CLOCK } from '../../src/util/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 describe('the system clock', () => {
   beforeEach(() => vi.useFakeTimers({ now: 1_000 }));
@@ -26,5 +27,40 @@ describe('the system clock', () => {
     await expect(cut).rejects.toThrow('closing');
     expect(vi.getTimerCount()).toBe(0);
     await expect(sleep(SYSTEM_CLOCK, 1, controller.signal)).rejects.toThrow('closing');
+  });
+});
+
+describe('background timers', () => {
+  it('do not keep the process alive on the system clock', () => {
+    const handle = setBackgroundTimeout(SYSTEM_CLOCK, () => undefined, 60_000) as NodeJS.Timeout;
+    expect(handle.hasRef()).toBe(false);
+    SYSTEM_CLOCK.clearTimeout(handle);
+  });
+
+  it('run a callback every period on the clock given, until stopped', async () => {
+    const clock = new ManualClock(0);
+    const runs: number[] = [];
+    const stop = every(clock, 1_000, () => runs.push(clock.now()));
+    await clock.advance(999);
+    expect(runs).toEqual([]);
+    await clock.advance(2_001);
+    expect(runs).toEqual([1_000, 2_000, 3_000]);
+    stop();
+    expect(clock.pending).toBe(0);
+    await clock.advance(5_000);
+    expect(runs).toHaveLength(3);
+  });
+
+  it('keep their period when a run throws, as setInterval does', async () => {
+    const clock = new ManualClock(0);
+    let runs = 0;
+    const stop = every(clock, 10, () => {
+      runs += 1;
+      if (runs === 1) throw new Error('first run fails');
+    });
+    await expect(clock.advance(10)).rejects.toThrow('first run fails');
+    await clock.advance(10);
+    expect(runs).toBe(2);
+    stop();
   });
 });

@@ -10,6 +10,7 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import { WebhookServer } from '../../src/server/webhook-server.js';
 import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
 import { signJwt } from '../../src/auth/jwt.js';
+import { SYSTEM_CLOCK } from '../../src/util/clock.js';
 
 const SECRET = 'property-secret';
 const WHSEC = `whsec_${Buffer.from('property test key, 32 bytes ok!').toString('base64')}`;
@@ -27,7 +28,7 @@ function server(store = new MemoryStore()): WebhookServer {
     logger: silentLogger(),
     defaultMetrics: false,
     bodyLimitBytes: 2048,
-    now: () => NOW_S * 1000,
+    clock: { ...SYSTEM_CLOCK, now: () => NOW_S * 1000 },
     store,
     onRoomStarted: hook,
     onRoomEnded: hook,

@@ -9,9 +9,11 @@ import { silentLogger } from '../../src/logger.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { DeliveryRecord, NewDelivery } from '../../src/store/store.js';
 import type { RoomStartedEvent, WebhookEvent } from '../../src/webhooks/events.js';
-import { PendingRedispatcher, type IntervalTimers } from '../../src/webhooks/redispatch.js';
+import { PendingRedispatcher } from '../../src/webhooks/redispatch.js';
 import { WebhookServer } from '../../src/server/webhook-server.js';
+import { SYSTEM_CLOCK, type Clock } from '../../src/util/clock.js';
 import { pythonDumps } from '../../src/webhooks/signatures/index.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 const T0 = Date.UTC(2026, 2, 1, 12);
 const CONFIG = loadConfig({}, {});
@@ -28,20 +30,8 @@ function started(room: string, key: string, at: number, replica: string | null):
   };
 }
 
-/** Timers whose interval callback the test fires by hand. */
-class ManualTimers implements IntervalTimers {
-  callback: (() => void) | undefined;
-  ms: number | undefined;
-  cleared = false;
-  setInterval(callback: () => void, ms: number): unknown {
-    this.callback = callback;
-    this.ms = ms;
-    return 1;
-  }
-  clearInterval(): void {
-    this.cleared = true;
-  }
-}
+/** Node's timers, with wall time read from `now`. */
+const readingTime = (now: () => number): Clock => ({ ...SYSTEM_CLOCK, now });
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -54,31 +44,32 @@ describe('PendingRedispatcher', () => {
     const store = new MemoryStore();
     await store.recordDelivery(started('lost', 'k-lost', T0 - 1_000, 'r1'), 60_000);
     const ran: string[] = [];
-    let nowMs = T0;
-    const timers = new ManualTimers();
+    const clock = new ManualClock(T0);
     const sweep = new PendingRedispatcher({
       store,
       replicaId: 'r1',
       afterMs: 60_000,
       logger: silentLogger(),
-      now: () => nowMs,
-      timers,
+      clock,
       running: () => [],
       run: async (event, record) => {
         ran.push(`${event.event}:${(event as RoomStartedEvent).roomName}`);
-        await store.finishDelivery(record.key, 'processed', null, new Date(nowMs));
+        await store.finishDelivery(record.key, 'processed', null, new Date(clock.now()));
       },
     });
     closers.push(() => sweep.close());
     sweep.start();
     await sweep.sweep();
     expect(ran).toEqual(['room.started:lost']);
-    expect(timers.ms).toBe(60_000);
-    nowMs += 120_000;
-    timers.callback?.();
+    // The next sweep comes `afterMs` later (the default period), and the one after that as long again.
+    expect(clock.dueIn).toEqual([60_000]);
+    await clock.advance(120_000);
+    expect(clock.dueIn).toEqual([60_000]);
     await sweep.sweep();
     expect(ran).toHaveLength(1);
     expect(await store.getDelivery('k-lost')).toMatchObject({ result: 'processed', replica: 'r1' });
+    await sweep.close();
+    expect(clock.pending).toBe(0);
   });
 
   it('leaves a delivery whose hook runs here alone, and takes it when its outcome stays unrecorded past the bound', async () => {
@@ -91,7 +82,7 @@ describe('PendingRedispatcher', () => {
         afterMs: 60_000,
         intervalMs: 0,
         logger: silentLogger(),
-        now: () => nowMs,
+        clock: readingTime(() => nowMs),
         running: () => running,
         run: async (_e, r) => void ran.push(r),
       });
@@ -125,7 +116,7 @@ describe('PendingRedispatcher', () => {
       intervalMs: 0,
       batch: 2,
       logger: silentLogger(),
-      now: () => T0,
+      clock: readingTime(() => T0),
       running: () => [],
       run: async (event: WebhookEvent, record) => {
         inFlight += 1;
@@ -153,7 +144,7 @@ describe('PendingRedispatcher', () => {
       afterMs: 60_000,
       intervalMs: 0,
       logger: silentLogger(),
-      now: () => T0,
+      clock: readingTime(() => T0),
       running: () => [],
       run: async (_e, r) => void ran.push(r.key),
     });
@@ -173,7 +164,7 @@ describe('PendingRedispatcher', () => {
       afterMs: 60_000,
       intervalMs: 0,
       logger: silentLogger(),
-      now: () => T0,
+      clock: readingTime(() => T0),
       running: () => [],
       run: async () => undefined,
     });
