@@ -199,6 +199,10 @@ export const ERROR_CATALOG = {
     description:
       "Joins fail across the board: at least 10 join attempts failed in the last 60 s and none succeeded; readiness turns false until one succeeds or the window passes. GET /status shows each room's last error.",
   },
+  RR_REPLICA_LEASE_NOT_HELD: {
+    description:
+      'This replica holds no valid lease (a /readyz reason): it is not registered yet, its heartbeat failed, or it could not renew in time and fenced itself; it holds no rooms until a heartbeat succeeds.',
+  },
 
   // --- agents (src/agents) ---
   RR_AGENT_INVALID_INPUT: {

@@ -27,6 +27,7 @@
  * Join health (./join-health.ts): when joins fail across the board, {@link RoomAttachments.checkJoins} throws
  * and readiness turns false. Attempts given up because the room ended or roomrunner is stopping do not count.
  */
+import { errorMessage } from '../util/error-message.js';
 import pRetry from 'p-retry';
 import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -372,7 +373,7 @@ export class RoomAttachments {
           if (entry.state !== 'attached' || entry.joined === undefined) return { room, outcome: 'pending' };
           return { room, outcome: 'replaced', ...(await entry.joined.host.replaceToolkits(entry.toolkits)) };
         } catch (error) {
-          const message = error instanceof Error ? error.message : String(error);
+          const message = errorMessage(error);
           this.#options.logger.warn({ room, err: error }, 'agents not replaced in the room');
           return { room, outcome: 'failed', error: message };
         }
@@ -458,7 +459,7 @@ export class RoomAttachments {
       }
       entry.state = 'failed';
       entry.final = isFinal(error);
-      entry.lastError = error instanceof Error ? error.message : String(error);
+      entry.lastError = errorMessage(error);
       logger.error(
         { room, attempts: entry.attempts, final: entry.final, err: error },
         entry.final ? 'attach refused by the room: not retrying' : 'attach failed',

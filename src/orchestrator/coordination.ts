@@ -220,7 +220,7 @@ export class RoomCoordination {
         try {
           await this.#syncOnce();
         } catch (err) {
-          this.#log.warn({ err: message(err) }, 'room sync failed');
+          this.#log.warn({ err }, 'room sync failed');
         }
       } while (this.#syncAgain && !this.#closed);
     })().finally(() => {
@@ -253,7 +253,7 @@ export class RoomCoordination {
   async handOff(graceMs: number): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
-    await this.#store.setDraining(this.replicaId).catch((err: unknown) => this.#log.warn({ err: message(err) }, 'could not mark the replica draining'));
+    await this.#store.setDraining(this.replicaId).catch((err: unknown) => this.#log.warn({ err }, 'could not mark the replica draining'));
     const rooms = [...this.#held.keys()];
     this.#held.clear();
     // Said to callers whose calls are cut off: "handing over" only when some peer can take the rooms.
@@ -289,7 +289,7 @@ export class RoomCoordination {
         this.wake();
       });
     } catch (err) {
-      this.#log.warn({ err: message(err) }, 'could not subscribe to room changes; the heartbeat will try again');
+      this.#log.warn({ err }, 'could not subscribe to room changes; the heartbeat will try again');
     }
   }
 
@@ -317,7 +317,7 @@ export class RoomCoordination {
       this.#alone = replicas.every((replica) => replica.id === this.replicaId || !replica.live || replica.draining);
     } catch (err) {
       this.#alone = false;
-      this.#log.debug({ err: message(err) }, 'could not list replicas');
+      this.#log.debug({ err }, 'could not list replicas');
     }
   }
 
@@ -463,7 +463,7 @@ export class RoomCoordination {
     try {
       ok = await this.#store.markAttached(room, this.replicaId, held.epoch, held.sessionId);
     } catch (err) {
-      this.#log.warn({ room, err: message(err) }, 'could not record the attachment; the next sync does');
+      this.#log.warn({ room, err }, 'could not record the attachment; the next sync does');
       return;
     }
     if (this.#held.get(room) !== held) return;
@@ -530,11 +530,7 @@ export class RoomCoordination {
       const released = await this.#store.releaseRooms(this.replicaId, rooms);
       if (released.length > 0) this.#log.info({ rooms: released.length, reason }, 'rooms released');
     } catch (err) {
-      this.#log.warn({ err: message(err), reason }, 'could not release rooms: peers take them when the lease runs out');
+      this.#log.warn({ err, reason }, 'could not release rooms: peers take them when the lease runs out');
     }
   }
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

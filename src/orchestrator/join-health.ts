@@ -5,6 +5,7 @@
  * Definition: at least `failures` join attempts failed within the last `windowMs` and none succeeded in it.
  * One success, or a window with fewer failures (nothing tried for a while), makes it pass again.
  */
+import { positiveMs, wholeNumber } from '../util/options.js';
 import { RoomrunnerError } from '../errors.js';
 import { SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 
@@ -30,9 +31,8 @@ export class JoinHealth {
   constructor(options: JoinHealthOptions = {}, clock: Pick<Clock, 'now'> = SYSTEM_CLOCK) {
     this.#failures = options.failures ?? DEFAULT_JOIN_FAILURES_NOT_READY;
     this.#windowMs = options.windowMs ?? DEFAULT_JOIN_HEALTH_WINDOW_MS;
-    if (!Number.isInteger(this.#failures) || this.#failures < 1)
-      throw new TypeError(`joinHealth.failures must be a positive integer, got ${String(this.#failures)}`);
-    if (!(this.#windowMs > 0)) throw new TypeError(`joinHealth.windowMs must be a number of ms > 0, got ${String(this.#windowMs)}`);
+    wholeNumber('joinHealth.failures', this.#failures, 1);
+    positiveMs('joinHealth.windowMs', this.#windowMs);
     this.#clock = clock;
   }
 

@@ -8,6 +8,7 @@
  * `ok: false` (the lease had already run out, peers may hold our rooms) calls `onLost('lease-lost')`, waits for
  * it, and registers again.
  */
+import { errorMessage } from '../util/error-message.js';
 import { RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Coordinator } from '../store/coordinator.js';
@@ -106,9 +107,10 @@ export class ReplicaLease {
   /** Readiness: throws unless registered, within the lease, and the last heartbeat succeeded. */
   check(): void {
     const id = this.#options.replicaId;
-    if (!this.#registered) throw new Error(`replica ${id} is not registered${this.#lastError ? `: ${this.#lastError}` : ''}`);
-    if (this.#fenced) throw new Error(`replica ${id} could not renew its lease in time`);
-    if (this.#lastError !== null) throw new Error(`replica ${id} heartbeat failed: ${this.#lastError}`);
+    if (!this.#registered)
+      throw new RoomrunnerError('RR_REPLICA_LEASE_NOT_HELD', `replica ${id} is not registered${this.#lastError ? `: ${this.#lastError}` : ''}`);
+    if (this.#fenced) throw new RoomrunnerError('RR_REPLICA_LEASE_NOT_HELD', `replica ${id} could not renew its lease in time`);
+    if (this.#lastError !== null) throw new RoomrunnerError('RR_REPLICA_LEASE_NOT_HELD', `replica ${id} heartbeat failed: ${this.#lastError}`);
   }
 
   status(): LeaseStatus {
@@ -141,7 +143,7 @@ export class ReplicaLease {
     if (!this.#registered) return;
     await this.#options.store
       .deregisterReplica(this.#options.replicaId)
-      .catch((err: unknown) => this.#options.logger.warn({ err: message(err) }, 'could not deregister the replica'));
+      .catch((err: unknown) => this.#options.logger.warn({ err }, 'could not deregister the replica'));
   }
 
   async #beatOnce(): Promise<void> {
@@ -164,7 +166,7 @@ export class ReplicaLease {
       this.#lastError = null;
       await this.#options.onRenewed();
     } catch (err) {
-      this.#lastError = message(err);
+      this.#lastError = errorMessage(err);
       logger.warn({ err: this.#lastError }, 'heartbeat failed');
     }
   }
@@ -204,8 +206,4 @@ export class ReplicaLease {
     this.#options.logger.warn({ leaseMs: this.leaseMs }, 'lease not renewed in time: leaving every room until a heartbeat succeeds');
     void this.#options.onLost('lease-expired');
   }
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

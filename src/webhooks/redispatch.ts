@@ -10,6 +10,7 @@
  * Hooks therefore run at least once per delivery answered 200; the orchestrator's hooks are idempotent by
  * room state, so a second run of one is harmless.
  */
+import { errorMessage } from '../util/error-message.js';
 import type { Logger } from '../logger.js';
 import type { DeliveryRecord, Store } from '../store/store.js';
 import { parseWebhookBody } from './receive.js';
@@ -120,9 +121,7 @@ export class PendingRedispatcher {
     } catch (err) {
       // Parsed once before it was answered 200; a body that no longer parses is recorded, not retried forever.
       log.error({ err }, 'a pending delivery no longer parses: recorded as failed');
-      await this.#options.store
-        .finishDelivery(record.key, 'failed', err instanceof Error ? err.message : String(err), new Date(this.#clock.now()))
-        .catch(() => undefined);
+      await this.#options.store.finishDelivery(record.key, 'failed', errorMessage(err), new Date(this.#clock.now())).catch(() => undefined);
       return;
     }
     await this.#options.run(event, record);

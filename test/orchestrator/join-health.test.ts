@@ -53,8 +53,12 @@ describe('JoinHealth', () => {
     expect(failing(health)).toBeUndefined();
   });
 
-  it('rejects options that are not positive', () => {
-    expect(() => new JoinHealth({ failures: 0 })).toThrow(/failures must be a positive integer/);
-    expect(() => new JoinHealth({ windowMs: 0 })).toThrow(/windowMs must be a number of ms > 0/);
+  it('rejects options that are not positive with RR_OPTION_INVALID, naming the option', () => {
+    expect(() => new JoinHealth({ failures: 0 })).toThrow(
+      expect.objectContaining({ code: 'RR_OPTION_INVALID', message: expect.stringMatching(/joinHealth\.failures/) }),
+    );
+    expect(() => new JoinHealth({ windowMs: 0 })).toThrow(
+      expect.objectContaining({ code: 'RR_OPTION_INVALID', message: expect.stringMatching(/joinHealth\.windowMs/) }),
+    );
   });
 });

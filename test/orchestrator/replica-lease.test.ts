@@ -112,7 +112,9 @@ describe('ReplicaLease', () => {
     expect(losses).toEqual(['lease-expired']);
     expect(lease.valid).toBe(false);
     expect(lease.status().state).toBe('self-fenced');
-    expect(() => lease.check()).toThrow(/could not renew its lease in time/);
+    expect(() => lease.check()).toThrow(
+      expect.objectContaining({ code: 'RR_REPLICA_LEASE_NOT_HELD', message: expect.stringMatching(/could not renew its lease in time/) }),
+    );
 
     // The fifth heartbeat (at 10 s) succeeds: sent in time for itself, so the lease is trusted again.
     await clock.advance(HEARTBEAT_MS);
