@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
+import { RoomrunnerError } from '../errors.js';
 
 export interface TransportHandlers {
   onFrame(frame: Uint8Array): void;
@@ -58,7 +59,7 @@ export class WebSocketTransport implements Transport {
   }
 
   sendFrames(frames: readonly Uint8Array[]): Promise<void> {
-    if (!this.isOpen) return Promise.reject(new Error('websocket is not open'));
+    if (!this.isOpen) return Promise.reject(new RoomrunnerError('RR_ROOM_CLOSED', 'the websocket is not open: nothing was sent'));
     const last = frames.length - 1;
     // Cork the socket around the frames: a message (header frame + data frames) goes out in one write instead
     // of one per frame, and messages sent in the same tick share it. Uncorked on the next tick, once per cork.
@@ -137,7 +138,7 @@ class MemoryTransport implements Transport {
   }
 
   sendFrames(frames: readonly Uint8Array[]): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error('transport is closed'));
+    if (this.#closed) return Promise.reject(new RoomrunnerError('RR_ROOM_CLOSED', 'the transport is closed: nothing was sent'));
     const copies = frames.map((f) => Uint8Array.prototype.slice.call(f));
     queueMicrotask(() => this.peer?.deliver(copies));
     return Promise.resolve();
