@@ -460,8 +460,3 @@ export function httpLimits(config: Pick<Config, keyof HttpServerLimits>): HttpSe
   const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, keepAliveTimeoutMs, maxRequestsPerSocket, maxConnections } = config;
   return { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, keepAliveTimeoutMs, maxRequestsPerSocket, maxConnections };
 }
-
-/** The env vars a participant token minter needs, taken from a config (see src/auth/token.ts). */
-export function tokenEnv(config: Config): Env {
-  return { MESHAGENT_API_KEY: config.apiKey, MESHAGENT_SECRET: config.secret, MESHAGENT_PROJECT_ID: config.projectId };
-}

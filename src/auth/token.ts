@@ -206,27 +206,34 @@ export interface TokenSecret {
   readonly source: 'MESHAGENT_API_KEY' | 'MESHAGENT_SECRET';
 }
 
-/** An env-like record (e.g. the output of `config.ts`, or `process.env` passed in by a caller). */
-export type TokenEnv = Readonly<Record<string, string | undefined>>;
+/**
+ * What tokens may be signed with, as the settings name it (a `Config` is one): the API key
+ * (`MESHAGENT_API_KEY`), or a bare secret (`MESHAGENT_SECRET`) with its project id and key id.
+ */
+export interface TokenCredentials {
+  readonly apiKey?: string | undefined;
+  readonly secret?: string | undefined;
+  readonly projectId?: string | undefined;
+  readonly keyId?: string | undefined;
+}
 
 /**
- * Picks the token secret the way the TS SDK's `toJwt` does (§B): `MESHAGENT_API_KEY` wins and gives
- * `kid`/`sub`; otherwise `MESHAGENT_SECRET`, with `MESHAGENT_PROJECT_ID` (and `MESHAGENT_KEY_ID`).
- * Empty values count as unset.
+ * Picks the token secret the way the TS SDK's `toJwt` does (§B): the API key wins and gives `kid`/`sub`;
+ * otherwise the secret, with the project id (and key id). Empty values count as unset.
  * @throws RoomrunnerError `RR_TOKEN_NO_SECRET` when neither is set, `RR_TOKEN_MALFORMED` for a bad key.
  */
-export function resolveTokenSecret(env: TokenEnv): TokenSecret {
-  const apiKey = nonEmpty(env['MESHAGENT_API_KEY']);
+export function resolveTokenSecret(credentials: TokenCredentials): TokenSecret {
+  const apiKey = nonEmpty(credentials.apiKey);
   if (apiKey !== undefined) {
     const parsed = parseApiKey(apiKey);
     return { secret: parsed.secret, keyId: parsed.keyId, projectId: parsed.projectId, source: 'MESHAGENT_API_KEY' };
   }
-  const secret = nonEmpty(env['MESHAGENT_SECRET']);
+  const secret = nonEmpty(credentials.secret);
   if (secret === undefined) {
     throw new RoomrunnerError('RR_TOKEN_NO_SECRET', 'no token secret: set MESHAGENT_API_KEY or MESHAGENT_SECRET');
   }
-  const projectId = nonEmpty(env['MESHAGENT_PROJECT_ID']);
-  const keyId = nonEmpty(env['MESHAGENT_KEY_ID']);
+  const projectId = nonEmpty(credentials.projectId);
+  const keyId = nonEmpty(credentials.keyId);
   return {
     secret,
     ...(projectId === undefined ? {} : { projectId }),

@@ -12,7 +12,6 @@ import { RoomConnection } from '../room/connection.js';
 import { RoomClient } from '../room/room-client.js';
 import { mintParticipantToken, resolveTokenSecret, userDefaultApiScope } from '../auth/token.js';
 import { roomUrl } from '../room/url.js';
-import { tokenEnv } from '../config.js';
 import { AGENT_TOOL_NAME } from '../agents/define-agent.js';
 import {
   API_URL_SETTING,
@@ -63,7 +62,7 @@ export const command: Command = {
       const waitMs = integerFlag('wait-ms', v['wait-ms'], 10_000, { min: 0 });
       const timeoutMs = integerFlag('timeout-ms', v['timeout-ms'], 60_000, { min: 1 });
       const config = configFromFlags(v, parsed.given);
-      const secret = resolveTokenSecret(tokenEnv(config));
+      const secret = resolveTokenSecret(config);
       const token = mintParticipantToken({
         ...secret,
         name: v.name ?? 'roomrunner-cli',

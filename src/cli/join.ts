@@ -8,7 +8,7 @@ import { discoverAgents } from '../agents/discover.js';
 import { joinRoom } from '../agents/host.js';
 import { createLogger } from '../logger.js';
 import { mintParticipantToken, resolveTokenSecret } from '../auth/token.js';
-import { tokenEnv, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import { roomUrl } from '../room/url.js';
 import { API_URL_SETTING, formatHelp, parseFlags, reportFailure, UsageError, type ConnectTarget, type FlagSpecs } from './args.js';
 import { configFromFlags, settingFlags } from './config-flags.js';
@@ -68,7 +68,7 @@ export const command: Command = {
 
 /** `--room` given: mint our own token (MESHAGENT_API_KEY or MESHAGENT_SECRET) for the room under the API URL. */
 function directTarget(config: Config, room: string): { room: string; url: string; token: () => string } {
-  const secret = resolveTokenSecret(tokenEnv(config));
+  const secret = resolveTokenSecret(config);
   return {
     room,
     url: roomUrl(config.apiUrl, room),

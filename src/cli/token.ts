@@ -8,7 +8,6 @@
  * Only the token or key goes to stdout, so `TOKEN=$(roomrunner token …)` works.
  */
 import { randomUUID } from 'node:crypto';
-import { tokenEnv } from '../config.js';
 import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
 import {
   agentDefaultApiScope,
@@ -105,7 +104,7 @@ function mintToken(argv: readonly string[]): number {
   const role = choiceFlag<ParticipantRole>('role', v.role, PARTICIPANT_ROLES, 'user');
   const preset = choiceFlag<ApiPreset>('api', v.api, Object.keys(API_PRESETS) as ApiPreset[], role === 'user' ? 'user' : 'agent');
   const expiresIn = v['expires-in'] === undefined ? undefined : integerFlag('expires-in', v['expires-in'], 0, { min: 1, max: MAX_EXPIRES_IN_SECONDS });
-  const secret = withKeyFormat(() => resolveTokenSecret(tokenEnv(configFromFlags(v, parsed.given))));
+  const secret = withKeyFormat(() => resolveTokenSecret(configFromFlags(v, parsed.given)));
   const token = mintParticipantToken({
     ...secret,
     name: v.name ?? 'roomrunner-cli',

@@ -23,7 +23,7 @@
  * It takes its settings as a `Config` (explicit: it never reads the environment) and its collaborators as parts.
  */
 import type { FastifyInstance } from 'fastify';
-import { tokenEnv, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import { RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { requireBearerToken, type ReadinessCheck } from '../http/app.js';
@@ -164,7 +164,7 @@ export class Orchestrator {
     this.#reconcileIntervalMs = config.reconcileIntervalMs;
     this.#tombstoneWindowMs = parts.tombstoneWindowMs ?? DEFAULT_TOMBSTONE_WINDOW_MS;
     this.#roomUrlPolicy = new RoomUrlPolicy({ apiUrl: this.#apiUrl, roomHosts: config.roomHosts });
-    const secret = resolveTokenSecret(tokenEnv(config));
+    const secret = resolveTokenSecret(config);
     const identity = this.#identity;
     // Every mint (one per connection attempt, so a reconnect gets a fresh one) expires: a token that leaks
     // stops opening the room.

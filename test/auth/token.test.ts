@@ -263,7 +263,7 @@ describe('resolveTokenSecret', () => {
   const apiKey = formatApiKey({ keyId: KEY_ID, projectId: PROJECT_ID, secret: 'from-key' });
 
   it('prefers MESHAGENT_API_KEY and takes kid and sub from it', () => {
-    expect(resolveTokenSecret({ MESHAGENT_API_KEY: apiKey, MESHAGENT_SECRET: 'plain' })).toStrictEqual({
+    expect(resolveTokenSecret({ apiKey, secret: 'plain' })).toStrictEqual({
       secret: 'from-key',
       keyId: KEY_ID,
       projectId: PROJECT_ID,
@@ -272,7 +272,7 @@ describe('resolveTokenSecret', () => {
   });
 
   it('falls back to MESHAGENT_SECRET with MESHAGENT_PROJECT_ID', () => {
-    expect(resolveTokenSecret({ MESHAGENT_API_KEY: '', MESHAGENT_SECRET: 'plain', MESHAGENT_PROJECT_ID: PROJECT_ID })).toStrictEqual({
+    expect(resolveTokenSecret({ apiKey: '', secret: 'plain', projectId: PROJECT_ID })).toStrictEqual({
       secret: 'plain',
       projectId: PROJECT_ID,
       source: 'MESHAGENT_SECRET',
@@ -281,17 +281,17 @@ describe('resolveTokenSecret', () => {
 
   it('names both variables when neither is set', () => {
     expect(codeOf(() => resolveTokenSecret({}))).toBe('RR_TOKEN_NO_SECRET');
-    expect(() => resolveTokenSecret({ MESHAGENT_SECRET: '' })).toThrow(/MESHAGENT_API_KEY or MESHAGENT_SECRET/);
+    expect(() => resolveTokenSecret({ secret: '' })).toThrow(/MESHAGENT_API_KEY or MESHAGENT_SECRET/);
   });
 
   it('reports a malformed API key without echoing it', () => {
-    expect(() => resolveTokenSecret({ MESHAGENT_API_KEY: 'ma-nope-secret-value' })).toThrow(
+    expect(() => resolveTokenSecret({ apiKey: 'ma-nope-secret-value' })).toThrow(
       expect.objectContaining({ code: 'RR_TOKEN_MALFORMED', message: expect.not.stringContaining('secret-value') }),
     );
   });
 
   it('feeds mintParticipantToken directly', () => {
-    const jwt = mintParticipantToken({ name: 'u', room: 'r', role: 'agent', ...resolveTokenSecret({ MESHAGENT_API_KEY: apiKey }) });
+    const jwt = mintParticipantToken({ name: 'u', room: 'r', role: 'agent', ...resolveTokenSecret({ apiKey }) });
     expect(verifyParticipantToken(jwt, { secret: 'from-key' })).toMatchObject({ keyId: KEY_ID, projectId: PROJECT_ID });
   });
 });
