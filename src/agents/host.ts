@@ -9,6 +9,7 @@
  * the room never lacks the agent; a room that refuses a second registration of a name gets the old one removed
  * first). Removed agents are unregistered, new ones registered.
  */
+import { SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 import { setMaxListeners } from 'node:events';
 import { RoomrunnerError } from '../errors.js';
 import type { Content } from '../protocol/content.js';
@@ -42,6 +43,8 @@ export interface AgentHostOptions {
   toolkits: readonly Toolkit[];
   logger?: Logger;
   onCall?: CallObserver;
+  /** Time for call deadlines and the drain bound (default {@link SYSTEM_CLOCK}). */
+  clock?: Clock;
 }
 
 /** The `room.register_toolkit` header of a toolkit (§E.2): tools as a map keyed by name, JSON specs. */
@@ -69,6 +72,7 @@ export class AgentHost {
   readonly #client: RoomClient;
   readonly #options: AgentHostOptions;
   readonly #logger: Logger;
+  readonly #clock: Clock;
   readonly #limiter = new CallLimiter();
   /** The controllers of the calls in flight, aborted together by {@link abortCalls}. */
   readonly #calls = new Set<AbortController>();
@@ -101,6 +105,7 @@ export class AgentHost {
     this.#client = client;
     this.#options = options;
     this.#logger = withBindings(options.logger ?? silentLogger(), { room: options.room });
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#roomApi = {
       invokeTool: ({ toolkit, tool, arguments: args, signal }) => client.invokeTool({ toolkit, tool, arguments: args, ...(signal ? { signal } : {}) }),
       invokeStream: ({ toolkit, tool, arguments: args, signal }) => client.invoke({ toolkit, tool, arguments: args, ...(signal ? { signal } : {}) }),
@@ -213,13 +218,14 @@ export class AgentHost {
 
   /** Wait until no call is in flight, or `timeoutMs` passes. Resolves true when idle. */
   async idle(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
+    const clock = this.#clock;
+    const deadline = clock.now() + timeoutMs;
     while (this.#inFlight.size > 0) {
-      const left = deadline - Date.now();
+      const left = deadline - clock.now();
       if (left <= 0) return false;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled([...this.#inFlight]), new Promise((resolve) => (timer = setTimeout(resolve, left)))]);
-      clearTimeout(timer);
+      let timer: unknown;
+      await Promise.race([Promise.allSettled([...this.#inFlight]), new Promise((resolve) => (timer = clock.setTimeout(() => resolve(undefined), left)))]);
+      clock.clearTimeout(timer);
     }
     return true;
   }
@@ -309,6 +315,7 @@ export class AgentHost {
       logger: this.#logger,
       roomApi: this.#roomApi,
       limiter: this.#limiter,
+      clock: this.#clock,
       signal: callSignal,
       group: this.#group,
     }).then((outcome) => {
@@ -325,6 +332,8 @@ export interface JoinRoomOptions extends Omit<RoomConnectionOptions, 'onReady'> 
   room: string;
   toolkits: readonly Toolkit[];
   onCall?: CallObserver;
+  /** Time for the connection (unless `timers`/`now` are given) and the host (default {@link SYSTEM_CLOCK}). */
+  clock?: Clock;
 }
 
 /** A room joined with agents: {@link leave} unregisters them and closes the socket with 1000. */
@@ -344,16 +353,23 @@ export interface JoinedRoom {
  * again after every reconnect. Rejects when the first connection fails for good (see RoomConnection.start).
  */
 export async function joinRoom(options: JoinRoomOptions, signal?: AbortSignal): Promise<JoinedRoom> {
-  const { room, toolkits, onCall, ...connectionOptions } = options;
+  const { room, toolkits, onCall, clock, ...connectionOptions } = options;
   let host: AgentHost | undefined;
   const connection = new RoomConnection({
+    ...(clock === undefined ? {} : { timers: clock, now: () => clock.now() }),
     ...connectionOptions,
     onReady: async () => {
       await host?.register();
     },
   });
   const client = new RoomClient(connection);
-  host = new AgentHost(client, { room, toolkits, ...(options.logger ? { logger: options.logger } : {}), ...(onCall ? { onCall } : {}) });
+  host = new AgentHost(client, {
+    room,
+    toolkits,
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(onCall ? { onCall } : {}),
+    ...(clock ? { clock } : {}),
+  });
   const joinedHost = host;
   let leaving: Promise<void> | undefined;
   try {

@@ -11,6 +11,7 @@ import { describeIssues } from '../protocol/messages.js';
 import type { Logger } from '../logger.js';
 import { isAsyncIterable } from '../room/chunk-queue.js';
 import { serverError } from '../room/session.js';
+import { SYSTEM_CLOCK, type Clock } from '../util/clock.js';
 import { errorMessage } from '../util/error-message.js';
 import type { KeyedSemaphore, Release } from '../util/semaphore.js';
 import type { AgentContext, Toolkit, Tool } from './define-agent.js';
@@ -59,6 +60,8 @@ export interface CallRequest {
   signal?: AbortSignal;
   /** The calls of one owner (a host) that it may abort together; the call joins it while it runs. */
   group?: CallGroup;
+  /** Time for the deadline (default {@link SYSTEM_CLOCK}). */
+  clock?: Clock;
   /** The request chunks when the caller streams its input (`arguments` is then `control open`). */
   input?: AsyncIterable<Content> | null;
   /**
@@ -125,7 +128,8 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
   const controller = new AbortController();
   const signal = controller.signal;
   // The deadline covers waiting for a slot too: a caller waits at most timeoutMs in all.
-  const timer = setTimeout(() => {
+  const clock = request.clock ?? SYSTEM_CLOCK;
+  const timer = clock.setTimeout(() => {
     controller.abort(new RoomrunnerError('RR_AGENT_TIMEOUT', `agent ${toolkit.name} did not answer within ${tool.timeoutMs} ms`));
   }, tool.timeoutMs);
   const outer = request.signal;
@@ -179,7 +183,7 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
     logger.warn({ err: thrown }, 'agent threw');
     return done(thrownToContent(thrown), 'failed');
   } finally {
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
     if (outer && onOuterAbort) outer.removeEventListener('abort', onOuterAbort);
     group?.leave(controller);
     release?.();

@@ -496,6 +496,7 @@ export class RoomAttachments {
         // One retry layer: this p-retry with its bound. The connection still reconnects after the first ready.
         retryBeforeReady: false,
         registrationSlot: this.#takeJoinSlot,
+        clock: this.#clock,
         onCall: (agent, _tool, outcome) => {
           metrics?.agentCalls.inc({ agent, outcome: outcome.outcome });
           metrics?.agentCallSeconds.observe({ agent }, outcome.durationMs / 1000);

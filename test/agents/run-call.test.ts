@@ -7,6 +7,9 @@ import { tally } from '../../agents/tally.js';
 import { RoomrunnerError } from '../../src/errors.js';
 import { createAgentHarness, defineAgent, defineTool, defineToolkit } from '../../src/index.js';
 import type { Content } from '../../src/protocol/content.js';
+import { CallLimiter, runCall } from '../../src/agents/run-call.js';
+import { silentLogger } from '../../src/logger.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 const harness = createAgentHarness([adder, summer]);
 
@@ -368,5 +371,41 @@ describe('running a streaming call (docs/protocol.md §E.5)', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('runCall on an injected clock', () => {
+  it('answers 1009 exactly when the clock reaches the deadline, not a millisecond before', async () => {
+    const clock = new ManualClock();
+    const slow = defineAgent({
+      name: 't.clocked',
+      input: z.object({}),
+      output: z.object({}),
+      timeoutMs: 5_000,
+      run: (_args, ctx) => new Promise<Record<string, never>>((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+    });
+    const roomApi = {
+      invokeTool: () => Promise.reject(new Error('no room')),
+      invokeStream: () => ({ [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('no room')) }) }),
+      listToolkits: () => Promise.resolve({}),
+    };
+    let settled = false;
+    const running = runCall({
+      toolkit: slow,
+      tool: 'ask',
+      arguments: { type: 'json', json: {} },
+      room: 'r',
+      logger: silentLogger(),
+      roomApi,
+      limiter: new CallLimiter(),
+      clock,
+    }).finally(() => (settled = true));
+    await clock.advance(4_999);
+    expect(settled).toBe(false);
+    await clock.advance(1);
+    const { content, outcome } = await running;
+    expect(outcome).toBe('timeout');
+    expect(content).toEqual({ type: 'error', code: 1009, text: 'agent t.clocked did not answer within 5000 ms' });
+    expect(clock.pending).toBe(0);
   });
 });
