@@ -332,7 +332,7 @@ export interface JoinRoomOptions extends Omit<RoomConnectionOptions, 'onReady'> 
   room: string;
   toolkits: readonly Toolkit[];
   onCall?: CallObserver;
-  /** Time for the connection (unless `timers`/`now` are given) and the host (default {@link SYSTEM_CLOCK}). */
+  /** Time for the host: call deadlines, the drain bound (default {@link SYSTEM_CLOCK}). The connection's own timers are `timers`/`now`. */
   clock?: Clock;
 }
 
@@ -356,7 +356,6 @@ export async function joinRoom(options: JoinRoomOptions, signal?: AbortSignal): 
   const { room, toolkits, onCall, clock, ...connectionOptions } = options;
   let host: AgentHost | undefined;
   const connection = new RoomConnection({
-    ...(clock === undefined ? {} : { timers: clock, now: () => clock.now() }),
     ...connectionOptions,
     onReady: async () => {
       await host?.register();
