@@ -8,7 +8,8 @@
  *
  * `attach` reserves the room synchronously, so duplicate starts attach once and the cap on rooms is race-free in
  * this process (JavaScript runs one handler at a time; the check and the reservation happen in one step).
- * Connect and register run under p-retry (exponential backoff with jitter, bounded), aborted if the room ends.
+ * Connect and register run under the one retry policy (src/util/retry.ts: exponential backoff with jitter, on the
+ * injected clock, bounded), aborted if the room ends.
  * A refusal (RR_ROOM_HANDSHAKE_REFUSED, a token or URL error) is final: the room is `failed` with that reason.
  *
  * Each attempt is bounded by a timer of our own (`attemptTimeoutMs`): `AbortSignal.timeout` inside
@@ -28,7 +29,7 @@
  * and readiness turns false. Attempts given up because the room ended or roomrunner is stopping do not count.
  */
 import { errorMessage } from '../util/error-message.js';
-import pRetry from 'p-retry';
+import { retry } from '../util/retry.js';
 import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../http/metrics.js';
@@ -405,24 +406,22 @@ export class RoomAttachments {
     // the root logger down and names the room on its own few lines.
     const room = entry.room;
     try {
-      const joined = await pRetry(
+      // The one retry policy (src/util/retry.ts): the waits double from minTimeoutMs up to maxTimeoutMs, less up
+      // to a fifth at random, slept on this clock.
+      const joined = await retry(
         async (attemptNumber) => {
           entry.attempts = attemptNumber;
           return this.#attempt(entry, fixedToken, dial);
         },
+        { retries: this.#retry.retries, backoff: { initialMs: this.#retry.minTimeoutMs, maxMs: this.#retry.maxTimeoutMs } },
         {
-          retries: this.#retry.retries,
-          factor: 2,
-          minTimeout: this.#retry.minTimeoutMs,
-          maxTimeout: this.#retry.maxTimeoutMs,
-          randomize: true,
           signal: entry.abort.signal,
-          shouldRetry: ({ error }) => !entry.abort.signal.aborted && !isFinal(error),
-          onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-            if (entry.abort.signal.aborted) return;
+          clock: this.#clock,
+          shouldRetry: (error) => !entry.abort.signal.aborted && !isFinal(error),
+          onFailedAttempt: ({ error, attempt, retriesLeft }) => {
             entry.lastError = error.message;
             this.#health.failed();
-            logger.warn({ room, attempt: attemptNumber, retriesLeft, err: error }, 'attach attempt failed');
+            logger.warn({ room, attempt, retriesLeft, err: error }, 'attach attempt failed');
           },
         },
       );
@@ -493,7 +492,7 @@ export class RoomAttachments {
         toolkits: entry.toolkits,
         token: fixedToken ?? (() => this.#options.mintToken(room)),
         logger,
-        // One retry layer: this p-retry with its bound. The connection still reconnects after the first ready.
+        // One retry layer: the retry above with its bound. The connection still reconnects after the first ready.
         retryBeforeReady: false,
         registrationSlot: this.#takeJoinSlot,
         clock: this.#clock,
