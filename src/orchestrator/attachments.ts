@@ -28,6 +28,7 @@
  * Join health (./join-health.ts): when joins fail across the board, {@link RoomAttachments.checkJoins} throws
  * and readiness turns false. Attempts given up because the room ended or roomrunner is stopping do not count.
  */
+import { isRefusal } from '../room/connection-state.js';
 import { errorMessage } from '../util/error-message.js';
 import { retry } from '../util/retry.js';
 import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
@@ -587,11 +588,6 @@ function sameToolkits(a: readonly Toolkit[], b: readonly Toolkit[]): boolean {
 
 /** Failures no retry can fix: a refusal by the room server, a bad token or secret, a bad room URL. */
 function isFinal(error: unknown): boolean {
-  if (!isRoomrunnerError(error)) return false;
-  return (
-    error.code === 'RR_ROOM_HANDSHAKE_REFUSED' ||
-    error.code.startsWith('RR_TOKEN_') ||
-    error.code === 'RR_ROOM_URL_INVALID' ||
-    error.code === 'RR_ROOM_HANDOFF_SOCKET_USED'
-  );
+  // The room connection's own rule for a refusal (src/room/connection-state.ts), plus a URL that cannot be dialed.
+  return isRefusal(error) || isRoomrunnerError(error, 'RR_ROOM_URL_INVALID');
 }

@@ -190,6 +190,11 @@ export function classifyFailure(error: unknown): Ending {
   return { kind: 'failed', error };
 }
 
+/** True for an error that a retry would meet again: a refused handshake, a token problem, a used handoff socket. */
+export function isRefusal(error: unknown): boolean {
+  return classifyFailure(error).kind === 'refused';
+}
+
 /** What the connection has been through and was asked to do, for {@link decide}. */
 export interface PolicyContext {
   /** A socket of this connection has been ready before (this one included). */
