@@ -34,7 +34,8 @@ import { retry } from '../util/retry.js';
 import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../http/metrics.js';
-import { joinRoom, type JoinedRoom, type ToolkitsReplaced } from '../agents/host.js';
+import type { ToolkitsReplaced } from '../agents/host.js';
+import { joinInProcess, type JoinRoomWork, type RoomPresence } from './room-presence.js';
 import type { Toolkit } from '../agents/define-agent.js';
 import type { Dialer, RoomConnectionOptions } from '../room/connection.js';
 import type { Timers } from '../room/timers.js';
@@ -105,6 +106,8 @@ export interface RoomAttachmentsOptions {
   readonly retry?: RetryOptions;
   /** Extra connection options (backoff, pings, timeouts). */
   readonly connection?: Partial<Omit<RoomConnectionOptions, 'url' | 'token' | 'onReady'>>;
+  /** Where rooms run: in this thread (default), or on room worker threads (./room-workers.ts). A handoff always runs here. */
+  readonly join?: JoinRoomWork;
   /**
    * Called when an attached room is left without anyone here asking: the room closed the connection (it ended,
    * or removed us) or dismissed us. Not called for {@link RoomAttachments.detach}.
@@ -153,7 +156,7 @@ interface Entry {
   lastError: string | null;
   final: boolean;
   attachedAt: number | null;
-  joined: JoinedRoom | undefined;
+  joined: RoomPresence | undefined;
   done: Promise<void>;
 }
 
@@ -269,7 +272,7 @@ export class RoomAttachments {
       final: e.final,
       since: new Date(e.started).toISOString(),
       attachedAt: e.attachedAt === null ? null : new Date(e.attachedAt).toISOString(),
-      participantId: e.joined?.connection.participantId ?? null,
+      participantId: e.joined?.participantId ?? null,
       agents: e.toolkits.map((t) => t.name),
     }));
   }
@@ -338,7 +341,7 @@ export class RoomAttachments {
     entry.state = 'detaching';
     const joined = entry.joined;
     const leaving = (async () => {
-      if (joined && options.onUnregistered) await handOver(joined, reason, graceMs, options.onUnregistered);
+      if (joined && options.onUnregistered) await joined.handOver(reason, graceMs, options.onUnregistered);
       else if (joined) await joined.leave({ reason, graceMs });
       else await options.onUnregistered?.();
     })();
@@ -353,8 +356,8 @@ export class RoomAttachments {
     return true;
   }
 
-  /** The joined room (connection, client, host) of an attached room; undefined otherwise. */
-  joined(room: string): JoinedRoom | undefined {
+  /** The joined room of an attached room; undefined otherwise. */
+  joined(room: string): RoomPresence | undefined {
     const entry = this.#rooms.get(room);
     return entry?.state === 'attached' ? entry.joined : undefined;
   }
@@ -373,7 +376,7 @@ export class RoomAttachments {
         try {
           entry.toolkits = this.#options.select ? this.#options.select(room, entry.arguments) : toolkits;
           if (entry.state !== 'attached' || entry.joined === undefined) return { room, outcome: 'pending' };
-          return { room, outcome: 'replaced', ...(await entry.joined.host.replaceToolkits(entry.toolkits)) };
+          return { room, outcome: 'replaced', ...(await entry.joined.replaceToolkits(entry.toolkits)) };
         } catch (error) {
           const message = errorMessage(error);
           this.#options.logger.warn({ room, err: error }, 'agents not replaced in the room');
@@ -434,20 +437,17 @@ export class RoomAttachments {
       entry.joined = joined;
       entry.state = 'attached';
       // The agents were replaced while this attempt was joining with the previous ones.
-      if (!sameToolkits(joined.host.toolkits, entry.toolkits)) {
-        joined.host.replaceToolkits(entry.toolkits).catch((error: unknown) => logger.warn({ room, err: error }, 'agents not replaced in the room'));
+      if (!sameToolkits(joined.toolkits, entry.toolkits)) {
+        joined.replaceToolkits(entry.toolkits).catch((error: unknown) => logger.warn({ room, err: error }, 'agents not replaced in the room'));
       }
       entry.attachedAt = this.#clock.now();
       this.#health.succeeded();
       metrics?.roomsAttached.inc();
       metrics?.roomAttachSeconds.observe((entry.attachedAt - entry.started) / 1000);
-      logger.info(
-        { room, agents: entry.toolkits.map((t) => t.name), attempts: entry.attempts, participant: joined.connection.participantId },
-        'agents attached',
-      );
-      joined.connection.on('reconnecting', () => metrics?.roomReconnects.inc());
-      joined.connection.on('dismiss', () => this.#lost(entry, 'dismissed by the room'));
-      void joined.connection.closed.then((closed) => {
+      logger.info({ room, agents: entry.toolkits.map((t) => t.name), attempts: entry.attempts, participant: joined.participantId }, 'agents attached');
+      joined.on('reconnecting', () => metrics?.roomReconnects.inc());
+      joined.on('dismiss', () => this.#lost(entry, 'dismissed by the room'));
+      void joined.closed.then((closed) => {
         // A close we did not ask for (1000 from the room: it ended, or we were removed) ends the attachment.
         this.#lost(entry, `room closed the connection (${closed.code}${closed.reason ? `: ${closed.reason}` : ''})`);
       });
@@ -472,7 +472,7 @@ export class RoomAttachments {
    * join slot, register. Rejects with RR_ROOM_JOIN_TIMEOUT (saying what never came) when the bound passes, even if
    * the connection were slow to let go; a join that completes after that is left at once.
    */
-  async #attempt(entry: Entry, fixedToken: string | undefined, dial: Dialer | undefined): Promise<JoinedRoom> {
+  async #attempt(entry: Entry, fixedToken: string | undefined, dial: Dialer | undefined): Promise<RoomPresence> {
     const { logger, metrics } = this.#options;
     const room = entry.room;
     const boundMs = this.#retry.attemptTimeoutMs;
@@ -483,19 +483,19 @@ export class RoomAttachments {
     const onRoomAbort = (): void => controller.abort(entry.abort.signal.reason);
     entry.abort.signal.addEventListener('abort', onRoomAbort, { once: true });
     if (entry.abort.signal.aborted) onRoomAbort();
-    const joining = joinRoom(
+    // A handoff's socket cannot leave this thread; other rooms go where the composition runs room work.
+    const join = dial ? joinInProcess : (this.#options.join ?? joinInProcess);
+    const joining = join(
       {
-        ...this.#options.connection,
-        // A handoff socket is used once: no reconnect on it (the platform dials again for a new session).
-        ...(dial ? { dial, reconnect: false } : {}),
-        url: entry.url,
         room,
+        url: entry.url,
         toolkits: entry.toolkits,
-        token: fixedToken ?? (() => this.#options.mintToken(room)),
-        logger,
-        // One retry layer: the retry above with its bound. The connection still reconnects after the first ready.
-        retryBeforeReady: false,
+        token: fixedToken,
+        mintToken: this.#options.mintToken,
+        dial,
+        connection: this.#options.connection,
         registrationSlot: this.#takeJoinSlot,
+        logger,
         clock: this.#clock,
         onCall: (agent, _tool, outcome) => {
           metrics?.agentCalls.inc({ agent, outcome: outcome.outcome });
@@ -522,30 +522,6 @@ export class RoomAttachments {
     if (release === undefined) throw new Error('unreachable: the join semaphore has no queue bound');
     return release;
   };
-}
-
-/**
- * Leave with the agents unregistered first: stop taking calls, unregister, tell `onUnregistered`, then let calls
- * in flight finish within `graceMs` and close. A reconnect during the grace period would register the agents
- * again (the host registers on every ready socket), so a connection that drops meanwhile is closed instead.
- */
-async function handOver(joined: JoinedRoom, reason: string, graceMs: number, onUnregistered: () => unknown): Promise<void> {
-  const { connection, host } = joined;
-  if (connection.state !== 'ready') {
-    // Not registered right now, and a reconnect would register again: close first, then hand over.
-    await joined.leave({ reason, graceMs: 0 });
-    await onUnregistered();
-    return;
-  }
-  host.stopAccepting(reason);
-  const stopReconnecting = connection.on('reconnecting', () => void connection.close(1000, reason));
-  try {
-    await host.unregister();
-    await onUnregistered();
-    await joined.leave({ reason, graceMs });
-  } finally {
-    stopReconnecting();
-  }
 }
 
 /**

@@ -302,7 +302,7 @@ export class Orchestrator {
     }
     await this.attachments.settled(room);
     const joined = this.attachments.joined(room);
-    if (joined) await this.#parts.callAnswered?.(joined.client, event, context);
+    if (joined?.client) await this.#parts.callAnswered?.(joined.client, event, context);
   }
 
   // --- routes ---
