@@ -346,6 +346,14 @@ export const SETTINGS = {
     doc: 'folder the agents are loaded from',
     help: 'Agents folder.',
   },
+  roomWorkers: {
+    env: ['ROOMRUNNER_ROOM_WORKERS'],
+    flag: '--room-workers',
+    placeholder: '<n>',
+    schema: int(0, 64).default(0),
+    doc: 'worker threads that run rooms and agents (joins, frames, calls), so webhook answers never wait for room work and one process uses more cores; 0 = in the main thread. Each thread loads the agents from `ROOMRUNNER_AGENTS`; handoffs stay in the main thread (see [Room workers](#room-workers))',
+    help: 'Worker threads for rooms and agents (0 = main thread).',
+  },
   maxRooms: {
     env: ['ROOMRUNNER_MAX_ROOMS'],
     flag: '--max-rooms',

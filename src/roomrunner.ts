@@ -26,7 +26,10 @@ import { SYSTEM_CLOCK, type Clock } from './util/clock.js';
 
 export interface RoomrunnerParts
   extends Partial<
-    Pick<OrchestratorParts, 'selectAgents' | 'maxConcurrentJoins' | 'tombstoneWindowMs' | 'retry' | 'connection' | 'maxAttachFailures' | 'dashboard'>
+    Pick<
+      OrchestratorParts,
+      'selectAgents' | 'maxConcurrentJoins' | 'tombstoneWindowMs' | 'retry' | 'connection' | 'maxAttachFailures' | 'dashboard' | 'roomWorkers'
+    >
   > {
   /** The agents (toolkits) to host in every room. */
   readonly agents: readonly Toolkit[];

@@ -431,3 +431,14 @@ function malformedToken(message: string): RoomrunnerError {
 function badOption(message: string): RoomrunnerError {
   return new RoomrunnerError('RR_TOKEN_MALFORMED', `mintParticipantToken: ${message}`);
 }
+
+/**
+ * The participant tokens roomrunner's agents join with: role `agent`, named `identity`, expiring `ttlMs` after
+ * each mint (one per connection attempt, so a reconnect never reuses an old token).
+ * @throws RoomrunnerError as {@link resolveTokenSecret} when the credentials sign nothing.
+ */
+export function agentTokenMinter(credentials: TokenCredentials, options: { readonly identity: string; readonly ttlMs: number }): (room: string) => string {
+  const secret = resolveTokenSecret(credentials);
+  const expiresInSeconds = options.ttlMs / 1000;
+  return (room) => mintParticipantToken({ ...secret, name: options.identity, room, role: 'agent', expiresInSeconds });
+}

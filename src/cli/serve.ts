@@ -8,6 +8,7 @@ import { createLogger } from '../logger.js';
 import { openStore } from '../store/open-store.js';
 import { assertWebhookSecret } from '../server/receiver.js';
 import { createRoomrunner } from '../roomrunner.js';
+import { RoomWorkers } from '../orchestrator/room-workers.js';
 import { formatHelp, parseFlags, reportFailure } from './args.js';
 import { ALL_SETTING_FLAGS, configFromFlags, settingFlags } from './config-flags.js';
 import type { Command } from './main.js';
@@ -37,10 +38,37 @@ export const command: Command = {
         log: logger,
       });
       try {
-        const roomrunner = createRoomrunner(config, { agents, store, logger });
+        // Rooms and agents on worker threads when asked (ROOMRUNNER_ROOM_WORKERS): each loads the same agents folder.
+        const roomWorkers =
+          config.roomWorkers > 0
+            ? await RoomWorkers.start({
+                count: config.roomWorkers,
+                data: {
+                  agentsDir: config.agentsDir,
+                  credentials: { apiKey: config.apiKey, secret: config.secret, projectId: config.projectId },
+                  identity: config.identity,
+                  tokenTtlMs: config.tokenTtlMs,
+                  logLevel: config.logLevel,
+                  logPretty: config.logPretty,
+                },
+                logger,
+              })
+            : undefined;
+        let roomrunner: ReturnType<typeof createRoomrunner>;
+        try {
+          roomrunner = createRoomrunner(config, { agents, store, logger, ...(roomWorkers ? { roomWorkers } : {}) });
+        } catch (error) {
+          await roomWorkers?.close();
+          throw error;
+        }
         const address = await roomrunner.start();
         logger.info(
-          { url: address.url, agents: agents.map((a) => a.name), store: config.databaseUrl ? 'postgresql' : `${store.engine}:${config.dataDir}` },
+          {
+            url: address.url,
+            agents: agents.map((a) => a.name),
+            store: config.databaseUrl ? 'postgresql' : `${store.engine}:${config.dataDir}`,
+            roomWorkers: config.roomWorkers,
+          },
           'roomrunner serving',
         );
         const signal = await waitForSignal();

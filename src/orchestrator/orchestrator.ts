@@ -28,7 +28,7 @@ import { RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { requireBearerToken, type ReadinessCheck } from '../http/app.js';
 import type { Metrics } from '../http/metrics.js';
-import { mintParticipantToken, resolveTokenSecret } from '../auth/token.js';
+import { agentTokenMinter, mintParticipantToken, resolveTokenSecret } from '../auth/token.js';
 import { roomUrl } from '../room/url.js';
 import type { RoomClient } from '../room/room-client.js';
 import type { RoomConnectionOptions } from '../room/connection.js';
@@ -53,6 +53,7 @@ import { PlatformClient } from './platform.js';
 import { reconcileCoordinated } from './reconcile.js';
 import { registerRoomAdminRoutes, type AdminRoom } from './admin-rooms.js';
 import { RoomUrlPolicy } from './room-url-policy.js';
+import type { RoomWorkers } from './room-workers.js';
 
 /** A room.started within this long after its room.ended (same room, no session id to compare) is ignored. */
 export const DEFAULT_TOMBSTONE_WINDOW_MS = 5_000;
@@ -101,6 +102,11 @@ export interface OrchestratorParts {
   readonly maxAttachFailures?: number;
   /** The dashboard's extras: the emulator's delivery log (roomrunner dev). */
   readonly dashboard?: { readonly emulatorDeliveries?: () => readonly EmulatorDeliveryView[] };
+  /**
+   * Room worker threads to run rooms and agents on (./room-workers.ts); closed with the orchestrator. Without
+   * them rooms run in this thread. Handoffs always run in this thread.
+   */
+  readonly roomWorkers?: RoomWorkers;
   /** Time for the room side: lease, fencing, claims, attempt bounds, reconciliation (default {@link SYSTEM_CLOCK}). */
   readonly clock?: Clock;
   /** After a websocket handoff's agents are attached: the `onCallAnswered` hook, with the room client. */
@@ -173,7 +179,7 @@ export class Orchestrator {
     this.attachments = new RoomAttachments({
       toolkits: agents,
       select: parts.selectAgents ?? ((_room, args) => agentsForCall(agents, args)),
-      mintToken: (room) => mintParticipantToken({ ...secret, name: identity, room, role: 'agent', expiresInSeconds }),
+      mintToken: agentTokenMinter(config, { identity, ttlMs: config.tokenTtlMs }),
       maxRooms: config.maxRooms,
       ...(parts.maxConcurrentJoins === undefined ? {} : { maxConcurrentJoins: parts.maxConcurrentJoins }),
       logger: this.#logger,
@@ -182,6 +188,7 @@ export class Orchestrator {
       connection: { ...parts.connection, backoff: { resetAfterMs: config.reconnectResetMs, ...parts.connection?.backoff } },
       onLost: (room, reason) => this.#coordination?.onLost(room, reason),
       clock,
+      ...(parts.roomWorkers === undefined ? {} : { join: parts.roomWorkers.join }),
     });
     this.#coordination = new RoomCoordination({
       store,
@@ -471,6 +478,7 @@ export class Orchestrator {
     this.#closed = true;
     await this.drain(receiving);
     await this.#coordination.close();
+    await this.#parts.roomWorkers?.close();
     await receiving.close();
   }
 

@@ -19,6 +19,7 @@ import type { CallEvent, RoomEndedEvent, RoomStartedEvent } from '../webhooks/ev
 import type { Handoff } from '../webhooks/handoff.js';
 import type { RetryOptions } from './attachments.js';
 import { Orchestrator, type ReceivingSide } from './orchestrator.js';
+import type { RoomWorkers } from './room-workers.js';
 
 export { DEFAULT_TOMBSTONE_WINDOW_MS } from './orchestrator.js';
 
@@ -59,6 +60,8 @@ export interface RemoteTaskRunnerServerOptions extends WebhookServerOptions {
   readonly maxAttachFailures?: number;
   /** The dashboard's extras: the emulator's delivery log (roomrunner dev). */
   readonly dashboard?: { readonly emulatorDeliveries?: () => readonly EmulatorDeliveryView[] };
+  /** Run rooms and agents on these worker threads (./room-workers.ts); closed with the server. */
+  readonly roomWorkers?: RoomWorkers;
 }
 
 export class RemoteTaskRunnerServer extends WebhookServer {
@@ -82,6 +85,7 @@ export class RemoteTaskRunnerServer extends WebhookServer {
       ...(options.connection === undefined ? {} : { connection: options.connection }),
       ...(options.maxAttachFailures === undefined ? {} : { maxAttachFailures: options.maxAttachFailures }),
       ...(options.dashboard === undefined ? {} : { dashboard: options.dashboard }),
+      ...(options.roomWorkers === undefined ? {} : { roomWorkers: options.roomWorkers }),
       clock: this.clock,
       callAnswered: (room, event, context) => this.callAnswered(room, event, context),
     });
