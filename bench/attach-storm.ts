@@ -29,6 +29,8 @@ const WAIT_MS = 30_000;
 const P99_TARGET_MS = 500;
 const ALL_TARGET_MS = 2_000;
 const ACK_P99_TARGET_MS = 50;
+/** Room worker threads in the rows that place rooms off the server thread: one per core here. */
+const STORM_WORKERS = 2;
 
 interface Emu {
   readonly child: Child;
@@ -182,21 +184,22 @@ async function baseline(options: BenchOptions): Promise<StormOutcome> {
 
 interface StormRow extends StormOutcome {
   readonly ackP99: number;
+  readonly engine: string;
   readonly states: Record<string, number>;
   readonly errors: string[];
   readonly store: Record<string, MethodStats>;
   readonly replica: string;
 }
 
-async function storm(kind: StoreKind, via: 'driver' | 'emulator', options: BenchOptions): Promise<StormRow> {
-  const emu = await emulatorUp(`storm-emulator-${kind}-${via}`);
-  const profileName = `storm-runner-${kind}-${via}`;
+async function storm(kind: StoreKind, via: 'driver' | 'emulator', workers: number, options: BenchOptions): Promise<StormRow> {
+  const emu = await emulatorUp(`storm-emulator-${kind}-${via}-${workers}`);
+  const profileName = `storm-runner-${kind}-${via}${workers > 0 ? `-workers${workers}` : ''}`;
   if (options.profile) clearProfiles(join(PROFILE_DIR, profileName));
   const child = await startChild('runner-process.ts', { name: profileName, profile: options.profile });
   try {
-    const args: RunnerStartArgs = { store: kind, apiUrl: emu.url, secret: SECRET, webhookSecret: WEBHOOK_SECRET, maxRooms: ROOMS + 100 };
-    const { url } = await child.call<{ url: string }>('start', args);
-    const prefix = `${kind}-${via}-`;
+    const args: RunnerStartArgs = { store: kind, apiUrl: emu.url, secret: SECRET, webhookSecret: WEBHOOK_SECRET, maxRooms: ROOMS + 100, roomWorkers: workers };
+    const { url, engine } = await child.call<{ url: string; engine: string }>('start', args);
+    const prefix = `${kind}-${via}-${workers}-`;
     const names = Array.from({ length: ROOMS }, (_, i) => `${prefix}${i}`);
     let t0: number;
     let acks: number[] = [];
@@ -221,12 +224,12 @@ async function storm(kind: StoreKind, via: 'driver' | 'emulator', options: Bench
     const status = await child.call<{ states: Record<string, number>; errors: string[]; store: Record<string, MethodStats>; replica: string }>('status');
     // The trigger: the driver's send, or the session's start when the emulator's own sender delivers.
     const triggeredAt = (room: string): number | undefined => (sentAt ? sentAt.get(room) : seen[room]?.sessionStartedAt);
-    const outcome = { ...analyse(`${kind} via ${via}`, seen, names, t0, triggeredAt), cpuMsPerRoom: cpuMs / ROOMS };
+    const outcome = { ...analyse(`${kind} via ${via}`, seen, names, t0, triggeredAt), cpuMsPerRoom: cpuMs / ROOMS, engine };
     const queued = names.map((r) => (received[r]?.receivedAt ?? Number.NaN) - (triggeredAt(r) ?? Number.NaN)).filter(Number.isFinite);
     const hookDelay = names.map((r) => (received[r]?.hookAt ?? Number.NaN) - (received[r]?.receivedAt ?? Number.NaN)).filter(Number.isFinite);
     const ackP99 = percentile(acks, 99);
     options.log(
-      `  ${kind} via ${via}: CPU ${(outcome.cpuMsPerRoom ?? 0).toFixed(2)} ms/room, ${outcome.registered}/${ROOMS} registered, all in ${outcome.allMs} ms, p50 ${percentile(outcome.latencies, 50)} ms, p99 ${percentile(outcome.latencies, 99)} ms, ` +
+      `  ${kind} (${engine}) via ${via}, ${workers} room worker(s): CPU ${(outcome.cpuMsPerRoom ?? 0).toFixed(2)} ms/room, ${outcome.registered}/${ROOMS} registered, all in ${outcome.allMs} ms, p50 ${percentile(outcome.latencies, 50)} ms, p99 ${percentile(outcome.latencies, 99)} ms, ` +
         `ack p99 ${Number.isFinite(ackP99) ? ackP99 : '—'} ms, receive→hook p99 ${percentile(hookDelay, 99)} ms, states ${JSON.stringify(status.states)}`,
     );
     return {
@@ -250,9 +253,10 @@ async function storm(kind: StoreKind, via: 'driver' | 'emulator', options: Bench
   }
 }
 
+/** `pglite` opens the embedded default on disk: SQLite where Node has node:sqlite (24), else PGlite (20). */
 const LABEL: Record<StoreKind, string> = {
   memory: 'MemoryStore',
-  pglite: 'PGlite (on disk)',
+  pglite: 'embedded default on disk',
   postgres: 'PostgreSQL',
 };
 
@@ -268,15 +272,19 @@ export async function runAttachStorm(options: BenchOptions): Promise<BenchResult
   ];
   const base = await baseline(options);
   const baseSummary = summarize(base.latencies);
-  const rows: Array<{ kind: StoreKind; via: 'driver' | 'emulator' }> = [
-    { kind: 'memory', via: 'driver' },
-    { kind: 'pglite', via: 'driver' },
-    { kind: 'memory', via: 'emulator' },
+  const rows: Array<{ kind: StoreKind; via: 'driver' | 'emulator'; workers: number }> = [
+    { kind: 'memory', via: 'driver', workers: 0 },
+    { kind: 'memory', via: 'driver', workers: STORM_WORKERS },
+    { kind: 'pglite', via: 'driver', workers: 0 },
+    { kind: 'pglite', via: 'driver', workers: STORM_WORKERS },
+    { kind: 'memory', via: 'emulator', workers: 0 },
   ];
-  for (const { kind, via } of rows) {
-    const o = await storm(kind, via, options);
+  for (const { kind, via, workers } of rows) {
+    const o = await storm(kind, via, workers, options);
     const s = summarize(o.latencies);
-    const label = via === 'driver' ? LABEL[kind] : `${LABEL[kind]}, sent by the emulator's webhook sender`;
+    const placed = workers > 0 ? `, rooms on ${workers} worker threads` : ', rooms in the server thread';
+    const engine = kind === 'pglite' ? ` (${o.engine})` : '';
+    const label = via === 'driver' ? `${LABEL[kind]}${engine}${placed}` : `${LABEL[kind]}, sent by the emulator's webhook sender`;
     // The targets apply to the product as configured; the other rows are experiments that explain it.
     const target = via === 'driver';
     figures.push({
@@ -327,7 +335,7 @@ export async function runAttachStorm(options: BenchOptions): Promise<BenchResult
       });
     }
     if (options.profile) {
-      const file = newestProfile(join(PROFILE_DIR, `storm-runner-${kind}-${via}`));
+      const file = newestProfile(join(PROFILE_DIR, `storm-runner-${kind}-${via}${workers > 0 ? `-workers${workers}` : ''}`));
       if (file) notes.push(profileMarkdown(`CPU profile of the runner, ${label}`, summarizeProfile(file, join(BENCH_DIR, '..')), join(BENCH_DIR, '..')));
     }
   }

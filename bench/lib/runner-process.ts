@@ -19,7 +19,12 @@ import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
 import type { HookContext } from '../../src/server/webhook-server.js';
 import type { RoomStartedEvent } from '../../src/webhooks/events.js';
+import { fileURLToPath } from 'node:url';
+import { RoomWorkers } from '../../src/orchestrator/room-workers.js';
 import { serve } from './child-rpc.js';
+
+/** The repository's agents folder: what each room worker thread loads (the Adder among them). */
+const AGENTS_DIR = fileURLToPath(new URL('../../agents', import.meta.url));
 import { instrumentStore, type MethodStats } from './instrument.js';
 
 export type StoreKind = 'memory' | 'pglite' | 'postgres';
@@ -33,6 +38,8 @@ export interface RunnerStartArgs {
   readonly webhookSecret: string;
   readonly maxRooms: number;
   readonly logLevel?: string;
+  /** Room worker threads (ROOMRUNNER_ROOM_WORKERS); 0 or absent: rooms in the server's thread. */
+  readonly roomWorkers?: number;
 }
 
 /** Records when each room.started reached its hook (after verify, ledger and the 200). */
@@ -83,9 +90,24 @@ const handlers = {
       },
       {},
     );
-    server = new TimedRunner({ agents: [adder], config, store, maxRooms: args.maxRooms });
+    const roomWorkers =
+      (args.roomWorkers ?? 0) > 0
+        ? await RoomWorkers.start({
+            count: args.roomWorkers ?? 0,
+            data: {
+              agentsDir: AGENTS_DIR,
+              credentials: { secret: args.secret },
+              identity: config.identity,
+              tokenTtlMs: config.tokenTtlMs,
+              logLevel: config.logLevel,
+              logPretty: false,
+            },
+            logger: silentLogger(),
+          })
+        : undefined;
+    server = new TimedRunner({ agents: [adder], config, store, maxRooms: args.maxRooms, ...(roomWorkers ? { roomWorkers } : {}) });
     const address = await server.start();
-    return { url: `${address.url}${server.path}` };
+    return { url: `${address.url}${server.path}`, engine: (store as { engine?: string }).engine ?? 'memory' };
   },
 
   /** Per room: when the ledger received its room.started, and when its hook ran. */

@@ -42,4 +42,26 @@ describe('roomrunner serve', () => {
     await unregistered;
     expect(await exited).toBe(0);
   }, 60_000);
+
+  it('runs the rooms on worker threads with --room-workers, and still drains them on SIGTERM', async () => {
+    const emulator = await startEmulator({ port: 0, secret: 'serve-secret', idleGraceMs: 60_000 });
+    cleanups.push(() => emulator.close());
+    const { url, child, exited } = await startServeProcess(
+      ['--data-dir', 'memory://', '--room-workers', '2'],
+      { MESHAGENT_API_URL: emulator.url, MESHAGENT_SECRET: 'serve-secret', MESHAGENT_WEBHOOK_SECRET: 'serve-webhook-secret' },
+      (cleanup) => cleanups.push(cleanup),
+    );
+    emulator.webhooks.create({ url: `${url}/webhook`, secret: 'serve-webhook-secret', scheme: 'meshagent', events: ['room.started', 'room.ended'] });
+    const registered = emulator.roomServer.waitForEvent((e) => e.kind === 'toolkit.registered' && e.room === 'threaded' && e.toolkit === 'samples.adder', {
+      includePast: true,
+    });
+    emulator.roomServer.startSession('threaded');
+    const { participantId } = await registered;
+    const unregistered = emulator.roomServer.waitForEvent(
+      (e) => e.kind === 'toolkit.unregistered' && e.participantId === participantId && e.toolkit === 'samples.adder',
+    );
+    child.kill('SIGTERM');
+    await unregistered;
+    expect(await exited).toBe(0);
+  }, 60_000);
 });
