@@ -104,7 +104,7 @@ export async function runIngest(options: BenchOptions): Promise<BenchResult> {
   const figures: Figure[] = [];
   const notes: string[] = [
     `autocannon ${CONNECTIONS} connections, ${WARMUP_S} s warm-up then ${DURATION_S} s measured per run, ${ROUNDS} rounds of bare-then-roomrunner per store, loopback; the server runs in its own process ` +
-      `(logs at \`info\` to stdout, discarded), autocannon in the driver. Each delivery is a distinct, pre-signed MeshAgent-scheme \`room.started\` ` +
+      `(logs at \`info\` to stdout, discarded; the per-socket request bound is off, because autocannon keeps sending on a socket the server asked to close and Node answers those 503), autocannon in the driver. Each delivery is a distinct, pre-signed MeshAgent-scheme \`room.started\` ` +
       `(JWT over the SHA-256 of the body) — no duplicates; \`onRoomStarted\` does nothing, so this is ingest only. The baseline is a bare fastify ` +
       `\`POST /webhook\` that parses the same JSON body and answers \`{"ok":true}\`, run right before each roomrunner run on the same bodies. Throughput is the mean of the rounds, p99 the worse round.`,
   ];

@@ -46,7 +46,10 @@ async function start(args: IngestStartArgs): Promise<{ url: string }> {
     if (args.dataDir === undefined) dataDir = mkdtempSync(join(tmpdir(), 'rr-bench-pglite-'));
     store = await openStore({ dataDir: args.dataDir ?? dataDir });
   } else store = await openStore({ databaseUrl: args.databaseUrl });
-  const config = loadConfig({ port: 0, host: '127.0.0.1', webhookSecrets: [args.secret], logLevel: 'info', logPretty: false }, {});
+  // autocannon keeps sending on a keep-alive socket after the server's `Connection: close`, and Node answers
+  // those requests 503: the per-socket request bound (ROOMRUNNER_MAX_REQUESTS_PER_SOCKET, 1000 by default, which
+  // real clients honour by reconnecting) is off here, so every answer is the server's own.
+  const config = loadConfig({ port: 0, host: '127.0.0.1', webhookSecrets: [args.secret], logLevel: 'info', logPretty: false, maxRequestsPerSocket: 0 }, {});
   server = new WebhookServer({
     config,
     store,

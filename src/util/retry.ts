@@ -54,7 +54,10 @@ export function retry<T>(fn: (attempt: number) => Promise<T>, policy: RetryPolic
   const random = run.random ?? Math.random;
   const sleep = run.sleep ?? ((ms: number, signal: AbortSignal | undefined) => sleepOn(clock, ms, signal));
   const started = clock.now();
-  return pRetry(fn, {
+  // The first attempt runs bare: most calls succeed at once (a store write, a delivery), and p-retry's machinery
+  // is paid for only once one has failed. That failure is handed to p-retry as its attempt 1, so what follows
+  // (hooks, the decision to retry, the waits) is exactly as if p-retry had run it.
+  const options: PRetryOptions = {
     retries,
     minTimeout: 0,
     maxTimeout: 0,
@@ -71,5 +74,20 @@ export function retry<T>(fn: (attempt: number) => Promise<T>, policy: RetryPolic
       await sleep(delayMs, run.signal);
       return true;
     },
-  });
+  };
+  return retryAfterFirst(fn, run.signal, options);
+}
+
+type PRetryOptions = NonNullable<Parameters<typeof pRetry>[1]>;
+
+/** The first attempt bare, then (after a failure) p-retry from its attempt 1, which replays that failure. */
+async function retryAfterFirst<T>(fn: (attempt: number) => Promise<T>, signal: AbortSignal | undefined, options: PRetryOptions): Promise<T> {
+  signal?.throwIfAborted();
+  let failure: { readonly error: unknown };
+  try {
+    return await fn(1);
+  } catch (error) {
+    failure = { error };
+  }
+  return pRetry((attempt) => (attempt === 1 ? Promise.reject(failure.error) : fn(attempt)), options);
 }
