@@ -320,6 +320,12 @@ export const ERROR_CATALOG = {
     description:
       'A constructor or function of the library was given an option out of its range (a negative timeout, a count that is not an integer, a fraction above 1); the message names the option and what to pass.',
   },
+
+  // --- the command line (src/cli/args.ts) ---
+  RR_CLI_USAGE: {
+    description:
+      'A command was given a flag it does not know, a flag without its value, a bad value or a stray argument; the message names the flag and what to pass, and the command exits 2 (usage).',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -8,7 +8,7 @@
  */
 import { errorMessage } from '../util/error-message.js';
 import { parseArgs } from 'node:util';
-import { isRoomrunnerError } from '../errors.js';
+import { isRoomrunnerError, RoomrunnerError } from '../errors.js';
 import { describeNetworkError, networkHint } from '../net-error.js';
 
 /** Exit code for a usage mistake (unknown flag, missing value, bad value). */
@@ -35,9 +35,12 @@ export type FlagValues<S extends FlagSpecs> = {
 };
 
 /** A mistake on the command line; the message names the flag. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
+export class UsageError extends RoomrunnerError {
   readonly exitCode = USAGE_EXIT_CODE;
+
+  constructor(message: string) {
+    super('RR_CLI_USAGE', message);
+  }
 }
 
 export interface ParseFlagsOptions {

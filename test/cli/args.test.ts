@@ -73,3 +73,11 @@ describe('failure messages of a room connect', () => {
     expect(failureMessage(notReady)).toBe(notReady.message);
   });
 });
+
+describe('usage errors', () => {
+  it('are catalogued RoomrunnerErrors (RR_CLI_USAGE) that exit 2', () => {
+    const error = new UsageError('--port must be an integer');
+    expect(error).toBeInstanceOf(RoomrunnerError);
+    expect(error).toMatchObject({ code: 'RR_CLI_USAGE', exitCode: 2, message: '--port must be an integer' });
+  });
+});
