@@ -34,8 +34,7 @@ interface WorkerJoin {
   readonly request: JoinRequest;
   readonly resolve: (presence: RoomPresence) => void;
   readonly reject: (error: unknown) => void;
-  /** Join slots granted to this join, by the worker's request number. */
-  readonly slots: Map<number, () => void>;
+  /** Aborted when the join is given up or forgotten here: a join slot still being waited for is then not taken. */
   readonly abort: AbortController;
   presence?: WorkerPresence;
 }
@@ -114,6 +113,11 @@ export class RoomWorkers {
 /** One worker thread and the joins on it. */
 class Thread {
   readonly joins = new Map<number, WorkerJoin>();
+  /**
+   * Join slots granted and not yet given back, by join and slot request: kept apart from the joins, so a slot the
+   * worker gives back after its join has ended (or failed) is still released.
+   */
+  readonly #slots = new Map<string, () => void>();
   readonly ready: Promise<void>;
   readonly #worker: Worker;
   readonly #requests = new Map<number, Pending>();
@@ -143,8 +147,10 @@ class Thread {
       const gone = new RoomrunnerError('RR_ROOM_CLOSED', `the room worker exited (code ${code})`);
       for (const pending of this.#requests.values()) pending.reject(gone);
       this.#requests.clear();
+      for (const release of this.#slots.values()) release();
+      this.#slots.clear();
       for (const join of this.joins.values()) {
-        for (const release of join.slots.values()) release();
+        join.abort.abort(gone);
         if (join.presence) join.presence.closedBy({ code: 1011, reason: 'the room worker exited' });
         else join.reject(gone);
       }
@@ -162,7 +168,6 @@ class Thread {
       };
       const join: WorkerJoin = {
         request,
-        slots: new Map(),
         abort,
         resolve: (presence) => {
           signal.removeEventListener('abort', onAbort);
@@ -171,6 +176,7 @@ class Thread {
         reject: (error) => {
           signal.removeEventListener('abort', onAbort);
           this.joins.delete(id);
+          abort.abort(error);
           reject(error);
         },
       };
@@ -217,6 +223,12 @@ class Thread {
       else pending?.reject(deserializeError(message.error));
       return;
     }
+    if (message.ev === 'slot-release') {
+      const key = `${message.id}:${message.slot}`;
+      this.#slots.get(key)?.();
+      this.#slots.delete(key);
+      return;
+    }
     const join = this.joins.get(message.id);
     // A join this side has already forgotten (failed, given up, closed): nothing to route.
     if (join === undefined) return;
@@ -224,15 +236,15 @@ class Thread {
       case 'slot':
         join.request.registrationSlot(join.abort.signal).then(
           (release) => {
-            join.slots.set(message.slot, release);
+            if (!this.joins.has(message.id) || this.#exited) {
+              release(); // the join ended while its turn came: nobody will use it
+              return;
+            }
+            this.#slots.set(`${message.id}:${message.slot}`, release);
             this.post({ op: 'slot', id: message.id, slot: message.slot });
           },
           () => undefined, // the join was given up while waiting: the worker gave up its wait too
         );
-        return;
-      case 'slot-release':
-        join.slots.get(message.slot)?.();
-        join.slots.delete(message.slot);
         return;
       case 'joined': {
         const presence = new WorkerPresence(this, message.id, join.request.toolkits, message.participantId);
@@ -252,7 +264,7 @@ class Thread {
         return;
       case 'closed':
         this.joins.delete(message.id);
-        for (const release of join.slots.values()) release();
+        join.abort.abort(new RoomrunnerError('RR_ROOM_CLOSED', 'the room closed'));
         join.presence?.closedBy({ code: message.code, reason: message.reason });
         return;
     }

@@ -73,6 +73,8 @@ describe('room workers', () => {
         ['w-two', 'attached'],
       ]);
     expect(roomWorkers.load).toEqual([1, 1]);
+    // Each registration's join slot came back from its thread.
+    await expect.poll(() => roomrunner.orchestrator.attachments.joins).toEqual({ running: 0, waiting: 0 });
 
     const person = await officialPerson(emulator, 'w-two', SECRET, cleanups);
     const answer = await person.agents.invokeTool({ toolkit: 'samples.adder', tool: 'ask', arguments: { a: 40, b: 2 } });
@@ -104,6 +106,7 @@ describe('room workers', () => {
     expect(attachments.state('w-refused')).toBe('failed');
     expect(attachments.failedFinally('w-refused')).toBe(true);
     expect(attachments.lastError('w-refused')).toEqual(expect.any(String));
+    await expect.poll(() => attachments.joins).toEqual({ running: 0, waiting: 0 });
   });
 
   it('refuses to start when a thread cannot load the agents, naming the folder', async () => {
