@@ -434,11 +434,10 @@ function badOption(message: string): RoomrunnerError {
 
 /**
  * The participant tokens roomrunner's agents join with: role `agent`, named `identity`, expiring `ttlMs` after
- * each mint (one per connection attempt, so a reconnect never reuses an old token).
- * @throws RoomrunnerError as {@link resolveTokenSecret} when the credentials sign nothing.
+ * each mint (one per connection attempt, so a reconnect never reuses an old token), signed with `secret` (from
+ * {@link resolveTokenSecret}).
  */
-export function agentTokenMinter(credentials: TokenCredentials, options: { readonly identity: string; readonly ttlMs: number }): (room: string) => string {
-  const secret = resolveTokenSecret(credentials);
+export function agentTokenMinter(secret: TokenSecret, options: { readonly identity: string; readonly ttlMs: number }): (room: string) => string {
   const expiresInSeconds = options.ttlMs / 1000;
   return (room) => mintParticipantToken({ ...secret, name: options.identity, room, role: 'agent', expiresInSeconds });
 }

@@ -28,7 +28,7 @@ import { RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { requireBearerToken, type ReadinessCheck } from '../http/app.js';
 import type { Metrics } from '../http/metrics.js';
-import { agentTokenMinter, mintParticipantToken, resolveTokenSecret } from '../auth/token.js';
+import { agentTokenMinter, resolveTokenSecret } from '../auth/token.js';
 import { roomUrl } from '../room/url.js';
 import type { RoomClient } from '../room/room-client.js';
 import type { RoomConnectionOptions } from '../room/connection.js';
@@ -61,8 +61,6 @@ export const DEFAULT_TOMBSTONE_WINDOW_MS = 5_000;
 const ENDED_SESSIONS_KEPT = 10_000;
 /** Room URLs and triggers of rooms heard of here, remembered for when this replica claims the room. */
 const ROOMS_HEARD_KEPT = 10_000;
-const RoomStarted = RoomStartedEvent;
-const RoomEnded = RoomEndedEvent;
 
 /** What this replica heard of a room it made pending: where to dial, and why (shown on status pages). */
 interface HeardRoom {
@@ -171,15 +169,14 @@ export class Orchestrator {
     this.#tombstoneWindowMs = parts.tombstoneWindowMs ?? DEFAULT_TOMBSTONE_WINDOW_MS;
     this.#roomUrlPolicy = new RoomUrlPolicy({ apiUrl: this.#apiUrl, roomHosts: config.roomHosts });
     const secret = resolveTokenSecret(config);
-    const identity = this.#identity;
     // Every mint (one per connection attempt, so a reconnect gets a fresh one) expires: a token that leaks
     // stops opening the room.
-    const expiresInSeconds = config.tokenTtlMs / 1000;
+    const mintToken = agentTokenMinter(secret, { identity: this.#identity, ttlMs: config.tokenTtlMs });
     const agents = parts.agents;
     this.attachments = new RoomAttachments({
       toolkits: agents,
       select: parts.selectAgents ?? ((_room, args) => agentsForCall(agents, args)),
-      mintToken: agentTokenMinter(config, { identity, ttlMs: config.tokenTtlMs }),
+      mintToken,
       maxRooms: config.maxRooms,
       ...(parts.maxConcurrentJoins === undefined ? {} : { maxConcurrentJoins: parts.maxConcurrentJoins }),
       logger: this.#logger,
@@ -211,7 +208,7 @@ export class Orchestrator {
             apiUrl: this.#apiUrl,
             projectId,
             // The platform takes the API key itself; with a bare secret, a token signed with it (the emulator accepts both).
-            bearer: () => config.apiKey ?? mintParticipantToken({ ...secret, name: identity, room: '*', role: 'agent', expiresInSeconds }),
+            bearer: () => config.apiKey ?? mintToken('*'),
           });
     this.readinessChecks = [
       { name: 'platform', check: () => this.#platformReady() },
@@ -406,7 +403,7 @@ export class Orchestrator {
   async #adminAttach(room: string): Promise<string> {
     await this.#rooms.clearRoom(room);
     const started = parseEvent({ event: 'room.started', data: { room_name: room } });
-    if (started instanceof RoomStarted) await this.#startPending(started, 'manual', this.#adminContext(room));
+    if (started instanceof RoomStartedEvent) await this.#startPending(started, 'manual', this.#adminContext(room));
     return 'pending';
   }
 
@@ -415,7 +412,7 @@ export class Orchestrator {
     const known = this.attachments.has(room) || (await this.#rooms.roomState(room)) !== undefined;
     if (!known) throw new RoomrunnerError('RR_ADMIN_ROOM_NOT_FOUND', `no room ${JSON.stringify(room)} is held or known here`);
     const ended = parseEvent({ event: 'room.ended', data: { room_name: room } });
-    if (ended instanceof RoomEnded) await this.roomEnded(ended, this.#adminContext(room));
+    if (ended instanceof RoomEndedEvent) await this.roomEnded(ended, this.#adminContext(room));
     return 'detached';
   }
 

@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Toolkit } from '../agents/define-agent.js';
 import { discoverAgents } from '../agents/discover.js';
 import { joinRoom, type JoinedRoom } from '../agents/host.js';
-import { agentTokenMinter } from '../auth/token.js';
+import { agentTokenMinter, resolveTokenSecret } from '../auth/token.js';
 import { RoomrunnerError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { deserializeError, serializeError, type FromWorker, type RoomWorkerData, type ToWorker } from './room-worker-protocol.js';
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: data.logLevel, name: 'roomrunner', ...(data.logPretty === undefined ? {} : { pretty: data.logPretty }) });
   const toolkits = new Map<string, Toolkit>();
   for (const found of await discoverAgents(data.agentsDir)) toolkits.set(found.toolkit.name, found.toolkit);
-  const mint = agentTokenMinter(data.credentials, { identity: data.identity, ttlMs: data.tokenTtlMs });
+  const mint = agentTokenMinter(resolveTokenSecret(data.credentials), { identity: data.identity, ttlMs: data.tokenTtlMs });
   const pick = (names: readonly string[]): Toolkit[] =>
     names.map((name) => {
       const toolkit = toolkits.get(name);

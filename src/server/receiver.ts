@@ -177,7 +177,7 @@ export class WebhookReceiver {
       store,
       lifecycle: () => this.#lifecycleReasons(),
       readinessChecks: typeof this.#parts.readinessChecks === 'function' ? this.#parts.readinessChecks() : (this.#parts.readinessChecks ?? []),
-      limits: httpLimits(config as Config),
+      limits: httpLimits(config),
     });
     this.#app = app;
     void app.register(webhookPlugin, {
