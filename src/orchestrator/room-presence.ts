@@ -104,20 +104,33 @@ function inProcessPresence(joined: JoinedRoom): RoomPresence {
  * again (the host registers on every ready socket), so a connection that drops meanwhile is closed instead.
  */
 export async function handOver(joined: JoinedRoom, reason: string, graceMs: number, onUnregistered: () => unknown): Promise<void> {
+  const unregistered = await unregisterForHandOver(joined, reason);
+  try {
+    await onUnregistered();
+    if (unregistered !== 'left') await joined.leave({ reason, graceMs });
+  } finally {
+    if (unregistered !== 'left') unregistered.stopGuard();
+  }
+}
+
+/**
+ * The first half of a hand-over: no calls taken, the agents unregistered, and a guard that closes the
+ * connection instead of letting a reconnect register them again. A room not registered right now (and so
+ * about to register again on its next ready socket) is left at once instead: `left`.
+ */
+export async function unregisterForHandOver(joined: JoinedRoom, reason: string): Promise<'left' | { readonly stopGuard: () => void }> {
   const { connection, host } = joined;
   if (connection.state !== 'ready') {
-    // Not registered right now, and a reconnect would register again: close first, then hand over.
     await joined.leave({ reason, graceMs: 0 });
-    await onUnregistered();
-    return;
+    return 'left';
   }
   host.stopAccepting(reason);
-  const stopReconnecting = connection.on('reconnecting', () => void connection.close(1000, reason));
+  const stopGuard = connection.on('reconnecting', () => void connection.close(1000, reason));
   try {
     await host.unregister();
-    await onUnregistered();
-    await joined.leave({ reason, graceMs });
-  } finally {
-    stopReconnecting();
+  } catch (error) {
+    stopGuard();
+    throw error;
   }
+  return { stopGuard };
 }

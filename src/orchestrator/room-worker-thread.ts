@@ -11,6 +11,7 @@ import { joinRoom, type JoinedRoom } from '../agents/host.js';
 import { agentTokenMinter, resolveTokenSecret } from '../auth/token.js';
 import { RoomrunnerError } from '../errors.js';
 import { createLogger } from '../logger.js';
+import { unregisterForHandOver } from './room-presence.js';
 import { deserializeError, serializeError, type FromWorker, type RoomWorkerData, type ToWorker } from './room-worker-protocol.js';
 
 if (parentPort === null) throw new RoomrunnerError('RR_OPTION_INVALID', 'room-worker-thread.ts runs only as a worker thread (see room-workers.ts)');
@@ -113,20 +114,11 @@ async function main(): Promise<void> {
         return;
       case 'unregister':
         // A drain's hand-over, first half (the second is `leave`, once the orchestrator has told the store): no
-        // calls taken, agents unregistered. A reconnect meanwhile would register them again, so it closes
-        // instead. A room that is not registered right now is left at once. Replies whether it was left.
+        // calls taken, agents unregistered (room-presence.ts `unregisterForHandOver`; its reconnect guard stays
+        // until the room is left). Replies whether the room was left at once instead.
         void reply(message.req, async () => {
           const joined = rooms.get(message.id)?.joined;
-          if (!joined) return true;
-          const { connection, host } = joined;
-          if (connection.state !== 'ready') {
-            await joined.leave({ reason: message.reason, graceMs: 0 });
-            return true;
-          }
-          host.stopAccepting(message.reason);
-          connection.on('reconnecting', () => void connection.close(1000, message.reason));
-          await host.unregister();
-          return false;
+          return joined === undefined || (await unregisterForHandOver(joined, message.reason)) === 'left';
         });
         return;
       case 'replace':
