@@ -78,11 +78,9 @@ export function createRoomrunner(config: Config, parts: RoomrunnerParts): Roomru
   const store = parts.store ?? new MemoryStore({ now: () => clock.now() });
   const replicaId = config.replicaId ?? defaultReplicaId((store as { engine?: string }).engine);
   const { agents, store: _store, logger: _logger, metrics: _metrics, path, clock: _clock, ...roomParts } = parts;
-  // The receiver calls into the orchestrator only after both exist (dispatch, handoffs, routes and checks run
-  // once the app is built or a delivery arrives), so the two are made one after the other.
-  let orchestrator: Orchestrator | undefined;
-  const rooms = (): Orchestrator => orchestrator as Orchestrator;
-  const receiver = new WebhookReceiver(config, {
+  // The receiver calls into the orchestrator only once both exist (dispatch, handoffs, routes and checks run
+  // when the app is built or a delivery arrives): its functions name the orchestrator made right after it.
+  const receiver: WebhookReceiver = new WebhookReceiver(config, {
     store,
     ownsStore: parts.store === undefined,
     logger,
@@ -90,29 +88,28 @@ export function createRoomrunner(config: Config, parts: RoomrunnerParts): Roomru
     replicaId,
     clock,
     ...(path === undefined ? {} : { path }),
-    readinessChecks: () => rooms().readinessChecks,
-    routes: (app) => rooms().registerRoutes(app),
-    dispatch: (event, context) => rooms().dispatch(event, context),
-    handoff: (handoff, context) => rooms().handoff(handoff, context),
+    readinessChecks: () => orchestrator.readinessChecks,
+    routes: (app) => orchestrator.registerRoutes(app),
+    dispatch: (event, context) => orchestrator.dispatch(event, context),
+    handoff: (handoff, context) => orchestrator.handoff(handoff, context),
   });
-  orchestrator = new Orchestrator(config, { ...roomParts, agents, store, logger, metrics, replicaId, clock, webhookPath: receiver.path });
+  const orchestrator: Orchestrator = new Orchestrator(config, { ...roomParts, agents, store, logger, metrics, replicaId, clock, webhookPath: receiver.path });
   const side = { start: () => receiver.start(), drain: () => receiver.drain(), close: () => receiver.close() };
-  const composed = orchestrator;
   return {
     config,
     store,
     logger,
     metrics,
     receiver,
-    orchestrator: composed,
+    orchestrator,
     get app() {
       return receiver.app;
     },
     get address() {
       return receiver.address;
     },
-    start: () => composed.start(side),
-    drain: () => composed.drain(side),
-    close: () => composed.close(side),
+    start: () => orchestrator.start(side),
+    drain: () => orchestrator.drain(side),
+    close: () => orchestrator.close(side),
   };
 }
