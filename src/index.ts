@@ -29,6 +29,7 @@ export { RoomStartedEvent, RoomEndedEvent, CallEvent, OtherEvent, PingEvent, typ
 export { RemoteTaskRunnerServer, type RemoteTaskRunnerServerOptions } from './orchestrator/runner-server.js';
 export { createRoomrunner, type Roomrunner, type RoomrunnerParts } from './roomrunner.js';
 export type { Orchestrator } from './orchestrator/orchestrator.js';
+export { RoomWorkers, roomWorkerData, type RoomWorkersOptions } from './orchestrator/room-workers.js';
 export type { WebhookReceiver, ServerAddress } from './server/receiver.js';
 export { RoomConnection, type RoomConnectionOptions } from './room/connection.js';
 export { RoomClient } from './room/room-client.js';

@@ -20,7 +20,7 @@ import type { Store } from '../../src/store/store.js';
 import type { HookContext } from '../../src/server/webhook-server.js';
 import type { RoomStartedEvent } from '../../src/webhooks/events.js';
 import { fileURLToPath } from 'node:url';
-import { RoomWorkers } from '../../src/orchestrator/room-workers.js';
+import { RoomWorkers, roomWorkerData } from '../../src/orchestrator/room-workers.js';
 import { serve } from './child-rpc.js';
 
 /** The repository's agents folder: what each room worker thread loads (the Adder among them). */
@@ -94,14 +94,7 @@ const handlers = {
       (args.roomWorkers ?? 0) > 0
         ? await RoomWorkers.start({
             count: args.roomWorkers ?? 0,
-            data: {
-              agentsDir: AGENTS_DIR,
-              credentials: { secret: args.secret },
-              identity: config.identity,
-              tokenTtlMs: config.tokenTtlMs,
-              logLevel: config.logLevel,
-              logPretty: false,
-            },
+            data: roomWorkerData(config, AGENTS_DIR),
             logger: silentLogger(),
           })
         : undefined;

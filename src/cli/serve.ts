@@ -8,7 +8,7 @@ import { createLogger } from '../logger.js';
 import { openStore } from '../store/open-store.js';
 import { assertWebhookSecret } from '../server/receiver.js';
 import { createRoomrunner } from '../roomrunner.js';
-import { RoomWorkers } from '../orchestrator/room-workers.js';
+import { RoomWorkers, roomWorkerData } from '../orchestrator/room-workers.js';
 import { formatHelp, parseFlags, reportFailure } from './args.js';
 import { ALL_SETTING_FLAGS, configFromFlags, settingFlags } from './config-flags.js';
 import type { Command } from './main.js';
@@ -43,14 +43,7 @@ export const command: Command = {
           config.roomWorkers > 0
             ? await RoomWorkers.start({
                 count: config.roomWorkers,
-                data: {
-                  agentsDir: config.agentsDir,
-                  credentials: { apiKey: config.apiKey, secret: config.secret, projectId: config.projectId },
-                  identity: config.identity,
-                  tokenTtlMs: config.tokenTtlMs,
-                  logLevel: config.logLevel,
-                  logPretty: config.logPretty,
-                },
+                data: roomWorkerData(config),
                 logger,
               })
             : undefined;

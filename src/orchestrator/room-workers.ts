@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Toolkit } from '../agents/define-agent.js';
+import type { Config } from '../config.js';
 import type { ToolkitsReplaced } from '../agents/host.js';
 import { RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -21,6 +22,21 @@ import { Emitter } from '../room/emitter.js';
 import { wholeNumber } from '../util/options.js';
 import type { JoinRequest, JoinRoomWork, PresenceEvent, RoomPresence } from './room-presence.js';
 import { deserializeError, serializeError, type FromWorker, type RoomWorkerData, type ToWorker, type WorkerConnectionOptions } from './room-worker-protocol.js';
+
+/**
+ * What a worker takes from the configuration: the agents folder (default the configured one), the credentials
+ * that sign its participant tokens, the identity, the token lifetime and the log settings.
+ */
+export function roomWorkerData(config: Config, agentsDir: string = config.agentsDir): RoomWorkerData {
+  return {
+    agentsDir,
+    credentials: { apiKey: config.apiKey, secret: config.secret, projectId: config.projectId },
+    identity: config.identity,
+    tokenTtlMs: config.tokenTtlMs,
+    logLevel: config.logLevel,
+    logPretty: config.logPretty,
+  };
+}
 
 export interface RoomWorkersOptions {
   /** Threads to start (at least 1). */

@@ -9,7 +9,7 @@ import { discoverAgents } from '../../src/agents/discover.js';
 import { loadConfig } from '../../src/config.js';
 import { startEmulator } from '../../src/emulator/index.js';
 import { silentLogger } from '../../src/logger.js';
-import { RoomWorkers } from '../../src/orchestrator/room-workers.js';
+import { RoomWorkers, roomWorkerData } from '../../src/orchestrator/room-workers.js';
 import { createRoomrunner } from '../../src/roomrunner.js';
 import { pythonDumps, signWebhook } from '../../src/webhooks/signatures/index.js';
 import { adderRegistered, officialPerson } from '../support/emulator-people.js';
@@ -29,14 +29,7 @@ async function setup(count: number) {
   const config = loadConfig({ secret: SECRET, apiUrl: emulator.url, webhookSecrets: [WEBHOOK_SECRET], port: 0, host: '127.0.0.1', logLevel: 'silent' }, {});
   const roomWorkers = await RoomWorkers.start({
     count,
-    data: {
-      agentsDir: AGENTS_DIR,
-      credentials: { secret: SECRET },
-      identity: config.identity,
-      tokenTtlMs: config.tokenTtlMs,
-      logLevel: 'silent',
-      logPretty: false,
-    },
+    data: roomWorkerData(config, AGENTS_DIR),
     logger: silentLogger(),
   });
   const agents = (await discoverAgents(AGENTS_DIR)).map((a) => a.toolkit);
