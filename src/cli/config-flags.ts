@@ -51,7 +51,8 @@ const UNITS: ReadonlyArray<[number, string]> = [
 /** `60000 (60 s)`, `3600000 (1 h)`: a duration in milliseconds with its value in words. */
 function durationText(ms: number): string {
   if (ms < 1000) return String(ms);
-  const [unit, name] = UNITS.find(([size]) => ms % size === 0 && (size < 60_000 || ms / size >= 1)) ?? [1000, 's'];
+  // The largest unit that divides it (none for e.g. 1500: seconds, with a fraction).
+  const [unit, name] = UNITS.find(([size]) => ms % size === 0) ?? [1000, 's'];
   const count = ms / unit;
   // Under two minutes reads best in seconds (72 s, 90 s); an hour or a day in its own unit.
   const [shown, label] = unit === 60_000 && count < 2 ? [ms / 1000, 's'] : [count, name === 'days' && count === 1 ? 'day' : name];
