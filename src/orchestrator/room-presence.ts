@@ -5,7 +5,8 @@
  * composition's choice.
  */
 import type { Toolkit } from '../agents/define-agent.js';
-import { joinRoom, type CallObserver, type JoinedRoom, type ToolkitsReplaced } from '../agents/host.js';
+import { joinRoom, type JoinedRoom, type ToolkitsReplaced } from '../agents/host.js';
+import type { CallOutcome } from '../agents/run-call.js';
 import type { Logger } from '../logger.js';
 import type { ClosedEvent, Dialer, RoomConnectionOptions } from '../room/connection.js';
 import type { RoomClient } from '../room/room-client.js';
@@ -51,7 +52,8 @@ export interface JoinRequest {
   readonly registrationSlot: (signal: AbortSignal) => Promise<() => void>;
   readonly logger: Logger;
   readonly clock: Clock;
-  readonly onCall: CallObserver;
+  /** After each agent call: how it ended and how long it took (what crosses a thread; not the answer itself). */
+  readonly onCall: (agent: string, tool: string, outcome: Pick<CallOutcome, 'outcome' | 'durationMs'>) => void;
 }
 
 /** Joins a room, resolving once the agents are registered; rejects with why the join failed. */

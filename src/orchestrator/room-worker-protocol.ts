@@ -5,6 +5,7 @@
  */
 import { isRoomrunnerError, RoomrunnerError, type ErrorCode } from '../errors.js';
 import type { TokenCredentials } from '../auth/token.js';
+import type { CallOutcome } from '../agents/run-call.js';
 import type { BackoffOptions } from '../util/backoff.js';
 import { errorMessage } from '../util/error-message.js';
 
@@ -65,7 +66,14 @@ export type FromWorker =
   | { readonly ev: 'closed'; readonly id: number; readonly code: number; readonly reason: string }
   | { readonly ev: 'reply'; readonly req: number; readonly ok: true; readonly value?: unknown }
   | { readonly ev: 'reply'; readonly req: number; readonly ok: false; readonly error: SerializedError }
-  | { readonly ev: 'call'; readonly id: number; readonly agent: string; readonly outcome: string; readonly durationMs: number };
+  | {
+      readonly ev: 'call';
+      readonly id: number;
+      readonly agent: string;
+      readonly tool: string;
+      readonly outcome: CallOutcome['outcome'];
+      readonly durationMs: number;
+    };
 
 /** An error as data, keeping a catalogued error's code and data. */
 export function serializeError(error: unknown): SerializedError {

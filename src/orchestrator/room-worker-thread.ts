@@ -55,7 +55,7 @@ async function main(): Promise<void> {
           logger,
           retryBeforeReady: false,
           registrationSlot: (signal) => askSlot(message.id, room, signal),
-          onCall: (agent, _tool, outcome) => post({ ev: 'call', id: message.id, agent, outcome: outcome.outcome, durationMs: outcome.durationMs }),
+          onCall: (agent, tool, outcome) => post({ ev: 'call', id: message.id, agent, tool, outcome: outcome.outcome, durationMs: outcome.durationMs }),
         },
         room.abort.signal,
       );

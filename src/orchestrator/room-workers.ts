@@ -272,7 +272,7 @@ class Thread {
         join.reject(deserializeError(message.error));
         return;
       case 'call':
-        join.request.onCall(message.agent, '', { content: { type: 'empty' }, outcome: message.outcome as never, durationMs: message.durationMs });
+        join.request.onCall(message.agent, message.tool, { outcome: message.outcome, durationMs: message.durationMs });
         return;
       case 'reconnecting':
       case 'dismiss':

@@ -143,6 +143,11 @@ export class WebhookReceiver {
     return this.#abort.signal;
   }
 
+  /** True once `close()` was called. */
+  get closing(): boolean {
+    return this.#closing !== undefined;
+  }
+
   /** False once draining: new webhooks get 503 and readiness is false. */
   get accepting(): boolean {
     return this.#phase !== 'draining' && this.#phase !== 'closed';

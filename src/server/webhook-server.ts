@@ -271,7 +271,7 @@ export class WebhookServer {
     }
     options.signal?.addEventListener('abort', stop, { once: true });
     this.#stopRun = stop;
-    if (options.signal?.aborted === true || this.#closed) stop();
+    if (options.signal?.aborted === true || this.receiver.closing) stop();
     try {
       await stopped;
     } finally {
@@ -283,8 +283,6 @@ export class WebhookServer {
     await this.close();
   }
 
-  #closed = false;
-
   /**
    * Stops taking deliveries (readiness turns false and new webhooks get 503 at once), then waits up to the
    * drain bound for running hooks. Idempotent.
@@ -295,7 +293,6 @@ export class WebhookServer {
 
   /** Drains, closes the HTTP server, aborts hooks still running, and closes a store it created. Idempotent. */
   close(): Promise<void> {
-    this.#closed = true;
     const closing = this.receiver.close();
     this.#stopRun?.();
     return closing;
