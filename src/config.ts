@@ -256,7 +256,7 @@ export const SETTINGS = {
     flag: '--store',
     placeholder: '<engine>',
     schema: z.enum(['auto', 'sqlite', 'pglite']).default('auto'),
-    doc: 'embedded engine: `sqlite` (durable; what `auto` picks where Node has `node:sqlite`, Node 24) or `pglite` (NOT durable against a power loss; what `auto` picks on Node 20, with a warning)',
+    doc: 'embedded engine: `sqlite` (durable, what `auto` is: `node:sqlite` on Node 24, the optional peer better-sqlite3 on Node 20; refused where neither is present) or `pglite` (NOT durable against a power loss; only when asked for, with a warning)',
     help: 'Embedded engine: sqlite (durable) or pglite (not durable).',
   },
   replicaId: {

@@ -1,7 +1,7 @@
 /**
  * `roomrunner serve`: the webhook server and orchestrator from configuration (env vars, flags), with the agents
- * in the agents folder and the store from DATABASE_URL (PostgreSQL) or PGlite in ROOMRUNNER_DATA_DIR. Drains on
- * SIGINT/SIGTERM; a second signal exits at once.
+ * in the agents folder and the store from DATABASE_URL (PostgreSQL) or the embedded store (SQLite) in
+ * ROOMRUNNER_DATA_DIR. Drains on SIGINT/SIGTERM; a second signal exits at once.
  */
 import { discoverAgents } from '../agents/discover.js';
 import { createLogger } from '../logger.js';

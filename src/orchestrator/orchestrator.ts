@@ -154,7 +154,7 @@ export class Orchestrator {
     if (!isCoordinator(store)) {
       throw new RoomrunnerError(
         'RR_CONFIG_INVALID',
-        'RemoteTaskRunnerServer needs a store that coordinates rooms (the Coordinator methods of MemoryStore, PgliteStore, PostgresStore); this one has only the ledger',
+        'RemoteTaskRunnerServer needs a store that coordinates rooms (the Coordinator methods of MemoryStore, SqliteStore, PgliteStore, PostgresStore); this one has only the ledger',
       );
     }
     this.#rooms = store;

@@ -34,7 +34,7 @@ const COORDINATOR_METHODS = [
   'activeRooms',
 ] as const;
 
-/** Every store roomrunner ships coordinates (MemoryStore, PGlite, PostgreSQL); a store of the user's may not. */
+/** Every store roomrunner ships coordinates (MemoryStore, SQLite, PGlite, PostgreSQL); a store of the user's may not. */
 export function isCoordinator(store: Store): store is CoordinatedStore {
   const methods = store as unknown as Record<string, unknown>;
   return COORDINATOR_METHODS.every((name) => typeof methods[name] === 'function');

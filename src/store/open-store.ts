@@ -2,11 +2,13 @@
  * Picks the engine: a DATABASE_URL means PostgreSQL (several replicas). Otherwise an embedded store in a
  * directory (`.roomrunner/` by default) or in memory (`memory://`):
  *
- * - `sqlite` (the default where Node has `node:sqlite`, Node 24 LTS): durable, every acknowledged delivery is
- *   fsynced (./sqlite.ts). A directory that still holds a PGlite store (`pglite/`) is migrated into it first
- *   (./pglite-migration.ts).
- * - `pglite` (the default only on a Node without `node:sqlite`, or when asked for): NOT durable against a power
- *   loss or a kernel crash (PGlite runs with fsync off), which start-up says once, loudly.
+ * - `sqlite` (the default, `auto`): durable, every acknowledged delivery is fsynced (./sqlite.ts), through
+ *   `node:sqlite` (Node 24) or better-sqlite3 (Node 20, an optional peer dependency). A directory that still
+ *   holds a PGlite store (`pglite/`) is migrated into it first (./pglite-migration.ts). Where neither driver
+ *   is present, start-up is refused with the ways out; the default never falls back to a store that is not
+ *   durable.
+ * - `pglite` (only when asked for): NOT durable against a power loss or a kernel crash (PGlite runs with fsync
+ *   off), which start-up says once, loudly.
  *
  * Each engine is imported only when chosen, so a SQLite deployment never loads PGlite or `pg`.
  */
@@ -15,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { RoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Coordinator } from './coordinator.js';
-import { NODE_SQLITE_SINCE, sqliteAvailable } from './sqlite.js';
+import { SQLITE_DRIVER_FIX, sqliteAvailable, sqliteMissingReason } from './sqlite.js';
 import type { Store } from './store.js';
 
 /** Where the embedded store keeps its data when nothing else is said. */
@@ -25,7 +27,7 @@ export const MEMORY_DATA_DIR = 'memory://';
 /** The SQLite file inside a data directory (see ./sqlite-store.ts). */
 const SQLITE_FILE = 'roomrunner.sqlite';
 
-/** The embedded engines; `auto` is `sqlite` where this Node has `node:sqlite`, else `pglite`. */
+/** The embedded engines; `auto` is `sqlite` (PGlite is never picked for you). */
 export const EMBEDDED_ENGINES = ['auto', 'sqlite', 'pglite'] as const;
 export type EmbeddedEngine = (typeof EMBEDDED_ENGINES)[number];
 
@@ -44,13 +46,10 @@ export interface OpenStoreOptions {
 export type OpenedStore = Store & Coordinator & { readonly engine: string; readonly closed: boolean };
 
 /** The warning an embedded PGlite store on disk gives at start-up. */
-export function pgliteNotDurableWarning(dataDir: string, chosen: boolean): string {
-  const why = chosen
-    ? 'chosen with ROOMRUNNER_STORE=pglite'
-    : `the default because Node ${process.versions.node} has no node:sqlite (since ${NODE_SQLITE_SINCE})`;
+export function pgliteNotDurableWarning(dataDir: string): string {
   return (
-    `the PGlite store in ${dataDir} (${why}) is NOT durable against a power loss or a kernel crash: PGlite runs with fsync off, ` +
-    'so an acknowledged delivery survives a process crash only. For a durable store run Node 24 LTS (the SQLite store), or set DATABASE_URL (PostgreSQL).'
+    `the PGlite store in ${dataDir} (chosen with ROOMRUNNER_STORE=pglite) is NOT durable against a power loss or a kernel crash: PGlite runs with fsync off, ` +
+    'so an acknowledged delivery survives a process crash only. For a durable store leave ROOMRUNNER_STORE unset (SQLite), or set DATABASE_URL (PostgreSQL).'
   );
 }
 
@@ -80,7 +79,7 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<OpenedS
     throw new RoomrunnerError('RR_STORE_OPTION_INVALID', `dataDir must be a directory or ${MEMORY_DATA_DIR}`, { data: { option: 'dataDir' } });
   }
   const inMemory = dataDir === MEMORY_DATA_DIR;
-  const engine = requested === 'auto' ? (sqliteAvailable() ? 'sqlite' : 'pglite') : requested;
+  const engine = requested === 'auto' ? 'sqlite' : requested;
   const warn = (message: string): void => {
     if (options.log !== undefined) options.log.warn({ dataDir }, message);
     else process.emitWarning(message, { code: 'RR_STORE_NOT_DURABLE' });
@@ -90,7 +89,8 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<OpenedS
     if (!sqliteAvailable()) {
       throw new RoomrunnerError(
         'RR_STORE_UNAVAILABLE',
-        `the SQLite store needs node:sqlite, which Node ${process.versions.node} does not have unflagged (since ${NODE_SQLITE_SINCE}); run Node 24, or choose ROOMRUNNER_STORE=pglite (not durable) or DATABASE_URL`,
+        `the embedded store is SQLite, which cannot run here: ${sqliteMissingReason()}. To fix: ${SQLITE_DRIVER_FIX}; or set DATABASE_URL (PostgreSQL); or choose ROOMRUNNER_STORE=pglite (NOT durable against a power loss)`,
+        { data: { dataDir } },
       );
     }
     const [{ SqliteStore }, { migratePgliteDirectory }] = await Promise.all([import('./sqlite-store.js'), import('./pglite-migration.js')]);
@@ -106,13 +106,13 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<OpenedS
     throw new RoomrunnerError(
       'RR_STORE_UNAVAILABLE',
       `the data directory ${dataDir} holds a SQLite store (${SQLITE_FILE}); PGlite would start empty beside it. ${
-        sqliteAvailable() ? 'Leave ROOMRUNNER_STORE unset (or set it to sqlite) to use it' : `Run Node 24 (node:sqlite, since ${NODE_SQLITE_SINCE}) to use it`
+        sqliteAvailable() ? 'Leave ROOMRUNNER_STORE unset (or set it to sqlite) to use it' : `To use it, ${SQLITE_DRIVER_FIX}`
       }, or give PGlite another data directory`,
       { data: { dataDir } },
     );
   }
   const { PgliteStore } = await import('./pglite-store.js');
   const store = await PgliteStore.open({ dataDir });
-  if (!inMemory) warn(pgliteNotDurableWarning(dataDir, requested === 'pglite'));
+  if (!inMemory) warn(pgliteNotDurableWarning(dataDir));
   return store;
 }

@@ -11,7 +11,7 @@ import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RoomrunnerError, isRoomrunnerError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { SqliteDatabase, fsyncDirectory, nodeSqlite, type SqliteValue } from './sqlite.js';
+import { SqliteDatabase, fsyncDirectory, sqliteDriver, type SqliteConnection, type SqliteValue } from './sqlite.js';
 import { SQLITE_FILE_NAME, installDatabaseFile } from './sqlite-store.js';
 
 /** PGlite's directory inside a data directory (see ./pglite-store.ts). */
@@ -189,11 +189,11 @@ async function copyPaged(
 
 /** Whether the SQLite file at `path` is the output of a PGlite migration. */
 function recordsMigration(path: string): boolean {
-  const sqlite = nodeSqlite();
-  if (sqlite === undefined) return false;
-  let connection: { prepare: SqliteDatabase['connection']['prepare']; close(): void } | undefined;
+  const driver = sqliteDriver();
+  if (driver === undefined) return false;
+  let connection: SqliteConnection | undefined;
   try {
-    connection = new sqlite.DatabaseSync(path);
+    connection = driver.open(path);
     return connection.prepare('SELECT 1 AS yes FROM meta WHERE key = ?').get(MIGRATED_KEY) !== undefined;
   } catch {
     return false; // not a database, or no meta table: not a migration

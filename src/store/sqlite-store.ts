@@ -160,20 +160,31 @@ export class SqliteStore implements Store, Coordinator {
     return db.write(() => {
       const rows = db
         .statement(
-          `UPDATE deliveries SET replica = ?1, updated_at = ?4
+          // Plain `?` placeholders only (better-sqlite3 binds no numbered ones): some values are passed twice.
+          `UPDATE deliveries SET replica = ?, updated_at = ?
           WHERE key IN (
             SELECT d.key FROM deliveries d
-            WHERE d.result = 'pending' AND d.key NOT IN (SELECT value FROM json_each(?5))
+            WHERE d.result = 'pending' AND d.key NOT IN (SELECT value FROM json_each(?))
               AND CASE
-                WHEN d.replica = ?1 THEN d.updated_at < ?2 OR d.updated_at < ?3
+                WHEN d.replica = ? THEN d.updated_at < ? OR d.updated_at < ?
                 WHEN EXISTS (SELECT 1 FROM replicas r WHERE r.id = d.replica)
-                  THEN NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = d.replica AND r.lease_expires_at > ?7)
-                ELSE d.updated_at < ?3 END
+                  THEN NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = d.replica AND r.lease_expires_at > ?)
+                ELSE d.updated_at < ? END
             ORDER BY d.received_at, d.key
-            LIMIT ?6)
+            LIMIT ?)
           RETURNING *`,
         )
-        .all(claim.replica, claim.processStartedAt.getTime(), claim.staleBefore.getTime(), claim.at.getTime(), exclude, claim.limit, Date.now());
+        .all(
+          claim.replica,
+          claim.at.getTime(),
+          exclude,
+          claim.replica,
+          claim.processStartedAt.getTime(),
+          claim.staleBefore.getTime(),
+          Date.now(),
+          claim.staleBefore.getTime(),
+          claim.limit,
+        );
       return rows.map(toDelivery).sort(byReceipt);
     });
   }
@@ -322,10 +333,10 @@ export class SqliteStore implements Store, Coordinator {
     await db.write((notify) => {
       const now = Date.now();
       db.statement(
-        `INSERT INTO replicas (id, capacity, lease_expires_at, draining, started_at, heartbeat_at) VALUES (?1, ?2, ?3, 0, ?4, ?4)
+        `INSERT INTO replicas (id, capacity, lease_expires_at, draining, started_at, heartbeat_at) VALUES (?, ?, ?, 0, ?, ?)
         ON CONFLICT (id) DO UPDATE SET capacity = excluded.capacity, lease_expires_at = excluded.lease_expires_at, draining = 0,
           started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at`,
-      ).run(id, capacity, now + leaseMs, now);
+      ).run(id, capacity, now + leaseMs, now, now);
       if (releaseOwned(db, id).length > 0) notify(null);
     });
   }
@@ -534,7 +545,7 @@ export class SqliteStore implements Store, Coordinator {
 /** Most rows one prune transaction deletes. */
 export const PRUNE_CHUNK = 2_000;
 
-/** Runs `sql` (a DELETE of at most `?2` rows older than `?1`) until it deletes fewer than a chunk; the total. */
+/** Runs `sql` (a DELETE of at most the second `?` rows older than the first) until it deletes fewer than a chunk; the total. */
 async function pruneInChunks(db: SqliteDatabase, sql: string, before: number): Promise<number> {
   let total = 0;
   for (;;) {

@@ -1,6 +1,5 @@
 /**
- * The SQLite database under `SqliteStore`: Node's built-in `node:sqlite` (unflagged from Node 22.13 / 23.4;
- * Node 24 LTS is what roomrunner is run on), one file per data directory, durable by configuration:
+ * The SQLite database under `SqliteStore`, one file per data directory, durable by configuration:
  *
  * - `journal_mode=WAL` and `synchronous=FULL`: every COMMIT fsyncs the write-ahead log before it returns, so a
  *   delivery acknowledged after its commit survives a power loss or a kernel crash, not only a process crash.
@@ -11,8 +10,12 @@
  *   on the next `setImmediate`, so every delivery that arrived in the same turn shares one fsync (group commit).
  *   Each write runs in its own SAVEPOINT, so one that fails leaves the others in. Nobody is answered before
  *   the COMMIT returned; when it fails, every write of the batch fails.
- * - `node:sqlite` is synchronous: a transaction runs from BEGIN to COMMIT without yielding, so no other call
+ * - Both drivers are synchronous: a transaction runs from BEGIN to COMMIT without yielding, so no other call
  *   of this process sees it half-done and writes need no lock of their own. Reads run at once.
+ *
+ * Two drivers, the same SQLite underneath: Node's built-in `node:sqlite` where Node has it unflagged (22.13 /
+ * 23.4 on; Node 24 LTS, what roomrunner is run on), else the `better-sqlite3` package when it is installed
+ * (an optional peer dependency: Node 20 needs it for the SQLite store). {@link sqliteDriver} picks one.
  *
  * One process per directory (the kernel lock of ./directory-lock.ts), as with PGlite. Several stores in one
  * process may share one database ("replicas" in tests): they share its write queue and its change
@@ -20,52 +23,96 @@
  */
 import type { Migration } from './sql.js';
 import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { setImmediate } from 'node:timers';
 import { RoomrunnerError, isRoomrunnerError } from '../errors.js';
 import { errorMessage } from '../util/error-message.js';
 
-/** The part of `node:sqlite`'s StatementSync used here. */
+/** The part of a prepared statement used here (node:sqlite's StatementSync, better-sqlite3's Statement). */
 export interface SqliteStatement {
   run(...params: SqliteValue[]): { changes: number | bigint; lastInsertRowid: number | bigint };
   get(...params: SqliteValue[]): Record<string, unknown> | undefined;
   all(...params: SqliteValue[]): Array<Record<string, unknown>>;
 }
 
-/** The part of `node:sqlite`'s DatabaseSync used here. */
+/** The part of a connection used here (node:sqlite's DatabaseSync, better-sqlite3's Database). */
 export interface SqliteConnection {
   exec(sql: string): void;
   prepare(sql: string): SqliteStatement;
   close(): void;
-  readonly isOpen: boolean;
 }
 
 export type SqliteValue = null | number | bigint | string | Uint8Array;
+
+/** A way to open SQLite connections. */
+export interface SqliteDriver {
+  readonly name: 'node:sqlite' | 'better-sqlite3';
+  /** Opens (creating) the database file at `path`, or `:memory:`; waits up to BUSY_TIMEOUT_MS for another connection's lock. */
+  open(path: string): SqliteConnection;
+}
 
 interface NodeSqlite {
   DatabaseSync: new (path: string, options?: { timeout?: number; enableForeignKeyConstraints?: boolean }) => SqliteConnection;
 }
 
+type BetterSqlite3 = new (path: string, options?: { timeout?: number }) => SqliteConnection;
+
 /** The oldest Node releases whose `node:sqlite` loads without a flag. */
 export const NODE_SQLITE_SINCE = '22.13 / 23.4';
+/** The better-sqlite3 releases this store is built and tested against (the optional peer dependency's range). */
+export const BETTER_SQLITE3_RANGE = '12';
+/** What to tell someone whose Node has no SQLite driver. */
+export const SQLITE_DRIVER_FIX = `run Node 24 (node:sqlite), or install better-sqlite3 (npm install better-sqlite3@${BETTER_SQLITE3_RANGE})`;
 
-let driver: NodeSqlite | null | undefined;
+let chosen: SqliteDriver | null | undefined;
+let betterSqlite3Failure: string | undefined;
 
-/** `node:sqlite` when this Node has it (unflagged), else undefined. Never throws. */
-export function nodeSqlite(): NodeSqlite | undefined {
-  if (driver === undefined) {
-    try {
-      const loaded = process.getBuiltinModule?.('node:sqlite') as NodeSqlite | undefined;
-      driver = typeof loaded?.DatabaseSync === 'function' ? loaded : null;
-    } catch {
-      driver = null;
-    }
+function nodeSqliteDriver(): SqliteDriver | undefined {
+  try {
+    const loaded = process.getBuiltinModule?.('node:sqlite') as NodeSqlite | undefined;
+    if (typeof loaded?.DatabaseSync !== 'function') return undefined;
+    const { DatabaseSync } = loaded;
+    return {
+      name: 'node:sqlite',
+      open: (path) => new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true }),
+    };
+  } catch {
+    return undefined;
   }
-  return driver ?? undefined;
 }
 
-/** Whether this Node can run the SQLite store. */
+function betterSqlite3Driver(): SqliteDriver | undefined {
+  let Database: BetterSqlite3;
+  try {
+    Database = createRequire(import.meta.url)('better-sqlite3') as BetterSqlite3;
+    // The native addon loads at the first open: one in memory tells whether it was built for this Node.
+    new Database(':memory:').close();
+  } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    betterSqlite3Failure = code === 'MODULE_NOT_FOUND' ? 'not installed' : `installed but does not load here (${errorMessage(err)})`;
+    return undefined;
+  }
+  return { name: 'better-sqlite3', open: (path) => new Database(path, { timeout: BUSY_TIMEOUT_MS }) };
+}
+
+/**
+ * The SQLite driver this process uses: `node:sqlite` when Node has it, else better-sqlite3 when it is
+ * installed and loads, else undefined. Decided once per process; never throws.
+ */
+export function sqliteDriver(): SqliteDriver | undefined {
+  if (chosen === undefined) chosen = nodeSqliteDriver() ?? betterSqlite3Driver() ?? null;
+  return chosen ?? undefined;
+}
+
+/** Whether this process can run the SQLite store. */
 export function sqliteAvailable(): boolean {
-  return nodeSqlite() !== undefined;
+  return sqliteDriver() !== undefined;
+}
+
+/** Why there is no SQLite driver here, in words for an error message (undefined when there is one). */
+export function sqliteMissingReason(): string | undefined {
+  if (sqliteAvailable()) return undefined;
+  return `Node ${process.versions.node} has no node:sqlite (unflagged since ${NODE_SQLITE_SINCE}) and better-sqlite3 is ${betterSqlite3Failure ?? 'not installed'}`;
 }
 
 /** How long a statement waits for a lock another connection holds (`busy_timeout`), in ms. */
@@ -254,6 +301,8 @@ export class SqliteDatabase {
   /** The database file, or `:memory:`. */
   readonly path: string;
   readonly pragmas: SqlitePragmas;
+  /** Which driver opened it. */
+  readonly driver: SqliteDriver['name'];
   readonly #statements = new Map<string, SqliteStatement>();
   readonly #listeners = new Set<(room: string | null) => void>();
   readonly #onClose: () => void;
@@ -265,10 +314,11 @@ export class SqliteDatabase {
   /** Stores using this database; the connection closes when the last one lets go. */
   #users = 1;
 
-  private constructor(connection: SqliteConnection, path: string, pragmas: SqlitePragmas, onClose: () => void) {
+  private constructor(connection: SqliteConnection, path: string, pragmas: SqlitePragmas, driver: SqliteDriver['name'], onClose: () => void) {
     this.connection = connection;
     this.path = path;
     this.pragmas = pragmas;
+    this.driver = driver;
     this.#onClose = onClose;
   }
 
@@ -277,17 +327,17 @@ export class SqliteDatabase {
    * `onClose` runs once after the connection closed, or when opening fails (e.g. to drop the directory lock).
    */
   static open(path: string, onClose: () => void = () => undefined): SqliteDatabase {
-    const sqlite = nodeSqlite();
-    if (sqlite === undefined) {
+    const driver = sqliteDriver();
+    if (driver === undefined) {
       onClose();
       throw new RoomrunnerError(
         'RR_STORE_UNAVAILABLE',
-        `the SQLite store needs node:sqlite, which Node ${process.versions.node} does not have unflagged (since ${NODE_SQLITE_SINCE}); run Node 24, or use DATABASE_URL`,
+        `the SQLite store cannot run here: ${sqliteMissingReason()}; ${SQLITE_DRIVER_FIX}, or use DATABASE_URL`,
       );
     }
     let connection: SqliteConnection;
     try {
-      connection = new sqlite.DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true });
+      connection = driver.open(path);
     } catch (cause) {
       onClose();
       throw new RoomrunnerError('RR_STORE_UNAVAILABLE', `SQLite could not open ${path}`, { cause, data: { dataDir: path } });
@@ -295,7 +345,7 @@ export class SqliteDatabase {
     try {
       const pragmas = configure(connection, { inMemory: path === ':memory:', path });
       migrateSqlite(connection);
-      return new SqliteDatabase(connection, path, pragmas, onClose);
+      return new SqliteDatabase(connection, path, pragmas, driver.name, onClose);
     } catch (err) {
       try {
         connection.close();
@@ -472,24 +522,39 @@ function rollbackQuietly(connection: SqliteConnection): void {
 }
 
 /** SQLite primary result codes that mean the database cannot be written or read now, not a wrong statement. */
-const UNAVAILABLE_CODES = new Set([
-  5, // SQLITE_BUSY
-  6, // SQLITE_LOCKED
-  7, // SQLITE_NOMEM
-  8, // SQLITE_READONLY
-  10, // SQLITE_IOERR
-  11, // SQLITE_CORRUPT
-  13, // SQLITE_FULL
-  14, // SQLITE_CANTOPEN
-  26, // SQLITE_NOTADB
+const UNAVAILABLE_CODES = new Map([
+  [5, 'SQLITE_BUSY'],
+  [6, 'SQLITE_LOCKED'],
+  [7, 'SQLITE_NOMEM'],
+  [8, 'SQLITE_READONLY'],
+  [10, 'SQLITE_IOERR'],
+  [11, 'SQLITE_CORRUPT'],
+  [13, 'SQLITE_FULL'],
+  [14, 'SQLITE_CANTOPEN'],
+  [26, 'SQLITE_NOTADB'],
 ]);
+const UNAVAILABLE_NAMES = new Set(UNAVAILABLE_CODES.values());
+
+/**
+ * Whether a driver's error is one of the unavailable codes: node:sqlite gives the (extended) result code as a
+ * number in `errcode`, better-sqlite3 its name in `code` (`SQLITE_IOERR_WRITE` is an extended `SQLITE_IOERR`).
+ */
+function unavailableCode(err: unknown): number | string | undefined {
+  const { errcode, code } = (err ?? {}) as { errcode?: unknown; code?: unknown };
+  if (typeof errcode === 'number' && UNAVAILABLE_CODES.has(errcode & 0xff)) return errcode;
+  if (typeof code === 'string' && code.startsWith('SQLITE_')) {
+    const primary = code.match(/^SQLITE_[A-Z]+/)?.[0];
+    if (primary !== undefined && UNAVAILABLE_NAMES.has(primary)) return code;
+  }
+  return undefined;
+}
 
 /** An I/O, lock or disk-full failure becomes RR_STORE_UNAVAILABLE (HTTP 503: the sender retries); others pass. */
 export function toStoreError(err: unknown): unknown {
   if (isRoomrunnerError(err)) return err;
-  const errcode = (err as { errcode?: unknown } | null)?.errcode;
-  if (typeof errcode === 'number' && UNAVAILABLE_CODES.has(errcode & 0xff)) {
-    return new RoomrunnerError('RR_STORE_UNAVAILABLE', `the SQLite store failed: ${(err as Error).message}`, { cause: err, data: { errcode } });
+  const errcode = unavailableCode(err);
+  if (errcode !== undefined) {
+    return new RoomrunnerError('RR_STORE_UNAVAILABLE', `the SQLite store failed: ${errorMessage(err)}`, { cause: err, data: { errcode } });
   }
   return err;
 }

@@ -7,7 +7,8 @@
  * - under strace, the write-ahead log is fsynced at least once per commit: what survives a power loss, which
  *   a SIGKILL alone cannot show. Skipped loudly where strace cannot trace (no strace, no ptrace).
  *
- * Needs node:sqlite (Node 24): skipped loudly on an older Node, or FAILS when ROOMRUNNER_REQUIRE_SQLITE=1.
+ * Runs on the SQLite driver this Node has (node:sqlite on Node 24, better-sqlite3 on Node 20); without one it is
+ * skipped loudly, or FAILS when ROOMRUNNER_REQUIRE_SQLITE=1 (CI).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SQLITE_FILE_NAME, SqliteStore } from '../../src/store/sqlite-store.js';
-import { sqliteAvailable } from '../../src/store/sqlite.js';
+import { sqliteAvailable, sqliteMissingReason } from '../../src/store/sqlite.js';
 
 const WRITER = join(import.meta.dirname, 'fixtures/sqlite-writer.ts');
 const REQUIRED = process.env['ROOMRUNNER_REQUIRE_SQLITE'] === '1';
@@ -96,17 +97,17 @@ function startWriter(file: string, args: readonly string[]): Writer {
 }
 
 if (!sqliteAvailable()) {
-  const message = `Node ${process.versions.node} has no node:sqlite, the default store's engine (Node 24)`;
+  const message = `the default store's engine cannot run: ${sqliteMissingReason()}`;
   if (REQUIRED) {
     describe('SQLite durability', () => {
-      it('runs on a Node with node:sqlite (ROOMRUNNER_REQUIRE_SQLITE=1)', () => {
-        throw new Error(`${message}: run this suite on Node 24`);
+      it('runs where there is a SQLite driver (ROOMRUNNER_REQUIRE_SQLITE=1)', () => {
+        throw new Error(`${message}: run npm ci (it installs better-sqlite3), or Node 24`);
       });
     });
   } else {
     console.warn(`\n*** SKIPPING the SQLite durability tests: ${message}. Set ROOMRUNNER_REQUIRE_SQLITE=1 to fail instead. ***\n`);
-    describe.skip('SQLite durability (no node:sqlite)', () => {
-      it('needs node:sqlite', () => undefined);
+    describe.skip('SQLite durability (no SQLite driver)', () => {
+      it('needs node:sqlite or better-sqlite3', () => undefined);
     });
   }
 } else {

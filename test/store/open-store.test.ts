@@ -2,8 +2,8 @@
  * Which embedded store openStore opens on which Node, what it says about durability, and how a data directory
  * moves from PGlite to SQLite (rows, tombstones and epochs kept; PGlite's files kept aside).
  *
- * The SQLite cases need a Node with `node:sqlite` (Node 24); the Node-20 cases run only where it is missing.
- * CI runs this file on both.
+ * The SQLite cases need a SQLite driver (`node:sqlite` on Node 24, better-sqlite3 on Node 20, a dev dependency
+ * here); the no-driver cases run only where both are missing. CI runs this file on Node 20 and Node 24.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +18,7 @@ import { PgliteStore } from '../../src/store/pglite-store.js';
 import { openStore } from '../../src/store/open-store.js';
 import { SQLITE_FILE_NAME } from '../../src/store/sqlite-store.js';
 import { sqliteAvailable } from '../../src/store/sqlite.js';
+import type { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { NewDelivery } from '../../src/store/store.js';
 
 // PGlite takes seconds to start on an idle machine, a minute on a loaded one: generous, never asserted.
@@ -90,33 +91,27 @@ describe('openStore: the embedded engine', () => {
     PGLITE_TIMEOUT_MS,
   );
 
-  describe.runIf(!HAS_SQLITE)(`on Node ${process.versions.node} (no node:sqlite)`, () => {
-    it(
-      'defaults to PGlite and warns once that it is not durable and how to get a durable store',
-      async () => {
-        const { log, lines } = recordingLogger();
-        const store = await openStore({ dataDir: await newDir(), log });
-        try {
-          expect(store.engine).toBe('pglite');
-          const warnings = lines.filter((line) => line.level === 40);
-          expect(warnings).toHaveLength(1);
-          expect(warnings[0]?.msg).toContain('NOT durable');
-          expect(warnings[0]?.msg).toContain('run Node 24 LTS');
-        } finally {
-          await store.close();
-        }
-      },
-      PGLITE_TIMEOUT_MS,
-    );
-
-    it('refuses the SQLite engine, naming the Node it needs', async () => {
-      const err = await openStore({ dataDir: await newDir(), engine: 'sqlite' }).catch((e: unknown) => e);
+  describe.runIf(!HAS_SQLITE)(`on Node ${process.versions.node} without a SQLite driver`, () => {
+    it('refuses the default store rather than fall back to one that is not durable, naming every way out', async () => {
+      const dir = await newDir();
+      const err = await openStore({ dataDir: dir }).catch((e: unknown) => e);
       expect(isRoomrunnerError(err, 'RR_STORE_UNAVAILABLE')).toBe(true);
-      expect((err as Error).message).toContain('run Node 24');
+      for (const fix of ['better-sqlite3', 'Node 24', 'DATABASE_URL', 'ROOMRUNNER_STORE=pglite']) expect((err as Error).message).toContain(fix);
+      expect(existsSync(join(dir, PGLITE_DIR_NAME))).toBe(false);
     });
   });
 
-  describe.runIf(HAS_SQLITE)(`on Node ${process.versions.node} (node:sqlite)`, () => {
+  describe.runIf(HAS_SQLITE)(`on Node ${process.versions.node} with a SQLite driver`, () => {
+    it('uses node:sqlite where Node has it, else better-sqlite3', async () => {
+      const store = (await openStore({ dataDir: 'memory://' })) as SqliteStore;
+      try {
+        const builtin = process.getBuiltinModule?.('node:sqlite') !== undefined;
+        expect(store.database.driver).toBe(builtin ? 'node:sqlite' : 'better-sqlite3');
+      } finally {
+        await store.close();
+      }
+    });
+
     it('defaults to SQLite, in a directory and in memory, and warns about nothing', async () => {
       const { log, lines } = recordingLogger();
       const dir = await newDir();
