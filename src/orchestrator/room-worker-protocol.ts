@@ -3,11 +3,10 @@
  * the narrow, typed interface of room work placed off the thread that answers webhooks. Everything in them is
  * structured-clone data: no functions, no sockets, errors as their code, message and data.
  */
-import { isRoomrunnerError, RoomrunnerError, type ErrorCode } from '../errors.js';
 import type { TokenCredentials } from '../auth/token.js';
 import type { CallOutcome } from '../agents/run-call.js';
 import type { BackoffOptions } from '../util/backoff.js';
-import { errorMessage } from '../util/error-message.js';
+import type { SerializedError } from '../util/threads.js';
 
 /** What a worker needs to start: where the agents are, and how to sign its participant tokens. */
 export interface RoomWorkerData {
@@ -27,12 +26,6 @@ export interface WorkerConnectionOptions {
   readonly pingIntervalMs?: number;
   readonly maxMessageBytes?: number;
   readonly backoff?: BackoffOptions;
-}
-
-export interface SerializedError {
-  readonly code?: string;
-  readonly message: string;
-  readonly data?: Readonly<Record<string, unknown>>;
 }
 
 /** The orchestrator to a worker. `id` names a room's join; `req` a request that gets a `reply`. */
@@ -74,25 +67,3 @@ export type FromWorker =
       readonly outcome: CallOutcome['outcome'];
       readonly durationMs: number;
     };
-
-/** An error as data, keeping a catalogued error's code and data. */
-export function serializeError(error: unknown): SerializedError {
-  if (isRoomrunnerError(error)) {
-    return { code: error.code, message: error.message, ...(error.data === undefined ? {} : { data: structuredData(error.data) }) };
-  }
-  return { message: errorMessage(error) };
-}
-
-/** The error again: a `RoomrunnerError` with its code when it had one, else a plain `Error`. */
-export function deserializeError(error: SerializedError): Error {
-  if (error.code !== undefined) return new RoomrunnerError(error.code as ErrorCode, error.message, error.data === undefined ? {} : { data: error.data });
-  return new Error(error.message);
-}
-
-function structuredData(data: unknown): Record<string, unknown> | undefined {
-  try {
-    return structuredClone(data) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-}

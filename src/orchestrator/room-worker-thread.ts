@@ -12,7 +12,8 @@ import { agentTokenMinter, resolveTokenSecret } from '../auth/token.js';
 import { RoomrunnerError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { unregisterForHandOver } from './room-presence.js';
-import { deserializeError, serializeError, type FromWorker, type RoomWorkerData, type ToWorker } from './room-worker-protocol.js';
+import { deserializeError, serializeError } from '../util/threads.js';
+import type { FromWorker, RoomWorkerData, ToWorker } from './room-worker-protocol.js';
 
 if (parentPort === null) throw new RoomrunnerError('RR_OPTION_INVALID', 'room-worker-thread.ts runs only as a worker thread (see room-workers.ts)');
 const port = parentPort;

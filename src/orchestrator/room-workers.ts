@@ -9,9 +9,7 @@
  * dropped room is: the coordination takes it again) and is started anew. A websocket handoff stays in the
  * orchestrator's thread: a socket cannot move to another thread.
  */
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Toolkit } from '../agents/define-agent.js';
 import type { Config } from '../config.js';
 import type { ToolkitsReplaced } from '../agents/host.js';
@@ -21,7 +19,8 @@ import type { ClosedEvent } from '../room/connection.js';
 import { Emitter } from '../room/emitter.js';
 import { wholeNumber } from '../util/options.js';
 import type { JoinRequest, JoinRoomWork, PresenceEvent, RoomPresence } from './room-presence.js';
-import { deserializeError, serializeError, type FromWorker, type RoomWorkerData, type ToWorker, type WorkerConnectionOptions } from './room-worker-protocol.js';
+import { deserializeError, serializeError, startModuleWorker } from '../util/threads.js';
+import type { FromWorker, RoomWorkerData, ToWorker, WorkerConnectionOptions } from './room-worker-protocol.js';
 
 /**
  * What a worker takes from the configuration: the agents folder (default the configured one), the credentials
@@ -361,20 +360,7 @@ function crossable(options: JoinRequest['connection']): WorkerConnectionOptions 
   };
 }
 
-/**
- * The worker thread: the compiled file in an installed package; in a checkout (TypeScript sources, as tests
- * and `npm run dev` run them) the `.ts` file through tsx, registered inside the thread.
- */
+/** The worker thread (src/util/threads.ts: compiled, or the TypeScript source through tsx). */
 function startWorker(data: RoomWorkerData): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./room-worker-thread.js', here), { workerData: data });
-  const entry = new URL('./room-worker-thread.ts', here).href;
-  // tsx's ES module entry (the package resolves `require` to its CommonJS one), and its scoped import.
-  const tsx = pathToFileURL(
-    createRequire(here)
-      .resolve('tsx/esm/api')
-      .replace(/\.cjs$/, '.mjs'),
-  ).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(here)}))`;
-  return new Worker(boot, { eval: true, workerData: data });
+  return startModuleWorker(import.meta.url, 'room-worker-thread', data);
 }
