@@ -118,6 +118,13 @@ async function runOne(
   }
 }
 
+/** The values named in a comma-separated env var, in `all`'s order; all of them when it is unset. */
+function pick<T extends string | number>(env: string | undefined, all: readonly T[], parse: (word: string) => unknown = (word) => word): T[] {
+  if (env === undefined || env.trim() === '') return [...all];
+  const named = new Set(env.split(',').map((word) => parse(word.trim())));
+  return all.filter((value) => named.has(value));
+}
+
 const LABEL: Record<Kind, string> = { memory: 'MemoryStore', embedded: 'embedded default on disk', postgres: 'PostgreSQL' };
 
 export async function runIngest(options: BenchOptions): Promise<BenchResult> {
@@ -139,8 +146,9 @@ export async function runIngest(options: BenchOptions): Promise<BenchResult> {
       '. Its figure compares ratios to the bare route, so a faster or slower machine today does not move it.',
   ];
   const pgDown = await postgresUnreachable();
-  const kinds: Kind[] = ['memory', 'embedded', 'postgres'];
-  for (const connections of CONNECTION_COUNTS) {
+  // INGEST_KINDS=embedded,memory and INGEST_CONNECTIONS=50 run a part (to measure one variant several times in a sitting).
+  const kinds = pick<Kind>(process.env['INGEST_KINDS'], ['memory', 'embedded', 'postgres']);
+  for (const connections of pick<Connections>(process.env['INGEST_CONNECTIONS'], CONNECTION_COUNTS, Number)) {
     for (const kind of kinds) {
       if (kind === 'postgres' && pgDown !== undefined) {
         if (connections === CONNECTION_COUNTS[0]) notes.push(`PostgreSQL rows not run: ${pgDown}.`);
