@@ -17,8 +17,8 @@ const COUNT = Number(process.env['BENCH_DENSITY_ROOMS'] ?? 10_000);
 const BATCH = 500;
 const PING_INTERVAL_MS = 1_000;
 const IDLE_S = 10;
-const MEMORY_RATIO_TARGET = 4;
-const DELAY_P99_TARGET_MS = 50;
+const MEMORY_RATIO_TARGET = 2;
+const DELAY_P99_TARGET_MS = 20;
 
 interface Side {
   readonly before: MemorySample;

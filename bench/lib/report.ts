@@ -4,7 +4,15 @@ import { metOf, ratioOf, targetText, type BenchResult, type Figure } from './typ
 
 export interface StoredResult {
   readonly machine: Machine;
+  /** The last run. */
   readonly result: BenchResult;
+  /** Every run of the latest sitting (`npm run bench` runs each benchmark twice), the last one last. */
+  readonly runs?: readonly BenchResult[];
+}
+
+/** The runs of a stored result, oldest first (one for results recorded before there were several). */
+function runsOf(stored: StoredResult): readonly BenchResult[] {
+  return stored.runs !== undefined && stored.runs.length > 0 ? stored.runs : [stored.result];
 }
 
 function num(value: number | null, unit = ''): string {
@@ -43,6 +51,33 @@ function rows(result: BenchResult): Row[] {
   });
 }
 
+/**
+ * One row per figure of the last run, with each run's value, baseline and ratio side by side; met is `yes` when
+ * every run met the target, `NO` when none did, `k of n` otherwise.
+ */
+function summaryRows(runs: readonly BenchResult[]): Row[] {
+  const last = runs[runs.length - 1] as BenchResult;
+  return last.figures.map((figure) => {
+    const each = runs.map((run) => run.figures.find((f) => f.name === figure.name)).filter((f): f is Figure => f !== undefined);
+    const per = (text: (f: Figure) => string): string => each.map(text).join(' / ');
+    const mets = each.map(metOf);
+    const judged = mets.filter((m): m is boolean => m !== null);
+    const met =
+      judged.length === 0 ? '—' : judged.every(Boolean) ? 'yes' : judged.some(Boolean) ? `${judged.filter(Boolean).length} of ${judged.length}` : 'NO';
+    return {
+      figure: figure.name,
+      value: per((f) => num(f.value, f.unit)),
+      baseline: figure.baseline === null ? '—' : `${per((f) => num(f.baseline, f.unit))} (${figure.baselineLabel})`,
+      ratio: per((f) => {
+        const ratio = ratioOf(f);
+        return ratio === null ? '—' : `${ratio.toFixed(2)}×`;
+      }),
+      target: targetText(figure),
+      met,
+    };
+  });
+}
+
 const HEADERS: Row = { figure: 'figure', value: 'value', baseline: 'baseline', ratio: 'ratio', target: 'target', met: 'met' };
 const COLUMNS = Object.keys(HEADERS) as Array<keyof Row>;
 
@@ -61,7 +96,13 @@ function mdCell(text: string): string {
   return text.replace(/\|/g, '\\|');
 }
 
-export function markdownSection(stored: StoredResult): string {
+/** One section per run of the benchmark. */
+export function markdownSections(stored: StoredResult): string[] {
+  const runs = runsOf(stored);
+  return runs.map((result, i) => markdownSection({ machine: stored.machine, result }, runs.length > 1 ? `run ${i + 1} of ${runs.length}` : undefined));
+}
+
+export function markdownSection(stored: StoredResult, which?: string): string {
   const { result, machine } = stored;
   const table = [
     '| figure | value | baseline (same run) | ratio | target | met |',
@@ -70,7 +111,7 @@ export function markdownSection(stored: StoredResult): string {
   ].join('\n');
   const figureNotes = result.figures.filter((f) => f.note !== undefined).map((f) => `- *${f.name}*: ${f.note ?? ''}`);
   return [
-    `## ${result.title} (\`npm run bench -- ${result.id}\`)`,
+    `## ${result.title} (\`npm run bench -- ${result.id}\`)${which === undefined ? '' : `, ${which}`}`,
     '',
     `Run ${result.date.replace('T', ' ').slice(0, 19)} UTC, ${(result.durationMs / 1000).toFixed(1)} s, status **${result.status}**. Machine: ${machineLine(machine)}` +
       (result.load
@@ -87,15 +128,15 @@ export function markdownSection(stored: StoredResult): string {
 export const ORDER = ['ingest', 'attach-storm', 'call-path', 'density', 'failover'] as const;
 
 export function markdownDocument(results: Readonly<Record<string, StoredResult>>, latest: Machine, preface: string): string {
-  const sections = ORDER.filter((id) => results[id] !== undefined).map((id) => markdownSection(results[id] as StoredResult));
+  const sections = ORDER.filter((id) => results[id] !== undefined).flatMap((id) => markdownSections(results[id] as StoredResult));
   const summary = [
-    '| benchmark | figure | value | baseline | ratio | target | met |',
+    '| benchmark | figure | value (each run) | baseline (each run) | ratio (each run) | target | met |',
     '| --- | --- | ---: | ---: | ---: | --- | :---: |',
     ...ORDER.flatMap((id) => {
       const stored = results[id];
       if (!stored) return [];
       if (stored.result.figures.length === 0) return [`| ${id} | — | ${stored.result.status} | | | | |`];
-      return rows(stored.result).map(
+      return summaryRows(runsOf(stored)).map(
         (r) =>
           `| ${id} | ${mdCell(r.figure)} | ${mdCell(r.value)} | ${mdCell(r.baseline)} | ${r.ratio} | ${mdCell(r.target)} | ${r.met === 'NO' ? '**NO**' : r.met} |`,
       );
