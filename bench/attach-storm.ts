@@ -272,13 +272,16 @@ export async function runAttachStorm(options: BenchOptions): Promise<BenchResult
   ];
   const base = await baseline(options);
   const baseSummary = summarize(base.latencies);
-  const rows: Array<{ kind: StoreKind; via: 'driver' | 'emulator'; workers: number }> = [
+  const allRows: Array<{ kind: StoreKind; via: 'driver' | 'emulator'; workers: number }> = [
     { kind: 'memory', via: 'driver', workers: 0 },
     { kind: 'memory', via: 'driver', workers: STORM_WORKERS },
     { kind: 'pglite', via: 'driver', workers: 0 },
     { kind: 'pglite', via: 'driver', workers: STORM_WORKERS },
     { kind: 'memory', via: 'emulator', workers: 0 },
   ];
+  // STORM_ROWS=memory-driver-0,memory-driver-2 runs only those rows (comparing one variant several times in a sitting).
+  const only = process.env['STORM_ROWS']?.split(',').filter(Boolean);
+  const rows = only === undefined ? allRows : allRows.filter(({ kind, via, workers }) => only.includes(`${kind}-${via}-${workers}`));
   for (const { kind, via, workers } of rows) {
     const o = await storm(kind, via, workers, options);
     const s = summarize(o.latencies);
