@@ -89,6 +89,8 @@ interface Held {
   failures: number;
   /** A failed room is attached again after this time. */
   retryAt: number;
+  /** A `markAttached` write is in flight: no second one for this room until it answers. */
+  recording: boolean;
 }
 
 export interface CoordinationStatus {
@@ -414,7 +416,7 @@ export class RoomCoordination {
   /** Starts acting on an owned room; true when it is held here afterwards. */
   #start(room: string, epoch: number, sessionId: string | null, failures: number): boolean {
     if (!this.#lease.valid || this.#draining) return false;
-    const held: Held = { epoch, sessionId, phase: 'attaching', failures, retryAt: 0 };
+    const held: Held = { epoch, sessionId, phase: 'attaching', failures, retryAt: 0, recording: false };
     const trigger = this.#options.triggerOf?.(room) ?? 'claim';
     const result = this.#attachments.attach({ room, url: this.#options.roomUrl(room), trigger, sessionId });
     switch (result) {
@@ -459,12 +461,18 @@ export class RoomCoordination {
 
   async #markAttached(room: string, held: Held): Promise<void> {
     if (held.phase === 'attaching') held.phase = 'attached';
+    // The phase says 'attached' before the store does: a check meanwhile reads 'pending' and would write again.
+    // One write at a time; if this one fails, a later check finds the room still pending and issues the next.
+    if (held.recording) return;
+    held.recording = true;
     let ok: boolean;
     try {
       ok = await this.#store.markAttached(room, this.replicaId, held.epoch, held.sessionId);
     } catch (err) {
       this.#log.warn({ room, err }, 'could not record the attachment; the next sync does');
       return;
+    } finally {
+      held.recording = false;
     }
     if (this.#held.get(room) !== held) return;
     if (ok) {

@@ -356,7 +356,15 @@ interface FakeReplica {
 function fakeTimeWorld(clock: ManualClock) {
   const root = new MemoryStore({ now: () => clock.now() });
   const started = (room: string) => root.markRoomStarted(room, new Date(clock.now()), 0);
-  const replica = async (id: string, options: { maxRooms?: number; notifications?: boolean } = {}): Promise<FakeReplica> => {
+  const replica = async (
+    id: string,
+    options: {
+      maxRooms?: number;
+      notifications?: boolean;
+      /** Stands between the replica and the store's markAttached: `write` makes the real call. */
+      markAttached?: (write: () => Promise<boolean>) => Promise<boolean>;
+    } = {},
+  ): Promise<FakeReplica> => {
     const peer = new MemoryStore({ peerOf: root });
     const outage = { down: false };
     const store = new Proxy(peer, {
@@ -367,7 +375,9 @@ function fakeTimeWorld(clock: ManualClock) {
         if (prop === 'onRoomsChanged' && options.notifications === false) return async () => async () => undefined;
         return (...args: unknown[]) => {
           if (outage.down) return Promise.reject(new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the store is down (test)'));
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
+          const call = () => (value as (...a: unknown[]) => unknown).apply(target, args);
+          if (prop === 'markAttached' && options.markAttached) return options.markAttached(call as () => Promise<boolean>);
+          return call();
         };
       },
     });
@@ -406,6 +416,54 @@ describe('coordination on fake time', () => {
     await clock.advance(1);
     expect(deaf.coordination.holds('quiet')).toBe(true);
     expect(await w.root.roomState('quiet')).toMatchObject({ owner: 'deaf', status: 'attached' });
+  });
+
+  it('records an attachment with one markAttached at a time: checks while the write is in flight do not write again', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    const waiting: Array<() => void> = [];
+    let writes = 0;
+    const slow = await w.replica('slow', {
+      markAttached: async (write) => {
+        writes += 1;
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        return write();
+      },
+    });
+    await w.started('room');
+    await clock.advance(0);
+    expect(slow.coordination.holds('room')).toBe(true);
+    expect(writes).toBe(1);
+    // Two heartbeats check ownership and read the room as still pending in the store, the write being in flight.
+    await clock.advance(2 * HEARTBEAT_MS);
+    expect(await w.root.roomState('room')).toMatchObject({ owner: 'slow', status: 'pending' });
+    expect(writes).toBe(1);
+
+    waiting.shift()?.();
+    await clock.advance(0);
+    expect(await w.root.roomState('room')).toMatchObject({ owner: 'slow', status: 'attached' });
+    await clock.advance(HEARTBEAT_MS);
+    expect(writes).toBe(1);
+  });
+
+  it('issues markAttached again on the next heartbeat when the write was lost', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    let writes = 0;
+    const unlucky = await w.replica('unlucky', {
+      markAttached: (write) => {
+        writes += 1;
+        return writes === 1 ? Promise.reject(new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the write was lost (test)')) : write();
+      },
+    });
+    await w.started('room');
+    await clock.advance(0);
+    expect(unlucky.coordination.holds('room')).toBe(true);
+    expect(await w.root.roomState('room')).toMatchObject({ owner: 'unlucky', status: 'pending' });
+
+    await clock.advance(HEARTBEAT_MS);
+    expect(writes).toBe(2);
+    expect(await w.root.roomState('room')).toMatchObject({ owner: 'unlucky', status: 'attached' });
   });
 
   it('waits in proportion to its load before claiming, so that a less loaded peer picks first', async () => {
