@@ -13,10 +13,14 @@
  *   picks first; a claim that comes back full is followed at once by one twice as large (up to
  *   {@link MAX_CLAIM_BATCH}), so a backlog (a storm, a failover) drains in a few claims. A replica that is the
  *   only live one (checked on every heartbeat; always so with PGlite) neither waits nor starts small.
- * - **Fencing.** On every heartbeat tick, and after a notification that names a room held here (or names none:
- *   several rooms, or a reconnect), a sync compares the rooms held here with `ownedRooms()` and leaves any room
- *   this replica no longer owns or whose epoch moved on (claims alone need no such read: they return what they
- *   took); `markAttached` answering false means the same. On its own clock,
+ * - **Fencing.** On every heartbeat tick, and after a notification that names no room (several rooms, or a
+ *   reconnect), a sync compares every room held here with `ownedRooms()` and leaves any room this replica no
+ *   longer owns or whose epoch moved on (claims alone need no such read: they return what they took);
+ *   `markAttached` answering false means the same. After a notification that names a room held here (ended,
+ *   taken over), the sync reads and compares just the rooms so named (`roomState`), so a storm of rooms costs
+ *   one read per room rather than one read of every room per room; the heartbeat's full comparison stays the
+ *   backstop for anything a notification missed. The same checks issue `markAttached` again for a room attached
+ *   here that the store still has pending (the write was lost), one write in flight per room. On its own clock,
  *   a replica whose heartbeat has not succeeded for nearly a lease leaves every room (self-fencing) without
  *   waiting for the store to say so, and takes back what it still owns only after a renewal succeeds.
  * - **Failures.** A failed attach is recorded (`recordAttachFailure`) and retried on a later sync; after
@@ -34,6 +38,7 @@ import type { Metrics } from '../http/metrics.js';
 import type { AttachTrigger, RoomAttachments } from './attachments.js';
 import type { CoordinatedStore } from '../store/coordinated-store.js';
 import { inBackground, sleep, SYSTEM_CLOCK, type Clock } from '../util/clock.js';
+import type { OwnedRoom } from '../store/coordinator.js';
 import { ReplicaLease, type LeaseLoss, type LeaseStatus } from './replica-lease.js';
 
 /** A room whose attach failed this many times in a row here is released so that a peer may try. */
@@ -133,8 +138,10 @@ export class RoomCoordination {
   #closed = false;
   #syncing: Promise<void> | undefined;
   #syncAgain = false;
-  /** The next sync compares the rooms held here with `ownedRooms()` (heartbeat, notification about a held room). */
-  #checkOwnership = true;
+  /** The next sync compares every room held here with `ownedRooms()` (start, heartbeat, a notification naming no room). */
+  #checkAll = true;
+  /** Rooms the next sync reads and compares one by one (a notification named them while held, or one was left). */
+  readonly #toCheck = new Set<string>();
   /** The next sync refreshes {@link #alone} (once per heartbeat). */
   #heartbeatDue = true;
   /** No other live replica could claim (as of the last heartbeat): claim without waiting or starting small. */
@@ -161,7 +168,7 @@ export class RoomCoordination {
       onRenewed: async () => {
         if (this.#unsubscribe === undefined) await this.#subscribe();
         this.#heartbeatDue = true;
-        this.#checkOwnership = true;
+        this.#checkAll = true;
         this.wake();
       },
       draining: () => this.#draining,
@@ -286,8 +293,10 @@ export class RoomCoordination {
   async #subscribe(): Promise<void> {
     try {
       this.#unsubscribe = await this.#store.onRoomsChanged((room) => {
-        // A room held here changed (ended, taken over), or several did, or the store reconnected: check ownership.
-        if (room === null || this.#held.has(room)) this.#checkOwnership = true;
+        // Several rooms changed, or the store reconnected (notifications may be lost): check every room. A room
+        // held here changed (ended, taken over): check that one. Any other room: a claim may find it.
+        if (room === null) this.#checkAll = true;
+        else if (this.#held.has(room)) this.#toCheck.add(room);
         this.wake();
       });
     } catch (err) {
@@ -304,7 +313,7 @@ export class RoomCoordination {
       await this.#refreshAlone();
       if (this.#closed || !this.#lease.valid) return;
     }
-    if (this.#checkOwnership) {
+    if (this.#checkAll || this.#toCheck.size > 0) {
       await this.#checkOwned();
       if (this.#closed || !this.#lease.valid) return;
     }
@@ -323,34 +332,58 @@ export class RoomCoordination {
     }
   }
 
-  /** Fencing and adoption: leave rooms no longer owned here, attach owned rooms not held (or due for a retry). */
+  /**
+   * Fencing and adoption: leave rooms no longer owned here, attach owned rooms not held (or due for a retry).
+   * Every room held and owned when a full check is due, else only the rooms named since the last check.
+   */
   async #checkOwned(): Promise<void> {
-    this.#checkOwnership = false;
-    let owned: Awaited<ReturnType<CoordinatedStore['ownedRooms']>>;
+    const all = this.#checkAll;
+    const named = all ? [] : [...this.#toCheck];
+    this.#checkAll = false;
+    this.#toCheck.clear();
     try {
-      owned = await this.#store.ownedRooms(this.replicaId);
+      if (all) await this.#checkEveryRoom();
+      else await this.#checkRooms(named);
     } catch (err) {
-      this.#checkOwnership = true;
+      // Not checked: the next sync does.
+      if (all) this.#checkAll = true;
+      for (const room of named) this.#toCheck.add(room);
       throw err;
     }
+  }
+
+  async #checkEveryRoom(): Promise<void> {
+    const owned = await this.#store.ownedRooms(this.replicaId);
     if (this.#closed || !this.#lease.valid) return;
-    const mine = new Map(owned.map((room) => [room.room, room]));
-    for (const [room, held] of [...this.#held]) {
-      const row = mine.get(room);
-      if (row === undefined || row.epoch !== held.epoch) {
-        void this.#leave(room, row === undefined ? 'the room has another owner now, or it ended' : 'the room changed ownership epoch', 'not-owned');
-      } else if (held.phase === 'attached' && row.status === 'pending') {
-        void this.#markAttached(room, held); // an earlier markAttached was lost to a store outage
-      }
+    const mine = new Map(owned.map((row) => [row.room, row]));
+    for (const room of [...this.#held.keys()]) this.#compare(room, mine.get(room));
+    for (const row of owned) if (!this.#held.has(row.room)) this.#compare(row.room, row);
+  }
+
+  async #checkRooms(rooms: readonly string[]): Promise<void> {
+    const rows = await Promise.all(rooms.map((room) => this.#store.roomState(room)));
+    if (this.#closed || !this.#lease.valid) return;
+    rooms.forEach((room, i) => {
+      const row = rows[i];
+      const owned = row !== undefined && row.owner === this.replicaId && row.status !== 'ended';
+      this.#compare(room, owned ? { room, epoch: row.epoch, status: row.status, sessionId: row.sessionId } : undefined);
+    });
+  }
+
+  /** One room against the store's row for it (undefined: not owned here). */
+  #compare(room: string, row: OwnedRoom | undefined): void {
+    const held = this.#held.get(room);
+    if (held !== undefined && (row === undefined || row.epoch !== held.epoch)) {
+      void this.#leave(room, row === undefined ? 'the room has another owner now, or it ended' : 'the room changed ownership epoch', 'not-owned');
+      return;
     }
-    if (this.#draining) return;
-    for (const row of owned) {
-      const held = this.#held.get(row.room);
-      if (this.#forgotten.has(row.room)) continue;
-      if (held === undefined) this.#start(row.room, row.epoch, row.sessionId, 0);
-      else if (held.phase === 'failed' && this.#clock.now() >= held.retryAt && held.epoch === row.epoch)
-        this.#start(row.room, row.epoch, row.sessionId, held.failures);
+    if (held !== undefined && held.phase === 'attached' && row?.status === 'pending') {
+      void this.#markAttached(room, held); // an earlier markAttached was lost to a store outage
+      return;
     }
+    if (row === undefined || this.#draining || this.#forgotten.has(room)) return;
+    if (held === undefined) this.#start(room, row.epoch, row.sessionId, 0);
+    else if (held.phase === 'failed' && this.#clock.now() >= held.retryAt) this.#start(room, row.epoch, row.sessionId, held.failures);
   }
 
   /**
@@ -428,7 +461,7 @@ export class RoomCoordination {
         if (this.#attachments.state(room) === 'detaching') {
           // Still leaving an older attachment: come back when it is gone (the room is owned, not held: adopt it).
           void this.#attachments.settled(room).then(() => {
-            this.#checkOwnership = true;
+            this.#toCheck.add(room);
             this.wake();
           });
           return false;
@@ -511,8 +544,8 @@ export class RoomCoordination {
     this.#metrics?.roomFenced.inc({ reason: kind });
     this.#log.info({ room, reason }, 'leaving a room this replica no longer owns');
     await this.#attachments.detach(room, reason, 0);
-    // The room may be ours again under a new epoch (or another room waits for the slot): check and claim.
-    this.#checkOwnership = true;
+    // The room may be ours again under a new epoch (or another room waits for the slot): check it and claim.
+    this.#toCheck.add(room);
     this.wake();
   }
 

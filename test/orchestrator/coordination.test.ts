@@ -350,11 +350,17 @@ interface FakeReplica {
   readonly coordination: RoomCoordination;
   readonly attachments: ScriptedAttachments;
   readonly outage: { down: boolean };
+  /** How many times the replica called each store method. */
+  readonly calls: Map<string, number>;
 }
 
-/** Replicas sharing one memory database whose clock, like theirs, is `clock`. */
+/**
+ * Replicas sharing one memory database whose clock, like theirs, is `clock`; `skew.ms` puts the database's clock
+ * ahead of theirs (a replica's lease runs out in the database while the replica still counts it valid).
+ */
 function fakeTimeWorld(clock: ManualClock) {
-  const root = new MemoryStore({ now: () => clock.now() });
+  const skew = { ms: 0 };
+  const root = new MemoryStore({ now: () => clock.now() + skew.ms });
   const started = (room: string) => root.markRoomStarted(room, new Date(clock.now()), 0);
   const replica = async (
     id: string,
@@ -367,6 +373,7 @@ function fakeTimeWorld(clock: ManualClock) {
   ): Promise<FakeReplica> => {
     const peer = new MemoryStore({ peerOf: root });
     const outage = { down: false };
+    const calls = new Map<string, number>();
     const store = new Proxy(peer, {
       get(target, prop) {
         const value: unknown = Reflect.get(target, prop, target);
@@ -374,6 +381,7 @@ function fakeTimeWorld(clock: ManualClock) {
         // A replica that hears no notifications (they were lost): only its heartbeat makes it sync.
         if (prop === 'onRoomsChanged' && options.notifications === false) return async () => async () => undefined;
         return (...args: unknown[]) => {
+          calls.set(String(prop), (calls.get(String(prop)) ?? 0) + 1);
           if (outage.down) return Promise.reject(new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the store is down (test)'));
           const call = () => (value as (...a: unknown[]) => unknown).apply(target, args);
           if (prop === 'markAttached' && options.markAttached) return options.markAttached(call as () => Promise<boolean>);
@@ -398,9 +406,9 @@ function fakeTimeWorld(clock: ManualClock) {
       outage.down = false;
       await coordination.close();
     });
-    return { coordination, attachments, outage };
+    return { coordination, attachments, outage, calls };
   };
-  return { root, started, replica };
+  return { root, started, replica, skew };
 }
 
 describe('coordination on fake time', () => {
@@ -416,6 +424,42 @@ describe('coordination on fake time', () => {
     await clock.advance(1);
     expect(deaf.coordination.holds('quiet')).toBe(true);
     expect(await w.root.roomState('quiet')).toMatchObject({ owner: 'deaf', status: 'attached' });
+  });
+
+  it('between heartbeats, reads only the rooms that notifications name, not every room it owns', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    const one = await w.replica('one', { maxRooms: 50 });
+    const fullReads = one.calls.get('ownedRooms') ?? 0;
+    // A storm: each start notifies, and each notification arrives once the room is claimed and held here.
+    for (let i = 0; i < 40; i++) await w.started(`storm-${i}`);
+    await clock.advance(0);
+    expect(one.coordination.size).toBe(40);
+    expect(one.calls.get('ownedRooms') ?? 0).toBe(fullReads);
+
+    await clock.advance(HEARTBEAT_MS);
+    expect(one.calls.get('ownedRooms')).toBe(fullReads + 1);
+  });
+
+  it('leaves the rooms another replica took as soon as it is told, before its own heartbeat', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    const slow = await w.replica('slow');
+    await w.started('lost');
+    await w.started('stays');
+    await clock.advance(0);
+    expect(slow.coordination.holds('lost') && slow.coordination.holds('stays')).toBe(true);
+    // On the database's clock the lease of `slow` ran out (it does not know yet): a new replica claims one of its
+    // rooms, the oldest first ('lost', by name among rooms started together).
+    w.skew.ms = LEASE_MS;
+    const taker = await w.replica('taker', { maxRooms: 1 });
+    await clock.advance(0);
+    expect(await w.root.roomState('lost')).toMatchObject({ owner: 'taker' });
+    expect(taker.coordination.holds('lost')).toBe(true);
+
+    // Well before its next heartbeat, the notification that named the room has made `slow` leave it, and only it.
+    expect(slow.coordination.holds('lost')).toBe(false);
+    expect(slow.attachments.rooms()).toEqual(['stays']);
   });
 
   it('records an attachment with one markAttached at a time: checks while the write is in flight do not write again', async () => {
