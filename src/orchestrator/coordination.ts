@@ -416,7 +416,8 @@ export class RoomCoordination {
       if (claimed.length === 0) return;
       this.#metrics?.roomClaims.inc(claimed.length);
       this.#metrics?.roomFailovers.inc(claimed.filter((claim) => claim.previousOwner !== null && claim.previousOwner !== this.replicaId).length);
-      this.#log.info({ rooms: claimed.length }, 'claimed rooms');
+      // Debug: in a storm a claim per room; roomrunner_room_claims_total counts them, 'agents attached' follows.
+      this.#log.debug({ rooms: claimed.length }, 'claimed rooms');
       if (this.#closed || this.#draining || !this.#lease.valid) {
         await this.#release(
           claimed.map((claim) => claim.room),
@@ -542,7 +543,8 @@ export class RoomCoordination {
   async #leave(room: string, reason: string, kind: FenceReason): Promise<void> {
     this.#forget(room);
     this.#metrics?.roomFenced.inc({ reason: kind });
-    this.#log.info({ room, reason }, 'leaving a room this replica no longer owns');
+    // Debug: 'room detached' says it with the same reason at info; roomrunner_room_fenced_total counts it.
+    this.#log.debug({ room, reason }, 'leaving a room this replica no longer owns');
     await this.#attachments.detach(room, reason, 0);
     // The room may be ours again under a new epoch (or another room waits for the slot): check it and claim.
     this.#toCheck.add(room);
