@@ -230,7 +230,7 @@ async function storm(kind: StoreKind, via: 'driver' | 'emulator', workers: numbe
     const ackP99 = percentile(acks, 99);
     options.log(
       `  ${kind} (${engine}) via ${via}, ${workers} room worker(s): CPU ${(outcome.cpuMsPerRoom ?? 0).toFixed(2)} ms/room, ${outcome.registered}/${ROOMS} registered, all in ${outcome.allMs} ms, p50 ${percentile(outcome.latencies, 50)} ms, p99 ${percentile(outcome.latencies, 99)} ms, ` +
-        `ack p99 ${Number.isFinite(ackP99) ? ackP99 : '—'} ms, receive→hook p99 ${percentile(hookDelay, 99)} ms, states ${JSON.stringify(status.states)}`,
+        `ack p50 ${acks.length > 0 ? percentile(acks, 50) : '—'} ms, p99 ${Number.isFinite(ackP99) ? ackP99 : '—'} ms, receive→hook p99 ${percentile(hookDelay, 99)} ms, states ${JSON.stringify(status.states)}`,
     );
     return {
       ...outcome,
