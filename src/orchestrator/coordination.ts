@@ -409,7 +409,7 @@ export class RoomCoordination {
     for (;;) {
       if (this.#clock.now() < this.#claimPauseUntil) return;
       // The store counts owned rooms against the capacity: held + batch limits this claim to one batch.
-      const capacity = Math.min(this.#capacity(), this.#held.size + batch);
+      const capacity = this.#capacity(this.#held.size + batch);
       const wanted = capacity - this.#held.size;
       if (wanted <= 0) return;
       const claimed = await this.#store.claimRooms(this.replicaId, { capacity, leaseMs: this.leaseMs });
@@ -440,11 +440,16 @@ export class RoomCoordination {
     }
   }
 
-  /** Slots left for claimed rooms: the cap minus rooms held here outside coordination (room.call, leaving). */
-  #capacity(): number {
-    let other = 0;
-    for (const room of this.#attachments.rooms()) if (!this.#held.has(room)) other += 1;
-    return Math.max(0, this.#attachments.maxRooms - other);
+  /**
+   * Slots for claimed rooms, at most `wanted`: the cap minus rooms held here outside coordination (room.call,
+   * leaving). Those are at most every room attached here, so while that still leaves `wanted`, nothing is counted
+   * (a storm claims once per room: a count per claim made the claims O(rooms) each).
+   */
+  #capacity(wanted: number): number {
+    const { maxRooms } = this.#attachments;
+    if (maxRooms - this.#attachments.size >= wanted) return wanted;
+    const other = this.#attachments.countRooms((room) => this.#held.has(room));
+    return Math.min(wanted, Math.max(0, maxRooms - other));
   }
 
   /** Starts acting on an owned room; true when it is held here afterwards. */

@@ -339,6 +339,14 @@ class ScriptedAttachments {
   rooms(): string[] {
     return [...this.#rooms.keys()];
   }
+
+  get size(): number {
+    return this.#rooms.size;
+  }
+
+  countRooms(except: (room: string) => boolean): number {
+    return this.rooms().filter((room) => !except(room)).length;
+  }
 }
 
 const LEASE_MS = 10_000;
@@ -460,6 +468,19 @@ describe('coordination on fake time', () => {
     // Well before its next heartbeat, the notification that named the room has made `slow` leave it, and only it.
     expect(slow.coordination.holds('lost')).toBe(false);
     expect(slow.attachments.rooms()).toEqual(['stays']);
+  });
+
+  it('claims only the slots that rooms attached here outside coordination (room.call) leave under the cap', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    const one = await w.replica('one', { maxRooms: 4 });
+    for (const room of ['call-1', 'call-2', 'call-3']) one.attachments.attach({ room, url: `ws://rooms.invalid/${room}`, trigger: 'room.call' });
+    for (const room of ['started-1', 'started-2', 'started-3']) await w.started(room);
+    await clock.advance(0);
+    expect(one.coordination.size).toBe(1);
+    // Never claimed, rather than claimed and given back when the attach found no slot.
+    expect(one.calls.get('releaseRooms')).toBeUndefined();
+    expect((await w.root.activeRooms()).filter((row) => row.owner === null).map((row) => row.room)).toEqual(['started-2', 'started-3']);
   });
 
   it('records an attachment with one markAttached at a time: checks while the write is in flight do not write again', async () => {
