@@ -6,8 +6,8 @@
  *   its lease. A replica that stops renewing (killed, partitioned) loses its rooms when the lease runs out;
  *   peers claim them on their next tick or notification, so the takeover bound is about
  *   `leaseMs + heartbeatIntervalMs` plus the time to join.
- * - **Claims.** A sync (on start, on every `roomrunner_rooms` notification, on every tick) claims pending or
- *   orphaned rooms up to the room cap (the store counts and claims in one transaction: a hard cap, race-free
+ * - **Claims.** A sync (on start, on every `roomrunner_rooms` notification but one about a room held here, on
+ *   every tick, after leaving a room) claims pending or orphaned rooms up to the room cap (the store counts and claims in one transaction: a hard cap, race-free
  *   across replicas), attaches each, then records the attachment with the claim's fencing epoch. The first claim
  *   of a sync takes a small batch after a wait that grows with this replica's load, so the least loaded replica
  *   picks first; a claim that comes back full is followed at once by one twice as large (up to
@@ -142,6 +142,8 @@ export class RoomCoordination {
   #checkAll = true;
   /** Rooms the next sync reads and compares one by one (a notification named them while held, or one was left). */
   readonly #toCheck = new Set<string>();
+  /** The next sync claims: every wake but a notification about a room held here (which only checks that room). */
+  #claimDue = true;
   /** The next sync refreshes {@link #alone} (once per heartbeat). */
   #heartbeatDue = true;
   /** No other live replica could claim (as of the last heartbeat): claim without waiting or starting small. */
@@ -216,8 +218,13 @@ export class RoomCoordination {
     };
   }
 
-  /** Asks for a sync soon (coalesced: one runs at a time, and one more after it when asked meanwhile). */
+  /** Asks for a sync soon, with a claim (coalesced: one runs at a time, and one more after it when asked meanwhile). */
   wake(): void {
+    this.#claimDue = true;
+    this.#requestSync();
+  }
+
+  #requestSync(): void {
     if (this.#closed) return;
     if (this.#syncing !== undefined) {
       this.#syncAgain = true;
@@ -293,10 +300,15 @@ export class RoomCoordination {
   async #subscribe(): Promise<void> {
     try {
       this.#unsubscribe = await this.#store.onRoomsChanged((room) => {
-        // Several rooms changed, or the store reconnected (notifications may be lost): check every room. A room
-        // held here changed (ended, taken over): check that one. Any other room: a claim may find it.
+        // Several rooms changed, or the store reconnected (notifications may be lost): check every room and claim.
+        // A room held here changed (ended, taken over): check that one; a claim follows if it is left (#leave).
+        // Any other room: a claim may find it.
         if (room === null) this.#checkAll = true;
-        else if (this.#held.has(room)) this.#toCheck.add(room);
+        else if (this.#held.has(room)) {
+          this.#toCheck.add(room);
+          this.#requestSync();
+          return;
+        }
         this.wake();
       });
     } catch (err) {
@@ -317,7 +329,8 @@ export class RoomCoordination {
       await this.#checkOwned();
       if (this.#closed || !this.#lease.valid) return;
     }
-    if (this.#draining) return;
+    if (this.#draining || !this.#claimDue) return;
+    this.#claimDue = false;
     await this.#claim();
   }
 

@@ -434,19 +434,25 @@ describe('coordination on fake time', () => {
     expect(await w.root.roomState('quiet')).toMatchObject({ owner: 'deaf', status: 'attached' });
   });
 
-  it('between heartbeats, reads only the rooms that notifications name, not every room it owns', async () => {
+  it("between heartbeats, a room's start costs one claim, and the notification that follows reads only that room", async () => {
     const clock = new ManualClock();
     const w = fakeTimeWorld(clock);
     const one = await w.replica('one', { maxRooms: 50 });
-    const fullReads = one.calls.get('ownedRooms') ?? 0;
-    // A storm: each start notifies, and each notification arrives once the room is claimed and held here.
-    for (let i = 0; i < 40; i++) await w.started(`storm-${i}`);
-    await clock.advance(0);
+    const before = { claims: one.calls.get('claimRooms') ?? 0, fullReads: one.calls.get('ownedRooms') ?? 0 };
+    // A storm, as room.started runs it: the room is made pending and the replica woken, which claims it; the
+    // store's notification of the start arrives once the room is held here.
+    for (let i = 0; i < 40; i++) {
+      await w.started(`storm-${i}`);
+      one.coordination.wake();
+      await clock.advance(0);
+    }
     expect(one.coordination.size).toBe(40);
-    expect(one.calls.get('ownedRooms') ?? 0).toBe(fullReads);
+    expect(one.calls.get('claimRooms')).toBe(before.claims + 40);
+    expect(one.calls.get('roomState')).toBe(40);
+    expect(one.calls.get('ownedRooms') ?? 0).toBe(before.fullReads);
 
     await clock.advance(HEARTBEAT_MS);
-    expect(one.calls.get('ownedRooms')).toBe(fullReads + 1);
+    expect(one.calls.get('ownedRooms')).toBe(before.fullReads + 1);
   });
 
   it('leaves the rooms another replica took as soon as it is told, before its own heartbeat', async () => {
