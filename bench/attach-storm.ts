@@ -230,7 +230,7 @@ async function storm(kind: StoreKind, via: 'driver' | 'emulator', workers: numbe
     const ackP99 = percentile(acks, 99);
     options.log(
       `  ${kind} (${engine}) via ${via}, ${workers} room worker(s): CPU ${(outcome.cpuMsPerRoom ?? 0).toFixed(2)} ms/room, ${outcome.registered}/${ROOMS} registered, all in ${outcome.allMs} ms, p50 ${percentile(outcome.latencies, 50)} ms, p99 ${percentile(outcome.latencies, 99)} ms, ` +
-        `ack p99 ${Number.isFinite(ackP99) ? ackP99 : '—'} ms, receive→hook p99 ${percentile(hookDelay, 99)} ms, states ${JSON.stringify(status.states)}`,
+        `ack p50 ${acks.length > 0 ? percentile(acks, 50) : '—'} ms, p99 ${Number.isFinite(ackP99) ? ackP99 : '—'} ms, receive→hook p99 ${percentile(hookDelay, 99)} ms, states ${JSON.stringify(status.states)}`,
     );
     return {
       ...outcome,
@@ -272,13 +272,16 @@ export async function runAttachStorm(options: BenchOptions): Promise<BenchResult
   ];
   const base = await baseline(options);
   const baseSummary = summarize(base.latencies);
-  const rows: Array<{ kind: StoreKind; via: 'driver' | 'emulator'; workers: number }> = [
+  const allRows: Array<{ kind: StoreKind; via: 'driver' | 'emulator'; workers: number }> = [
     { kind: 'memory', via: 'driver', workers: 0 },
     { kind: 'memory', via: 'driver', workers: STORM_WORKERS },
     { kind: 'pglite', via: 'driver', workers: 0 },
     { kind: 'pglite', via: 'driver', workers: STORM_WORKERS },
     { kind: 'memory', via: 'emulator', workers: 0 },
   ];
+  // STORM_ROWS=memory-driver-0,memory-driver-2 runs only those rows (comparing one variant several times in a sitting).
+  const only = process.env['STORM_ROWS']?.split(',').filter(Boolean);
+  const rows = only === undefined ? allRows : allRows.filter(({ kind, via, workers }) => only.includes(`${kind}-${via}-${workers}`));
   for (const { kind, via, workers } of rows) {
     const o = await storm(kind, via, workers, options);
     const s = summarize(o.latencies);

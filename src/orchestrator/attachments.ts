@@ -151,6 +151,7 @@ interface Entry {
   toolkits: readonly Toolkit[];
   readonly abort: AbortController;
   readonly started: number;
+  /** Written through RoomAttachments' #setState, which keeps the count of rooms holding a slot. */
   state: AttachmentState;
   attempts: number;
   lastError: string | null;
@@ -171,7 +172,10 @@ const DEFAULT_RETRY: Required<RetryOptions> = { retries: 6, minTimeoutMs: 250, m
 export class RoomAttachments {
   readonly #options: RoomAttachmentsOptions;
   readonly #retry: Required<RetryOptions>;
+  /** Written through #put, #remove and #setState only, which keep {@link RoomAttachments.size}. */
   readonly #rooms = new Map<string, Entry>();
+  /** Entries of #rooms that hold a slot (every state but failed): `size` without a walk over every room. */
+  #slots = 0;
   /** Join attempts running now (at most `maxConcurrentJoins`), and those waiting for a turn (FIFO). */
   readonly #joinSlots: Semaphore;
   #accepting = true;
@@ -207,9 +211,7 @@ export class RoomAttachments {
 
   /** Rooms holding a slot (attaching, attached or detaching); failed rooms do not count. */
   get size(): number {
-    let n = 0;
-    for (const entry of this.#rooms.values()) if (entry.state !== 'failed') n += 1;
-    return n;
+    return this.#slots;
   }
 
   get maxRooms(): number {
@@ -257,6 +259,13 @@ export class RoomAttachments {
   /** Rooms currently holding a slot. */
   rooms(): string[] {
     return [...this.#rooms.values()].filter((e) => e.state !== 'failed').map((e) => e.room);
+  }
+
+  /** How many rooms holding a slot `except` says false for (no list made: the coordination asks on every claim). */
+  countRooms(except: (room: string) => boolean): number {
+    let n = 0;
+    for (const entry of this.#rooms.values()) if (entry.state !== 'failed' && !except(entry.room)) n += 1;
+    return n;
   }
 
   /** Every room with its state, for GET /status. */
@@ -309,7 +318,7 @@ export class RoomAttachments {
       joined: undefined,
       done: Promise.resolve(),
     };
-    this.#rooms.set(request.room, entry);
+    this.#put(entry);
     entry.done = this.#run(entry, request.token, request.dial);
     return 'attaching';
   }
@@ -338,7 +347,7 @@ export class RoomAttachments {
     }
     entry.abort.abort(new RoomrunnerError('RR_ROOM_ABORTED', reason));
     const wasAttached = entry.state === 'attached';
-    entry.state = 'detaching';
+    this.#setState(entry, 'detaching');
     const joined = entry.joined;
     const leaving = (async () => {
       if (joined && options.onUnregistered) await joined.handOver(reason, graceMs, options.onUnregistered);
@@ -349,7 +358,7 @@ export class RoomAttachments {
     try {
       await leaving;
     } finally {
-      if (this.#rooms.get(room) === entry) this.#rooms.delete(room);
+      this.#remove(entry);
       if (wasAttached) this.#options.metrics?.roomsAttached.dec();
       this.#options.logger.info({ room, reason }, 'room detached');
     }
@@ -397,6 +406,26 @@ export class RoomAttachments {
     await Promise.allSettled([...this.#rooms.keys()].map((room) => this.detach(room, reason, graceMs)));
   }
 
+  /** Adds the entry, replacing the room's failed one if there is one. */
+  #put(entry: Entry): void {
+    const existing = this.#rooms.get(entry.room);
+    if (existing !== undefined) this.#remove(existing);
+    this.#rooms.set(entry.room, entry);
+    if (entry.state !== 'failed') this.#slots += 1;
+  }
+
+  /** Removes the entry if it is still the room's. */
+  #remove(entry: Entry): void {
+    if (this.#rooms.get(entry.room) !== entry) return;
+    this.#rooms.delete(entry.room);
+    if (entry.state !== 'failed') this.#slots -= 1;
+  }
+
+  #setState(entry: Entry, state: AttachmentState): void {
+    if (this.#rooms.get(entry.room) === entry) this.#slots += (state !== 'failed' ? 1 : 0) - (entry.state !== 'failed' ? 1 : 0);
+    entry.state = state;
+  }
+
   /** An attached room left without our asking. */
   #lost(entry: Entry, reason: string): void {
     if (this.#rooms.get(entry.room) !== entry || entry.state !== 'attached') return;
@@ -435,7 +464,7 @@ export class RoomAttachments {
         return;
       }
       entry.joined = joined;
-      entry.state = 'attached';
+      this.#setState(entry, 'attached');
       // The agents were replaced while this attempt was joining with the previous ones.
       if (!sameToolkits(joined.toolkits, entry.toolkits)) {
         joined.replaceToolkits(entry.toolkits).catch((error: unknown) => logger.warn({ room, err: error }, 'agents not replaced in the room'));
@@ -454,10 +483,10 @@ export class RoomAttachments {
     } catch (error) {
       if (entry.abort.signal.aborted) {
         logger.info({ room, attempts: entry.attempts }, 'attach abandoned: the room ended or roomrunner is stopping');
-        if (this.#rooms.get(entry.room) === entry && entry.state === 'attaching') this.#rooms.delete(entry.room);
+        if (entry.state === 'attaching') this.#remove(entry);
         return;
       }
-      entry.state = 'failed';
+      this.#setState(entry, 'failed');
       entry.final = isFinal(error);
       entry.lastError = errorMessage(error);
       logger.error(

@@ -6,17 +6,21 @@
  *   its lease. A replica that stops renewing (killed, partitioned) loses its rooms when the lease runs out;
  *   peers claim them on their next tick or notification, so the takeover bound is about
  *   `leaseMs + heartbeatIntervalMs` plus the time to join.
- * - **Claims.** A sync (on start, on every `roomrunner_rooms` notification, on every tick) claims pending or
- *   orphaned rooms up to the room cap (the store counts and claims in one transaction: a hard cap, race-free
+ * - **Claims.** A sync (on start, on every `roomrunner_rooms` notification but one about a room held here, on
+ *   every tick, after leaving a room) claims pending or orphaned rooms up to the room cap (the store counts and claims in one transaction: a hard cap, race-free
  *   across replicas), attaches each, then records the attachment with the claim's fencing epoch. The first claim
  *   of a sync takes a small batch after a wait that grows with this replica's load, so the least loaded replica
  *   picks first; a claim that comes back full is followed at once by one twice as large (up to
  *   {@link MAX_CLAIM_BATCH}), so a backlog (a storm, a failover) drains in a few claims. A replica that is the
  *   only live one (checked on every heartbeat; always so with PGlite) neither waits nor starts small.
- * - **Fencing.** On every heartbeat tick, and after a notification that names a room held here (or names none:
- *   several rooms, or a reconnect), a sync compares the rooms held here with `ownedRooms()` and leaves any room
- *   this replica no longer owns or whose epoch moved on (claims alone need no such read: they return what they
- *   took); `markAttached` answering false means the same. On its own clock,
+ * - **Fencing.** On every heartbeat tick, and after a notification that names no room (several rooms, or a
+ *   reconnect), a sync compares every room held here with `ownedRooms()` and leaves any room this replica no
+ *   longer owns or whose epoch moved on (claims alone need no such read: they return what they took);
+ *   `markAttached` answering false means the same. After a notification that names a room held here (ended,
+ *   taken over), the sync reads and compares just the rooms so named (`roomState`), so a storm of rooms costs
+ *   one read per room rather than one read of every room per room; the heartbeat's full comparison stays the
+ *   backstop for anything a notification missed. The same checks issue `markAttached` again for a room attached
+ *   here that the store still has pending (the write was lost), one write in flight per room. On its own clock,
  *   a replica whose heartbeat has not succeeded for nearly a lease leaves every room (self-fencing) without
  *   waiting for the store to say so, and takes back what it still owns only after a renewal succeeds.
  * - **Failures.** A failed attach is recorded (`recordAttachFailure`) and retried on a later sync; after
@@ -34,6 +38,7 @@ import type { Metrics } from '../http/metrics.js';
 import type { AttachTrigger, RoomAttachments } from './attachments.js';
 import type { CoordinatedStore } from '../store/coordinated-store.js';
 import { inBackground, sleep, SYSTEM_CLOCK, type Clock } from '../util/clock.js';
+import type { OwnedRoom } from '../store/coordinator.js';
 import { ReplicaLease, type LeaseLoss, type LeaseStatus } from './replica-lease.js';
 
 /** A room whose attach failed this many times in a row here is released so that a peer may try. */
@@ -89,6 +94,8 @@ interface Held {
   failures: number;
   /** A failed room is attached again after this time. */
   retryAt: number;
+  /** A `markAttached` write is in flight: no second one for this room until it answers. */
+  recording: boolean;
 }
 
 export interface CoordinationStatus {
@@ -131,8 +138,12 @@ export class RoomCoordination {
   #closed = false;
   #syncing: Promise<void> | undefined;
   #syncAgain = false;
-  /** The next sync compares the rooms held here with `ownedRooms()` (heartbeat, notification about a held room). */
-  #checkOwnership = true;
+  /** The next sync compares every room held here with `ownedRooms()` (start, heartbeat, a notification naming no room). */
+  #checkAll = true;
+  /** Rooms the next sync reads and compares one by one (a notification named them while held, or one was left). */
+  readonly #toCheck = new Set<string>();
+  /** The next sync claims: every wake but a notification about a room held here (which only checks that room). */
+  #claimDue = true;
   /** The next sync refreshes {@link #alone} (once per heartbeat). */
   #heartbeatDue = true;
   /** No other live replica could claim (as of the last heartbeat): claim without waiting or starting small. */
@@ -159,7 +170,7 @@ export class RoomCoordination {
       onRenewed: async () => {
         if (this.#unsubscribe === undefined) await this.#subscribe();
         this.#heartbeatDue = true;
-        this.#checkOwnership = true;
+        this.#checkAll = true;
         this.wake();
       },
       draining: () => this.#draining,
@@ -207,8 +218,13 @@ export class RoomCoordination {
     };
   }
 
-  /** Asks for a sync soon (coalesced: one runs at a time, and one more after it when asked meanwhile). */
+  /** Asks for a sync soon, with a claim (coalesced: one runs at a time, and one more after it when asked meanwhile). */
   wake(): void {
+    this.#claimDue = true;
+    this.#requestSync();
+  }
+
+  #requestSync(): void {
     if (this.#closed) return;
     if (this.#syncing !== undefined) {
       this.#syncAgain = true;
@@ -284,8 +300,15 @@ export class RoomCoordination {
   async #subscribe(): Promise<void> {
     try {
       this.#unsubscribe = await this.#store.onRoomsChanged((room) => {
-        // A room held here changed (ended, taken over), or several did, or the store reconnected: check ownership.
-        if (room === null || this.#held.has(room)) this.#checkOwnership = true;
+        // Several rooms changed, or the store reconnected (notifications may be lost): check every room and claim.
+        // A room held here changed (ended, taken over): check that one; a claim follows if it is left (#leave).
+        // Any other room: a claim may find it.
+        if (room === null) this.#checkAll = true;
+        else if (this.#held.has(room)) {
+          this.#toCheck.add(room);
+          this.#requestSync();
+          return;
+        }
         this.wake();
       });
     } catch (err) {
@@ -302,11 +325,12 @@ export class RoomCoordination {
       await this.#refreshAlone();
       if (this.#closed || !this.#lease.valid) return;
     }
-    if (this.#checkOwnership) {
+    if (this.#checkAll || this.#toCheck.size > 0) {
       await this.#checkOwned();
       if (this.#closed || !this.#lease.valid) return;
     }
-    if (this.#draining) return;
+    if (this.#draining || !this.#claimDue) return;
+    this.#claimDue = false;
     await this.#claim();
   }
 
@@ -321,34 +345,58 @@ export class RoomCoordination {
     }
   }
 
-  /** Fencing and adoption: leave rooms no longer owned here, attach owned rooms not held (or due for a retry). */
+  /**
+   * Fencing and adoption: leave rooms no longer owned here, attach owned rooms not held (or due for a retry).
+   * Every room held and owned when a full check is due, else only the rooms named since the last check.
+   */
   async #checkOwned(): Promise<void> {
-    this.#checkOwnership = false;
-    let owned: Awaited<ReturnType<CoordinatedStore['ownedRooms']>>;
+    const all = this.#checkAll;
+    const named = all ? [] : [...this.#toCheck];
+    this.#checkAll = false;
+    this.#toCheck.clear();
     try {
-      owned = await this.#store.ownedRooms(this.replicaId);
+      if (all) await this.#checkEveryRoom();
+      else await this.#checkRooms(named);
     } catch (err) {
-      this.#checkOwnership = true;
+      // Not checked: the next sync does.
+      if (all) this.#checkAll = true;
+      for (const room of named) this.#toCheck.add(room);
       throw err;
     }
+  }
+
+  async #checkEveryRoom(): Promise<void> {
+    const owned = await this.#store.ownedRooms(this.replicaId);
     if (this.#closed || !this.#lease.valid) return;
-    const mine = new Map(owned.map((room) => [room.room, room]));
-    for (const [room, held] of [...this.#held]) {
-      const row = mine.get(room);
-      if (row === undefined || row.epoch !== held.epoch) {
-        void this.#leave(room, row === undefined ? 'the room has another owner now, or it ended' : 'the room changed ownership epoch', 'not-owned');
-      } else if (held.phase === 'attached' && row.status === 'pending') {
-        void this.#markAttached(room, held); // an earlier markAttached was lost to a store outage
-      }
+    const mine = new Map(owned.map((row) => [row.room, row]));
+    for (const room of [...this.#held.keys()]) this.#compare(room, mine.get(room));
+    for (const row of owned) if (!this.#held.has(row.room)) this.#compare(row.room, row);
+  }
+
+  async #checkRooms(rooms: readonly string[]): Promise<void> {
+    const rows = await Promise.all(rooms.map((room) => this.#store.roomState(room)));
+    if (this.#closed || !this.#lease.valid) return;
+    rooms.forEach((room, i) => {
+      const row = rows[i];
+      const owned = row !== undefined && row.owner === this.replicaId && row.status !== 'ended';
+      this.#compare(room, owned ? { room, epoch: row.epoch, status: row.status, sessionId: row.sessionId } : undefined);
+    });
+  }
+
+  /** One room against the store's row for it (undefined: not owned here). */
+  #compare(room: string, row: OwnedRoom | undefined): void {
+    const held = this.#held.get(room);
+    if (held !== undefined && (row === undefined || row.epoch !== held.epoch)) {
+      void this.#leave(room, row === undefined ? 'the room has another owner now, or it ended' : 'the room changed ownership epoch', 'not-owned');
+      return;
     }
-    if (this.#draining) return;
-    for (const row of owned) {
-      const held = this.#held.get(row.room);
-      if (this.#forgotten.has(row.room)) continue;
-      if (held === undefined) this.#start(row.room, row.epoch, row.sessionId, 0);
-      else if (held.phase === 'failed' && this.#clock.now() >= held.retryAt && held.epoch === row.epoch)
-        this.#start(row.room, row.epoch, row.sessionId, held.failures);
+    if (held !== undefined && held.phase === 'attached' && row?.status === 'pending') {
+      void this.#markAttached(room, held); // an earlier markAttached was lost to a store outage
+      return;
     }
+    if (row === undefined || this.#draining || this.#forgotten.has(room)) return;
+    if (held === undefined) this.#start(room, row.epoch, row.sessionId, 0);
+    else if (held.phase === 'failed' && this.#clock.now() >= held.retryAt) this.#start(room, row.epoch, row.sessionId, held.failures);
   }
 
   /**
@@ -374,14 +422,15 @@ export class RoomCoordination {
     for (;;) {
       if (this.#clock.now() < this.#claimPauseUntil) return;
       // The store counts owned rooms against the capacity: held + batch limits this claim to one batch.
-      const capacity = Math.min(this.#capacity(), this.#held.size + batch);
+      const capacity = this.#capacity(this.#held.size + batch);
       const wanted = capacity - this.#held.size;
       if (wanted <= 0) return;
       const claimed = await this.#store.claimRooms(this.replicaId, { capacity, leaseMs: this.leaseMs });
       if (claimed.length === 0) return;
       this.#metrics?.roomClaims.inc(claimed.length);
       this.#metrics?.roomFailovers.inc(claimed.filter((claim) => claim.previousOwner !== null && claim.previousOwner !== this.replicaId).length);
-      this.#log.info({ rooms: claimed.length }, 'claimed rooms');
+      // Debug: in a storm a claim per room; roomrunner_room_claims_total counts them, 'agents attached' follows.
+      this.#log.debug({ rooms: claimed.length }, 'claimed rooms');
       if (this.#closed || this.#draining || !this.#lease.valid) {
         await this.#release(
           claimed.map((claim) => claim.room),
@@ -404,17 +453,22 @@ export class RoomCoordination {
     }
   }
 
-  /** Slots left for claimed rooms: the cap minus rooms held here outside coordination (room.call, leaving). */
-  #capacity(): number {
-    let other = 0;
-    for (const room of this.#attachments.rooms()) if (!this.#held.has(room)) other += 1;
-    return Math.max(0, this.#attachments.maxRooms - other);
+  /**
+   * Slots for claimed rooms, at most `wanted`: the cap minus rooms held here outside coordination (room.call,
+   * leaving). Those are at most every room attached here, so while that still leaves `wanted`, nothing is counted
+   * (a storm claims once per room: a count per claim made the claims O(rooms) each).
+   */
+  #capacity(wanted: number): number {
+    const { maxRooms } = this.#attachments;
+    if (maxRooms - this.#attachments.size >= wanted) return wanted;
+    const other = this.#attachments.countRooms((room) => this.#held.has(room));
+    return Math.min(wanted, Math.max(0, maxRooms - other));
   }
 
   /** Starts acting on an owned room; true when it is held here afterwards. */
   #start(room: string, epoch: number, sessionId: string | null, failures: number): boolean {
     if (!this.#lease.valid || this.#draining) return false;
-    const held: Held = { epoch, sessionId, phase: 'attaching', failures, retryAt: 0 };
+    const held: Held = { epoch, sessionId, phase: 'attaching', failures, retryAt: 0, recording: false };
     const trigger = this.#options.triggerOf?.(room) ?? 'claim';
     const result = this.#attachments.attach({ room, url: this.#options.roomUrl(room), trigger, sessionId });
     switch (result) {
@@ -426,7 +480,7 @@ export class RoomCoordination {
         if (this.#attachments.state(room) === 'detaching') {
           // Still leaving an older attachment: come back when it is gone (the room is owned, not held: adopt it).
           void this.#attachments.settled(room).then(() => {
-            this.#checkOwnership = true;
+            this.#toCheck.add(room);
             this.wake();
           });
           return false;
@@ -459,12 +513,18 @@ export class RoomCoordination {
 
   async #markAttached(room: string, held: Held): Promise<void> {
     if (held.phase === 'attaching') held.phase = 'attached';
+    // The phase says 'attached' before the store does: a check meanwhile reads 'pending' and would write again.
+    // One write at a time; if this one fails, a later check finds the room still pending and issues the next.
+    if (held.recording) return;
+    held.recording = true;
     let ok: boolean;
     try {
       ok = await this.#store.markAttached(room, this.replicaId, held.epoch, held.sessionId);
     } catch (err) {
       this.#log.warn({ room, err }, 'could not record the attachment; the next sync does');
       return;
+    } finally {
+      held.recording = false;
     }
     if (this.#held.get(room) !== held) return;
     if (ok) {
@@ -501,10 +561,11 @@ export class RoomCoordination {
   async #leave(room: string, reason: string, kind: FenceReason): Promise<void> {
     this.#forget(room);
     this.#metrics?.roomFenced.inc({ reason: kind });
-    this.#log.info({ room, reason }, 'leaving a room this replica no longer owns');
+    // Debug: 'room detached' says it with the same reason at info; roomrunner_room_fenced_total counts it.
+    this.#log.debug({ room, reason }, 'leaving a room this replica no longer owns');
     await this.#attachments.detach(room, reason, 0);
-    // The room may be ours again under a new epoch (or another room waits for the slot): check and claim.
-    this.#checkOwnership = true;
+    // The room may be ours again under a new epoch (or another room waits for the slot): check it and claim.
+    this.#toCheck.add(room);
     this.wake();
   }
 

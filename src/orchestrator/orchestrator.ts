@@ -263,7 +263,8 @@ export class Orchestrator {
     this.#heard.delete(room);
     // The tombstone cleared the owner (whichever replica it is) and notified it: it leaves on its next sync.
     const held = await this.#coordination.roomEnded(room, 'room ended');
-    context.log.info({ held }, held ? 'room ended: detached' : 'room ended: tombstone left');
+    // Debug: the replica that held the room says so at info ('room detached', with the reason).
+    context.log.debug({ held }, held ? 'room ended: detached' : 'room ended: tombstone left');
   }
 
   /**
@@ -532,7 +533,7 @@ export class Orchestrator {
       return;
     }
     this.#rememberHeard(room, { url: event.roomUrl, trigger });
-    context.log.info('room pending: claiming');
+    context.log.debug('room pending: claiming');
     this.#coordination.wake();
   }
 

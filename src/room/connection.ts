@@ -751,7 +751,9 @@ export class RoomConnection {
 
   #markReady(session: Session, reconnected: boolean): void {
     this.#transition({ kind: 'ready', session, since: this.#now() });
-    this.#log.info({ participantId: this.#participantId, reconnected }, reconnected ? 'room reconnected' : 'room ready');
+    // The first ready at debug: the orchestrator's 'agents attached' says it with the participant, once per room.
+    if (reconnected) this.#log.info({ participantId: this.#participantId, reconnected }, 'room reconnected');
+    else this.#log.debug({ participantId: this.#participantId, reconnected }, 'room ready');
     const start = this.#start;
     if (start && !start.settled) {
       start.settled = true;
@@ -802,7 +804,8 @@ export class RoomConnection {
     const waiters = [...this.#waiters];
     this.#waiters.clear();
     for (const waiter of waiters) waiter.reject(closedError);
-    this.#log.info({ code: info.code, reason: info.reason }, 'room connection closed');
+    // Debug: the orchestrator's 'room detached' says why the room was left, once per room.
+    this.#log.debug({ code: info.code, reason: info.reason }, 'room connection closed');
     this.#events.emit('closed', event);
     this.#resolveClosed(event);
   }

@@ -44,7 +44,8 @@ export interface MemoryStoreOptions {
 interface RoomRow {
   room: string;
   status: RoomPhase;
-  owner: string | null;
+  /** Changed only by {@link MemoryDatabase.setOwner}, which keeps the owner index. */
+  readonly owner: string | null;
   epoch: number;
   attempts: number;
   lastError: string | null;
@@ -69,7 +70,12 @@ class MemoryDatabase {
   readonly maxDeliveries: number;
   /** Map keeps insertion order, so the first entries are the oldest. */
   readonly deliveries = new Map<string, DeliveryRecord>();
-  readonly rooms = new Map<string, RoomRow>();
+  readonly #rooms = new Map<string, RoomRow>();
+  /**
+   * Rooms not ended, by owner (null: nobody): an index, so that a claim counts the claimer's rooms and visits only
+   * the rooms it may take instead of every row (a storm claims once per room). Kept by putRoom, deleteRoom, setOwner.
+   */
+  readonly #byOwner = new Map<string | null, Set<RoomRow>>();
   readonly replicas = new Map<string, ReplicaRow>();
   readonly listeners = new Set<RoomsChangedListener>();
   #epoch = 0;
@@ -94,6 +100,64 @@ class MemoryDatabase {
     });
   }
 
+  /** The rooms table: read here, written through putRoom, deleteRoom and setOwner. */
+  get rooms(): ReadonlyMap<string, RoomRow> {
+    return this.#rooms;
+  }
+
+  /** Inserts or replaces the room's row. */
+  putRoom(row: RoomRow): void {
+    const existing = this.#rooms.get(row.room);
+    if (existing !== undefined) this.#unindex(existing);
+    this.#rooms.set(row.room, row);
+    if (row.status !== 'ended') this.#index(row);
+  }
+
+  deleteRoom(room: string): boolean {
+    const existing = this.#rooms.get(room);
+    if (existing === undefined) return false;
+    this.#unindex(existing);
+    return this.#rooms.delete(room);
+  }
+
+  /** A live room's new owner (ended rows always have none). */
+  setOwner(row: RoomRow, owner: string | null): void {
+    this.#unindex(row);
+    (row as { owner: string | null }).owner = owner;
+    this.#index(row);
+  }
+
+  /** The live rooms `owner` holds (null: the rooms nobody holds). */
+  ownedBy(owner: string | null): ReadonlySet<RoomRow> {
+    return this.#byOwner.get(owner) ?? NO_ROWS;
+  }
+
+  /** Live rooms another replica may take from `replicaId`'s point of view: nobody's, or a replica's whose lease ran out. */
+  claimableBy(replicaId: string): RoomRow[] {
+    const claimable: RoomRow[] = [];
+    for (const [owner, rows] of this.#byOwner) {
+      if (owner === replicaId || this.live(owner)) continue;
+      for (const row of rows) claimable.push(row);
+    }
+    return claimable;
+  }
+
+  #index(row: RoomRow): void {
+    let rows = this.#byOwner.get(row.owner);
+    if (rows === undefined) {
+      rows = new Set();
+      this.#byOwner.set(row.owner, rows);
+    }
+    rows.add(row);
+  }
+
+  #unindex(row: RoomRow): void {
+    const rows = this.#byOwner.get(row.owner);
+    if (rows === undefined) return;
+    rows.delete(row);
+    if (rows.size === 0) this.#byOwner.delete(row.owner);
+  }
+
   live(replicaId: string | null): boolean {
     if (replicaId === null) return false;
     const replica = this.replicas.get(replicaId);
@@ -104,9 +168,9 @@ class MemoryDatabase {
   releaseAllOf(owner: string, only?: ReadonlySet<string>): string[] {
     const released: string[] = [];
     const now = new Date(this.now());
-    for (const row of this.rooms.values()) {
-      if (row.owner !== owner || row.status === 'ended' || (only !== undefined && !only.has(row.room))) continue;
-      row.owner = null;
+    for (const row of [...this.ownedBy(owner)]) {
+      if (only !== undefined && !only.has(row.room)) continue;
+      this.setOwner(row, null);
       row.epoch = this.nextEpoch();
       row.status = 'pending';
       row.updatedAt = now;
@@ -264,7 +328,7 @@ export class MemoryStore implements Store, Coordinator {
           : at.getTime() - (existing.endedAt ?? existing.updatedAt).getTime() >= tombstoneWindowMs;
       if (!revives) return false;
     }
-    db.rooms.set(room, {
+    db.putRoom({
       room,
       status: 'pending',
       owner: null,
@@ -291,7 +355,7 @@ export class MemoryStore implements Store, Coordinator {
     if (existing !== undefined && existing.status !== 'ended' && sessionId !== null && existing.sessionId !== null && existing.sessionId !== sessionId) {
       return false;
     }
-    db.rooms.set(room, {
+    db.putRoom({
       room,
       status: 'ended',
       owner: null,
@@ -309,7 +373,7 @@ export class MemoryStore implements Store, Coordinator {
 
   async clearRoom(room: string): Promise<void> {
     this.#assertOpen();
-    if (this.#db.rooms.delete(room)) this.#db.notify(room);
+    if (this.#db.deleteRoom(room)) this.#db.notify(room);
   }
 
   /** `started` while pending or attached; `updatedAt` is the start or end time the caller gave. */
@@ -360,20 +424,15 @@ export class MemoryStore implements Store, Coordinator {
     me.leaseExpiresAt = now + options.leaseMs;
     me.heartbeatAt = now;
     if (me.draining) return [];
-    let owned = 0;
-    const claimable: RoomRow[] = [];
-    for (const row of db.rooms.values()) {
-      if (row.status === 'ended') continue;
-      if (row.owner === replicaId) owned += 1;
-      else if (!db.live(row.owner)) claimable.push(row);
-    }
-    const free = options.capacity - owned;
+    const free = options.capacity - db.ownedBy(replicaId).size;
     if (free <= 0) return [];
-    claimable.sort((a, b) => byStart(a, b) || byName(a.room, b.room));
+    const claimable = db.claimableBy(replicaId);
+    // Oldest start first, the name breaking ties; when every claimable room fits, the order does not matter.
+    if (claimable.length > free) claimable.sort((a, b) => byStart(a, b) || byName(a.room, b.room));
     const claimed: ClaimedRoom[] = [];
     for (const row of claimable.slice(0, free)) {
       const previousOwner = row.owner;
-      row.owner = replicaId;
+      db.setOwner(row, replicaId);
       row.epoch = db.nextEpoch();
       row.status = 'pending';
       row.updatedAt = new Date(now);
@@ -387,8 +446,8 @@ export class MemoryStore implements Store, Coordinator {
   async ownedRooms(replicaId: string): Promise<OwnedRoom[]> {
     this.#assertOpen();
     const owned: OwnedRoom[] = [];
-    for (const row of this.#db.rooms.values()) {
-      if (row.owner !== replicaId || row.status === 'ended') continue;
+    for (const row of this.#db.ownedBy(replicaId)) {
+      if (row.status === 'ended') continue;
       owned.push({ room: row.room, epoch: row.epoch, status: row.status, sessionId: row.sessionId });
     }
     return owned.sort((a, b) => byName(a.room, b.room));
@@ -485,7 +544,7 @@ export class MemoryStore implements Store, Coordinator {
     let pruned = 0;
     for (const [room, row] of this.#db.rooms) {
       if (row.status === 'ended' && row.endedAt !== null && row.endedAt < endedBefore) {
-        this.#db.rooms.delete(room);
+        this.#db.deleteRoom(room);
         pruned++;
       }
     }
@@ -535,6 +594,8 @@ export class MemoryStore implements Store, Coordinator {
     if (this.#closed) throw new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the memory store is closed');
   }
 }
+
+const NO_ROWS: ReadonlySet<RoomRow> = new Set();
 
 /** A copy, so a caller never holds the live row. */
 function toRoomState(row: RoomRow): RoomState {

@@ -122,6 +122,29 @@ describe('RoomAttachments join limit', () => {
     expect(most).toBeLessThanOrEqual(2);
   });
 
+  it('counts the rooms holding a slot: not a failed room, again once it is attached anew, no more once it is detached', async () => {
+    const refusing = await wedged({ kind: 'refuse', status: 423 });
+    const { emulator, attachments } = await setup(4, 2, { retry: { retries: 0, attemptTimeoutMs: 5_000 } });
+    attachments.attach({ room: 'again', url: refusing.roomUrl('again'), trigger: 'manual' });
+    expect(attachments.size).toBe(1);
+    await attachments.settled('again');
+    expect(attachments.state('again')).toBe('failed');
+    expect(attachments.size).toBe(0);
+
+    for (const room of ['again', 'other']) {
+      emulator.roomServer.startSession(room);
+      expect(attachments.attach({ room, url: emulator.roomUrl(room), trigger: 'manual' })).toBe('attaching');
+    }
+    expect(attachments.size).toBe(2);
+    expect(attachments.attach({ room: 'third', url: emulator.roomUrl('third'), trigger: 'manual' })).toBe('full');
+    await Promise.all(['again', 'other'].map((room) => attachments.settled(room)));
+    expect(attachments.size).toBe(2);
+    expect(await attachments.detach('again', 'not wanted')).toBe(true);
+    expect(attachments.size).toBe(1);
+    expect(attachments.countRooms((room) => room === 'other')).toBe(0);
+    expect(attachments.countRooms(() => false)).toBe(1);
+  });
+
   it('counts waiting rooms against the cap, and detaching a waiting room takes it out of the queue', async () => {
     const held = heldRegistrations();
     const { emulator, attachments } = await setup(1, 3, { connection: { backoff: { initialMs: 20 }, dial: held.dial } });

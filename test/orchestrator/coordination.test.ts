@@ -339,6 +339,14 @@ class ScriptedAttachments {
   rooms(): string[] {
     return [...this.#rooms.keys()];
   }
+
+  get size(): number {
+    return this.#rooms.size;
+  }
+
+  countRooms(except: (room: string) => boolean): number {
+    return this.rooms().filter((room) => !except(room)).length;
+  }
 }
 
 const LEASE_MS = 10_000;
@@ -350,15 +358,30 @@ interface FakeReplica {
   readonly coordination: RoomCoordination;
   readonly attachments: ScriptedAttachments;
   readonly outage: { down: boolean };
+  /** How many times the replica called each store method. */
+  readonly calls: Map<string, number>;
 }
 
-/** Replicas sharing one memory database whose clock, like theirs, is `clock`. */
+/**
+ * Replicas sharing one memory database whose clock, like theirs, is `clock`; `skew.ms` puts the database's clock
+ * ahead of theirs (a replica's lease runs out in the database while the replica still counts it valid).
+ */
 function fakeTimeWorld(clock: ManualClock) {
-  const root = new MemoryStore({ now: () => clock.now() });
+  const skew = { ms: 0 };
+  const root = new MemoryStore({ now: () => clock.now() + skew.ms });
   const started = (room: string) => root.markRoomStarted(room, new Date(clock.now()), 0);
-  const replica = async (id: string, options: { maxRooms?: number; notifications?: boolean } = {}): Promise<FakeReplica> => {
+  const replica = async (
+    id: string,
+    options: {
+      maxRooms?: number;
+      notifications?: boolean;
+      /** Stands between the replica and the store's markAttached: `write` makes the real call. */
+      markAttached?: (write: () => Promise<boolean>) => Promise<boolean>;
+    } = {},
+  ): Promise<FakeReplica> => {
     const peer = new MemoryStore({ peerOf: root });
     const outage = { down: false };
+    const calls = new Map<string, number>();
     const store = new Proxy(peer, {
       get(target, prop) {
         const value: unknown = Reflect.get(target, prop, target);
@@ -366,8 +389,11 @@ function fakeTimeWorld(clock: ManualClock) {
         // A replica that hears no notifications (they were lost): only its heartbeat makes it sync.
         if (prop === 'onRoomsChanged' && options.notifications === false) return async () => async () => undefined;
         return (...args: unknown[]) => {
+          calls.set(String(prop), (calls.get(String(prop)) ?? 0) + 1);
           if (outage.down) return Promise.reject(new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the store is down (test)'));
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
+          const call = () => (value as (...a: unknown[]) => unknown).apply(target, args);
+          if (prop === 'markAttached' && options.markAttached) return options.markAttached(call as () => Promise<boolean>);
+          return call();
         };
       },
     });
@@ -388,9 +414,9 @@ function fakeTimeWorld(clock: ManualClock) {
       outage.down = false;
       await coordination.close();
     });
-    return { coordination, attachments, outage };
+    return { coordination, attachments, outage, calls };
   };
-  return { root, started, replica };
+  return { root, started, replica, skew };
 }
 
 describe('coordination on fake time', () => {
@@ -406,6 +432,109 @@ describe('coordination on fake time', () => {
     await clock.advance(1);
     expect(deaf.coordination.holds('quiet')).toBe(true);
     expect(await w.root.roomState('quiet')).toMatchObject({ owner: 'deaf', status: 'attached' });
+  });
+
+  it("between heartbeats, a room's start costs one claim, and the notification that follows reads only that room", async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    const one = await w.replica('one', { maxRooms: 50 });
+    const before = { claims: one.calls.get('claimRooms') ?? 0, fullReads: one.calls.get('ownedRooms') ?? 0 };
+    // A storm, as room.started runs it: the room is made pending and the replica woken, which claims it; the
+    // store's notification of the start arrives once the room is held here.
+    for (let i = 0; i < 40; i++) {
+      await w.started(`storm-${i}`);
+      one.coordination.wake();
+      await clock.advance(0);
+    }
+    expect(one.coordination.size).toBe(40);
+    expect(one.calls.get('claimRooms')).toBe(before.claims + 40);
+    expect(one.calls.get('roomState')).toBe(40);
+    expect(one.calls.get('ownedRooms') ?? 0).toBe(before.fullReads);
+
+    await clock.advance(HEARTBEAT_MS);
+    expect(one.calls.get('ownedRooms')).toBe(before.fullReads + 1);
+  });
+
+  it('leaves the rooms another replica took as soon as it is told, before its own heartbeat', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    const slow = await w.replica('slow');
+    await w.started('lost');
+    await w.started('stays');
+    await clock.advance(0);
+    expect(slow.coordination.holds('lost') && slow.coordination.holds('stays')).toBe(true);
+    // On the database's clock the lease of `slow` ran out (it does not know yet): a new replica claims one of its
+    // rooms, the oldest first ('lost', by name among rooms started together).
+    w.skew.ms = LEASE_MS;
+    const taker = await w.replica('taker', { maxRooms: 1 });
+    await clock.advance(0);
+    expect(await w.root.roomState('lost')).toMatchObject({ owner: 'taker' });
+    expect(taker.coordination.holds('lost')).toBe(true);
+
+    // Well before its next heartbeat, the notification that named the room has made `slow` leave it, and only it.
+    expect(slow.coordination.holds('lost')).toBe(false);
+    expect(slow.attachments.rooms()).toEqual(['stays']);
+  });
+
+  it('claims only the slots that rooms attached here outside coordination (room.call) leave under the cap', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    const one = await w.replica('one', { maxRooms: 4 });
+    for (const room of ['call-1', 'call-2', 'call-3']) one.attachments.attach({ room, url: `ws://rooms.invalid/${room}`, trigger: 'room.call' });
+    for (const room of ['started-1', 'started-2', 'started-3']) await w.started(room);
+    await clock.advance(0);
+    expect(one.coordination.size).toBe(1);
+    // Never claimed, rather than claimed and given back when the attach found no slot.
+    expect(one.calls.get('releaseRooms')).toBeUndefined();
+    expect((await w.root.activeRooms()).filter((row) => row.owner === null).map((row) => row.room)).toEqual(['started-2', 'started-3']);
+  });
+
+  it('records an attachment with one markAttached at a time: checks while the write is in flight do not write again', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    const waiting: Array<() => void> = [];
+    let writes = 0;
+    const slow = await w.replica('slow', {
+      markAttached: async (write) => {
+        writes += 1;
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        return write();
+      },
+    });
+    await w.started('room');
+    await clock.advance(0);
+    expect(slow.coordination.holds('room')).toBe(true);
+    expect(writes).toBe(1);
+    // Two heartbeats check ownership and read the room as still pending in the store, the write being in flight.
+    await clock.advance(2 * HEARTBEAT_MS);
+    expect(await w.root.roomState('room')).toMatchObject({ owner: 'slow', status: 'pending' });
+    expect(writes).toBe(1);
+
+    waiting.shift()?.();
+    await clock.advance(0);
+    expect(await w.root.roomState('room')).toMatchObject({ owner: 'slow', status: 'attached' });
+    await clock.advance(HEARTBEAT_MS);
+    expect(writes).toBe(1);
+  });
+
+  it('issues markAttached again on the next heartbeat when the write was lost', async () => {
+    const clock = new ManualClock();
+    const w = fakeTimeWorld(clock);
+    let writes = 0;
+    const unlucky = await w.replica('unlucky', {
+      markAttached: (write) => {
+        writes += 1;
+        return writes === 1 ? Promise.reject(new RoomrunnerError('RR_STORE_UNAVAILABLE', 'the write was lost (test)')) : write();
+      },
+    });
+    await w.started('room');
+    await clock.advance(0);
+    expect(unlucky.coordination.holds('room')).toBe(true);
+    expect(await w.root.roomState('room')).toMatchObject({ owner: 'unlucky', status: 'pending' });
+
+    await clock.advance(HEARTBEAT_MS);
+    expect(writes).toBe(2);
+    expect(await w.root.roomState('room')).toMatchObject({ owner: 'unlucky', status: 'attached' });
   });
 
   it('waits in proportion to its load before claiming, so that a less loaded peer picks first', async () => {

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { type JsonContent, type RoomClient, RoomServerException } from '@meshagent/meshagent';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { adder } from '../../agents/adder.js';
@@ -96,6 +97,32 @@ describe.each(['meshagent', 'standard-webhooks', 'hmac-sha256'] as const)('a roo
 });
 
 describe('RemoteTaskRunnerServer', () => {
+  it("logs a room at info once when its agents attach and once when it is left; the room's other lines are debug", async () => {
+    const emulator = await emulatorUp();
+    const lines: Array<{ level: number; msg: string; room?: string }> = [];
+    const logger = pino(
+      { level: 'info' },
+      {
+        write: (chunk: string) => {
+          for (const line of chunk.split('\n').filter(Boolean)) lines.push(JSON.parse(line) as { level: number; msg: string; room?: string });
+        },
+      },
+    );
+    const { server, address } = await roomrunner(emulator, { logger });
+    emulator.webhooks.create({ url: `${address.url}/webhook`, secret: SECRETS.meshagent, scheme: 'meshagent', events: ['room.started', 'room.ended'] });
+    await server.reconcile();
+    const room = 'quiet-room';
+    const attached = registered(emulator, room);
+    const user = await person(emulator, room);
+    await attached;
+    await expect.poll(() => server.attachments.status()).toMatchObject([{ room, state: 'attached' }]);
+    user.dispose();
+    await expect.poll(async () => (await server.store.listDeliveries({ event: 'room.ended', room })).map((d) => d.result)).toEqual(['processed']);
+    await expect.poll(() => server.attachments.size).toBe(0);
+
+    expect(lines.filter((line) => line.room === room).map((line) => line.msg)).toEqual(['agents attached', 'room detached']);
+  });
+
   it('attaches once when room.started is delivered twice, and ignores a start that follows its end', async () => {
     const emulator = await emulatorUp(60_000);
     const { server, address } = await roomrunner(emulator);

@@ -404,6 +404,28 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
         }
       });
 
+      it('claims the rooms that started first, a released or orphaned room by its start, the name breaking ties', async () => {
+        const store = await open();
+        const peer = await open({ peerOf: store });
+        await startRooms(store, 4);
+        await store.markRoomStarted('tie-b', at(10), 60_000);
+        await store.markRoomStarted('tie-a', at(10), 60_000);
+        await store.registerReplica('a', 2);
+        await peer.registerReplica('b', 10);
+        const claim = async (via: ContractStore, id: string, capacity: number) =>
+          (await via.claimRooms(id, { capacity, leaseMs: LEASE_MS })).map((claimed) => claimed.room);
+
+        expect(await claim(store, 'a', 2)).toEqual(['room-00', 'room-01']);
+        await store.releaseRooms('a', ['room-00']);
+        // The released room is older than every room still pending: it goes first.
+        expect(await claim(peer, 'b', 3)).toEqual(['room-00', 'room-02', 'room-03']);
+        expect(await claim(peer, 'b', 4)).toEqual(['tie-a']);
+        // The lease of `a` runs out: its room, older than the one still pending, is taken first.
+        await store.heartbeat('a', 0);
+        expect(await claim(peer, 'b', 5)).toEqual(['room-01']);
+        expect(await claim(peer, 'b', 6)).toEqual(['tie-b']);
+      });
+
       it('gives a claimed room a larger epoch than it had', async () => {
         const store = await open();
         await store.markRoomStarted('r', T0, 60_000);
@@ -651,8 +673,12 @@ export function runStoreContract(name: string, factory: StoreFactory, cleanup: (
                 // Fencing: the write succeeds exactly when the replica still holds this epoch.
                 expect(await replica.via.markAttached(room, replica.id, epoch)).toBe(owns);
               }
+              const active = await store.activeRooms();
               for (const replica of replicas) {
-                expect((await replica.via.ownedRooms(replica.id)).length).toBeLessThanOrEqual(replica.capacity);
+                const owned = await replica.via.ownedRooms(replica.id);
+                expect(owned.length).toBeLessThanOrEqual(replica.capacity);
+                // What a replica is told it owns is what the rooms' rows say.
+                expect(owned.map((row) => row.room)).toEqual(active.filter((row) => row.owner === replica.id).map((row) => row.room));
               }
               for (const room of rooms) {
                 const state = await store.roomState(room);
