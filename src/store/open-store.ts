@@ -3,8 +3,7 @@
  * directory (`.roomrunner/` by default) or in memory (`memory://`):
  *
  * - `sqlite` (the default, `auto`): durable, every acknowledged delivery is fsynced (./sqlite.ts), through
- *   `node:sqlite` (Node 24) or better-sqlite3 (Node 20, an optional peer dependency). In a directory the
- *   database runs on a worker thread (./threaded-sqlite-store.ts); `memory://` runs in the caller's thread. A directory that still
+ *   `node:sqlite` (Node 24) or better-sqlite3 (Node 20, an optional peer dependency). A directory that still
  *   holds a PGlite store (`pglite/`) is migrated into it first (./pglite-migration.ts). Where neither driver
  *   is present, start-up is refused with the ways out; the default never falls back to a store that is not
  *   durable.
@@ -94,13 +93,13 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<OpenedS
         { data: { dataDir } },
       );
     }
-    if (inMemory) {
-      const { SqliteStore } = await import('./sqlite-store.js');
-      return SqliteStore.open({ dataDir });
-    }
-    // On disk: the database on its own thread, so the statements and each commit's fsync leave the event loop free.
-    const { ThreadedSqliteStore } = await import('./threaded-sqlite-store.js');
-    return ThreadedSqliteStore.open({ dataDir, log: options.log });
+    const [{ SqliteStore }, { migratePgliteDirectory }] = await Promise.all([import('./sqlite-store.js'), import('./pglite-migration.js')]);
+    return SqliteStore.open({
+      dataDir,
+      beforeOpen: async (dir) => {
+        await migratePgliteDirectory(dir, options.log);
+      },
+    });
   }
 
   if (!inMemory && existsSync(join(resolve(dataDir), SQLITE_FILE))) {

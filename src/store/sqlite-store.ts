@@ -517,11 +517,6 @@ export class SqliteStore implements Store, Coordinator {
 
   // --- lifecycle ---
 
-  /** Transactions committed on this database so far: each one fsync of the write-ahead log on a file. */
-  async commitCount(): Promise<number> {
-    return this.database.commits;
-  }
-
   async ping(): Promise<void> {
     const db = this.#open();
     db.read(() => db.statement('SELECT 1').get());

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isRoomrunnerError } from '../../src/errors.js';
 import { MEMORY_DATA_DIR, PRUNE_CHUNK, SQLITE_FILE_NAME, SqliteStore } from '../../src/store/sqlite-store.js';
-import { ThreadedSqliteStore } from '../../src/store/threaded-sqlite-store.js';
 import { BUSY_TIMEOUT_MS, SQLITE_MIGRATIONS, configure, migrateSqlite, sqliteAvailable, sqliteDriver, sqliteMissingReason } from '../../src/store/sqlite.js';
 import type { NewDelivery } from '../../src/store/store.js';
 import { runStoreContract, type ContractStore } from './contract.js';
@@ -57,13 +56,6 @@ if (!sqliteAvailable()) {
   runStoreContract(
     'SQLite (memory://)',
     async (options) => (options?.peerOf === undefined ? SqliteStore.open({ dataDir: MEMORY_DATA_DIR }) : peer(options.peerOf)),
-    (store) => store.close(),
-  );
-
-  runStoreContract(
-    'SQLite (directory, on its own thread: the default openStore gives)',
-    async (options) =>
-      options?.peerOf === undefined ? ThreadedSqliteStore.open({ dataDir: await newDir() }) : (options.peerOf as unknown as ThreadedSqliteStore).peer(),
     (store) => store.close(),
   );
 
