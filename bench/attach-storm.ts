@@ -253,10 +253,10 @@ async function storm(kind: StoreKind, via: 'driver' | 'emulator', workers: numbe
   }
 }
 
-/** `pglite` opens the embedded default on disk: SQLite where Node has node:sqlite (24), else PGlite (20). */
+/** `embedded` opens the embedded default on disk, as `roomrunner serve` does: SQLite (node:sqlite or better-sqlite3). */
 const LABEL: Record<StoreKind, string> = {
   memory: 'MemoryStore',
-  pglite: 'embedded default on disk',
+  embedded: 'embedded default on disk',
   postgres: 'PostgreSQL',
 };
 
@@ -275,8 +275,8 @@ export async function runAttachStorm(options: BenchOptions): Promise<BenchResult
   const allRows: Array<{ kind: StoreKind; via: 'driver' | 'emulator'; workers: number }> = [
     { kind: 'memory', via: 'driver', workers: 0 },
     { kind: 'memory', via: 'driver', workers: STORM_WORKERS },
-    { kind: 'pglite', via: 'driver', workers: 0 },
-    { kind: 'pglite', via: 'driver', workers: STORM_WORKERS },
+    { kind: 'embedded', via: 'driver', workers: 0 },
+    { kind: 'embedded', via: 'driver', workers: STORM_WORKERS },
     { kind: 'memory', via: 'emulator', workers: 0 },
   ];
   // STORM_ROWS=memory-driver-0,memory-driver-2 runs only those rows (comparing one variant several times in a sitting).
@@ -286,7 +286,7 @@ export async function runAttachStorm(options: BenchOptions): Promise<BenchResult
     const o = await storm(kind, via, workers, options);
     const s = summarize(o.latencies);
     const placed = workers > 0 ? `, rooms on ${workers} worker threads` : ', rooms in the server thread';
-    const engine = kind === 'pglite' ? ` (${o.engine})` : '';
+    const engine = kind === 'embedded' ? ` (${o.engine})` : '';
     const label = via === 'driver' ? `${LABEL[kind]}${engine}${placed}` : `${LABEL[kind]}, sent by the emulator's webhook sender`;
     // The targets apply to the product as configured; the other rows are experiments that explain it.
     const target = via === 'driver';

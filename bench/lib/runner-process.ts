@@ -27,7 +27,7 @@ import { serve } from './child-rpc.js';
 const AGENTS_DIR = fileURLToPath(new URL('../../agents', import.meta.url));
 import { instrumentStore, type MethodStats } from './instrument.js';
 
-export type StoreKind = 'memory' | 'pglite' | 'postgres';
+export type StoreKind = 'memory' | 'embedded' | 'postgres';
 
 export interface RunnerStartArgs {
   readonly store: StoreKind;
@@ -60,7 +60,7 @@ const raw: RoomConnection[] = [];
 
 async function openBenchStore(kind: StoreKind, databaseUrl: string | undefined): Promise<Store> {
   if (kind === 'memory') return new MemoryStore();
-  if (kind === 'pglite') {
+  if (kind === 'embedded') {
     dataDir = mkdtempSync(join(tmpdir(), 'rr-bench-storm-'));
     return openStore({ dataDir });
   }
