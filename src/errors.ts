@@ -261,7 +261,8 @@ export const ERROR_CATALOG = {
   RR_WEBHOOK_DRAINING: { description: 'The server is draining for shutdown and takes no new deliveries; the sender should retry.', http: 503 },
   RR_WEBHOOK_SERVER_CLOSED: { description: 'start() or run() was called on a WebhookServer after close().' },
   RR_STORE_UNAVAILABLE: {
-    description: 'The store could not record a delivery (or is closed); the webhook gets 503 so the sender retries, and nothing is dispatched. At start-up: the embedded store cannot run here (no SQLite driver: Node 24, or better-sqlite3 on Node 20), or its durability pragmas did not take.',
+    description:
+      'The store could not record a delivery (or is closed); the webhook gets 503 so the sender retries, and nothing is dispatched. At start-up: the embedded store cannot run here (no SQLite driver: Node 24, or better-sqlite3 on Node 20), or its durability pragmas did not take.',
     http: 503,
   },
   RR_HTTP_BAD_REQUEST: { description: 'A request is malformed at the HTTP level (e.g. a Content-Length that does not match the body).', http: 400 },
