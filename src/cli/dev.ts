@@ -29,7 +29,8 @@ import { RemoteTaskRunnerServer } from '../orchestrator/runner-server.js';
 import { RoomConnection } from '../room/connection.js';
 import { RoomClient } from '../room/room-client.js';
 import { mintParticipantToken, userDefaultApiScope } from '../auth/token.js';
-import { MEMORY_DATA_DIR, openStore } from '../store/open-store.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { openStore } from '../store/open-store.js';
 import { SQLITE_DRIVER_FIX, sqliteAvailable, sqliteMissingReason } from '../store/sqlite.js';
 import { loadConfig } from '../config.js';
 import { formatHelp, integerFlag, parseFlags, UsageError, USAGE_EXIT_CODE, type FlagSpecs } from './args.js';
@@ -133,14 +134,15 @@ export const command: Command = {
         const agents = (await (reloader ? reloader.loadAll() : discoverAgents(config.agentsDir))).map((a) => a.toolkit);
         let current: readonly Toolkit[] = agents;
         say(`roomrunner dev: found ${agents.length} agent(s): ${agents.map((a) => a.name).join(', ')}`);
-        // dev is for trying things out: without a SQLite driver it keeps its state in memory rather than refuse.
-        const dataDir = config.store === 'auto' && !sqliteAvailable() ? MEMORY_DATA_DIR : config.dataDir;
-        if (dataDir !== config.dataDir) {
-          say(`roomrunner dev: ${sqliteMissingReason()}: keeping dev state in memory (${SQLITE_DRIVER_FIX} to keep it in ${config.dataDir})`);
-        }
-        say(`roomrunner dev: opening the embedded store (${dataDir})…`);
+        // dev is for trying things out: without a SQLite driver it keeps its state in memory (MemoryStore, the same
+        // contract) rather than refuse to start.
+        const inMemory = config.store === 'auto' && !sqliteAvailable();
+        if (inMemory) say(`roomrunner dev: ${sqliteMissingReason()}: keeping dev state in memory (${SQLITE_DRIVER_FIX} to keep it in ${config.dataDir})`);
+        else say(`roomrunner dev: opening the embedded store (${config.dataDir})…`);
         // The line below already says when the store is not durable; the store's own warning would repeat it on stderr.
-        const store = await openStore({ dataDir, engine: config.store, log: logger.child({}, { level: 'error' }) });
+        const store = inMemory
+          ? new MemoryStore()
+          : await openStore({ dataDir: config.dataDir, engine: config.store, log: logger.child({}, { level: 'error' }) });
         say(`roomrunner dev: store ${store.engine}${store.engine === 'pglite' ? ' (not durable against power loss)' : ''}`);
         stack.unshift(() => store.close());
         const server = new RemoteTaskRunnerServer({
