@@ -1,7 +1,8 @@
 /**
- * A killed container starts again: `roomrunner serve` on a PGlite data directory runs as PID 1 of its own pid
- * namespace (`unshare --pid --fork --mount-proc`, as node runs in a container), is SIGKILLed, and a new PID 1 on
- * the same directory must start, while a directory that a live process holds is still refused.
+ * A killed container starts again: `roomrunner serve` on the embedded store's data directory (SQLite, the default;
+ * PGlite takes the same lock) runs as PID 1 of its own pid namespace (`unshare --pid --fork --mount-proc`, as node
+ * runs in a container), is SIGKILLed, and a new PID 1 on the same directory must start, while a directory that a
+ * live process holds is still refused.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CAN_UNSHARE, startServe, type ServeOptions, type ServeProcess } from '../support/serve-process.js';
 
-// PGlite starts in seconds on an idle machine, in a minute on a loaded one: the bound is generous, never asserted.
+// A child process on a shared, loaded machine: the bound is generous, never asserted.
 const START_TIMEOUT_MS = 120_000;
 
 const cleanups: Array<() => unknown> = [];
@@ -28,7 +29,7 @@ function serve(dataDir: string, options: Pick<ServeOptions, 'pid1'>): ServeProce
   return server;
 }
 
-describe.skipIf(!CAN_UNSHARE)('roomrunner serve on PGlite as PID 1', () => {
+describe.skipIf(!CAN_UNSHARE)('roomrunner serve on the embedded store as PID 1', () => {
   it(
     'starts again on the same data directory after a SIGKILL, and refuses the directory while PID 1 holds it',
     async () => {
