@@ -2,8 +2,8 @@
  * `roomrunner serve` as a process, through two faults of the deliveries ledger:
  * - a room started, ended and started again, every time with the very same bytes (MeshAgent's `room.started` /
  *   `room.ended` carry no delivery id): it is attached twice and detached in between, not dropped as a duplicate;
- * - SIGKILL right after 100 acknowledged `room.started`, then a restart on the same PGlite data directory: every
- *   room is attached without the platform sending anything again (the crash-recovery sweep).
+ * - SIGKILL right after 100 acknowledged `room.started`, then a restart on the same data directory (the embedded
+ *   store): every room is attached without the platform sending anything again (the crash-recovery sweep).
  *
  * Reconciliation is off (no project id), so only the ledger can bring the rooms back. The first test runs with a
  * 3 s dedupe window (ROOMRUNNER_DEDUPE_WINDOW_MS; the shipped default of a minute is checked in test/config.test.ts)

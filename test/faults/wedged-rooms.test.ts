@@ -101,7 +101,7 @@ async function startServe(apiUrl: string): Promise<{ url: string; child: ChildPr
       if (child.exitCode !== null) throw new Error(`serve exited ${String(child.exitCode)}: ${stderr}`);
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
     },
-    // Start-up (tsx, PGlite) is slow on a loaded machine; this only bounds the wait.
+    // Start-up (tsx, the store) is slow on a loaded machine; this only bounds the wait.
     { timeout: 90_000, interval: 200 },
   );
   return { url, child };
@@ -169,5 +169,5 @@ describe('roomrunner serve with a room server that never answers', () => {
       { timeout: 10_000, interval: 200 },
     );
     expect(front.hung).toBeGreaterThanOrEqual(WEDGED_ROOMS);
-  }, 300_000); // 300 signed webhooks into a PGlite-backed process: minutes on a loaded machine
+  }, 300_000); // 300 signed webhooks into a process with the embedded store: minutes on a loaded machine
 });

@@ -1,5 +1,5 @@
 /**
- * The single-process default (PGlite in a directory) across a restart: what was recorded before is still
+ * The single-process default (the embedded store in a directory: SQLite) across a restart: what was recorded before is still
  * there after close + reopen (deliveries, tombstones with their session ids), so a late room.started after
  * the restart is still ignored, a redelivered webhook is still a duplicate, and a room that was attached
  * before is attached again.
@@ -68,9 +68,9 @@ async function post(base: string, request: { body: string; headers: Record<strin
   return response.json();
 }
 
-describe('PGlite across a restart', () => {
+describe('the embedded store across a restart', () => {
   it('keeps deliveries and tombstones: late starts stay ignored, redeliveries stay duplicates, live rooms come back', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'roomrunner-pglite-restart-'));
+    const dir = mkdtempSync(join(tmpdir(), 'roomrunner-embedded-restart-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const emulator = await startEmulator({ port: 0, secret: SECRET, projectId: PROJECT, idleGraceMs: 600_000 });
     cleanups.push(() => emulator.close());
