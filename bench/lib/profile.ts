@@ -35,8 +35,10 @@ export interface ProfileSummary {
 }
 
 /**
- * The main thread's profile among those in `dir`: the one with the most busy (non-idle) time. tsx's module
- * loader runs in a worker thread that writes its own, mostly idle, profile next to it.
+ * The main thread's profile among those in `dir`. Node names each thread's file
+ * `CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile`, and the main thread's id is 0; room worker threads and
+ * tsx's module loader thread write their own profiles next to it. Without a thread-0 file (another naming),
+ * the one with the most busy (non-idle) time.
  */
 export function newestProfile(dir: string): string | undefined {
   let entries: string[];
@@ -45,11 +47,12 @@ export function newestProfile(dir: string): string | undefined {
   } catch {
     return undefined;
   }
+  const profiles = entries.filter((name) => name.endsWith('.cpuprofile') && statSync(join(dir, name)).size > 0);
+  const main = profiles.filter((name) => name.split('.')[4] === '0').sort();
+  if (main.length > 0) return join(dir, main[main.length - 1] as string);
   let best: { file: string; busy: number } | undefined;
-  for (const name of entries) {
-    if (!name.endsWith('.cpuprofile')) continue;
+  for (const name of profiles) {
     const file = join(dir, name);
-    if (statSync(file).size === 0) continue;
     const summary = summarizeProfile(file, dir, 1_000_000);
     const idle = summary.byFunction.find((l) => l.name === '(idle)')?.selfMs ?? 0;
     const busy = summary.totalMs - idle;
