@@ -23,11 +23,6 @@ function num(value: number | null, unit = ''): string {
   return unit === '' ? text : `${text} ${unit}`;
 }
 
-function metText(figure: Figure): string {
-  const met = metOf(figure);
-  return met === null ? '—' : met ? 'yes' : 'NO';
-}
-
 interface Row {
   readonly figure: string;
   readonly value: string;
@@ -37,25 +32,11 @@ interface Row {
   readonly met: string;
 }
 
-function rows(result: BenchResult): Row[] {
-  return result.figures.map((f) => {
-    const ratio = ratioOf(f);
-    return {
-      figure: f.name,
-      value: num(f.value, f.unit),
-      baseline: f.baseline === null ? '—' : `${num(f.baseline, f.unit)} (${f.baselineLabel})`,
-      ratio: ratio === null ? '—' : `${ratio.toFixed(2)}×`,
-      target: targetText(f),
-      met: metText(f),
-    };
-  });
-}
-
 /**
- * One row per figure of the last run, with each run's value, baseline and ratio side by side; met is `yes` when
- * every run met the target, `NO` when none did, `k of n` otherwise.
+ * One row per figure of the last run, with each run's value, baseline and ratio side by side (one run: just its
+ * own); met is `yes` when every run met the target, `NO` when none did, `k of n` otherwise.
  */
-function summaryRows(runs: readonly BenchResult[]): Row[] {
+function rows(runs: readonly BenchResult[]): Row[] {
   const last = runs[runs.length - 1] as BenchResult;
   return last.figures.map((figure) => {
     const each = runs.map((run) => run.figures.find((f) => f.name === figure.name)).filter((f): f is Figure => f !== undefined);
@@ -83,7 +64,7 @@ const COLUMNS = Object.keys(HEADERS) as Array<keyof Row>;
 
 /** A fixed-width table for the terminal. */
 export function textTable(result: BenchResult): string {
-  const all = [HEADERS, ...rows(result)];
+  const all = [HEADERS, ...rows([result])];
   const width = Object.fromEntries(COLUMNS.map((c) => [c, Math.max(...all.map((r) => r[c].length))])) as Record<keyof Row, number>;
   const line = (r: Row): string => COLUMNS.map((c) => r[c].padEnd(width[c])).join('  ');
   const rule = COLUMNS.map((c) => '-'.repeat(width[c])).join('  ');
@@ -107,7 +88,7 @@ export function markdownSection(stored: StoredResult, which?: string): string {
   const table = [
     '| figure | value | baseline (same run) | ratio | target | met |',
     '| --- | ---: | ---: | ---: | --- | :---: |',
-    ...rows(result).map((r) => `| ${COLUMNS.map((c) => mdCell(c === 'met' && r.met === 'NO' ? '**NO**' : r[c])).join(' | ')} |`),
+    ...rows([result]).map((r) => `| ${COLUMNS.map((c) => mdCell(c === 'met' && r.met === 'NO' ? '**NO**' : r[c])).join(' | ')} |`),
   ].join('\n');
   const figureNotes = result.figures.filter((f) => f.note !== undefined).map((f) => `- *${f.name}*: ${f.note ?? ''}`);
   return [
@@ -136,7 +117,7 @@ export function markdownDocument(results: Readonly<Record<string, StoredResult>>
       const stored = results[id];
       if (!stored) return [];
       if (stored.result.figures.length === 0) return [`| ${id} | — | ${stored.result.status} | | | | |`];
-      return summaryRows(runsOf(stored)).map(
+      return rows(runsOf(stored)).map(
         (r) =>
           `| ${id} | ${mdCell(r.figure)} | ${mdCell(r.value)} | ${mdCell(r.baseline)} | ${r.ratio} | ${mdCell(r.target)} | ${r.met === 'NO' ? '**NO**' : r.met} |`,
       );
