@@ -10,7 +10,6 @@
  * first). Removed agents are unregistered, new ones registered.
  */
 import { SYSTEM_CLOCK, type Clock } from '../util/clock.js';
-import { setMaxListeners } from 'node:events';
 import { RoomrunnerError } from '../errors.js';
 import type { Content } from '../protocol/content.js';
 import type { JsonObject } from '../protocol/packing.js';
@@ -18,7 +17,7 @@ import { silentLogger, withBindings, type Logger } from '../logger.js';
 import { RoomConnection, type RoomConnectionOptions } from '../room/connection.js';
 import { RoomClient, type ToolCall, type ToolkitRegistration } from '../room/room-client.js';
 import type { Toolkit } from './define-agent.js';
-import { CallLimiter, runCall, type CallGroup, type CallOutcome, type RoomApi } from './run-call.js';
+import { CallLimiter, runCall, type AbortableCall, type CallGroup, type CallOutcome, type RoomApi } from './run-call.js';
 
 /** What {@link AgentHost.replaceToolkits} did, by agent name. */
 export interface ToolkitsReplaced {
@@ -74,19 +73,13 @@ export class AgentHost {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #limiter = new CallLimiter();
-  /** The controllers of the calls in flight, aborted together by {@link abortCalls}. */
-  readonly #calls = new Set<AbortController>();
+  /**
+   * The calls in flight by the socket that carried them (the room client's call signal, one per socket): a
+   * socket's calls are aborted together when it closes, with one listener per socket rather than per call.
+   */
+  readonly #sockets = new Map<AbortSignal, SocketCalls>();
   /** Set by {@link abortCalls}: every call in flight then, and any call started later, is aborted with it. */
   #abortReason: Error | undefined;
-  readonly #group: CallGroup = {
-    join: (controller) => {
-      if (this.#abortReason) controller.abort(this.#abortReason);
-      else this.#calls.add(controller);
-    },
-    leave: (controller) => {
-      this.#calls.delete(controller);
-    },
-  };
   readonly #registrations = new Map<string, string>();
   /** The registration header last sent for each agent (JSON), to tell a changed registration from a code swap. */
   readonly #registered = new Map<string, string>();
@@ -95,11 +88,11 @@ export class AgentHost {
   readonly #unserve = new Map<string, () => void>();
   /** Registrations and replacements run one at a time (a reconnect's `register` may meet a reload). */
   #serial: Promise<unknown> = Promise.resolve();
-  readonly #inFlight = new Set<Promise<unknown>>();
+  /** Calls being answered, and who waits for there to be none ({@link idle}). */
+  #inFlight = 0;
+  readonly #idleWaiters = new Set<() => void>();
   readonly #roomApi: RoomApi;
   #leaving: string | undefined;
-  /** The last call signal seen: the room client shares one per socket, and every call in flight listens to it. */
-  #callSignal: AbortSignal | undefined;
 
   constructor(client: RoomClient, options: AgentHostOptions) {
     this.#client = client;
@@ -137,7 +130,7 @@ export class AgentHost {
 
   /** Calls being answered now. */
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.#inFlight;
   }
 
   /**
@@ -211,23 +204,23 @@ export class AgentHost {
     if (this.#abortReason) return;
     const error = new RoomrunnerError('RR_AGENT_ABORTED', reason);
     this.#abortReason = error;
-    const calls = [...this.#calls];
-    this.#calls.clear();
-    for (const controller of calls) controller.abort(error);
+    for (const calls of this.#sockets.values()) calls.abort(error);
   }
 
   /** Wait until no call is in flight, or `timeoutMs` passes. Resolves true when idle. */
   async idle(timeoutMs: number): Promise<boolean> {
+    if (this.#inFlight === 0) return true;
     const clock = this.#clock;
-    const deadline = clock.now() + timeoutMs;
-    while (this.#inFlight.size > 0) {
-      const left = deadline - clock.now();
-      if (left <= 0) return false;
-      let timer: unknown;
-      await Promise.race([Promise.allSettled([...this.#inFlight]), new Promise((resolve) => (timer = clock.setTimeout(() => resolve(undefined), left)))]);
-      clock.clearTimeout(timer);
-    }
-    return true;
+    let timer: unknown;
+    let onIdle: (() => void) | undefined;
+    const idle = await new Promise<boolean>((resolve) => {
+      onIdle = () => resolve(true);
+      this.#idleWaiters.add(onIdle);
+      timer = clock.setTimeout(() => resolve(false), Math.max(0, timeoutMs));
+    });
+    clock.clearTimeout(timer);
+    if (onIdle) this.#idleWaiters.delete(onIdle);
+    return idle;
   }
 
   /**
@@ -292,39 +285,83 @@ export class AgentHost {
     );
   }
 
-  #answer(toolkit: Toolkit, call: ToolCall): Promise<Content> {
-    const { name: tool, signal: callSignal } = call;
+  async #answer(toolkit: Toolkit, call: ToolCall): Promise<Content> {
+    const tool = call.name;
     if (this.#leaving !== undefined) {
       const error = new RoomrunnerError('RR_AGENT_ABORTED', `agent ${toolkit.name} is leaving the room: ${this.#leaving}`);
-      return Promise.resolve({ type: 'error', text: error.message, code: error.contentCode });
+      return { type: 'error', text: error.message, code: error.contentCode };
     }
-    if (callSignal !== this.#callSignal) {
-      // One listener per call in flight (removed when it settles), so more than 10 is expected, not a leak.
-      setMaxListeners(0, callSignal);
-      this.#callSignal = callSignal;
-    }
-    const work = runCall({
-      toolkit,
-      tool,
-      arguments: call.arguments,
-      input: call.input,
-      stream: { open: call.openStream, chunk: call.sendChunk },
-      room: this.#options.room,
-      callerId: call.callerId,
-      toolCallId: call.toolCallId,
-      logger: this.#logger,
-      roomApi: this.#roomApi,
-      limiter: this.#limiter,
-      clock: this.#clock,
-      signal: callSignal,
-      group: this.#group,
-    }).then((outcome) => {
+    this.#inFlight += 1;
+    try {
+      const outcome = await runCall({
+        toolkit,
+        tool,
+        arguments: call.arguments,
+        input: call.input,
+        stream: { open: call.openStream, chunk: call.sendChunk },
+        room: this.#options.room,
+        callerId: call.callerId,
+        toolCallId: call.toolCallId,
+        logger: this.#logger,
+        roomApi: this.#roomApi,
+        limiter: this.#limiter,
+        clock: this.#clock,
+        group: this.#socketCalls(call.signal),
+      });
       this.#options.onCall?.(toolkit.name, tool, outcome);
       return outcome.content;
-    });
-    this.#inFlight.add(work);
-    void work.finally(() => this.#inFlight.delete(work));
-    return work;
+    } finally {
+      this.#inFlight -= 1;
+      if (this.#inFlight === 0) for (const onIdle of [...this.#idleWaiters]) onIdle();
+    }
+  }
+
+  /** The group of the calls that came over the socket `signal` belongs to; aborted with it (see {@link #sockets}). */
+  #socketCalls(signal: AbortSignal): SocketCalls {
+    let calls = this.#sockets.get(signal);
+    if (calls === undefined) {
+      const group = new SocketCalls();
+      calls = group;
+      if (this.#abortReason) group.abort(this.#abortReason);
+      if (signal.aborted) group.abort(signal.reason);
+      else {
+        this.#sockets.set(signal, group);
+        signal.addEventListener(
+          'abort',
+          () => {
+            this.#sockets.delete(signal);
+            group.abort(signal.reason);
+          },
+          { once: true },
+        );
+      }
+    }
+    return calls;
+  }
+}
+
+/** The calls in flight that one socket carried; once aborted, a call that joins is aborted at once. */
+class SocketCalls implements CallGroup {
+  readonly #calls = new Set<AbortableCall>();
+  #aborted = false;
+  #reason: unknown;
+
+  join(call: AbortableCall): void {
+    if (this.#aborted) call.abort(this.#reason);
+    else this.#calls.add(call);
+  }
+
+  leave(call: AbortableCall): void {
+    this.#calls.delete(call);
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    const calls = [...this.#calls];
+    this.#calls.clear();
+    for (const call of calls) call.abort(reason);
   }
 }
 

@@ -72,14 +72,85 @@ export interface CallRequest {
   stream?: ResponseSink;
 }
 
+/** What a {@link CallGroup} aborts: one call in flight. */
+export interface AbortableCall {
+  abort(reason: unknown): void;
+}
+
 /**
- * Calls in flight that an owner aborts together (room ended, shutdown). {@link runCall} joins with the one
- * AbortController of a call and leaves once the call settles; `join` may abort it at once (owner already
- * aborting).
+ * Calls in flight that an owner aborts together (room ended, socket closed, shutdown). {@link runCall} joins
+ * with the call and leaves once it settles; `join` may abort it at once (owner already aborting).
  */
 export interface CallGroup {
-  join(controller: AbortController): void;
-  leave(controller: AbortController): void;
+  join(call: AbortableCall): void;
+  leave(call: AbortableCall): void;
+}
+
+/**
+ * One call's abort state. The deadline, the owner's group and the caller's signal abort it; an AbortController
+ * (and its EventTarget) is made only when something needs a real signal: the agent reads `ctx.signal` or makes
+ * a call of its own, or the call has to wait for a slot. Most calls never do, and skip that cost.
+ */
+export class CallAbort implements AbortableCall {
+  #aborted = false;
+  #reason: unknown;
+  #controller: AbortController | undefined;
+  /** The one pending {@link race}'s reject (runCall awaits one thing at a time). */
+  #onAbort: ((reason: unknown) => void) | undefined;
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get reason(): unknown {
+    return this.#reason;
+  }
+
+  /** A signal that aborts with this call (made on first use). */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Abort with `reason`; only the first abort counts. */
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+    const onAbort = this.#onAbort;
+    this.#onAbort = undefined;
+    onAbort?.(reason);
+  }
+
+  /** Settle with `work`, or reject with the reason as soon as the call aborts. */
+  race<T>(work: Promise<T>): Promise<T> {
+    if (this.#aborted) {
+      work.catch(() => undefined);
+      return Promise.reject(this.#reason);
+    }
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (reason: unknown): void => {
+        // The work may still settle later; its late rejection must not become an unhandled one.
+        work.catch(() => undefined);
+        reject(reason);
+      };
+      this.#onAbort = onAbort;
+      work.then(
+        (value) => {
+          if (this.#onAbort === onAbort) this.#onAbort = undefined;
+          resolve(value);
+        },
+        (reason: unknown) => {
+          if (this.#onAbort === onAbort) this.#onAbort = undefined;
+          reject(reason);
+        },
+      );
+    });
+  }
 }
 
 export interface CallOutcome {
@@ -122,28 +193,30 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
   }
 
   const key = `${toolkit.name}\u0000${request.tool}`;
-  const logger = request.logger.child({ agent: toolkit.name, tool: request.tool, call: request.toolCallId ?? undefined });
-  // One controller per call, aborted by the deadline, by request.signal and by the owner's group; the listeners
-  // are removed when the call settles (cheaper than AbortSignal.any, which is tracked with WeakRefs).
-  const controller = new AbortController();
-  const signal = controller.signal;
+  // The call's own logger is made when something logs (a failure, or the agent reading ctx.logger).
+  let callLogger: Logger | undefined;
+  const logger = (): Logger => (callLogger ??= request.logger.child({ agent: toolkit.name, tool: request.tool, call: request.toolCallId ?? undefined }));
+  const abort = new CallAbort();
   // The deadline covers waiting for a slot too: a caller waits at most timeoutMs in all.
   const clock = request.clock ?? SYSTEM_CLOCK;
   const timer = clock.setTimeout(() => {
-    controller.abort(new RoomrunnerError('RR_AGENT_TIMEOUT', `agent ${toolkit.name} did not answer within ${tool.timeoutMs} ms`));
+    abort.abort(new RoomrunnerError('RR_AGENT_TIMEOUT', `agent ${toolkit.name} did not answer within ${tool.timeoutMs} ms`));
   }, tool.timeoutMs);
   const outer = request.signal;
-  const onOuterAbort = outer ? (): void => controller.abort(outer.reason) : undefined;
+  const onOuterAbort = outer ? (): void => abort.abort(outer.reason) : undefined;
   if (outer && onOuterAbort) {
     if (outer.aborted) onOuterAbort();
     else outer.addEventListener('abort', onOuterAbort, { once: true });
   }
   const group = request.group;
-  group?.join(controller);
+  group?.join(abort);
   let release: Release | undefined;
   try {
-    // Rejects with signal.reason when the call is aborted (timeout, room gone) while it waits for a slot.
-    release = await request.limiter.acquire(key, tool.concurrency, { maxQueue: tool.maxQueue, signal });
+    if (abort.aborted) throw abort.reason;
+    // A free slot is taken at once; waiting for one needs a signal (timeout, room gone), which rejects the wait.
+    release =
+      request.limiter.tryAcquire(key, tool.concurrency) ??
+      (await request.limiter.acquire(key, tool.concurrency, { maxQueue: tool.maxQueue, signal: abort.signal }));
     if (release === undefined) {
       return done(
         error(
@@ -153,17 +226,16 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
         'busy',
       );
     }
-    const ctx = makeContext(request, logger, signal);
+    const ctx = makeContext(request, logger, abort);
     if (tool.chunk !== undefined)
-      return await streamOutput({ tool, chunk: tool.chunk, agent: toolkit.name, args, ctx, signal, sink: request.stream, logger, inputFailure, done });
-    const output = await untilAborted(
-      Promise.resolve().then(() => tool.run(args, ctx)),
-      signal,
-    );
+      return await streamOutput({ tool, chunk: tool.chunk, agent: toolkit.name, args, ctx, abort, sink: request.stream, logger, inputFailure, done });
+    // A handler that answers synchronously is not raced against the deadline: nothing can abort it meanwhile.
+    const returned: unknown = tool.run(args, ctx);
+    const output = isPromiseLike(returned) ? await abort.race(Promise.resolve(returned)) : returned;
     if (inputFailure.error) return done(toContent(inputFailure.error), 'invalid_input');
     const checked = tool.output.safeParse(output);
     if (!checked.success) {
-      logger.error({ issues: checked.error.issues }, 'agent returned output that does not match its output schema');
+      logger().error({ issues: checked.error.issues }, 'agent returned output that does not match its output schema');
       return done(
         error('RR_AGENT_INVALID_OUTPUT', `agent ${toolkit.name} returned output that does not match its output schema: ${describeIssues(checked.error)}`),
         'invalid_output',
@@ -171,23 +243,27 @@ export async function runCall(request: CallRequest): Promise<CallOutcome> {
     }
     return done({ type: 'json', json: tool.normalizeOutput(checked.data) }, 'ok');
   } catch (thrown) {
-    if (signal.aborted && thrown === signal.reason) {
+    if (abort.aborted && thrown === abort.reason) {
       if (isRoomrunnerError(thrown, 'RR_AGENT_TIMEOUT')) {
-        logger.warn({ timeoutMs: tool.timeoutMs }, 'agent call timed out');
+        logger().warn({ timeoutMs: tool.timeoutMs }, 'agent call timed out');
         return done(toContent(thrown), 'timeout');
       }
       const why = errorMessage(thrown);
       return done(error('RR_AGENT_ABORTED', `call to agent ${toolkit.name} was aborted: ${why}`), 'aborted');
     }
     if (inputFailure.error) return done(streamEnd(inputFailure.error, request.stream !== undefined && tool.chunk !== undefined), 'invalid_input');
-    logger.warn({ err: thrown }, 'agent threw');
+    logger().warn({ err: thrown }, 'agent threw');
     return done(thrownToContent(thrown), 'failed');
   } finally {
     clock.clearTimeout(timer);
     if (outer && onOuterAbort) outer.removeEventListener('abort', onOuterAbort);
-    group?.leave(controller);
+    group?.leave(abort);
     release?.();
   }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
 interface StreamRun {
@@ -196,9 +272,9 @@ interface StreamRun {
   agent: string;
   args: unknown;
   ctx: AgentContext;
-  signal: AbortSignal;
+  abort: CallAbort;
   sink: ResponseSink | undefined;
-  logger: Logger;
+  logger: () => Logger;
   inputFailure: { error?: RoomrunnerError };
   done(content: Content, outcome: CallOutcome['outcome']): CallOutcome;
 }
@@ -209,17 +285,17 @@ interface StreamRun {
  * with close 1007 and the reason; a throw is left to the caller of this function (an `error` chunk, then close).
  */
 async function streamOutput(run: StreamRun): Promise<CallOutcome> {
-  const { tool, chunk, agent, signal, sink, done } = run;
+  const { tool, chunk, agent, abort, sink, done } = run;
   let last: Content | undefined;
   const emit = async (content: Content): Promise<void> => {
-    if (sink) await untilAborted(sink.chunk(content), signal);
+    if (sink) await abort.race(sink.chunk(content));
     else last = content;
   };
-  if (sink) await untilAborted(sink.open(), signal);
+  if (sink) await abort.race(sink.open());
   const produced = tool.run(run.args, run.ctx) as unknown;
   if (!isAsyncIterable(produced)) {
     const err = new RoomrunnerError('RR_AGENT_INVALID_CHUNK', `agent ${agent} streams its output but run did not return an async generator`);
-    run.logger.error({ err }, 'streaming agent returned no async generator');
+    run.logger().error({ err }, 'streaming agent returned no async generator');
     return done(streamEnd(err, sink !== undefined), 'invalid_output');
   }
   const iterator = produced[Symbol.asyncIterator]();
@@ -231,10 +307,7 @@ async function streamOutput(run: StreamRun): Promise<CallOutcome> {
   let final: unknown;
   try {
     for (let index = 0; ; index += 1) {
-      const step = await untilAborted(
-        Promise.resolve().then(() => iterator.next()),
-        signal,
-      );
+      const step = await abort.race(Promise.resolve().then(() => iterator.next()));
       if (run.inputFailure.error) {
         stop();
         return done(streamEnd(run.inputFailure.error, sink !== undefined), 'invalid_input');
@@ -250,7 +323,7 @@ async function streamOutput(run: StreamRun): Promise<CallOutcome> {
           'RR_AGENT_INVALID_CHUNK',
           `agent ${agent} yielded chunk ${index} that does not match its chunk schema: ${describeIssues(parsed.error)}`,
         );
-        run.logger.error({ issues: parsed.error.issues, index }, 'agent yielded a chunk that does not match its chunk schema');
+        run.logger().error({ issues: parsed.error.issues, index }, 'agent yielded a chunk that does not match its chunk schema');
         return done(streamEnd(err, sink !== undefined), 'invalid_output');
       }
       await emit({ type: 'json', json: parsed.data });
@@ -265,7 +338,7 @@ async function streamOutput(run: StreamRun): Promise<CallOutcome> {
       'RR_AGENT_INVALID_CHUNK',
       `agent ${agent} returned a final value that does not match its output schema: ${describeIssues(checked.error)}`,
     );
-    run.logger.error({ issues: checked.error.issues }, 'agent returned a final value that does not match its output schema');
+    run.logger().error({ issues: checked.error.issues }, 'agent returned a final value that does not match its output schema');
     return done(streamEnd(err, sink !== undefined), 'invalid_output');
   }
   if (checked.data !== undefined) await emit({ type: 'json', json: checked.data });
@@ -315,18 +388,22 @@ function argumentsValue(content: Content): unknown {
   return new RoomrunnerError('RR_AGENT_UNSUPPORTED_INPUT', `this tool requires JSON object input, got a ${content.type} content`);
 }
 
-function makeContext(request: CallRequest, logger: Logger, signal: AbortSignal): AgentContext {
+function makeContext(request: CallRequest, logger: () => Logger, abort: CallAbort): AgentContext {
   const { roomApi } = request;
   const invoke = (toolkit: string, tool: string, args: Content | AsyncIterable<Content> = { type: 'empty' }): Promise<Content> =>
-    roomApi.invokeTool({ toolkit, tool, arguments: args, signal });
+    roomApi.invokeTool({ toolkit, tool, arguments: args, signal: abort.signal });
   const invokeStream = (toolkit: string, tool: string, args: Content | AsyncIterable<Content> = { type: 'empty' }): AsyncIterable<Content> =>
-    roomApi.invokeStream({ toolkit, tool, arguments: args, signal });
+    roomApi.invokeStream({ toolkit, tool, arguments: args, signal: abort.signal });
   return {
     room: request.room,
     callerId: request.callerId ?? '',
     toolCallId: request.toolCallId ?? '',
-    logger,
-    signal,
+    get logger() {
+      return logger();
+    },
+    get signal() {
+      return abort.signal;
+    },
     invoke,
     invokeStream,
     async call(toolkit, tool, args = {}) {
@@ -358,32 +435,6 @@ export function jsonArguments(args: Record<string, unknown> | AsyncIterable<Reco
       for await (const item of items) yield { type: 'json', json: item } as Content;
     },
   };
-}
-
-/** Settle with the handler, or reject with the signal's reason as soon as it aborts. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => undefined);
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      // The handler may still settle later; its late rejection must not become an unhandled one.
-      work.catch(() => undefined);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (reason: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(reason);
-      },
-    );
-  });
 }
 
 function thrownToContent(thrown: unknown): Content {

@@ -321,14 +321,14 @@ export class RoomClient {
         const { header, payload } = contentToParts(chunk);
         await trySend(session, MESSAGE_TYPES.TOOL_CALL_RESPONSE_CHUNK, packMessage({ tool_call_id: toolCallId, chunk: header }, payload), message.id);
       };
-      const result = await this.#runTool(toolkit, handler, message.id, message.data, session, {
+      const { result, packed } = await this.#runTool(toolkit, handler, message.id, message.data, session, {
         open,
         sendChunk,
         setId: (id) => (toolCallId = id),
       });
       if (!session.isOpen) return;
       if (!opened) {
-        await session.send(MESSAGE_TYPES.TOOL_CALL_RESPONSE, packContent(result), message.id);
+        await session.send(MESSAGE_TYPES.TOOL_CALL_RESPONSE, packed, message.id);
         return;
       }
       // After `open` the answer is the stream's end: an error chunk does not end it, the close does (§E.5).
@@ -386,7 +386,7 @@ export class RoomClient {
     data: Uint8Array,
     session: Session,
     stream: { open(): Promise<void>; sendChunk(chunk: Content): Promise<void>; setId(id: string): void },
-  ): Promise<Content> {
+  ): Promise<{ result: Content; packed: Uint8Array }> {
     let inputKey: string | undefined;
     try {
       const { header, payload } = unpackMessage(data);
@@ -417,12 +417,11 @@ export class RoomClient {
       if (!isContent(result)) {
         throw new RoomrunnerError('RR_CONTENT_INVALID', `tool '${call.name}' of toolkit '${toolkit}' returned no content`);
       }
-      // Encode here so a content with a bad field fails into an error answer, not a broken frame.
-      contentToParts(result);
-      return result;
+      // Encoded here, once, so that a content with a bad field fails into an error answer, not a broken frame.
+      return { result, packed: packContent(result) };
     } catch (error) {
-      if (isRoomrunnerError(error)) return errorContent(error.message, error.contentCode);
-      return errorContent(errorMessage(error));
+      const result = isRoomrunnerError(error) ? errorContent(error.message, error.contentCode) : errorContent(errorMessage(error));
+      return { result, packed: packContent(result) };
     } finally {
       if (inputKey !== undefined) {
         this.#requestStreams.get(inputKey)?.end();

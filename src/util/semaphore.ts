@@ -31,6 +31,13 @@ class Slots {
     return this.#waiting.length;
   }
 
+  /** A slot at once when one is free and nobody waits; undefined otherwise (nothing changes then). */
+  tryAcquire(limit: number, onIdle: () => void): Release | undefined {
+    if (this.running >= limit || this.#waiting.length > 0) return undefined;
+    this.running += 1;
+    return this.#release(limit, onIdle);
+  }
+
   acquire(limit: number, maxQueue: number, signal: AbortSignal | undefined, onIdle: () => void): Promise<Release | undefined> {
     if (signal?.aborted) {
       if (this.running === 0 && this.#waiting.length === 0) onIdle();
@@ -154,6 +161,24 @@ export class KeyedSemaphore<K = string> {
     }
     const entry = slots;
     return entry.acquire(limit, maxQueue, options.signal, () => {
+      if (this.#keys.get(key) === entry) this.#keys.delete(key);
+    });
+  }
+
+  /**
+   * Takes a slot of `key` at once when one is free and nobody waits for it, without a promise; `undefined`
+   * otherwise (then {@link acquire} waits in line or refuses).
+   * @throws RoomrunnerError `RR_OPTION_INVALID` (synchronously) for a bad limit.
+   */
+  tryAcquire(key: K, limit: number): Release | undefined {
+    checkBounds(limit, Number.POSITIVE_INFINITY);
+    let slots = this.#keys.get(key);
+    if (slots === undefined) {
+      slots = new Slots();
+      this.#keys.set(key, slots);
+    }
+    const entry = slots;
+    return entry.tryAcquire(limit, () => {
       if (this.#keys.get(key) === entry) this.#keys.delete(key);
     });
   }
